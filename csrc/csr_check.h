@@ -1,0 +1,37 @@
+/* Template: one-pass structural check of a CSR matrix, for the Python layer's input validation.
+ * Included by csr.c for each INDEX type with ISFX its suffix (i32, i64). */
+
+/* Scans rows [0, n_rows). Stores in *first_bad_row the smallest row whose indptr pair is decreasing or
+ * outside [0, nnz], or one of whose column indices is outside [0, n_cols); n_rows when there is none.
+ * *canonical becomes 1 when every row's indices are strictly increasing (sorted, no duplicates).
+ * Reads indices only within [indptr[i], indptr[i+1]) of rows that passed the indptr check. */
+int SN_CAT(sn_csr_check, ISFX)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+                               const INDEX *indptr, const INDEX *indices,
+                               sn_size *first_bad_row, int *canonical)
+{
+    sn_size first_bad = n_rows;
+    int unsorted = 0;
+    const int nt = sn_threads_for(n_threads, n_rows + nnz, SN_CSR_GRAIN);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static) \
+    reduction(min : first_bad) reduction(| : unsorted)
+    for (sn_size i = 0; i < n_rows; ++i) {
+        const sn_size start = indptr[i], end = indptr[i + 1];
+        if (start < 0 || start > end || end > nnz) {
+            first_bad = SN_MIN(first_bad, i);
+            continue;
+        }
+        int out_of_range = 0, descending = 0;
+#pragma omp simd reduction(| : out_of_range)
+        for (sn_size p = start; p < end; ++p)
+            out_of_range |= (uint64_t)(int64_t)indices[p] >= (uint64_t)n_cols;
+#pragma omp simd reduction(| : descending)
+        for (sn_size p = start + 1; p < end; ++p)
+            descending |= indices[p] <= indices[p - 1];
+        if (out_of_range) first_bad = SN_MIN(first_bad, i);
+        unsorted |= descending;
+    }
+    *first_bad_row = first_bad;
+    *canonical = !unsorted;
+    return SN_OK;
+}
+

@@ -1,0 +1,100 @@
+/* Shared types, status codes and the OpenMP / SIMD plumbing of every sparsenet kernel.
+ *
+ * Kernels are plain C99: arrays, sizes and strides in, a status code out. They trust their
+ * arguments; the Python API layer validates everything before a kernel runs. */
+#ifndef SPARSENET_H
+#define SPARSENET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Sizes and offsets are 64-bit everywhere so that products of two dimensions never overflow. */
+typedef int64_t sn_size;
+
+enum sn_status {
+    SN_OK = 0,
+    SN_ENOMEM = 1, /* scratch allocation failed */
+};
+
+/* Instruction-set levels a kernel family is compiled for; chosen at run time (runtime dispatch). */
+enum sn_isa {
+    SN_ISA_BASELINE = 0, /* whatever the compiler targets by default (SSE2 on x86-64) */
+    SN_ISA_AVX2 = 1,     /* x86-64-v3: AVX2 + FMA */
+    SN_ISA_AVX512 = 2,   /* x86-64-v4: AVX-512 F/BW/DQ/VL */
+};
+
+/* Best level this CPU (and OS) can run; SN_ISA_BASELINE off x86-64. */
+int sn_isa_supported(void);
+/* 1 when the library was compiled with OpenMP. */
+int sn_has_openmp(void);
+
+#define SN_CAT_(a, b) a##_##b
+#define SN_CAT(a, b) SN_CAT_(a, b)
+#define SN_CAT3_(a, b, c) a##_##b##_##c
+#define SN_CAT3(a, b, c) SN_CAT3_(a, b, c)
+
+#define SN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Threads worth using for `work` units when `per_thread` units pay for a thread's start-up. */
+static inline int sn_threads_for(int n_threads, sn_size work, sn_size per_thread)
+{
+    sn_size useful = work / (per_thread > 0 ? per_thread : 1);
+    if (useful < 1) useful = 1;
+    return (int)SN_MIN((sn_size)(n_threads > 0 ? n_threads : 1), useful);
+}
+
+static inline int sn_thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static inline int sn_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
+/* x86-64 builds compile each hot template once per ISA level, between SN_ISA_BEGIN(SN_TARGET_...) and
+ * SN_ISA_END, and pick one at run time (SN_DISPATCH), so one binary is fast on AVX-512 and AVX2
+ * machines and correct on older ones. Nothing is compiled with -march=native. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
+#define SN_X86_DISPATCH 1
+#define SN_PRAGMA_(x) _Pragma(#x)
+#define SN_ISA_BEGIN(flags) SN_PRAGMA_(GCC push_options) SN_PRAGMA_(GCC target(flags))
+#define SN_ISA_END SN_PRAGMA_(GCC pop_options)
+#define SN_TARGET_AVX2 "avx2,fma,bmi,bmi2,popcnt,lzcnt,f16c,movbe"
+#define SN_TARGET_AVX512 \
+    "avx2,fma,bmi,bmi2,popcnt,lzcnt,f16c,movbe,avx512f,avx512vl,avx512bw,avx512dq,avx512cd,prefer-vector-width=512"
+#else
+#define SN_X86_DISPATCH 0
+#endif
+
+/* `return fn_<level> args;` for the best compiled level not above `isa`. */
+#if SN_X86_DISPATCH
+#define SN_DISPATCH(isa, fn, args)                          \
+    do {                                                    \
+        if ((isa) >= SN_ISA_AVX512) return fn##_avx512 args; \
+        if ((isa) >= SN_ISA_AVX2) return fn##_avx2 args;     \
+        return fn##_baseline args;                          \
+    } while (0)
+#else
+#define SN_DISPATCH(isa, fn, args) \
+    do {                           \
+        (void)(isa);               \
+        return fn##_baseline args; \
+    } while (0)
+#endif
+
+#endif /* SPARSENET_H */

@@ -1,0 +1,59 @@
+"""Thin wrappers of the CSR kernels: memoryviews in, the GIL released, status -> exception.
+
+Arguments are validated by sparsenet.csr before they get here; nothing is checked twice."""
+from libc.stdint cimport int32_t, int64_t
+
+from sparsenet._kernels cimport *
+
+include "_status.pxi"
+
+ctypedef fused real:
+    float
+    double
+
+ctypedef fused index:
+    int32_t
+    int64_t
+
+
+def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] indices,
+           const real[::1] data, const real[:, ::1] X, real[:, ::1] Y, bint transpose):
+    """Y = A X (transpose=False) or Y = A^T X, A given by (indptr, indices, data)."""
+    cdef sn_size n_rows = indptr.shape[0] - 1
+    cdef sn_size k = Y.shape[1]
+    cdef sn_size n_cols = X.shape[0] if not transpose else Y.shape[0]
+    cdef const index *ip = &indptr[0]
+    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
+    cdef const real *dx = &data[0] if data.shape[0] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float and index is int32_t:
+            status = (sn_csr_matmul_t_f32_i32(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f32_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+        elif real is float and index is int64_t:
+            status = (sn_csr_matmul_t_f32_i64(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f32_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+        elif real is double and index is int32_t:
+            status = (sn_csr_matmul_t_f64_i32(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f64_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+        else:
+            status = (sn_csr_matmul_t_f64_i64(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f64_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+    raise_for_status(status)
+
+
+def check(int n_threads, sn_size n_cols, const index[::1] indptr, const index[::1] indices):
+    """(first bad row or n_rows, canonical) of the structure; see csrc/csr_check.h."""
+    cdef sn_size n_rows = indptr.shape[0] - 1
+    cdef sn_size nnz = indices.shape[0]
+    cdef const index *ix = &indices[0] if nnz else NULL
+    cdef sn_size first_bad = 0
+    cdef int canonical = 0
+    with nogil:
+        if index is int32_t:
+            sn_csr_check_i32(n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
+        else:
+            sn_csr_check_i64(n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
+    return first_bad, bool(canonical)

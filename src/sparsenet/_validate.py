@@ -1,0 +1,66 @@
+"""Argument checks and normalisation shared by the public API modules (the one place validation lives).
+
+Messages name the argument, the expected and the actual value. TypeError for types and dtypes,
+ValueError for shapes and values.
+"""
+import numpy as np
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def result_dtype(*arrays_or_dtypes, names=()):
+    """The float dtype NumPy's promotion gives the operands; integers and bools compute in float64."""
+    dtypes = [np.dtype(getattr(a, "dtype", a)) for a in arrays_or_dtypes]
+    for i, dt in enumerate(dtypes):
+        if dt.kind not in "biuf":
+            name = names[i] if i < len(names) else "input"
+            raise TypeError(f"{name} must have a real numeric dtype (float32 or float64), got {dt}")
+    dtype = np.result_type(*dtypes)
+    return dtype if dtype in FLOATS else np.dtype(np.float64)
+
+
+def as_array(x, name, *, ndim=None):
+    """`x` as an ndarray, with its dimension checked."""
+    if hasattr(x, "format") and hasattr(x, "tocsr"):
+        raise TypeError(f"{name} must be a dense array, got a scipy.sparse {type(x).__name__}")
+    x = np.asarray(x)
+    if ndim is not None and x.ndim not in np.atleast_1d(ndim):
+        raise ValueError(f"{name} must be {ndim}-D, got an array of shape {x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must have a real numeric dtype, got {x.dtype}")
+    return x
+
+
+def as_c_array(x, dtype):
+    """`x` as a C-contiguous array of `dtype` (copied only when it is not one already)."""
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def check_out(out, shape, dtype, inputs, name="out"):
+    """Check a caller-provided output array: ndarray, writeable, C-contiguous, the right shape and
+    dtype, and sharing no memory with the inputs (a kernel would read what it overwrote)."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    for array in inputs:
+        if np.may_share_memory(out, array):
+            raise ValueError(f"{name} must not share memory with the inputs")
+    return out
+
+
+def check_index(value, name, *, low=0, high=None):
+    """An int in [low, high] (high=None: no upper bound)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value

@@ -1,0 +1,285 @@
+"""Pruned weights in compressed sparse row (CSR) form: the validated container and its products.
+
+``spmv``/``spmm`` take a :class:`CSR`, or a ``scipy.sparse`` ``csr_array``/``csr_matrix``. A scipy
+matrix is checked in full on every call (one native pass over its indices: a user's index arrays
+are never trusted); a :class:`CSR` was checked when it was built and is used as it is.
+"""
+import numpy as np
+
+from sparsenet import _csr, backend, reference
+from sparsenet._validate import as_array, as_c_array, check_out, result_dtype
+
+_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+
+
+class CSR:
+    """A validated, read-only CSR matrix: the fast path of every sparsenet kernel.
+
+    Parameters
+    ----------
+    data, indices, indptr : array_like
+        Values (float32 or float64; other real dtypes become float64), column indices and row
+        pointers, as in ``scipy.sparse.csr_array((data, indices, indptr), shape)``. Duplicate column
+        indices in a row are summed by the products, unsorted ones are fine.
+    shape : (int, int)
+        ``(n_rows, n_cols)``.
+    copy : bool, default True
+        Copy the arrays, so that later changes to the caller's arrays cannot invalidate the checked
+        structure. ``copy=False`` shares them: the caller promises not to modify them.
+
+    Attributes
+    ----------
+    data, indices, indptr : ndarray (read-only views)
+    shape : tuple of int
+    has_canonical_format : bool
+        Every row's column indices are strictly increasing.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> A = sparsenet.CSR.from_dense(np.array([[0., 2.], [3., 0.]], dtype=np.float32))
+    >>> A.nnz, A.dtype
+    (2, dtype('float32'))
+    >>> sparsenet.spmv(A, np.array([1., 1.], dtype=np.float32))
+    array([2., 3.], dtype=float32)
+    """
+
+    __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format")
+
+    def __init__(self, data, indices, indptr, shape, *, copy=True, _name="A"):
+        shape = _check_shape(shape, _name)
+        data = as_array(data, f"{_name}.data", ndim=1)
+        indices, indptr = _index_arrays(indices, indptr, _name)
+        if indptr.shape[0] != shape[0] + 1:
+            raise ValueError(f"{_name}.indptr must have n_rows + 1 = {shape[0] + 1} entries, "
+                             f"got {indptr.shape[0]}")
+        nnz = indices.shape[0]
+        if data.shape[0] != nnz:
+            raise ValueError(f"{_name}.data and {_name}.indices must have the same length, "
+                             f"got {data.shape[0]} and {nnz}")
+        if indptr[0] != 0:
+            raise ValueError(f"{_name}.indptr[0] must be 0, got {indptr[0]}")
+        if indptr[-1] != nnz:
+            raise ValueError(f"{_name}.indptr[-1] must equal the number of stored entries {nnz}, "
+                             f"got {indptr[-1]}")
+        first_bad, canonical = _csr.check(backend.get_num_threads(), shape[1], indptr, indices)
+        if first_bad < shape[0]:
+            _raise_bad_row(first_bad, shape[1], indptr, indices, _name)
+        dtype = result_dtype(data, names=(f"{_name}.data",))
+        arrays = [as_c_array(data, dtype), indices, indptr]
+        if copy:
+            arrays = [np.array(a, copy=True) for a in arrays]
+        self.data, self.indices, self.indptr = (_read_only(a) for a in arrays)
+        self.shape = shape
+        self.has_canonical_format = canonical
+
+    @classmethod
+    def from_scipy(cls, A, *, copy=True):
+        """A CSR from a ``scipy.sparse`` matrix or array (other formats are converted with ``tocsr``).
+
+        Examples
+        --------
+        >>> import scipy.sparse as sp, sparsenet
+        >>> sparsenet.CSR.from_scipy(sp.eye(3, format="csr")).nnz
+        3
+        """
+        if not (hasattr(A, "format") and hasattr(A, "tocsr")):
+            raise TypeError(f"A must be a scipy.sparse matrix or array, got {type(A).__name__}")
+        if A.format != "csr":
+            A, copy = A.tocsr(), False
+        return cls(A.data, A.indices, A.indptr, A.shape, copy=copy)
+
+    @classmethod
+    def from_dense(cls, W):
+        """A CSR holding the nonzero entries of the 2-D array `W` (NaN counts as nonzero).
+
+        Examples
+        --------
+        >>> import numpy as np, sparsenet
+        >>> sparsenet.CSR.from_dense(np.eye(2)).indices
+        array([0, 1], dtype=int32)
+        """
+        W = as_array(W, "W", ndim=2)
+        dtype = result_dtype(W, names=("W",))
+        rows, cols = np.nonzero(W)
+        index = np.int32 if max(W.shape[1], rows.size) < 2**31 else np.int64
+        indptr = np.zeros(W.shape[0] + 1, dtype=index)
+        np.cumsum(np.bincount(rows, minlength=W.shape[0]), out=indptr[1:])
+        return cls(W[rows, cols].astype(dtype), cols.astype(index), indptr, W.shape, copy=False,
+                   _name="W")
+
+    def to_scipy(self, kind="array"):
+        """The same matrix as a ``scipy.sparse.csr_array`` (kind="array") or ``csr_matrix``
+        (kind="matrix"), sharing no memory with this one."""
+        import scipy.sparse as sp
+
+        if kind not in ("array", "matrix"):
+            raise ValueError(f"kind must be 'array' or 'matrix', got {kind!r}")
+        make = sp.csr_array if kind == "array" else sp.csr_matrix
+        return make((self.data.copy(), self.indices.copy(), self.indptr.copy()), shape=self.shape)
+
+    def toarray(self):
+        """The dense matrix (duplicates summed)."""
+        out = np.zeros(self.shape, dtype=self.dtype)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        np.add.at(out, (rows, self.indices), self.data)
+        return out
+
+    @property
+    def nnz(self):
+        """Number of stored entries (explicit zeros and duplicates included)."""
+        return self.indices.shape[0]
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __matmul__(self, other):
+        other = np.asarray(other)
+        return spmv(self, other) if other.ndim == 1 else spmm(self, other)
+
+    def __repr__(self):
+        return (f"<sparsenet.CSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored {self.dtype} "
+                f"entries, {self.indices.dtype} indices>")
+
+
+def _read_only(a):
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
+def _check_shape(shape, name):
+    try:
+        n_rows, n_cols = (int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}.shape must be a pair of ints, got {shape!r}") from None
+    if n_rows < 0 or n_cols < 0:
+        raise ValueError(f"{name}.shape must be non-negative, got {shape!r}")
+    return n_rows, n_cols
+
+
+def _index_arrays(indices, indptr, name):
+    """indices and indptr as 1-D arrays of one index dtype, int32 or int64 (values not yet checked)."""
+    indices = np.asarray(indices)
+    indptr = np.asarray(indptr)
+    for arr, what in ((indices, "indices"), (indptr, "indptr")):
+        if arr.ndim != 1:
+            raise ValueError(f"{name}.{what} must be 1-D, got shape {arr.shape}")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"{name}.{what} must have an integer dtype, got {arr.dtype}")
+    if indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES:
+        return np.ascontiguousarray(indices), np.ascontiguousarray(indptr)
+    # Widening to int64 keeps every value; an unsigned value above 2**63 wraps negative and is then
+    # rejected by the range check, never silently accepted.
+    return (np.ascontiguousarray(indices, dtype=np.int64),
+            np.ascontiguousarray(indptr, dtype=np.int64))
+
+
+def _raise_bad_row(row, n_cols, indptr, indices, name):
+    start, end = int(indptr[row]), int(indptr[row + 1])
+    if not 0 <= start <= end <= indices.shape[0]:
+        raise ValueError(f"{name}.indptr must be non-decreasing from 0 to nnz={indices.shape[0]}; "
+                         f"got indptr[{row}]={start}, indptr[{row + 1}]={end}")
+    segment = indices[start:end]
+    pos = start + int(np.flatnonzero((segment < 0) | (segment >= n_cols))[0])
+    raise ValueError(f"{name}.indices[{pos}]={int(indices[pos])} (row {row}) is out of range for "
+                     f"{n_cols} columns")
+
+
+def as_csr(A, name="A"):
+    """`A` as a validated :class:`CSR`: itself, or a checked view of a scipy CSR matrix's arrays."""
+    if isinstance(A, CSR):
+        return A
+    if hasattr(A, "format") and hasattr(A, "tocsr"):
+        if A.format != "csr":
+            raise TypeError(f"{name} must be a CSR matrix; got scipy.sparse format {A.format!r} "
+                            f"(convert it with {name}.tocsr())")
+        return CSR(A.data, A.indices, A.indptr, A.shape, copy=False, _name=name)
+    raise TypeError(f"{name} must be a sparsenet.CSR or a scipy.sparse CSR matrix, "
+                    f"got {type(A).__name__}")
+
+
+def _product(A, X, transpose, out, ndim):
+    """Shared body of spmv (ndim=1) and spmm (ndim=2)."""
+    A = as_csr(A)
+    xname = "x" if ndim == 1 else "X"
+    X = as_array(X, xname, ndim=ndim)
+    n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
+    if X.shape[0] != n_in:
+        op = "A.T" if transpose else "A"
+        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
+                         f"{n_in}; got {xname}.shape={X.shape}")
+    dtype = result_dtype(A.data, X, names=("A.data", xname))
+    k = X.shape[1] if ndim == 2 else 1
+    out_shape = (n_out, k) if ndim == 2 else (n_out,)
+    if out is not None:
+        check_out(out, out_shape, dtype, inputs=(X, A.data))
+    if backend.use_numpy():
+        fn = reference.spmv if ndim == 1 else reference.spmm
+        return fn(A, X, transpose=transpose, out=out)
+    data = as_c_array(A.data, dtype)
+    X2 = as_c_array(X, dtype).reshape(n_in, k)
+    Y = out if out is not None else np.empty(out_shape, dtype=dtype)
+    isa, threads = backend.native_options()
+    _csr.matmul(isa, threads, A.indptr, A.indices, data, X2, Y.reshape(n_out, k), transpose)
+    return Y
+
+
+def spmv(A, x, *, transpose=False, out=None):
+    """Sparse matrix-vector product ``y = A @ x`` (or ``A.T @ x`` with ``transpose=True``).
+
+    Parameters
+    ----------
+    A : sparsenet.CSR or scipy.sparse csr_array / csr_matrix
+        The (n_rows, n_cols) matrix. A scipy matrix is checked in full on each call.
+    x : array_like, shape (n_cols,), or (n_rows,) when transposed
+    transpose : bool, default False
+        Multiply by A^T (the backward pass of a sparse layer). The result is the same for every
+        thread count.
+    out : ndarray, optional
+        C-contiguous array of the result's shape and dtype to write into.
+
+    Returns
+    -------
+    y : ndarray
+        float32 when A and x are float32; otherwise NumPy's promotion (integers give float64).
+        NaN and inf in x or A propagate through the stored entries, as in SciPy.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, sparsenet
+    >>> A = sp.csr_array(np.array([[1., 0., 2.], [0., 3., 0.]], dtype=np.float32))
+    >>> sparsenet.spmv(A, np.ones(3, dtype=np.float32))
+    array([3., 3.], dtype=float32)
+    >>> sparsenet.spmv(A, np.ones(2, dtype=np.float32), transpose=True)
+    array([1., 3., 2.], dtype=float32)
+    """
+    return _product(A, x, transpose, out, ndim=1)
+
+
+def spmm(A, X, *, transpose=False, out=None):
+    """Sparse times dense matrix product ``Y = A @ X`` (or ``A.T @ X`` with ``transpose=True``).
+
+    Parameters
+    ----------
+    A : sparsenet.CSR or scipy.sparse csr_array / csr_matrix
+    X : array_like, shape (n_cols, k), or (n_rows, k) when transposed
+        A batch of activations, one per column. C order is fastest; other layouts are copied.
+    transpose : bool, default False
+    out : ndarray, optional
+        C-contiguous array of shape (n_rows, k) (or (n_cols, k)) and the result's dtype.
+
+    Returns
+    -------
+    Y : ndarray, C order
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp, sparsenet
+    >>> A = sp.csr_array(np.array([[1., 0.], [0., 2.]]))
+    >>> sparsenet.spmm(A, np.array([[1., 2.], [3., 4.]]))
+    array([[1., 2.],
+           [6., 8.]])
+    """
+    return _product(A, X, transpose, out, ndim=2)
