@@ -1,0 +1,348 @@
+"""CSR products: native == NumPy reference == SciPy, on random and adversarial matrices."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sparsenet
+from sparsenet import reference
+
+ISAS = [isa for isa in ("baseline", "avx2", "avx512")
+        if sparsenet.backend.ISA_LEVELS.index(isa) <= sparsenet._runtime.isa_supported()]
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def random_csr(rng, n_rows, n_cols, density=0.2, dtype=np.float64, index=np.int32, *,
+               duplicates=False, unsorted=False):
+    """A scipy csr_array with optional duplicate and unsorted column indices in its rows."""
+    A = sp.random(n_rows, n_cols, density=density, format="csr", dtype=dtype, random_state=rng)
+    data, indices, indptr = A.data, A.indices.astype(index), A.indptr.astype(index)
+    if duplicates and A.nnz:
+        counts = np.diff(indptr)
+        rows = np.repeat(np.arange(n_rows), counts)
+        rows = np.concatenate([rows, rows[: A.nnz // 3]])
+        cols = np.concatenate([indices, indices[: A.nnz // 3]])
+        vals = np.concatenate([data, data[: A.nnz // 3]])
+        order = np.argsort(rows, kind="stable")
+        data, indices = vals[order], cols[order].astype(index)
+        indptr = np.zeros(n_rows + 1, dtype=index)
+        np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    if unsorted:
+        for i in range(n_rows):
+            s, e = indptr[i], indptr[i + 1]
+            perm = rng.permutation(e - s)
+            indices[s:e], data[s:e] = indices[s:e][perm], data[s:e][perm]
+    return sp.csr_array((data, indices, indptr), shape=(n_rows, n_cols))
+
+
+def expected(A, X, transpose):
+    """float64 SciPy result (duplicates summed, like sparsenet)."""
+    M = (A.to_scipy() if isinstance(A, sparsenet.CSR) else A).astype(np.float64)
+    return (M.T if transpose else M) @ np.asarray(X, dtype=np.float64)
+
+
+def check_product(A, X, transpose, **kwargs):
+    dtype = np.result_type(A.dtype, X.dtype)
+    fn = sparsenet.spmv if X.ndim == 1 else sparsenet.spmm
+    ref = reference.spmv if X.ndim == 1 else reference.spmm
+    got = fn(A, X, transpose=transpose, **kwargs)
+    want = expected(A, X, transpose)
+    assert got.dtype == dtype
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, **TOL[dtype.type])
+    np.testing.assert_allclose(ref(A, X, transpose=transpose), want, **TOL[dtype.type])
+    return got
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("k", [None, 1, 3, 8, 17, 64, 133])
+def test_matches_scipy(isa, dtype, index, transpose, k):
+    sparsenet.set_isa(isa)
+    rng = np.random.default_rng(hash((isa, index, transpose, k)) % 2**32)
+    A = random_csr(rng, 57, 43, 0.3, dtype, index)
+    n_in = A.shape[0] if transpose else A.shape[1]
+    X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(dtype)
+    check_product(A, X, transpose)
+
+
+@st.composite
+def problems(draw):
+    n_rows = draw(st.integers(0, 30))
+    n_cols = draw(st.integers(0, 30))
+    density = draw(st.sampled_from([0.0, 0.05, 0.3, 1.0]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    index = draw(st.sampled_from([np.int32, np.int64]))
+    duplicates, unsorted = draw(st.booleans()), draw(st.booleans())
+    transpose = draw(st.booleans())
+    k = draw(st.sampled_from([None, 0, 1, 2, 5, 16, 33]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    A = random_csr(rng, n_rows, n_cols, density, dtype, index, duplicates=duplicates,
+                   unsorted=unsorted)
+    n_in = n_rows if transpose else n_cols
+    X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(dtype)
+    return A, X, transpose
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems())
+def test_random_problems(problem):
+    A, X, transpose = problem
+    got = check_product(A, X, transpose)
+    np.testing.assert_array_equal(got, check_product(sparsenet.CSR.from_scipy(A), X, transpose))
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (1, 1), (1, 1000), (1000, 1)])
+def test_degenerate_shapes(shape, transpose):
+    rng = np.random.default_rng(0)
+    A = random_csr(rng, *shape, density=0.5)
+    n_in = shape[0] if transpose else shape[1]
+    check_product(A, rng.standard_normal(n_in), transpose)
+    check_product(A, rng.standard_normal((n_in, 3)), transpose)
+
+
+def test_empty_rows_single_nonzero_and_explicit_zeros():
+    A = sp.csr_array((np.array([0.0, 5.0]), np.array([1, 2]), np.array([0, 0, 0, 2, 2])),
+                     shape=(4, 3))
+    x = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(sparsenet.spmv(A, x), [0, 0, 15, 0])
+    np.testing.assert_array_equal(sparsenet.spmv(A, np.ones(4), transpose=True), [0, 0, 5])
+
+
+def test_dense_rows_among_empty_ones_use_all_threads_correctly():
+    """A few dense rows and many empty ones: the nnz-balanced split must still cover every row."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    dense_rows = np.zeros((n, n))
+    dense_rows[[0, 1500, 2999]] = rng.standard_normal((3, n))
+    A = sp.csr_array(dense_rows)
+    sparsenet.set_num_threads(2)
+    for transpose in (False, True):
+        check_product(A, rng.standard_normal(n), transpose)
+        check_product(A, rng.standard_normal((n, 7)), transpose)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("k", [None, 1, 5, 64])
+def test_thread_count_does_not_change_results(transpose, k):
+    rng = np.random.default_rng(2)
+    A = random_csr(rng, 3000, 2500, 0.05, np.float32)  # enough work for several threads and chunks
+    n_in = A.shape[0] if transpose else A.shape[1]
+    X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(np.float32)
+    fn = sparsenet.spmv if k is None else sparsenet.spmm
+    results = []
+    for threads in (1, 2, 3):
+        sparsenet.set_num_threads(threads)
+        results.append(fn(A, X, transpose=transpose))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_portable_path_agrees_with_dispatched():
+    rng = np.random.default_rng(3)
+    A = random_csr(rng, 300, 200, 0.1, np.float32)
+    X = rng.standard_normal((200, 37)).astype(np.float32)
+    best = sparsenet.spmm(A, X)
+    sparsenet.set_isa("baseline")
+    np.testing.assert_allclose(sparsenet.spmm(A, X), best, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_duplicates_are_summed_and_unsorted_indices_work(transpose):
+    rng = np.random.default_rng(4)
+    A = random_csr(rng, 40, 30, 0.3, duplicates=True, unsorted=True)
+    C = sparsenet.CSR.from_scipy(A)
+    assert not C.has_canonical_format
+    n_in = 40 if transpose else 30
+    check_product(A, rng.standard_normal(n_in), transpose)
+    check_product(A, rng.standard_normal((n_in, 6)), transpose)
+    assert sparsenet.CSR.from_scipy(random_csr(rng, 40, 30)).has_canonical_format
+
+
+def test_layouts_of_X():
+    rng = np.random.default_rng(5)
+    A = random_csr(rng, 30, 40, 0.3)
+    X = rng.standard_normal((80, 12))
+    for view in (np.asfortranarray(X[:40]), X[::2], X[:40, ::3], X[40:, 2:9].T.copy().T):
+        check_product(A, view, False)
+    check_product(A, X[::2, 0], False)  # strided vector
+
+
+def test_mixed_dtypes_follow_numpy_promotion():
+    rng = np.random.default_rng(6)
+    A32 = random_csr(rng, 10, 8, 0.5, np.float32)
+    x64 = rng.standard_normal(8)
+    assert sparsenet.spmv(A32, x64).dtype == np.float64
+    assert sparsenet.spmv(A32, x64.astype(np.float32)).dtype == np.float32
+    assert sparsenet.spmv(A32, np.arange(8)).dtype == np.float64  # integers compute in float64
+    Aint = sp.csr_array(np.array([[1, 0], [2, 3]], dtype=np.int64))
+    np.testing.assert_array_equal(sparsenet.spmv(Aint, np.array([1, 1])), [1.0, 5.0])
+
+
+def test_nan_and_inf_propagate_like_scipy():
+    A = sp.csr_array(np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]]))
+    x = np.array([np.nan, 1.0])
+    np.testing.assert_array_equal(sparsenet.spmv(A, x), A @ x)  # NaN only where stored
+    np.testing.assert_array_equal(sparsenet.spmv(A, np.array([1.0, np.inf, 0.0]), transpose=True),
+                                  A.T @ np.array([1.0, np.inf, 0.0]))
+    B = sp.csr_array((np.array([np.nan, 1.0]), np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2))
+    np.testing.assert_array_equal(np.isnan(sparsenet.spmv(B, np.zeros(2))), [True, False])
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_out_is_written_and_returned(transpose):
+    rng = np.random.default_rng(7)
+    A = random_csr(rng, 20, 15, 0.3, np.float32)
+    n_in, n_out = (20, 15) if transpose else (15, 20)
+    x = rng.standard_normal(n_in).astype(np.float32)
+    out = np.full(n_out, np.nan, dtype=np.float32)
+    assert sparsenet.spmv(A, x, transpose=transpose, out=out) is out
+    np.testing.assert_allclose(out, expected(A, x, transpose), rtol=1e-5, atol=1e-5)
+    X = rng.standard_normal((n_in, 9)).astype(np.float32)
+    OUT = np.full((n_out, 9), np.nan, dtype=np.float32)
+    for _ in range(2):  # reuse
+        assert sparsenet.spmm(A, X, transpose=transpose, out=OUT) is OUT
+        np.testing.assert_allclose(OUT, expected(A, X, transpose), rtol=1e-5, atol=1e-5)
+    with sparsenet.use_backend("numpy"):
+        OUT[:] = np.nan
+        assert sparsenet.spmm(A, X, transpose=transpose, out=OUT) is OUT
+        np.testing.assert_allclose(OUT, expected(A, X, transpose), rtol=1e-5, atol=1e-5)
+
+
+def test_inputs_are_not_modified_and_read_only_inputs_work():
+    rng = np.random.default_rng(8)
+    A = random_csr(rng, 20, 15, 0.3)
+    X = rng.standard_normal((15, 4))
+    copies = [a.copy() for a in (A.data, A.indices, A.indptr, X)]
+    for a in (A.data, A.indices, A.indptr, X):
+        a.flags.writeable = False
+    check_product(A, X, False)
+    for a, c in zip((A.data, A.indices, A.indptr, X), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_csr_container():
+    rng = np.random.default_rng(9)
+    A = random_csr(rng, 12, 9, 0.4, np.float32)
+    C = sparsenet.CSR.from_scipy(A)
+    assert C.shape == (12, 9) and C.nnz == A.nnz and C.dtype == np.float32
+    assert not C.data.flags.writeable and not C.indices.flags.writeable
+    A.data[:] = 0  # the container copied: later changes to the source do not reach it
+    assert np.any(C.data != 0)
+    for kind, cls in (("array", sp.csr_array), ("matrix", sp.csr_matrix)):
+        S = C.to_scipy(kind)
+        assert isinstance(S, cls)
+        np.testing.assert_array_equal(S.toarray(), C.toarray())
+    W = rng.standard_normal((6, 5)) * (rng.random((6, 5)) < 0.4)
+    D = sparsenet.CSR.from_dense(W)
+    np.testing.assert_array_equal(D.toarray(), W)
+    assert D.nnz == np.count_nonzero(W)
+    np.testing.assert_allclose(D @ np.ones(5), W @ np.ones(5))
+    np.testing.assert_allclose(D @ np.ones((5, 2)), W @ np.ones((5, 2)))
+    assert "6x5" in repr(D)
+    M = sparsenet.CSR.from_scipy(sp.coo_array(W))  # other formats are converted
+    np.testing.assert_array_equal(M.toarray(), W)
+    np.testing.assert_allclose(sparsenet.spmv(sp.csr_matrix(W), np.ones(5)), W @ np.ones(5))
+
+
+# ---- bad input: a clear exception naming the argument, never a crash ---------------------------
+
+def _csr(data, indices, indptr, shape):
+    return sp.csr_array((np.asarray(data, dtype=float), np.asarray(indices), np.asarray(indptr)),
+                        shape=shape)
+
+
+def _raw(data, indices, indptr, shape):
+    """A scipy csr_array whose arrays are replaced after construction (scipy would refuse them)."""
+    A = sp.csr_array((3, 3))
+    A.data, A.indices, A.indptr = np.asarray(data), np.asarray(indices), np.asarray(indptr)
+    A._shape = shape
+    return A
+
+
+BAD_MATRICES = [
+    (lambda: _raw([1.0], [3], [0, 1, 1, 1], (3, 3)), ValueError, r"A\.indices\[0\]=3"),
+    (lambda: _raw([1.0], [-1], [0, 1, 1, 1], (3, 3)), ValueError, r"A\.indices\[0\]=-1"),
+    (lambda: _raw([1.0, 1.0], [0, 2**40], [0, 1, 2, 2], (3, 3)), ValueError, "out of range"),
+    (lambda: _raw([1.0, 2.0], [0, 1], [0, 2, 1, 2], (3, 3)), ValueError, "non-decreasing"),
+    (lambda: _raw([1.0, 2.0], [0, 1], [1, 2, 2, 2], (3, 3)), ValueError, r"indptr\[0\]"),
+    (lambda: _raw([1.0, 2.0], [0, 1], [0, 1, 2, 3], (3, 3)), ValueError, r"indptr\[-1\]"),
+    (lambda: _raw([1.0, 2.0], [0, 1], [0, 1, 2], (3, 3)), ValueError, "n_rows \\+ 1"),
+    (lambda: _raw([1.0], [0, 1], [0, 1, 2, 2], (3, 3)), ValueError, "same length"),
+    (lambda: _raw([1.0, 2.0], np.array([0.0, 1.0]), [0, 1, 2, 2], (3, 3)), TypeError, "indices"),
+    (lambda: _raw(np.array([1 + 1j, 2]), [0, 1], [0, 1, 2, 2], (3, 3)), TypeError, "A.data"),
+    (lambda: _raw([1.0, 2.0], [0, 1], [0, -1, 2, 2], (3, 3)), ValueError, "non-decreasing"),
+    (lambda: _raw([1.0, 2.0], np.array([0, 1], dtype=np.uint64), np.array([0, 1, 2, 2]), (3, 3)),
+     None, None),  # mixed index dtypes are fine
+    (lambda: sp.coo_array(np.eye(3)), TypeError, "tocsr"),
+    (lambda: np.eye(3), TypeError, "sparsenet.CSR or a scipy.sparse CSR"),
+]
+
+
+@pytest.mark.parametrize("make, exc, match", BAD_MATRICES)
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_bad_matrices_raise(make, exc, match, backend):
+    sparsenet.set_backend(backend)
+    A = make()
+    for call in (lambda: sparsenet.spmv(A, np.ones(3)),
+                 lambda: sparsenet.spmm(A, np.ones((3, 2)), transpose=True)):
+        if exc is None:
+            call()
+        else:
+            with pytest.raises(exc, match=match):
+                call()
+
+
+def test_bad_vectors_and_out_raise():
+    A = _csr([1.0, 2.0], [0, 1], [0, 1, 2, 2], (3, 2))
+    with pytest.raises(ValueError, match=r"x.shape\[0\] must be 2"):
+        sparsenet.spmv(A, np.ones(3))
+    with pytest.raises(ValueError, match=r"x.shape\[0\] must be 3"):
+        sparsenet.spmv(A, np.ones(2), transpose=True)
+    with pytest.raises(ValueError, match="x must be 1-D"):
+        sparsenet.spmv(A, np.ones((2, 1)))
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        sparsenet.spmm(A, np.ones(2))
+    with pytest.raises(TypeError, match="x must have a real numeric dtype"):
+        sparsenet.spmv(A, np.ones(2, dtype=complex))
+    with pytest.raises(TypeError, match="x must be a dense array"):
+        sparsenet.spmv(A, sp.csr_array(np.ones((2, 1))))
+    x = np.ones(2)
+    bad_outs = [
+        (np.empty(2), ValueError, r"shape \(3,\)"),
+        (np.empty(3, dtype=np.float32), TypeError, "dtype float64"),
+        (np.empty(6)[::2], ValueError, "C-contiguous"),
+        ([0.0, 0.0, 0.0], TypeError, "numpy.ndarray"),
+    ]
+    for out, exc, match in bad_outs:
+        with pytest.raises(exc, match=match):
+            sparsenet.spmv(A, x, out=out)
+    ro = np.empty(3)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        sparsenet.spmv(A, x, out=ro)
+    buf = np.ones(3)
+    with pytest.raises(ValueError, match="share memory"):
+        sparsenet.spmv(A, buf[:2], out=buf)
+    with pytest.raises(ValueError, match="F-order|C-contiguous"):
+        sparsenet.spmm(A, np.ones((2, 2)), out=np.empty((3, 2), order="F"))
+
+
+def test_csr_constructor_errors():
+    with pytest.raises(TypeError, match="shape"):
+        sparsenet.CSR([1.0], [0], [0, 1], shape=None)
+    with pytest.raises(ValueError, match="non-negative"):
+        sparsenet.CSR([], [], [0], shape=(-1, 2))
+    with pytest.raises(ValueError, match="1-D"):
+        sparsenet.CSR([1.0], [[0]], [0, 1], shape=(1, 1))
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        sparsenet.CSR.from_scipy(np.eye(2))
+    with pytest.raises(ValueError, match="kind"):
+        sparsenet.CSR.from_dense(np.eye(2)).to_scipy("coo")
+    with pytest.raises(ValueError, match="W must be 2-D"):
+        sparsenet.CSR.from_dense(np.ones(3))
