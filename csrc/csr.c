@@ -7,6 +7,22 @@
 
 /* Work (nnz + rows, times columns) that pays for starting one more thread. */
 #define SN_CSR_GRAIN ((sn_size)1 << 15)
+/* Bytes of a column tile of the randomly accessed dense operand: half of a 1 MiB L2. */
+/* Cache budgets of the tiled products (csr_kernels.h): a column block of the dense operand in L2, a
+ * panel of A's entries, and the shortest average row segment worth tiling. */
+#ifndef SN_CSR_L2_BLOCK
+#define SN_CSR_L2_BLOCK ((sn_size)256 << 10)
+#endif
+#ifndef SN_CSR_PANEL_NNZ
+#define SN_CSR_PANEL_NNZ ((sn_size)1 << 16)
+#endif
+#ifndef SN_CSR_MIN_SEGMENT
+#define SN_CSR_MIN_SEGMENT 16
+#endif
+/* Entries ahead at which a product prefetches the gathered rows of the dense operand. */
+#ifndef SN_CSR_PREFETCH
+#define SN_CSR_PREFETCH 16
+#endif
 
 /* Chunks of a transposed product (csr_kernels.h): about one per 64Ki units of work, at most 16, and
  * no more than 32 MiB of scratch for the extra output buffers. Depends on the problem only. */
@@ -53,18 +69,19 @@ static sn_size sn_csr_t_chunks(sn_size work, sn_size out_bytes)
 #undef SFX
 
 #define SN_CSR_DEFINE(SFX, REAL, INDEX)                                                           \
-    int sn_csr_matmul_##SFX(int isa, int n_threads, sn_size n_rows, const INDEX *indptr,          \
-                            const INDEX *indices, const REAL *data, sn_size k, const REAL *X,     \
-                            REAL *Y)                                                              \
+    int sn_csr_matmul_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,              \
+                            sn_size n_cols, const INDEX *indptr, const INDEX *indices,            \
+                            const REAL *data, sn_size k, const REAL *X, REAL *Y)                  \
     {                                                                                             \
-        SN_DISPATCH(isa, csr_matmul_##SFX, (n_threads, n_rows, indptr, indices, data, k, X, Y));  \
+        SN_DISPATCH(isa, csr_matmul_##SFX,                                                        \
+                    (n_threads, sorted_rows, n_rows, n_cols, indptr, indices, data, k, X, Y));    \
     }                                                                                             \
-    int sn_csr_matmul_t_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols,             \
-                              const INDEX *indptr, const INDEX *indices, const REAL *data,        \
-                              sn_size k, const REAL *X, REAL *Y)                                  \
+    int sn_csr_matmul_t_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,            \
+                              sn_size n_cols, const INDEX *indptr, const INDEX *indices,          \
+                              const REAL *data, sn_size k, const REAL *X, REAL *Y)                \
     {                                                                                             \
         SN_DISPATCH(isa, csr_matmul_t_##SFX,                                                      \
-                    (n_threads, n_rows, n_cols, indptr, indices, data, k, X, Y));                 \
+                    (n_threads, sorted_rows, n_rows, n_cols, indptr, indices, data, k, X, Y));    \
     }
 
 SN_CSR_DEFINE(f32_i32, float, int32_t)
@@ -72,14 +89,37 @@ SN_CSR_DEFINE(f32_i64, float, int64_t)
 SN_CSR_DEFINE(f64_i32, double, int32_t)
 SN_CSR_DEFINE(f64_i64, double, int64_t)
 
+#undef SN_TEMPLATE
+#define SN_TEMPLATE "csr_check.h"
+
 #define INDEX int32_t
+#define UINDEX uint32_t
+#define INDEX_LIMIT ((sn_size)1 << 31)
 #define ISFX i32
-#include "csr_check.h"
+#include "sn_instantiate.h"
 #undef INDEX
+#undef UINDEX
+#undef INDEX_LIMIT
 #undef ISFX
 
 #define INDEX int64_t
+#define UINDEX uint64_t
+#define INDEX_LIMIT INT64_MAX
 #define ISFX i64
-#include "csr_check.h"
+#include "sn_instantiate.h"
 #undef INDEX
+#undef UINDEX
+#undef INDEX_LIMIT
 #undef ISFX
+
+#define SN_CSR_CHECK_DEFINE(ISFX, INDEX)                                                          \
+    int sn_csr_check_##ISFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,  \
+                            const INDEX *indptr, const INDEX *indices, sn_size *first_bad_row,    \
+                            int *canonical)                                                       \
+    {                                                                                             \
+        SN_DISPATCH(isa, csr_check_##ISFX,                                                        \
+                    (n_threads, n_rows, n_cols, nnz, indptr, indices, first_bad_row, canonical)); \
+    }
+
+SN_CSR_CHECK_DEFINE(i32, int32_t)
+SN_CSR_CHECK_DEFINE(i64, int64_t)

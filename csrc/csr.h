@@ -3,7 +3,8 @@
  * A is n_rows x n_cols with row pointers indptr[n_rows + 1], column indices indices[nnz] and values
  * data[nnz]; X and Y are dense, C order, with k columns (k = 1: vectors). Suffixes name the value
  * and index types: f32/f64 x i32/i64. `isa` is an sn_isa level the CPU supports; `n_threads` the
- * OpenMP threads to use at most. Results never depend on n_threads. Return an sn_status. */
+ * OpenMP threads to use at most; `sorted_rows` 1 when every row's column indices increase (then the
+ * products may tile A by columns). Results never depend on n_threads. Return an sn_status. */
 #ifndef SPARSENET_CSR_H
 #define SPARSENET_CSR_H
 
@@ -11,13 +12,13 @@
 
 #define SN_CSR_DECLARE(SFX, REAL, INDEX)                                                          \
     /* Y (n_rows x k) = A X, X n_cols x k */                                                      \
-    int sn_csr_matmul_##SFX(int isa, int n_threads, sn_size n_rows, const INDEX *indptr,          \
-                            const INDEX *indices, const REAL *data, sn_size k, const REAL *X,     \
-                            REAL *Y);                                                             \
+    int sn_csr_matmul_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,              \
+                            sn_size n_cols, const INDEX *indptr, const INDEX *indices,            \
+                            const REAL *data, sn_size k, const REAL *X, REAL *Y);                 \
     /* Y (n_cols x k) = A^T X, X n_rows x k */                                                    \
-    int sn_csr_matmul_t_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols,             \
-                              const INDEX *indptr, const INDEX *indices, const REAL *data,        \
-                              sn_size k, const REAL *X, REAL *Y);
+    int sn_csr_matmul_t_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,            \
+                              sn_size n_cols, const INDEX *indptr, const INDEX *indices,          \
+                              const REAL *data, sn_size k, const REAL *X, REAL *Y);
 
 SN_CSR_DECLARE(f32_i32, float, int32_t)
 SN_CSR_DECLARE(f32_i64, float, int64_t)
@@ -25,10 +26,10 @@ SN_CSR_DECLARE(f64_i32, double, int32_t)
 SN_CSR_DECLARE(f64_i64, double, int64_t)
 
 /* Structural check (csr_check.h): first bad row (n_rows when none) and whether rows are canonical. */
-int sn_csr_check_i32(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+int sn_csr_check_i32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                      const int32_t *indptr, const int32_t *indices, sn_size *first_bad_row,
                      int *canonical);
-int sn_csr_check_i64(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+int sn_csr_check_i64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                      const int64_t *indptr, const int64_t *indices, sn_size *first_bad_row,
                      int *canonical);
 

@@ -31,130 +31,261 @@ static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_si
     return lo;
 }
 
-/* y[i] = sum_p data[p] * x[indices[p]] over rows [r0, r1): a gather-FMA reduction per row. */
-static void K(spmv_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
-                         const REAL *data, const REAL *x, REAL *y)
+/* ---- one row segment: the entries [p0, p1) of one row ------------------------------------------ */
+
+/* sum_p data[p] * x[indices[p]]: a gather-FMA reduction. */
+static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+                                  const REAL *x)
 {
-    for (sn_size i = r0; i < r1; ++i) {
-        const sn_size end = indptr[i + 1];
-        REAL sum = 0;
+    REAL sum = 0;
 #pragma omp simd reduction(+ : sum)
-        for (sn_size p = indptr[i]; p < end; ++p)
-            sum += data[p] * x[indices[p]];
-        y[i] = sum;
-    }
+    for (sn_size p = p0; p < p1; ++p)
+        sum += data[p] * x[indices[p]];
+    return sum;
 }
 
-/* Y[i, :] = sum_p data[p] * X[indices[p], :] over rows [r0, r1); the running row sum of each column
- * tile stays in registers. */
-static void K(spmm_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
-                         const REAL *data, sn_size k, const REAL *X, REAL *Y)
+/* acc[j] += sum_p data[p] * X[indices[p], c + j*VLEN : c + (j+1)*VLEN] for j < nv <= 4 (nv is a
+ * constant wherever this is inlined, so everything stays in registers). Entries are taken `ways` at a
+ * time into separate sums so the FMA latency does not serialise them, and the X rows needed
+ * SN_CSR_PREFETCH entries later are requested early: they are random, no hardware prefetcher can. */
+static inline __attribute__((always_inline)) void K(gather_rows)(
+    sn_size p0, sn_size p1, const INDEX *indices, const REAL *data, sn_size k, const REAL *X,
+    sn_size c, const int nv, VEC *acc)
 {
-    for (sn_size i = r0; i < r1; ++i) {
-        const sn_size start = indptr[i], end = indptr[i + 1];
-        REAL *yi = Y + i * k;
-        sn_size c = 0;
-        for (; c + 4 * VLEN <= k; c += 4 * VLEN) {
-            VEC a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            for (sn_size p = start; p < end; ++p) {
-                const REAL v = data[p];
-                const VEC *xr = (const VEC *)(X + (sn_size)indices[p] * k + c);
-                a0 += v * xr[0];
-                a1 += v * xr[1];
-                a2 += v * xr[2];
-                a3 += v * xr[3];
-            }
-            VEC *yr = (VEC *)(yi + c);
-            yr[0] = a0;
-            yr[1] = a1;
-            yr[2] = a2;
-            yr[3] = a3;
-        }
-        for (; c + VLEN <= k; c += VLEN) {
-            VEC a0 = {0};
-            for (sn_size p = start; p < end; ++p)
-                a0 += data[p] * *(const VEC *)(X + (sn_size)indices[p] * k + c);
-            *(VEC *)(yi + c) = a0;
-        }
-        for (; c < k; ++c) {
-            REAL sum = 0;
-            for (sn_size p = start; p < end; ++p)
-                sum += data[p] * X[(sn_size)indices[p] * k + c];
-            yi[c] = sum;
-        }
-    }
-}
-
-/* y[indices[p]] += data[p] * x[i] over rows [r0, r1). */
-static void K(spmv_t_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
-                           const REAL *data, const REAL *x, REAL *y)
-{
-    for (sn_size i = r0; i < r1; ++i) {
-        const sn_size end = indptr[i + 1];
-        const REAL xi = x[i];
-        for (sn_size p = indptr[i]; p < end; ++p)
-            y[indices[p]] += data[p] * xi;
-    }
-}
-
-/* Y[indices[p], :] += data[p] * X[i, :] over rows [r0, r1); each tile of X's row i stays in registers. */
-static void K(spmm_t_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
-                           const REAL *data, sn_size k, const REAL *X, REAL *Y)
-{
-    for (sn_size i = r0; i < r1; ++i) {
-        const sn_size start = indptr[i], end = indptr[i + 1];
-        const REAL *xi = X + i * k;
-        sn_size c = 0;
-        for (; c + 4 * VLEN <= k; c += 4 * VLEN) {
-            const VEC *xv = (const VEC *)(xi + c);
-            const VEC x0 = xv[0], x1 = xv[1], x2 = xv[2], x3 = xv[3];
-            for (sn_size p = start; p < end; ++p) {
-                const REAL v = data[p];
-                VEC *yr = (VEC *)(Y + (sn_size)indices[p] * k + c);
-                yr[0] += v * x0;
-                yr[1] += v * x1;
-                yr[2] += v * x2;
-                yr[3] += v * x3;
+    enum { MAX_WAYS = 4 };
+    const int ways = nv == 1 ? 4 : 2;
+    VEC part[MAX_WAYS][4];
+    for (int w = 0; w < ways; ++w)
+        for (int j = 0; j < nv; ++j) part[w][j] = w == 0 ? acc[j] : (VEC){0};
+    sn_size p = p0;
+    for (; p + ways <= p1; p += ways) {
+        if (p + SN_CSR_PREFETCH + ways <= p1) {
+            for (int w = 0; w < ways; ++w) {
+                const REAL *ahead = X + (sn_size)indices[p + SN_CSR_PREFETCH + w] * k + c;
+                for (int j = 0; j < nv; ++j) __builtin_prefetch(ahead + j * VLEN);
             }
         }
-        for (; c + VLEN <= k; c += VLEN) {
-            const VEC x0 = *(const VEC *)(xi + c);
-            for (sn_size p = start; p < end; ++p)
-                *(VEC *)(Y + (sn_size)indices[p] * k + c) += data[p] * x0;
+        for (int w = 0; w < ways; ++w) {
+            const REAL v = data[p + w];
+            const VEC *xr = (const VEC *)(X + (sn_size)indices[p + w] * k + c);
+            for (int j = 0; j < nv; ++j) part[w][j] += v * xr[j];
         }
-        for (; c < k; ++c)
-            for (sn_size p = start; p < end; ++p)
-                Y[(sn_size)indices[p] * k + c] += data[p] * xi[c];
+    }
+    for (; p < p1; ++p) {
+        const REAL v = data[p];
+        const VEC *xr = (const VEC *)(X + (sn_size)indices[p] * k + c);
+        for (int j = 0; j < nv; ++j) part[0][j] += v * xr[j];
+    }
+    for (int j = 0; j < nv; ++j) {
+        VEC sum = part[0][j];
+        for (int w = 1; w < ways; ++w) sum += part[w][j];
+        acc[j] = sum;
     }
 }
 
-static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, const INDEX *indices,
-                         const REAL *data, sn_size k, const REAL *X, REAL *Y)
+/* yi[c : c + nv*VLEN] = (accumulate ? yi : 0) + the segment's gathered rows. */
+static inline __attribute__((always_inline)) void K(gather_tile)(
+    sn_size p0, sn_size p1, const INDEX *indices, const REAL *data, sn_size k, const REAL *X,
+    REAL *yi, int accumulate, sn_size c, const int nv)
+{
+    VEC acc[4];
+    VEC *yr = (VEC *)(yi + c);
+    for (int j = 0; j < nv; ++j) acc[j] = accumulate ? yr[j] : (VEC){0};
+    K(gather_rows)(p0, p1, indices, data, k, X, c, nv, acc);
+    for (int j = 0; j < nv; ++j) yr[j] = acc[j];
+}
+
+/* yi[0:k] = (accumulate ? yi : 0) + sum_p data[p] * X[indices[p], :]. */
+static void K(gather_segment)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+                              sn_size k, const REAL *X, REAL *yi, int accumulate)
+{
+    if (k == 1) {
+        const REAL sum = K(dot_segment)(p0, p1, indices, data, X);
+        yi[0] = accumulate ? yi[0] + sum : sum;
+        return;
+    }
+    sn_size c = 0;
+    for (; c + 4 * VLEN <= k; c += 4 * VLEN)
+        K(gather_tile)(p0, p1, indices, data, k, X, yi, accumulate, c, 4);
+    switch ((k - c) / VLEN) {
+    case 3: K(gather_tile)(p0, p1, indices, data, k, X, yi, accumulate, c, 3); c += 3 * VLEN; break;
+    case 2: K(gather_tile)(p0, p1, indices, data, k, X, yi, accumulate, c, 2); c += 2 * VLEN; break;
+    case 1: K(gather_tile)(p0, p1, indices, data, k, X, yi, accumulate, c, 1); c += VLEN; break;
+    default: break;
+    }
+    for (; c < k; ++c) {
+        REAL sum = accumulate ? yi[c] : 0;
+        for (sn_size p = p0; p < p1; ++p)
+            sum += data[p] * X[(sn_size)indices[p] * k + c];
+        yi[c] = sum;
+    }
+}
+
+/* Y[indices[p], c : c + nv*VLEN] += data[p] * xi[c : c + nv*VLEN]; xi's tile stays in registers. */
+static inline __attribute__((always_inline)) void K(scatter_tile)(
+    sn_size p0, sn_size p1, const INDEX *indices, const REAL *data, sn_size k, const REAL *xi,
+    REAL *Y, sn_size c, const int nv)
+{
+    VEC xv[4];
+    for (int j = 0; j < nv; ++j) xv[j] = ((const VEC *)(xi + c))[j];
+    for (sn_size p = p0; p < p1; ++p) {
+        const REAL v = data[p];
+        VEC *yr = (VEC *)(Y + (sn_size)indices[p] * k + c);
+        for (int j = 0; j < nv; ++j) yr[j] += v * xv[j];
+    }
+}
+
+/* Y[indices[p], :] += data[p] * xi[:] for the segment's entries. */
+static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+                               sn_size k, const REAL *xi, REAL *Y)
+{
+    if (k == 1) {
+        const REAL v = xi[0];
+        for (sn_size p = p0; p < p1; ++p) Y[indices[p]] += data[p] * v;
+        return;
+    }
+    sn_size c = 0;
+    for (; c + 4 * VLEN <= k; c += 4 * VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 4);
+    for (; c + VLEN <= k; c += VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 1);
+    for (; c < k; ++c)
+        for (sn_size p = p0; p < p1; ++p)
+            Y[(sn_size)indices[p] * k + c] += data[p] * xi[c];
+}
+
+/* ---- tiling for rows with sorted column indices ------------------------------------------------- */
+
+/* Columns per block: a block's rows of the dense operand (X for A X, Y for A^T X) stay in L2 while a
+ * panel of A's rows is swept. */
+static sn_size K(block_cols)(sn_size k)
+{
+    return SN_MAX((sn_size)1, SN_CSR_L2_BLOCK / (k * (sn_size)sizeof(REAL)));
+}
+
+/* Whether tiling pays: sorted rows, a dense matrix operand larger than one block, and row segments
+ * per block long enough (SN_CSR_MIN_SEGMENT entries on average) to amortise visiting them. Vectors
+ * (k = 1) are never tiled: their hardware-prefetched row streams lose more to the segment jumps than
+ * the operand gains from staying in L1 (measured on Zen 4). */
+static int K(use_blocks)(int sorted_rows, sn_size n_rows, sn_size n_cols, sn_size nnz, sn_size k)
+{
+    const sn_size block = K(block_cols)(k);
+    return sorted_rows && k > 1 && n_rows > 0 && n_cols > block &&
+           nnz / n_rows * block >= SN_CSR_MIN_SEGMENT * n_cols;
+}
+
+/* End of the panel of rows starting at r: about SN_CSR_PANEL_NNZ entries, so the panel stays in L3
+ * while it is swept once per column block; at least one row. */
+static sn_size K(panel_end)(sn_size r, sn_size r1, const INDEX *indptr)
+{
+    const sn_size limit = (sn_size)indptr[r] + SN_CSR_PANEL_NNZ;
+    sn_size lo = r + 1, hi = r1; /* last row end e in [r+1, r1] with indptr[e] <= limit */
+    while (lo < hi) {
+        const sn_size mid = hi - (hi - lo) / 2;
+        if ((sn_size)indptr[mid] <= limit)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* First entry at or after p (in a sorted row ending at end) whose column is >= col. */
+static inline sn_size K(segment_end)(sn_size p, sn_size end, const INDEX *indices, sn_size col)
+{
+    while (p + 32 <= end && (sn_size)indices[p + 31] < col) p += 32;
+    while (p < end && (sn_size)indices[p] < col) ++p;
+    return p;
+}
+
+/* Y = A X over rows [r0, r1) of sorted rows: panel by panel, column block by column block, so that
+ * each block of X is reused from cache by every row of the panel. cursor[r0:r1] is scratch. */
+static void K(matmul_blocked_rows)(sn_size r0, sn_size r1, sn_size n_cols, const INDEX *indptr,
+                                   const INDEX *indices, const REAL *data, sn_size k,
+                                   const REAL *X, REAL *Y, sn_size *cursor)
+{
+    const sn_size block = K(block_cols)(k);
+    for (sn_size ps = r0; ps < r1;) {
+        const sn_size pe = K(panel_end)(ps, r1, indptr);
+        for (sn_size i = ps; i < pe; ++i) cursor[i] = indptr[i];
+        for (sn_size b1 = block; b1 - block < n_cols; b1 += block) {
+            for (sn_size i = ps; i < pe; ++i) {
+                const sn_size p = cursor[i];
+                const sn_size e = K(segment_end)(p, indptr[i + 1], indices, b1);
+                K(gather_segment)(p, e, indices, data, k, X, Y + i * k, b1 > block);
+                cursor[i] = e;
+            }
+        }
+        ps = pe;
+    }
+}
+
+/* Y = A^T X for sorted rows, by thread `t` of `team`: the thread owns a contiguous range of column
+ * blocks (rows of Y), zeroes it, and adds every row's entries in that range in row order, so Y does
+ * not depend on the team size. cursor[0:n_rows] is this thread's scratch. */
+static void K(matmul_t_blocked)(int t, int team, sn_size n_rows, sn_size n_cols,
+                                const INDEX *indptr, const INDEX *indices, const REAL *data,
+                                sn_size k, const REAL *X, REAL *Y, sn_size *cursor)
+{
+    const sn_size block = K(block_cols)(k);
+    const sn_size n_blocks = (n_cols + block - 1) / block;
+    const sn_size b0 = n_blocks * t / team, b1 = n_blocks * (t + 1) / team;
+    if (b0 == b1) return;
+    const sn_size col0 = b0 * block, col1 = SN_MIN(n_cols, b1 * block);
+    memset(Y + col0 * k, 0, (size_t)((col1 - col0) * k) * sizeof(REAL));
+    for (sn_size ps = 0; ps < n_rows;) {
+        const sn_size pe = K(panel_end)(ps, n_rows, indptr);
+        for (sn_size i = ps; i < pe; ++i)
+            cursor[i] = K(segment_end)(indptr[i], indptr[i + 1], indices, col0);
+        for (sn_size b = b0; b < b1; ++b) {
+            const sn_size bend = SN_MIN(n_cols, (b + 1) * block);
+            for (sn_size i = ps; i < pe; ++i) {
+                const sn_size p = cursor[i];
+                const sn_size e = K(segment_end)(p, indptr[i + 1], indices, bend);
+                K(scatter_segment)(p, e, indices, data, k, X + i * k, Y);
+                cursor[i] = e;
+            }
+        }
+        ps = pe;
+    }
+}
+
+/* ---- drivers -------------------------------------------------------------------------------------- */
+
+static int K(csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                         const INDEX *indptr, const INDEX *indices, const REAL *data, sn_size k,
+                         const REAL *X, REAL *Y)
 {
     if (n_rows == 0 || k == 0) return SN_OK;
-    const sn_size work = ((sn_size)indptr[n_rows] + n_rows) * k;
-    const int nt = sn_threads_for(n_threads, work, SN_CSR_GRAIN);
+    const sn_size nnz = indptr[n_rows];
+    sn_size *cursor = NULL;
+    if (K(use_blocks)(sorted_rows, n_rows, n_cols, nnz, k)) {
+        cursor = (sn_size *)malloc((size_t)n_rows * sizeof(sn_size));
+        if (cursor == NULL) return SN_ENOMEM;
+    }
+    const int nt = sn_threads_for(n_threads, (nnz + n_rows) * k, SN_CSR_GRAIN);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         const sn_size r0 = K(split)(n_rows, indptr, t, team);
         const sn_size r1 = K(split)(n_rows, indptr, t + 1, team);
-        if (k == 1)
-            K(spmv_rows)(r0, r1, indptr, indices, data, X, Y);
-        else
-            K(spmm_rows)(r0, r1, indptr, indices, data, k, X, Y);
+        if (cursor != NULL) {
+            K(matmul_blocked_rows)(r0, r1, n_cols, indptr, indices, data, k, X, Y, cursor);
+        } else {
+            for (sn_size i = r0; i < r1; ++i)
+                K(gather_segment)(indptr[i], indptr[i + 1], indices, data, k, X, Y + i * k, 0);
+        }
     }
+    free(cursor);
     return SN_OK;
 }
 
-/* The transposed product scatters, so each of `chunks` row ranges sums into its own buffer and the
- * buffers are added in chunk order. `chunks` depends on the matrix only (sn_csr_t_chunks), so the
- * result is bit-identical for every thread count. */
-static int K(csr_matmul_t)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
-                           const INDEX *indices, const REAL *data, sn_size k, const REAL *X, REAL *Y)
+/* A^T X of rows in any order scatters, so each of `chunks` row ranges sums into its own buffer and
+ * the buffers are added in chunk order. `chunks` depends on the problem only (sn_csr_t_chunks), so
+ * the result is the same for every thread count. */
+static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
+                               const INDEX *indices, const REAL *data, sn_size k, const REAL *X,
+                               REAL *Y)
 {
     const sn_size out_size = n_cols * k;
-    if (out_size == 0) return SN_OK;
     const sn_size work = ((sn_size)indptr[n_rows] + n_rows) * k;
     const sn_size chunks = sn_csr_t_chunks(work, out_size * (sn_size)sizeof(REAL));
     REAL *scratch = NULL;
@@ -169,24 +300,38 @@ static int K(csr_matmul_t)(int n_threads, sn_size n_rows, sn_size n_cols, const 
         for (sn_size c = 0; c < chunks; ++c) {
             REAL *buf = c == 0 ? Y : scratch + (c - 1) * out_size;
             memset(buf, 0, (size_t)out_size * sizeof(REAL));
-            const sn_size r0 = K(split)(n_rows, indptr, c, chunks);
             const sn_size r1 = K(split)(n_rows, indptr, c + 1, chunks);
-            if (k == 1)
-                K(spmv_t_rows)(r0, r1, indptr, indices, data, X, buf);
-            else
-                K(spmm_t_rows)(r0, r1, indptr, indices, data, k, X, buf);
+            for (sn_size i = K(split)(n_rows, indptr, c, chunks); i < r1; ++i)
+                K(scatter_segment)(indptr[i], indptr[i + 1], indices, data, k, X + i * k, buf);
         }
         if (chunks > 1) {
 #pragma omp for simd schedule(static)
             for (sn_size j = 0; j < out_size; ++j) {
                 REAL sum = Y[j];
-                for (sn_size c = 1; c < chunks; ++c)
-                    sum += scratch[(c - 1) * out_size + j];
+                for (sn_size c = 1; c < chunks; ++c) sum += scratch[(c - 1) * out_size + j];
                 Y[j] = sum;
             }
         }
     }
     free(scratch);
+    return SN_OK;
+}
+
+static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                           const INDEX *indptr, const INDEX *indices, const REAL *data, sn_size k,
+                           const REAL *X, REAL *Y)
+{
+    if (n_cols == 0 || k == 0) return SN_OK;
+    const sn_size nnz = indptr[n_rows];
+    if (!K(use_blocks)(sorted_rows, n_rows, n_cols, nnz, k))
+        return K(matmul_t_chunked)(n_threads, n_rows, n_cols, indptr, indices, data, k, X, Y);
+    const int nt = sn_threads_for(n_threads, (nnz + n_rows) * k, SN_CSR_GRAIN);
+    sn_size *cursor = (sn_size *)malloc((size_t)(n_rows * nt) * sizeof(sn_size));
+    if (cursor == NULL) return SN_ENOMEM;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    K(matmul_t_blocked)(sn_thread_id(), sn_team_size(), n_rows, n_cols, indptr, indices, data, k, X,
+                        Y, cursor + (sn_size)sn_thread_id() * n_rows);
+    free(cursor);
     return SN_OK;
 }
 

@@ -346,3 +346,25 @@ def test_csr_constructor_errors():
         sparsenet.CSR.from_dense(np.eye(2)).to_scipy("coo")
     with pytest.raises(ValueError, match="W must be 2-D"):
         sparsenet.CSR.from_dense(np.ones(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("n_cols, k", [(3000, 64), (3000, 40), (70000, 3)])
+def test_column_tiled_products(dtype, transpose, n_cols, k):
+    """Sorted rows with a dense operand larger than the L2 block take the column-tiled kernels
+    (panels x column blocks); rows that are empty or live in one block must come out right too."""
+    rng = np.random.default_rng(n_cols + k)
+    A = random_csr(rng, 400, n_cols, 0.05, dtype)
+    lil = A.tolil()
+    lil[5, :] = 0
+    lil[7, :] = 0
+    lil[7, n_cols - 3:] = 1.5
+    A = sp.csr_array(lil)
+    A.sort_indices()
+    n_in = A.shape[0] if transpose else A.shape[1]
+    X = rng.standard_normal((n_in, k)).astype(dtype)
+    got = check_product(A, X, transpose)
+    for threads in (1, 3):
+        sparsenet.set_num_threads(threads)
+        np.testing.assert_array_equal(sparsenet.spmm(A, X, transpose=transpose), got)

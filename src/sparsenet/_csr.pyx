@@ -17,8 +17,10 @@ ctypedef fused index:
 
 
 def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] indices,
-           const real[::1] data, const real[:, ::1] X, real[:, ::1] Y, bint transpose):
-    """Y = A X (transpose=False) or Y = A^T X, A given by (indptr, indices, data)."""
+           const real[::1] data, const real[:, ::1] X, real[:, ::1] Y, bint transpose,
+           bint sorted_rows):
+    """Y = A X (transpose=False) or Y = A^T X, A given by (indptr, indices, data);
+    sorted_rows: every row's column indices are increasing."""
     cdef sn_size n_rows = indptr.shape[0] - 1
     cdef sn_size k = Y.shape[1]
     cdef sn_size n_cols = X.shape[0] if not transpose else Y.shape[0]
@@ -30,21 +32,21 @@ def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] ind
     cdef int status
     with nogil:
         if real is float and index is int32_t:
-            status = (sn_csr_matmul_t_f32_i32(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f32_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+            status = (sn_csr_matmul_t_f32_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f32_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
         elif real is float and index is int64_t:
-            status = (sn_csr_matmul_t_f32_i64(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f32_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+            status = (sn_csr_matmul_t_f32_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f32_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
         elif real is double and index is int32_t:
-            status = (sn_csr_matmul_t_f64_i32(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f64_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+            status = (sn_csr_matmul_t_f64_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f64_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
         else:
-            status = (sn_csr_matmul_t_f64_i64(isa, n_threads, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f64_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+            status = (sn_csr_matmul_t_f64_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
+                      if transpose else sn_csr_matmul_f64_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
     raise_for_status(status)
 
 
-def check(int n_threads, sn_size n_cols, const index[::1] indptr, const index[::1] indices):
+def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const index[::1] indices):
     """(first bad row or n_rows, canonical) of the structure; see csrc/csr_check.h."""
     cdef sn_size n_rows = indptr.shape[0] - 1
     cdef sn_size nnz = indices.shape[0]
@@ -53,7 +55,7 @@ def check(int n_threads, sn_size n_cols, const index[::1] indptr, const index[::
     cdef int canonical = 0
     with nogil:
         if index is int32_t:
-            sn_csr_check_i32(n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
+            sn_csr_check_i32(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
         else:
-            sn_csr_check_i64(n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
+            sn_csr_check_i64(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
     return first_bad, bool(canonical)

@@ -10,33 +10,37 @@ cdef extern from "sparsenet.h" nogil:
     int sn_has_openmp()
 
 cdef extern from "csr.h" nogil:
-    int sn_csr_matmul_f32_i32(int isa, int n_threads, sn_size n_rows, const int32_t *indptr,
-                              const int32_t *indices, const float *data, sn_size k,
-                              const float *X, float *Y)
-    int sn_csr_matmul_f32_i64(int isa, int n_threads, sn_size n_rows, const int64_t *indptr,
-                              const int64_t *indices, const float *data, sn_size k,
-                              const float *X, float *Y)
-    int sn_csr_matmul_f64_i32(int isa, int n_threads, sn_size n_rows, const int32_t *indptr,
-                              const int32_t *indices, const double *data, sn_size k,
-                              const double *X, double *Y)
-    int sn_csr_matmul_f64_i64(int isa, int n_threads, sn_size n_rows, const int64_t *indptr,
-                              const int64_t *indices, const double *data, sn_size k,
-                              const double *X, double *Y)
-    int sn_csr_matmul_t_f32_i32(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_f32_i32(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                              const int32_t *indptr, const int32_t *indices,
+                              const float *data, sn_size k, const float *X,
+                              float *Y)
+    int sn_csr_matmul_f32_i64(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                              const int64_t *indptr, const int64_t *indices,
+                              const float *data, sn_size k, const float *X,
+                              float *Y)
+    int sn_csr_matmul_f64_i32(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                              const int32_t *indptr, const int32_t *indices,
+                              const double *data, sn_size k, const double *X,
+                              double *Y)
+    int sn_csr_matmul_f64_i64(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                              const int64_t *indptr, const int64_t *indices,
+                              const double *data, sn_size k, const double *X,
+                              double *Y)
+    int sn_csr_matmul_t_f32_i32(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
                                 const int32_t *indptr, const int32_t *indices, const float *data,
                                 sn_size k, const float *X, float *Y)
-    int sn_csr_matmul_t_f32_i64(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_t_f32_i64(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
                                 const int64_t *indptr, const int64_t *indices, const float *data,
                                 sn_size k, const float *X, float *Y)
-    int sn_csr_matmul_t_f64_i32(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_t_f64_i32(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
                                 const int32_t *indptr, const int32_t *indices, const double *data,
                                 sn_size k, const double *X, double *Y)
-    int sn_csr_matmul_t_f64_i64(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_t_f64_i64(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
                                 const int64_t *indptr, const int64_t *indices, const double *data,
                                 sn_size k, const double *X, double *Y)
-    int sn_csr_check_i32(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+    int sn_csr_check_i32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                          const int32_t *indptr, const int32_t *indices, sn_size *first_bad_row,
                          int *canonical)
-    int sn_csr_check_i64(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+    int sn_csr_check_i64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                          const int64_t *indptr, const int64_t *indices, sn_size *first_bad_row,
                          int *canonical)

@@ -62,7 +62,7 @@ class CSR:
         if indptr[-1] != nnz:
             raise ValueError(f"{_name}.indptr[-1] must equal the number of stored entries {nnz}, "
                              f"got {indptr[-1]}")
-        first_bad, canonical = _csr.check(backend.get_num_threads(), shape[1], indptr, indices)
+        first_bad, canonical = _csr.check(*backend.native_options(), shape[1], indptr, indices)
         if first_bad < shape[0]:
             _raise_bad_row(first_bad, shape[1], indptr, indices, _name)
         dtype = result_dtype(data, names=(f"{_name}.data",))
@@ -222,7 +222,8 @@ def _product(A, X, transpose, out, ndim):
     X2 = as_c_array(X, dtype).reshape(n_in, k)
     Y = out if out is not None else np.empty(out_shape, dtype=dtype)
     isa, threads = backend.native_options()
-    _csr.matmul(isa, threads, A.indptr, A.indices, data, X2, Y.reshape(n_out, k), transpose)
+    _csr.matmul(isa, threads, A.indptr, A.indices, data, X2, Y.reshape(n_out, k), transpose,
+                A.has_canonical_format)
     return Y
 
 
