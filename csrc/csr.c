@@ -69,12 +69,11 @@ static sn_size sn_csr_t_chunks(sn_size work, sn_size out_bytes)
 #undef SFX
 
 #define SN_CSR_DEFINE(SFX, REAL, INDEX)                                                           \
-    int sn_csr_matmul_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,              \
-                            sn_size n_cols, const INDEX *indptr, const INDEX *indices,            \
-                            const REAL *data, sn_size k, const REAL *X, REAL *Y)                  \
+    int sn_csr_matmul_##SFX(int isa, int n_threads, sn_size n_rows, const INDEX *indptr,          \
+                            const INDEX *indices, const REAL *data, sn_size k, const REAL *X,     \
+                            REAL *Y)                                                              \
     {                                                                                             \
-        SN_DISPATCH(isa, csr_matmul_##SFX,                                                        \
-                    (n_threads, sorted_rows, n_rows, n_cols, indptr, indices, data, k, X, Y));    \
+        SN_DISPATCH(isa, csr_matmul_##SFX, (n_threads, n_rows, indptr, indices, data, k, X, Y));  \
     }                                                                                             \
     int sn_csr_matmul_t_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,            \
                               sn_size n_cols, const INDEX *indptr, const INDEX *indices,          \

@@ -4,7 +4,8 @@
  * data[nnz]; X and Y are dense, C order, with k columns (k = 1: vectors). Suffixes name the value
  * and index types: f32/f64 x i32/i64. `isa` is an sn_isa level the CPU supports; `n_threads` the
  * OpenMP threads to use at most; `sorted_rows` 1 when every row's column indices increase (then the
- * products may tile A by columns). Results never depend on n_threads. Return an sn_status. */
+ * transposed product sums by column ownership, without scratch buffers). Results never depend on
+ * n_threads. Return an sn_status. */
 #ifndef SPARSENET_CSR_H
 #define SPARSENET_CSR_H
 
@@ -12,9 +13,9 @@
 
 #define SN_CSR_DECLARE(SFX, REAL, INDEX)                                                          \
     /* Y (n_rows x k) = A X, X n_cols x k */                                                      \
-    int sn_csr_matmul_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,              \
-                            sn_size n_cols, const INDEX *indptr, const INDEX *indices,            \
-                            const REAL *data, sn_size k, const REAL *X, REAL *Y);                 \
+    int sn_csr_matmul_##SFX(int isa, int n_threads, sn_size n_rows, const INDEX *indptr,          \
+                            const INDEX *indices, const REAL *data, sn_size k, const REAL *X,     \
+                            REAL *Y);                                                             \
     /* Y (n_cols x k) = A^T X, X n_rows x k */                                                    \
     int sn_csr_matmul_t_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,            \
                               sn_size n_cols, const INDEX *indptr, const INDEX *indices,          \

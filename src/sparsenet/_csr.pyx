@@ -33,16 +33,16 @@ def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] ind
     with nogil:
         if real is float and index is int32_t:
             status = (sn_csr_matmul_t_f32_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f32_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
+                      if transpose else sn_csr_matmul_f32_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
         elif real is float and index is int64_t:
             status = (sn_csr_matmul_t_f32_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f32_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
+                      if transpose else sn_csr_matmul_f32_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
         elif real is double and index is int32_t:
             status = (sn_csr_matmul_t_f64_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f64_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
+                      if transpose else sn_csr_matmul_f64_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
         else:
             status = (sn_csr_matmul_t_f64_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f64_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp))
+                      if transpose else sn_csr_matmul_f64_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
     raise_for_status(status)
 
 

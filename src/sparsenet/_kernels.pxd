@@ -10,19 +10,19 @@ cdef extern from "sparsenet.h" nogil:
     int sn_has_openmp()
 
 cdef extern from "csr.h" nogil:
-    int sn_csr_matmul_f32_i32(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_f32_i32(int isa, int n_threads, sn_size n_rows,
                               const int32_t *indptr, const int32_t *indices,
                               const float *data, sn_size k, const float *X,
                               float *Y)
-    int sn_csr_matmul_f32_i64(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_f32_i64(int isa, int n_threads, sn_size n_rows,
                               const int64_t *indptr, const int64_t *indices,
                               const float *data, sn_size k, const float *X,
                               float *Y)
-    int sn_csr_matmul_f64_i32(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_f64_i32(int isa, int n_threads, sn_size n_rows,
                               const int32_t *indptr, const int32_t *indices,
                               const double *data, sn_size k, const double *X,
                               double *Y)
-    int sn_csr_matmul_f64_i64(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+    int sn_csr_matmul_f64_i64(int isa, int n_threads, sn_size n_rows,
                               const int64_t *indptr, const int64_t *indices,
                               const double *data, sn_size k, const double *X,
                               double *Y)

@@ -36,6 +36,29 @@ def as_c_array(x, dtype):
     return np.ascontiguousarray(x, dtype=dtype)
 
 
+ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
+
+
+def aligned_empty(shape, dtype):
+    """An uninitialised C-contiguous array whose data starts on a cache line, so that kernels
+    loading whole rows never split a vector load across two lines."""
+    dtype = np.dtype(dtype)
+    n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(n_bytes + ALIGNMENT, dtype=np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    return buffer[start:start + n_bytes].view(dtype).reshape(shape)
+
+
+def as_aligned_c_array(x, dtype):
+    """`x` as a C-contiguous, cache-line aligned array of `dtype` (copied only when needed)."""
+    x = np.asarray(x)
+    if x.dtype == dtype and x.flags.c_contiguous and x.ctypes.data % ALIGNMENT == 0:
+        return x
+    out = aligned_empty(x.shape, dtype)
+    np.copyto(out, x, casting="unsafe")
+    return out
+
+
 def check_out(out, shape, dtype, inputs, name="out"):
     """Check a caller-provided output array: ndarray, writeable, C-contiguous, the right shape and
     dtype, and sharing no memory with the inputs (a kernel would read what it overwrote)."""

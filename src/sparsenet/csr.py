@@ -7,7 +7,8 @@ are never trusted); a :class:`CSR` was checked when it was built and is used as 
 import numpy as np
 
 from sparsenet import _csr, backend, reference
-from sparsenet._validate import as_array, as_c_array, check_out, result_dtype
+from sparsenet._validate import (aligned_empty, as_aligned_c_array, as_array, as_c_array, check_out,
+                                 result_dtype)
 
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
@@ -219,8 +220,9 @@ def _product(A, X, transpose, out, ndim):
         fn = reference.spmv if ndim == 1 else reference.spmm
         return fn(A, X, transpose=transpose, out=out)
     data = as_c_array(A.data, dtype)
-    X2 = as_c_array(X, dtype).reshape(n_in, k)
-    Y = out if out is not None else np.empty(out_shape, dtype=dtype)
+    # rows of a matrix operand are loaded whole: keep them on cache lines
+    X2 = (as_c_array(X, dtype) if ndim == 1 else as_aligned_c_array(X, dtype)).reshape(n_in, k)
+    Y = out if out is not None else aligned_empty(out_shape, dtype)
     isa, threads = backend.native_options()
     _csr.matmul(isa, threads, A.indptr, A.indices, data, X2, Y.reshape(n_out, k), transpose,
                 A.has_canonical_format)
