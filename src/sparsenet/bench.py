@@ -90,9 +90,9 @@ def run(families=None, *, quick=False, threads=None, stream=sys.stdout):
                 times = {name: median_time(fn, repeat=3 if quick else 7, min_time=0.05 if quick else 0.2)
                          for name, fn in case.runs.items()}
                 rows.append((case, times))
+        _print_table(rows, stream)
     finally:
         backend._state["threads"] = previous_threads
-    _print_table(rows, stream)
     return rows
 
 
