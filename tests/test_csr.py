@@ -398,3 +398,17 @@ def test_misaligned_operands_are_handled():
     out = out_buf[1:].reshape(50, 16)
     assert sparsenet.spmm(A, X, out=out) is out
     assert_close(out, A, X, False)
+
+
+def test_concurrent_calls_from_python_threads():
+    """Kernels release the GIL and share no state: calls from several threads give the serial answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    A = sparsenet.CSR.from_scipy(random_csr(rng, 500, 400, 0.1, np.float32))
+    inputs = [rng.standard_normal((400, 8)).astype(np.float32) for _ in range(8)]
+    serial = [sparsenet.spmm(A, X) for X in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda X: sparsenet.spmm(A, X), inputs))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a, b)
