@@ -1,0 +1,531 @@
+/* Template: thresholding, top-k selection and pruning kernels (see threshold.h for the contracts).
+ *
+ * Included by threshold.c through sn_instantiate.h for float and double and every ISA level, with
+ *   REAL     value type                 UINT   unsigned integer of the same width (selection keys)
+ *   KBITS    bits of UINT               INF_BITS  bit pattern of +inf
+ *   FABS     fabsf / fabs               SFX    type suffix (f32, f64)
+ *   ISA      level name (sn_instantiate.h)
+ * Every function writes its whole output; none reads memory the caller did not validate.
+ *
+ * Selection works on integer keys: the bit pattern of |x| (magnitude) or an order-preserving map of
+ * x (value), so a radix select on the top bits finds the k-th largest exactly, in a few linear passes
+ * over a row held in L1, without sorting. */
+
+#define K(name) SN_CAT3(name, SFX, ISA)
+#define KI(name, ISFX) SN_CAT3(SN_CAT(name, SFX), ISFX, ISA)
+
+#define SIGN_BIT ((UINT)1 << (KBITS - 1))
+#define ABS_MASK (SIGN_BIT - 1)
+
+/* The elementwise operators (enum sn_thr_op) on one value v with parameter p. */
+#define THR_BIN(v, p) ((v) >= (p) ? (REAL)1 : (REAL)0)
+#define THR_HARD(v, p) (FABS(v) >= (p) ? (v) : (REAL)0)
+/* v - clamp(v, -p, p): NaN fails both comparisons, so the clamp gives -p and NaN - (-p) is NaN */
+#define THR_SOFT(v, p) ((v) - ((v) > -(p) ? ((v) < (p) ? (v) : (p)) : -(p)))
+
+/* Applies EXPR (of v, p) to n elements of x into y with the given strides; constant strides of 1
+ * let the compiler vectorise the loop at the ISA's full width. */
+#define THR_EACH(EXPR, XS, YS)                       \
+    _Pragma("omp simd") for (sn_size i = 0; i < n; ++i) \
+    {                                                \
+        const REAL v = x[i * (XS)];                  \
+        y[i * (YS)] = EXPR;                          \
+    }
+
+static void K(map_span)(int op, REAL p, sn_size n, const REAL *x, sn_size xs, REAL *y, sn_size ys)
+{
+    if (xs == 1 && ys == 1) {
+        if (op == SN_THR_BINARIZE) THR_EACH(THR_BIN(v, p), 1, 1)
+        else if (op == SN_THR_HARD) THR_EACH(THR_HARD(v, p), 1, 1)
+        else THR_EACH(THR_SOFT(v, p), 1, 1)
+    } else {
+        if (op == SN_THR_BINARIZE) THR_EACH(THR_BIN(v, p), xs, ys)
+        else if (op == SN_THR_HARD) THR_EACH(THR_HARD(v, p), xs, ys)
+        else THR_EACH(THR_SOFT(v, p), xs, ys)
+    }
+}
+
+/* binarize into bytes (bool / uint8 output) */
+static void K(map_span_bytes)(REAL p, sn_size n, const REAL *x, sn_size xs, uint8_t *y, sn_size ys)
+{
+    if (xs == 1 && ys == 1) {
+#pragma omp simd
+        for (sn_size i = 0; i < n; ++i)
+            y[i] = x[i] >= p;
+    } else {
+        for (sn_size i = 0; i < n; ++i)
+            y[i * ys] = x[i * xs] >= p;
+    }
+}
+
+/* Each thread takes an equal run of elements in row-major order, so one long row splits too. */
+static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_size n_cols,
+                            const REAL *X, sn_size x_rs, sn_size x_cs, void *Y, int y_bytes,
+                            sn_size y_rs, sn_size y_cs)
+{
+    const sn_size total = n_rows * n_cols;
+    if (total == 0) return SN_OK;
+    const int nt = sn_threads_for(n_threads, total, SN_THR_GRAIN);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const sn_size team = sn_team_size(), t = sn_thread_id();
+        const sn_size e0 = total / team * t + total % team * t / team;
+        const sn_size e1 = total / team * (t + 1) + total % team * (t + 1) / team;
+        sn_size r = e0 / n_cols, c = e0 % n_cols;
+        for (sn_size e = e0; e < e1; ++r, c = 0) {
+            const sn_size len = SN_MIN(n_cols - c, e1 - e);
+            const REAL *x = X + r * x_rs + c * x_cs;
+            if (y_bytes)
+                K(map_span_bytes)(p, len, x, x_cs, (uint8_t *)Y + r * y_rs + c * y_cs, y_cs);
+            else
+                K(map_span)(op, p, len, x, x_cs, (REAL *)Y + r * y_rs + c * y_cs, y_cs);
+            e += len;
+        }
+    }
+    return SN_OK;
+}
+
+#define THR_COUNT(EXPR)                                  \
+    _Pragma("omp simd reduction(+ : count)") for (sn_size j = 0; j < n_cols; ++j) \
+    {                                                    \
+        const REAL v = x[j * x_cs];                      \
+        count += (EXPR) != 0;                            \
+    }
+
+static int K(threshold_count)(int n_threads, int op, REAL p, sn_size n_rows, sn_size n_cols,
+                              const REAL *X, sn_size x_rs, sn_size x_cs, sn_size *counts)
+{
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_GRAIN);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (sn_size i = 0; i < n_rows; ++i) {
+        const REAL *x = X + i * x_rs;
+        sn_size count = 0;
+        if (op == SN_THR_BINARIZE) THR_COUNT(THR_BIN(v, p))
+        else if (op == SN_THR_HARD) THR_COUNT(THR_HARD(v, p))
+        else THR_COUNT(THR_SOFT(v, p))
+        counts[i] = count;
+    }
+    return SN_OK;
+}
+
+/* ---- selection keys and radix select ---- */
+
+static inline UINT K(bits)(REAL v)
+{
+    UINT b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+/* |x|'s bit pattern; every NaN one above +inf */
+static inline UINT K(key_mag)(REAL v)
+{
+    const UINT a = K(bits)(v) & ABS_MASK;
+    return a > INF_BITS ? INF_BITS + 1 : a;
+}
+
+/* order-preserving: negatives flipped below SIGN_BIT, positives above; -0 is +0, NaN the maximum */
+static inline UINT K(key_val)(REAL v)
+{
+    const UINT b = K(bits)(v), a = b & ABS_MASK;
+    const UINT k = (b & SIGN_BIT) ? ~b : (b | SIGN_BIT);
+    return a > INF_BITS ? ~(UINT)0 : (a == 0 ? SIGN_BIT : k);
+}
+
+/* the key of 0 */
+#define ZERO_KEY(rank) ((rank) == SN_RANK_MAGNITUDE ? (UINT)0 : SIGN_BIT)
+
+static void K(row_keys)(int rank, sn_size n, const REAL *x, sn_size xs, UINT *keys)
+{
+    if (rank == SN_RANK_MAGNITUDE) {
+#pragma omp simd
+        for (sn_size j = 0; j < n; ++j)
+            keys[j] = K(key_mag)(x[j * xs]);
+    } else {
+#pragma omp simd
+        for (sn_size j = 0; j < n; ++j)
+            keys[j] = K(key_val)(x[j * xs]);
+    }
+}
+
+/* The k-th largest (1 <= k <= n) of keys[0, n), and in *n_greater how many keys exceed it.
+ * Radix select from the top bits down: a histogram of the next bits of the candidates finds the
+ * bucket holding the k-th, whose keys are compacted into buf (n entries) for the next round; the
+ * rounds stop early when the k-th is the largest or smallest candidate. hist holds
+ * 2^SN_THR_RADIX counts. */
+static UINT K(select)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT *buf,
+                      sn_size *n_greater)
+{
+    sn_size above = 0;
+    UINT prefix = 0;
+    int hi = KBITS; /* the bits [hi, KBITS) of every candidate equal those of prefix */
+    const int radix = n >= 2 * ((sn_size)1 << SN_THR_RADIX) ? SN_THR_RADIX : 8;
+    for (;;) {
+        if (k == 1 || k == n) {
+            UINT best = src[0];
+            if (k == 1) {
+                for (sn_size i = 1; i < n; ++i)
+                    best = src[i] > best ? src[i] : best;
+            } else {
+                sn_size ties = 0;
+                for (sn_size i = 1; i < n; ++i)
+                    best = src[i] < best ? src[i] : best;
+#pragma omp simd reduction(+ : ties)
+                for (sn_size i = 0; i < n; ++i)
+                    ties += src[i] == best;
+                above += n - ties;
+            }
+            *n_greater = above;
+            return best;
+        }
+        const int lo = hi > radix ? hi - radix : 0;
+        const UINT mask = ((UINT)1 << (hi - lo)) - 1;
+        memset(hist, 0, (size_t)(mask + 1) * sizeof *hist);
+        for (sn_size i = 0; i < n; ++i)
+            ++hist[(src[i] >> lo) & mask];
+        sn_size b = (sn_size)mask, acc = 0;
+        while (acc + hist[b] < k)
+            acc += hist[b--];
+        above += acc;
+        k -= acc;
+        prefix |= (UINT)b << lo;
+        if (lo == 0) {
+            *n_greater = above;
+            return prefix;
+        }
+        sn_size m = 0; /* m <= i: compacting in place (src == buf) reads before it writes */
+        for (sn_size i = 0; i < n; ++i) {
+            const UINT v = src[i];
+            buf[m] = v;
+            m += ((v >> lo) & mask) == (UINT)b;
+        }
+        src = buf;
+        n = m;
+        hi = lo;
+    }
+}
+
+/* Per-thread scratch of the row selections: keys and candidates of one row, and a histogram. */
+typedef struct {
+    UINT *keys, *buf;
+    sn_size *hist;
+} K(scratch);
+
+static int K(scratch_alloc)(K(scratch) *s, sn_size n)
+{
+    s->keys = (UINT *)malloc((size_t)SN_MAX(n, 1) * sizeof(UINT));
+    s->buf = (UINT *)malloc((size_t)SN_MAX(n, 1) * sizeof(UINT));
+    s->hist = (sn_size *)malloc(((size_t)1 << SN_THR_RADIX) * sizeof(sn_size));
+    return s->keys != NULL && s->buf != NULL && s->hist != NULL;
+}
+
+static void K(scratch_free)(K(scratch) *s)
+{
+    free(s->keys);
+    free(s->buf);
+    free(s->hist);
+}
+
+/* Cut of one row for its top k (0 < k < n): the keys are in s->keys; returns the cut key, and in
+ * *quota how many of the entries at the cut are kept (the first ones). */
+static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota)
+{
+    sn_size greater;
+    const UINT cut = K(select)(s->keys, n, k, s->hist, s->buf, &greater);
+    *quota = k - greater;
+    return cut;
+}
+
+static int K(topk)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k, const REAL *X,
+                   sn_size x_rs, sn_size x_cs, REAL *Y)
+{
+    int failed = 0;
+    if (n_rows == 0 || n == 0) return SN_OK;
+    const int nt = sn_threads_for(n_threads, n_rows * n, SN_THR_GRAIN);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        K(scratch) s = {NULL, NULL, NULL};
+        const int ok = (k == 0 || k >= n) || K(scratch_alloc)(&s, n);
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (sn_size i = 0; i < n_rows; ++i) {
+            const REAL *x = X + i * x_rs;
+            REAL *y = Y + i * n;
+            if (k == 0) {
+                memset(y, 0, (size_t)n * sizeof(REAL));
+                continue;
+            }
+            if (k >= n) {
+#pragma omp simd
+                for (sn_size j = 0; j < n; ++j)
+                    y[j] = x[j * x_cs];
+                continue;
+            }
+            if (!ok) continue;
+            K(row_keys)(rank, n, x, x_cs, s.keys);
+            sn_size quota;
+            const UINT cut = K(row_cut)(&s, n, k, &quota);
+            const UINT *keys = s.keys;
+#pragma omp simd
+            for (sn_size j = 0; j < n; ++j)
+                y[j] = keys[j] > cut ? x[j * x_cs] : (REAL)0;
+            for (sn_size j = 0; quota > 0; ++j)
+                if (keys[j] == cut) {
+                    y[j] = x[j * x_cs];
+                    --quota;
+                }
+        }
+        K(scratch_free)(&s);
+    }
+    return failed ? SN_ENOMEM : SN_OK;
+}
+
+/* Stored entries of a row cut: the nonzero ones among those above the cut and the first quota at it. */
+static sn_size K(cut_count)(int rank, const UINT *keys, sn_size n, UINT cut, sn_size quota)
+{
+    const UINT zero = ZERO_KEY(rank);
+    sn_size count = 0;
+#pragma omp simd reduction(+ : count)
+    for (sn_size j = 0; j < n; ++j)
+        count += (keys[j] > cut) & (keys[j] != zero);
+    return count + (cut != zero ? quota : 0);
+}
+
+static int K(topk_cut)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,
+                       const REAL *X, sn_size x_rs, sn_size x_cs, uint64_t *cut, sn_size *quota,
+                       sn_size *counts)
+{
+    int failed = 0;
+    if (n_rows == 0) return SN_OK;
+    const int nt = sn_threads_for(n_threads, n_rows * n, SN_THR_GRAIN);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        K(scratch) s = {NULL, NULL, NULL};
+        const int ok = K(scratch_alloc)(&s, n);
+        if (!ok) {
+#pragma omp atomic write
+            failed = 1;
+        }
+#pragma omp for schedule(static)
+        for (sn_size i = 0; i < n_rows; ++i) {
+            if (!ok) continue;
+            K(row_keys)(rank, n, X + i * x_rs, x_cs, s.keys);
+            UINT c;
+            sn_size q;
+            if (k == 0) { /* nothing is above the largest key, none taken at it */
+                c = ~(UINT)0;
+                q = 0;
+            } else if (k >= n) { /* everything is above the smallest key or taken at it */
+                c = 0;
+                q = 0;
+#pragma omp simd reduction(+ : q)
+                for (sn_size j = 0; j < n; ++j)
+                    q += s.keys[j] == 0;
+            } else {
+                c = K(row_cut)(&s, n, k, &q);
+            }
+            cut[i] = c;
+            quota[i] = q;
+            counts[i] = K(cut_count)(rank, s.keys, n, c, q);
+        }
+        K(scratch_free)(&s);
+    }
+    return failed ? SN_ENOMEM : SN_OK;
+}
+
+/* Global magnitude cut. Pass 1: per-thread histograms of the top SN_THR_GLOBAL_BITS bits of the
+ * keys (their top bit is always 0) find the bucket of the n_keep-th largest; pass 2 gathers that
+ * bucket's keys and a radix select finishes in it; pass 3 counts per row the keys above and at the
+ * cut; the quota of entries at the cut goes to rows in order (ties to the lower index). */
+static int K(prune_cut)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_keep,
+                        const REAL *X, sn_size x_rs, sn_size x_cs, uint64_t *cut, sn_size *quota,
+                        sn_size *counts)
+{
+    const sn_size total = n_rows * n_cols;
+    if (n_rows == 0) return SN_OK;
+    if (n_keep == 0 || n_keep >= total) { /* a cut above every key, or at the smallest */
+        const int nt = sn_threads_for(n_threads, total, SN_THR_GRAIN);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (sn_size i = 0; i < n_rows; ++i) {
+            const REAL *x = X + i * x_rs;
+            sn_size nonzero = 0;
+#pragma omp simd reduction(+ : nonzero)
+            for (sn_size j = 0; j < n_cols; ++j)
+                nonzero += K(key_mag)(x[j * x_cs]) != 0;
+            cut[i] = n_keep == 0 ? (UINT)~(UINT)0 : 0;
+            quota[i] = n_keep == 0 ? 0 : n_cols;
+            counts[i] = n_keep == 0 ? 0 : nonzero;
+        }
+        return SN_OK;
+    }
+    const int shift = KBITS - 1 - SN_THR_GLOBAL_BITS;
+    const sn_size bins = (sn_size)1 << SN_THR_GLOBAL_BITS;
+    const int nt = sn_threads_for(n_threads, total, SN_THR_GRAIN);
+    sn_size *hists = (sn_size *)calloc((size_t)(nt * bins), sizeof(sn_size));
+    sn_size *offsets = (sn_size *)malloc((size_t)(nt + 1) * sizeof(sn_size));
+    UINT *cand = NULL;
+    UINT the_cut = 0;
+    sn_size bucket = 0, above = 0, n_cand = 0;
+    int failed = hists == NULL || offsets == NULL;
+    if (failed) goto done;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int t = sn_thread_id(), team = sn_team_size();
+        sn_size *h = hists + (sn_size)t * bins;
+#pragma omp for schedule(static)
+        for (sn_size i = 0; i < n_rows; ++i) {
+            const REAL *x = X + i * x_rs;
+            for (sn_size j = 0; j < n_cols; ++j)
+                ++h[K(key_mag)(x[j * x_cs]) >> shift];
+        }
+#pragma omp single
+        {
+            sn_size acc = 0, b = bins - 1;
+            for (;; --b) {
+                sn_size hb = 0;
+                for (int u = 0; u < team; ++u)
+                    hb += hists[(sn_size)u * bins + b];
+                if (acc + hb >= n_keep) break;
+                acc += hb;
+            }
+            bucket = b;
+            above = acc;
+            offsets[0] = 0;
+            for (int u = 0; u < team; ++u)
+                offsets[u + 1] = offsets[u] + hists[(sn_size)u * bins + b];
+            n_cand = offsets[team];
+            cand = (UINT *)malloc((size_t)(2 * n_cand) * sizeof(UINT));
+            failed = cand == NULL;
+        } /* implicit barrier */
+        if (!failed) {
+            sn_size m = offsets[t];
+#pragma omp for schedule(static)
+            for (sn_size i = 0; i < n_rows; ++i) {
+                const REAL *x = X + i * x_rs;
+                for (sn_size j = 0; j < n_cols; ++j) {
+                    const UINT key = K(key_mag)(x[j * x_cs]);
+                    if ((sn_size)(key >> shift) == bucket) cand[m++] = key;
+                }
+            }
+        }
+    }
+    if (failed) goto done;
+    {
+        sn_size hist[(sn_size)1 << SN_THR_RADIX], greater;
+        the_cut = K(select)(cand, n_cand, n_keep - above, hist, cand + n_cand, &greater);
+        above += greater;
+    }
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (sn_size i = 0; i < n_rows; ++i) {
+        const REAL *x = X + i * x_rs;
+        sn_size gt = 0, eq = 0;
+#pragma omp simd reduction(+ : gt, eq)
+        for (sn_size j = 0; j < n_cols; ++j) {
+            const UINT key = K(key_mag)(x[j * x_cs]);
+            gt += key > the_cut;
+            eq += key == the_cut;
+        }
+        counts[i] = gt;
+        quota[i] = eq;
+    }
+    {
+        sn_size need = n_keep - above;
+        for (sn_size i = 0; i < n_rows; ++i) {
+            const sn_size q = SN_MIN(quota[i], need);
+            need -= q;
+            quota[i] = q;
+            counts[i] += the_cut != 0 ? q : 0;
+            cut[i] = the_cut;
+        }
+    }
+done:
+    free(hists);
+    free(offsets);
+    free(cand);
+    return failed ? SN_ENOMEM : SN_OK;
+}
+
+/* ---- CSR fills, for each index type ---- */
+
+/* Writes entry (j, v) at p and moves p on only when keep: no branch to mispredict. The loop stops
+ * when the row is full, so it never writes past indptr[i + 1]. */
+#define THR_FILL_ROW(KEEP, VALUE)                                   \
+    for (sn_size j = 0; j < n_cols && p < end; ++j) {               \
+        const REAL v = x[j * x_cs];                                 \
+        const REAL r = VALUE;                                       \
+        indices[p] = j; /* fits: n_cols fits INDEX */                                    \
+        data[p] = r;                                                \
+        p += (KEEP);                                                \
+    }
+
+#define THR_FILL_DEFINE(ISFX, INDEX)                                                              \
+    static int KI(threshold_fill, ISFX)(int n_threads, int op, REAL p_, sn_size n_rows,            \
+                                        sn_size n_cols, const REAL *X, sn_size x_rs,               \
+                                        sn_size x_cs, const INDEX *indptr, INDEX *indices,         \
+                                        REAL *data)                                                \
+    {                                                                                             \
+        const REAL pp = p_;                                                                       \
+        const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_GRAIN);                  \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")                 \
+        for (sn_size i = 0; i < n_rows; ++i) {                                                    \
+            const REAL *x = X + i * x_rs;                                                         \
+            sn_size p = indptr[i];                                                                \
+            const sn_size end = indptr[i + 1];                                                    \
+            if (op == SN_THR_BINARIZE) {                                                          \
+                THR_FILL_ROW(v >= pp, (REAL)1)                                                    \
+            } else if (op == SN_THR_HARD) {                                                       \
+                THR_FILL_ROW(r != 0, THR_HARD(v, pp))                                             \
+            } else {                                                                              \
+                THR_FILL_ROW(r != 0, THR_SOFT(v, pp))                                             \
+            }                                                                                     \
+        }                                                                                         \
+        return SN_OK;                                                                             \
+    }                                                                                             \
+    static int KI(cut_fill, ISFX)(int n_threads, int rank, sn_size n_rows, sn_size n_cols,        \
+                                  const REAL *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut, \
+                                  const sn_size *quota, const INDEX *indptr, INDEX *indices,       \
+                                  REAL *data)                                                      \
+    {                                                                                             \
+        const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_GRAIN);                  \
+        const UINT zero = ZERO_KEY(rank);                                                         \
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")                 \
+        for (sn_size i = 0; i < n_rows; ++i) {                                                    \
+            const REAL *x = X + i * x_rs;                                                         \
+            const UINT c = (UINT)cut[i];                                                          \
+            sn_size q = quota[i], p = indptr[i];                                                  \
+            const sn_size end = indptr[i + 1];                                                    \
+            if (rank == SN_RANK_MAGNITUDE) {                                                      \
+                THR_FILL_ROW(K(cut_keep)(K(key_mag)(v), c, zero, &q), v)                          \
+            } else {                                                                              \
+                THR_FILL_ROW(K(cut_keep)(K(key_val)(v), c, zero, &q), v)                          \
+            }                                                                                     \
+        }                                                                                         \
+        return SN_OK;                                                                             \
+    }
+
+/* Whether an entry of key `key` is stored under a cut; takes one of the quota at the cut. */
+static inline int K(cut_keep)(UINT key, UINT cut, UINT zero, sn_size *quota)
+{
+    const int tie = (key == cut) & (*quota > 0);
+    *quota -= tie;
+    return ((key > cut) | tie) & (key != zero);
+}
+
+THR_FILL_DEFINE(i32, int32_t)
+THR_FILL_DEFINE(i64, int64_t)
+
+#undef K
+#undef KI
+#undef SIGN_BIT
+#undef ABS_MASK
+#undef THR_BIN
+#undef THR_HARD
+#undef THR_SOFT
+#undef THR_EACH
+#undef THR_COUNT
+#undef ZERO_KEY
+#undef THR_FILL_ROW
+#undef THR_FILL_DEFINE
