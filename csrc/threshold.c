@@ -6,17 +6,31 @@
 
 #include "threshold.h"
 
+#if SN_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
 /* Elements that pay for starting one more thread. */
 #define SN_THR_GRAIN ((sn_size)1 << 15)
 /* Bits per round of the row radix select (2^11 counts: 16 KiB, beside a row's keys in L1). */
 #define SN_THR_RADIX 11
 /* Bits of the first round of the global (prune) select: 2^16 counts per thread, in L2. */
 #define SN_THR_GLOBAL_BITS 16
+/* Keys sampled from a long row to guess a cut for a small k. */
+#define SN_THR_SAMPLE 256
+/* Entries tested at once (one vector test) before the scalar work on a block. */
+#define SN_THR_BLOCK 16
+/* What a compaction of keys keeps (threshold_kernels.h). */
+enum { SN_THR_IN_BUCKET, SN_THR_AT_LEAST };
+/* Outputs at least this large (about a big L3) are written with non-temporal stores: they would not
+ * stay cached anyway, and streaming them saves reading every output line before writing it. */
+#define SN_THR_STREAM_BYTES ((sn_size)32 << 20)
 
 #define SN_TEMPLATE "threshold_kernels.h"
 
 #define REAL float
 #define UINT uint32_t
+#define SINT int32_t
 #define KBITS 32
 #define INF_BITS ((uint32_t)0x7f800000u)
 #define FABS fabsf
@@ -24,6 +38,7 @@
 #include "sn_instantiate.h"
 #undef REAL
 #undef UINT
+#undef SINT
 #undef KBITS
 #undef INF_BITS
 #undef FABS
@@ -31,6 +46,7 @@
 
 #define REAL double
 #define UINT uint64_t
+#define SINT int64_t
 #define KBITS 64
 #define INF_BITS ((uint64_t)0x7ff0000000000000u)
 #define FABS fabs
@@ -38,6 +54,7 @@
 #include "sn_instantiate.h"
 #undef REAL
 #undef UINT
+#undef SINT
 #undef KBITS
 #undef INF_BITS
 #undef FABS

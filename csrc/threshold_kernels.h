@@ -45,6 +45,60 @@ static void K(map_span)(int op, REAL p, sn_size n, const REAL *x, sn_size xs, RE
     }
 }
 
+#if SN_X86_DISPATCH
+/* Unaligned GCC vectors of the ISA's width, and their integer twins for masks. */
+typedef REAL K(vec) __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+typedef SINT K(ivec) __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+#define VEC K(vec)
+#define IVEC K(ivec)
+#define VLEN ((sn_size)(SN_VBYTES / sizeof(REAL)))
+
+#if SN_VBYTES == 64
+#define THR_STREAM(ptr, v) _mm512_stream_si512((__m512i *)(ptr), (__m512i)(v))
+#elif SN_VBYTES == 32
+#define THR_STREAM(ptr, v) _mm256_stream_si256((__m256i *)(ptr), (__m256i)(v))
+#else
+#define THR_STREAM(ptr, v) _mm_stream_si128((__m128i *)(ptr), (__m128i)(v))
+#endif
+
+/* mask ? a : b, lane by lane */
+static inline VEC K(vselect)(IVEC mask, VEC a, VEC b)
+{
+    return (VEC)((mask & (IVEC)a) | (~mask & (IVEC)b));
+}
+
+static inline VEC K(vop)(int op, VEC v, VEC pv)
+{
+    if (op == SN_THR_BINARIZE) return (VEC)((IVEC)(v >= pv) & (IVEC)((VEC){0} + (REAL)1));
+    if (op == SN_THR_HARD) {
+        const VEC a = (VEC)((IVEC)v & ((IVEC){0} + (SINT)ABS_MASK)); /* |v| */
+        return (VEC)((IVEC)(a >= pv) & (IVEC)v);
+    }
+    const VEC c = K(vselect)(v > -pv, v, -pv);
+    return v - K(vselect)(c < pv, c, pv);
+}
+
+/* map_span for long contiguous spans: non-temporal stores, so writing the output costs no read
+ * of it (the lines bypass the caches the output would not fit in anyway). */
+static void K(map_span_stream)(int op, REAL p, sn_size n, const REAL *x, REAL *y)
+{
+    sn_size i = 0;
+    while (i < n && ((uintptr_t)(y + i) % SN_VBYTES) != 0) {
+        K(map_span)(op, p, 1, x + i, 1, y + i, 1);
+        ++i;
+    }
+    const VEC pv = (VEC){0} + p;
+    if (op == SN_THR_BINARIZE) {
+        for (; i + VLEN <= n; i += VLEN) THR_STREAM(y + i, K(vop)(SN_THR_BINARIZE, *(const VEC *)(x + i), pv));
+    } else if (op == SN_THR_HARD) {
+        for (; i + VLEN <= n; i += VLEN) THR_STREAM(y + i, K(vop)(SN_THR_HARD, *(const VEC *)(x + i), pv));
+    } else {
+        for (; i + VLEN <= n; i += VLEN) THR_STREAM(y + i, K(vop)(SN_THR_SOFT, *(const VEC *)(x + i), pv));
+    }
+    K(map_span)(op, p, n - i, x + i, 1, y + i, 1);
+}
+#endif
+
 /* binarize into bytes (bool / uint8 output) */
 static void K(map_span_bytes)(REAL p, sn_size n, const REAL *x, sn_size xs, uint8_t *y, sn_size ys)
 {
@@ -66,6 +120,7 @@ static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_si
     const sn_size total = n_rows * n_cols;
     if (total == 0) return SN_OK;
     const int nt = sn_threads_for(n_threads, total, SN_THR_GRAIN);
+    const int stream = !y_bytes && total * (sn_size)sizeof(REAL) >= SN_THR_STREAM_BYTES;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
@@ -77,19 +132,33 @@ static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_si
             const REAL *x = X + r * x_rs + c * x_cs;
             if (y_bytes)
                 K(map_span_bytes)(p, len, x, x_cs, (uint8_t *)Y + r * y_rs + c * y_cs, y_cs);
+#if SN_X86_DISPATCH
+            else if (stream && x_cs == 1 && y_cs == 1)
+                K(map_span_stream)(op, p, len, x, (REAL *)Y + r * y_rs + c);
+#endif
             else
                 K(map_span)(op, p, len, x, x_cs, (REAL *)Y + r * y_rs + c * y_cs, y_cs);
             e += len;
         }
+#if SN_X86_DISPATCH
+        if (stream) _mm_sfence(); /* order the streamed stores before the caller reads them */
+#endif
     }
     return SN_OK;
 }
 
-#define THR_COUNT(EXPR)                                  \
+/* Counts the nonzero EXPR(v, p) of a row; a constant stride of 1 lets it vectorise. */
+#define THR_COUNT_XS(EXPR, XS)                                                     \
     _Pragma("omp simd reduction(+ : count)") for (sn_size j = 0; j < n_cols; ++j) \
-    {                                                    \
-        const REAL v = x[j * x_cs];                      \
-        count += (EXPR) != 0;                            \
+    {                                                                              \
+        const REAL v = x[j * (XS)];                                                \
+        count += (EXPR) != 0;                                                      \
+    }
+#define THR_COUNT(EXPR)                \
+    if (x_cs == 1) {                   \
+        THR_COUNT_XS(EXPR, 1)          \
+    } else {                           \
+        THR_COUNT_XS(EXPR, x_cs)       \
     }
 
 static int K(threshold_count)(int n_threads, int op, REAL p, sn_size n_rows, sn_size n_cols,
@@ -100,9 +169,13 @@ static int K(threshold_count)(int n_threads, int op, REAL p, sn_size n_rows, sn_
     for (sn_size i = 0; i < n_rows; ++i) {
         const REAL *x = X + i * x_rs;
         sn_size count = 0;
-        if (op == SN_THR_BINARIZE) THR_COUNT(THR_BIN(v, p))
-        else if (op == SN_THR_HARD) THR_COUNT(THR_HARD(v, p))
-        else THR_COUNT(THR_SOFT(v, p))
+        if (op == SN_THR_BINARIZE) {
+            THR_COUNT(THR_BIN(v, p))
+        } else if (op == SN_THR_HARD) {
+            THR_COUNT(THR_HARD(v, p))
+        } else {
+            THR_COUNT(THR_SOFT(v, p))
+        }
         counts[i] = count;
     }
     return SN_OK;
@@ -135,18 +208,47 @@ static inline UINT K(key_val)(REAL v)
 /* the key of 0 */
 #define ZERO_KEY(rank) ((rank) == SN_RANK_MAGNITUDE ? (UINT)0 : SIGN_BIT)
 
+#define THR_KEYS(KEY, XS)                  \
+    _Pragma("omp simd") for (sn_size j = 0; j < n; ++j) keys[j] = KEY(x[j * (XS)]);
+
 static void K(row_keys)(int rank, sn_size n, const REAL *x, sn_size xs, UINT *keys)
 {
     if (rank == SN_RANK_MAGNITUDE) {
-#pragma omp simd
-        for (sn_size j = 0; j < n; ++j)
-            keys[j] = K(key_mag)(x[j * xs]);
+        if (xs == 1) THR_KEYS(K(key_mag), 1) else THR_KEYS(K(key_mag), xs)
     } else {
-#pragma omp simd
-        for (sn_size j = 0; j < n; ++j)
-            keys[j] = K(key_val)(x[j * xs]);
+        if (xs == 1) THR_KEYS(K(key_val), 1) else THR_KEYS(K(key_val), xs)
     }
 }
+#undef THR_KEYS
+
+/* Copies the keys v of src[0, n) with (v >> lo & mask) == b (SN_THR_IN_BUCKET), or v >= b
+ * (SN_THR_AT_LEAST), to buf; returns how many. Blocks without one are skipped by a vector test, so
+ * rare hits cost little; within a hit block the copy is branch-free. buf may be src (m <= i: each
+ * key is read before its slot is written). */
+#define THR_PICK(v) (how == SN_THR_IN_BUCKET ? (((v) >> lo) & mask) == b : (v) >= b)
+static sn_size K(compact)(const UINT *src, sn_size n, int how, int lo, UINT mask, UINT b, UINT *buf)
+{
+    sn_size m = 0, i = 0;
+    for (; i + SN_THR_BLOCK <= n; i += SN_THR_BLOCK) {
+        int any = 0;
+#pragma omp simd reduction(| : any)
+        for (int t = 0; t < SN_THR_BLOCK; ++t)
+            any |= THR_PICK(src[i + t]);
+        if (!any) continue;
+        for (int t = 0; t < SN_THR_BLOCK; ++t) {
+            const UINT v = src[i + t];
+            buf[m] = v;
+            m += THR_PICK(v);
+        }
+    }
+    for (; i < n; ++i) {
+        const UINT v = src[i];
+        buf[m] = v;
+        m += THR_PICK(v);
+    }
+    return m;
+}
+#undef THR_PICK
 
 /* The k-th largest (1 <= k <= n) of keys[0, n), and in *n_greater how many keys exceed it.
  * Radix select from the top bits down: a histogram of the next bits of the candidates finds the
@@ -193,14 +295,8 @@ static UINT K(select)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT
             *n_greater = above;
             return prefix;
         }
-        sn_size m = 0; /* m <= i: compacting in place (src == buf) reads before it writes */
-        for (sn_size i = 0; i < n; ++i) {
-            const UINT v = src[i];
-            buf[m] = v;
-            m += ((v >> lo) & mask) == (UINT)b;
-        }
+        n = K(compact)(src, n, SN_THR_IN_BUCKET, lo, mask, (UINT)b, buf);
         src = buf;
-        n = m;
         hi = lo;
     }
 }
@@ -231,7 +327,26 @@ static void K(scratch_free)(K(scratch) *s)
 static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota)
 {
     sn_size greater;
-    const UINT cut = K(select)(s->keys, n, k, s->hist, s->buf, &greater);
+    UINT cut;
+    /* A small k of a long row: a key t0 from a regular sample, at a rank that should leave about
+     * 2k + 4 n / SN_THR_SAMPLE keys >= t0, filters the row to a few candidates in one vector pass.
+     * The k-th largest is >= t0 exactly when at least k keys are, and then every key above it is a
+     * candidate, so selecting among them is exact; if too few pass, select in the whole row. */
+    const sn_size rank = 2 * k * SN_THR_SAMPLE / SN_MAX(n, 1) + 4;
+    if (n >= 4 * SN_THR_SAMPLE && rank <= SN_THR_SAMPLE / 4) {
+        UINT sample[SN_THR_SAMPLE];
+        const sn_size stride = n / SN_THR_SAMPLE;
+        for (sn_size t = 0; t < SN_THR_SAMPLE; ++t)
+            sample[t] = s->keys[t * stride];
+        const UINT t0 = K(select)(sample, SN_THR_SAMPLE, rank, s->hist, sample, &greater);
+        const sn_size m = K(compact)(s->keys, n, SN_THR_AT_LEAST, 0, 0, t0, s->buf);
+        if (m >= k) {
+            cut = K(select)(s->buf, m, k, s->hist, s->buf, &greater);
+            *quota = k - greater;
+            return cut;
+        }
+    }
+    cut = K(select)(s->keys, n, k, s->hist, s->buf, &greater);
     *quota = k - greater;
     return cut;
 }
@@ -272,11 +387,18 @@ static int K(topk)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k
 #pragma omp simd
             for (sn_size j = 0; j < n; ++j)
                 y[j] = keys[j] > cut ? x[j * x_cs] : (REAL)0;
-            for (sn_size j = 0; quota > 0; ++j)
-                if (keys[j] == cut) {
-                    y[j] = x[j * x_cs];
-                    --quota;
-                }
+            for (sn_size j0 = 0; quota > 0; j0 += SN_THR_BLOCK) { /* the first quota ties */
+                const sn_size j1 = SN_MIN(j0 + SN_THR_BLOCK, n);
+                int any = 0;
+#pragma omp simd reduction(| : any)
+                for (sn_size j = j0; j < j1; ++j)
+                    any |= keys[j] == cut;
+                for (sn_size j = j0; any && j < j1 && quota > 0; ++j)
+                    if (keys[j] == cut) {
+                        y[j] = x[j * x_cs];
+                        --quota;
+                    }
+            }
         }
         K(scratch_free)(&s);
     }
@@ -450,16 +572,44 @@ done:
 
 /* ---- CSR fills, for each index type ---- */
 
-/* Writes entry (j, v) at p and moves p on only when keep: no branch to mispredict. The loop stops
- * when the row is full, so it never writes past indptr[i + 1]. */
-#define THR_FILL_ROW(KEEP, VALUE)                                   \
-    for (sn_size j = 0; j < n_cols && p < end; ++j) {               \
-        const REAL v = x[j * x_cs];                                 \
-        const REAL r = VALUE;                                       \
-        indices[p] = j; /* fits: n_cols fits INDEX */                                    \
-        data[p] = r;                                                \
-        p += (KEEP);                                                \
+/* Writes entry (j, v) at p and moves p on only when KEEP: no branch to mispredict. Blocks where
+ * ANY (a pure test, true whenever KEEP may be) fails everywhere are skipped by one vector test. A
+ * block runs only when the row has room for all of it, and the rest of the row stops when the row
+ * is full, so nothing is written past indptr[i + 1]. */
+#define THR_FILL_ROW_XS(ANY, KEEP, VALUE, XS)                               \
+    {                                                                        \
+        for (; j + SN_THR_BLOCK <= n_cols && p + SN_THR_BLOCK <= end; j += SN_THR_BLOCK) { \
+            int any = 0;                                                     \
+            _Pragma("omp simd reduction(| : any)")                           \
+            for (int t = 0; t < SN_THR_BLOCK; ++t) {                         \
+                const REAL v = x[(j + t) * (XS)];                            \
+                any |= (ANY);                                                \
+            }                                                                \
+            if (!any) continue;                                              \
+            for (int t = 0; t < SN_THR_BLOCK; ++t) {                         \
+                const REAL v = x[(j + t) * (XS)];                            \
+                const REAL r = VALUE;                                        \
+                indices[p] = j + t;                                          \
+                data[p] = r;                                                 \
+                p += (KEEP);                                                 \
+            }                                                                \
+        }                                                                    \
+        for (; j < n_cols && p < end; ++j) {                                 \
+            const REAL v = x[j * (XS)];                                      \
+            const REAL r = VALUE;                                            \
+            indices[p] = j;                                                  \
+            data[p] = r;                                                     \
+            p += (KEEP);                                                     \
+        }                                                                    \
     }
+/* a constant stride of 1 lets the block tests vectorise */
+#define THR_FILL_ROW(ANY, KEEP, VALUE)                 \
+    if (x_cs == 1) {                                   \
+        THR_FILL_ROW_XS(ANY, KEEP, VALUE, 1)           \
+    } else {                                           \
+        THR_FILL_ROW_XS(ANY, KEEP, VALUE, x_cs)        \
+    }
+
 
 #define THR_FILL_DEFINE(ISFX, INDEX)                                                              \
     static int KI(threshold_fill, ISFX)(int n_threads, int op, REAL p_, sn_size n_rows,            \
@@ -474,12 +624,15 @@ done:
             const REAL *x = X + i * x_rs;                                                         \
             sn_size p = indptr[i];                                                                \
             const sn_size end = indptr[i + 1];                                                    \
+            sn_size j = 0;                                                                        \
+            if (THR_HAS_COMPRESS && x_cs == 1)                                                    \
+                THR_FILL_VEC_OP(ISFX);                                                            \
             if (op == SN_THR_BINARIZE) {                                                          \
-                THR_FILL_ROW(v >= pp, (REAL)1)                                                    \
+                THR_FILL_ROW(v >= pp, v >= pp, (REAL)1)                                           \
             } else if (op == SN_THR_HARD) {                                                       \
-                THR_FILL_ROW(r != 0, THR_HARD(v, pp))                                             \
+                THR_FILL_ROW(THR_HARD(v, pp) != 0, r != 0, THR_HARD(v, pp))                       \
             } else {                                                                              \
-                THR_FILL_ROW(r != 0, THR_SOFT(v, pp))                                             \
+                THR_FILL_ROW(THR_SOFT(v, pp) != 0, r != 0, THR_SOFT(v, pp))                       \
             }                                                                                     \
         }                                                                                         \
         return SN_OK;                                                                             \
@@ -497,14 +650,121 @@ done:
             const UINT c = (UINT)cut[i];                                                          \
             sn_size q = quota[i], p = indptr[i];                                                  \
             const sn_size end = indptr[i + 1];                                                    \
+            sn_size j = 0;                                                                        \
+            if (THR_HAS_COMPRESS && x_cs == 1 && rank == SN_RANK_MAGNITUDE && c <= INF_BITS + 1)  \
+                THR_FILL_VEC_CUT(ISFX);                                                           \
             if (rank == SN_RANK_MAGNITUDE) {                                                      \
-                THR_FILL_ROW(K(cut_keep)(K(key_mag)(v), c, zero, &q), v)                          \
+                THR_FILL_ROW(K(key_mag)(v) >= c, K(cut_keep)(K(key_mag)(v), c, zero, &q), v)     \
             } else {                                                                              \
-                THR_FILL_ROW(K(cut_keep)(K(key_val)(v), c, zero, &q), v)                          \
+                THR_FILL_ROW(K(key_val)(v) >= c, K(cut_keep)(K(key_val)(v), c, zero, &q), v)     \
             }                                                                                     \
         }                                                                                         \
         return SN_OK;                                                                             \
     }
+
+#if SN_X86_DISPATCH && SN_VBYTES == 64
+/* AVX-512: a vector of VLEN entries at once. The lanes of `keep` are packed with the compress
+ * instructions (register form, fast on every AVX-512 core) and written with masked stores of
+ * exactly popcount(keep) lanes, so nothing beyond the kept entries is touched. */
+#define THR_HAS_COMPRESS 1
+#define THR_LOW(c) ((1ull << (c)) - 1) /* c <= 16 */
+
+static inline IVEC K(iota)(void)
+{
+    IVEC v;
+    for (int t = 0; t < (int)VLEN; ++t)
+        v[t] = t;
+    return v;
+}
+
+static inline unsigned K(movemask)(IVEC m)
+{
+    return sizeof(REAL) == 4 ? (unsigned)_mm512_movepi32_mask((__m512i)m)
+                             : (unsigned)_mm512_movepi64_mask((__m512i)m);
+}
+
+static inline void K(put_data)(unsigned keep, int c, VEC r, REAL *data)
+{
+    if (sizeof(REAL) == 4)
+        _mm512_mask_storeu_ps(data, (__mmask16)THR_LOW(c),
+                              _mm512_maskz_compress_ps((__mmask16)keep, (__m512)r));
+    else
+        _mm512_mask_storeu_pd(data, (__mmask8)THR_LOW(c),
+                              _mm512_maskz_compress_pd((__mmask8)keep, (__m512d)r));
+}
+
+static inline sn_size K(put_i32)(unsigned keep, VEC r, sn_size j, int32_t *indices, REAL *data)
+{
+    const int c = __builtin_popcount(keep);
+    K(put_data)(keep, c, r, data);
+    if (sizeof(REAL) == 4) {
+        const __m512i idx = _mm512_add_epi32(_mm512_set1_epi32((int)j), (__m512i)K(iota)());
+        _mm512_mask_storeu_epi32(indices, (__mmask16)THR_LOW(c),
+                                 _mm512_maskz_compress_epi32((__mmask16)keep, idx));
+    } else {
+        const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)j),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm256_mask_storeu_epi32(indices, (__mmask8)THR_LOW(c),
+                                 _mm256_maskz_compress_epi32((__mmask8)keep, idx));
+    }
+    return c;
+}
+
+static inline sn_size K(put_i64)(unsigned keep, VEC r, sn_size j, int64_t *indices, REAL *data)
+{
+    const int c = __builtin_popcount(keep);
+    K(put_data)(keep, c, r, data);
+    const __m512i iota = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const unsigned lo = keep & 0xffu, hi = keep >> 8;
+    const int c_lo = __builtin_popcount(lo);
+    _mm512_mask_storeu_epi64(indices, (__mmask8)THR_LOW(c_lo),
+                             _mm512_maskz_compress_epi64((__mmask8)lo,
+                                                         _mm512_add_epi64(_mm512_set1_epi64(j), iota)));
+    if (hi) /* float: lanes 8..15 */
+        _mm512_mask_storeu_epi64(indices + c_lo, (__mmask8)THR_LOW(c - c_lo),
+                                 _mm512_maskz_compress_epi64(
+                                     (__mmask8)hi, _mm512_add_epi64(_mm512_set1_epi64(j + 8), iota)));
+    return c;
+}
+
+/* Keys of a vector: |v|'s bits, NaN one above +inf (key_mag). */
+static inline IVEC K(vkey_mag)(VEC v)
+{
+    const IVEC a = (IVEC)v & ((IVEC){0} + (SINT)ABS_MASK);
+    const IVEC nan = a > (SINT)INF_BITS;
+    return (nan & (SINT)(INF_BITS + 1)) | (~nan & a);
+}
+#else
+#define THR_HAS_COMPRESS 0
+#endif
+
+#if THR_HAS_COMPRESS
+/* The vector parts of the fills: whole vectors while the row has room for one more. */
+#define THR_FILL_VEC_OP(ISFX)                                                     \
+    do {                                                                          \
+        const VEC pv = (VEC){0} + pp;                                             \
+        for (; j + VLEN <= n_cols && p + VLEN <= end; j += VLEN) {                \
+            const VEC r = K(vop)(op, *(const VEC *)(x + j), pv);                  \
+            const unsigned keep = K(movemask)(r != 0);                            \
+            p += K(put_##ISFX)(keep, r, j, indices + p, data + p); /* no branch */ \
+        }                                                                         \
+    } while (0)
+#define THR_FILL_VEC_CUT(ISFX)                                                    \
+    do {                                                                          \
+        for (; j + VLEN <= n_cols && p + VLEN <= end; j += VLEN) {                \
+            const VEC v = *(const VEC *)(x + j);                                  \
+            const IVEC key = K(vkey_mag)(v);                                      \
+            unsigned keep = K(movemask)((key > (SINT)c) & (key != 0));            \
+            unsigned ties = q > 0 ? K(movemask)(key == (SINT)c) : 0;              \
+            for (; ties && q > 0; --q, ties &= ties - 1) /* the first q ties */  \
+                keep |= (ties & -ties) & (c != 0 ? ~0u : 0u);                     \
+            p += K(put_##ISFX)(keep, v, j, indices + p, data + p); /* no branch */ \
+        }                                                                         \
+    } while (0)
+#else
+#define THR_FILL_VEC_OP(ISFX) (void)0
+#define THR_FILL_VEC_CUT(ISFX) (void)0
+#endif
 
 /* Whether an entry of key `key` is stored under a cut; takes one of the quota at the cut. */
 static inline int K(cut_keep)(UINT key, UINT cut, UINT zero, sn_size *quota)
@@ -519,6 +779,10 @@ THR_FILL_DEFINE(i64, int64_t)
 
 #undef K
 #undef KI
+#undef VEC
+#undef IVEC
+#undef VLEN
+#undef THR_STREAM
 #undef SIGN_BIT
 #undef ABS_MASK
 #undef THR_BIN
@@ -526,6 +790,12 @@ THR_FILL_DEFINE(i64, int64_t)
 #undef THR_SOFT
 #undef THR_EACH
 #undef THR_COUNT
+#undef THR_COUNT_XS
+#undef THR_FILL_ROW_XS
 #undef ZERO_KEY
 #undef THR_FILL_ROW
 #undef THR_FILL_DEFINE
+#undef THR_FILL_VEC_OP
+#undef THR_FILL_VEC_CUT
+#undef THR_HAS_COMPRESS
+#undef THR_LOW

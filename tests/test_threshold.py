@@ -248,11 +248,17 @@ def test_prune_global_count_exact_and_ties():
     T = np.full((4, 5), 3.0)  # all equal: the first entries in row-major order are kept
     assert_array_equal(sparsenet.prune(T, sparsity=0.75).toarray().ravel(),
                        [3, 3, 3, 3, 3] + [0] * 15)
-    ints = rng.integers(-3, 4, size=(33, 17)).astype(np.float64)  # many ties
-    for s in (0.2, 0.5, 0.8):
-        assert_csr_equal(sparsenet.prune(ints, sparsity=s), reference.prune(ints, sparsity=s))
-        assert_csr_equal(sparsenet.prune(ints, sparsity=s, per_row=True),
-                         reference.prune(ints, sparsity=s, per_row=True))
+    for shape in [(33, 17), (20, 100), (3, 1000)]:  # many ties, across vector blocks too
+        for dtype in FLOATS:
+            ints = rng.integers(-3, 4, size=shape).astype(dtype)
+            for s in (0.2, 0.5, 0.8, 0.97):
+                assert_csr_equal(sparsenet.prune(ints, sparsity=s),
+                                 reference.prune(ints, sparsity=s))
+                assert_csr_equal(sparsenet.prune(ints, sparsity=s, per_row=True),
+                                 reference.prune(ints, sparsity=s, per_row=True))
+            for k in (1, 7, 30):
+                assert_csr_equal(sparsenet.topk(ints, k, format="csr"),
+                                 reference.topk(ints, k, format="csr"))
 
 
 def test_prune_threshold_is_hard_threshold_csr():
@@ -363,3 +369,17 @@ def test_bad_arguments():
         sparsenet.prune(x, sparsity=0.5, threshold=0.1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         sparsenet.prune(x, sparsity=2)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_outputs_large_enough_to_stream(dtype):
+    """Outputs of 32 MiB and more take the non-temporal store path: odd start and tail too."""
+    n = (32 << 20) // np.dtype(dtype).itemsize + 37
+    x = sample((n + 1,), dtype, seed=11)[1:]
+    for name, theta in [("binarize", 0.5), ("binarize", -np.inf), ("hard_threshold", 0.5),
+                        ("soft_threshold", 0.5)]:
+        expected = getattr(reference, name)(x, theta)
+        assert_array_equal(getattr(sparsenet, name)(x, theta), expected, err_msg=name)
+        y = x.copy()
+        getattr(sparsenet, name)(y, theta, out=y)
+        assert_array_equal(y, expected, err_msg=name)
