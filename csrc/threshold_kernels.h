@@ -229,6 +229,28 @@ static void K(row_keys)(int rank, sn_size n, const REAL *x, sn_size xs, UINT *ke
 static sn_size K(compact)(const UINT *src, sn_size n, int how, int lo, UINT mask, UINT b, UINT *buf)
 {
     sn_size m = 0, i = 0;
+#if SN_X86_DISPATCH && SN_VBYTES == 64
+    /* AVX-512: compress the keys >= b of a whole vector and store all of it; the lanes past the
+     * kept ones land on slots m + c .. m + VLEN - 1 <= i + VLEN - 1, already read and later
+     * overwritten or beyond the result. */
+    if (how == SN_THR_AT_LEAST) {
+        const sn_size vlen = 64 / (sn_size)sizeof(UINT);
+        for (; i + vlen <= n; i += vlen) {
+            const __m512i v = _mm512_loadu_si512((const void *)(src + i));
+            unsigned keep;
+            __m512i packed;
+            if (sizeof(UINT) == 4) {
+                keep = _mm512_cmpge_epu32_mask(v, _mm512_set1_epi32((int)b));
+                packed = _mm512_maskz_compress_epi32((__mmask16)keep, v);
+            } else {
+                keep = _mm512_cmpge_epu64_mask(v, _mm512_set1_epi64((long long)b));
+                packed = _mm512_maskz_compress_epi64((__mmask8)keep, v);
+            }
+            _mm512_storeu_si512((void *)(buf + m), packed);
+            m += __builtin_popcount(keep);
+        }
+    }
+#endif
     for (; i + SN_THR_BLOCK <= n; i += SN_THR_BLOCK) {
         int any = 0;
 #pragma omp simd reduction(| : any)
@@ -282,10 +304,14 @@ static UINT K(select)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT
         }
         const int lo = hi > radix ? hi - radix : 0;
         const UINT mask = ((UINT)1 << (hi - lo)) - 1;
-        memset(hist, 0, (size_t)(mask + 1) * sizeof *hist);
+        UINT top = 0; /* the scan for the bucket starts at the largest key's, not at the top bin */
+#pragma omp simd reduction(max : top)
+        for (sn_size i = 0; i < n; ++i)
+            top = src[i] > top ? src[i] : top;
+        sn_size b = (sn_size)((top >> lo) & mask), acc = 0;
+        memset(hist, 0, (size_t)(b + 1) * sizeof *hist);
         for (sn_size i = 0; i < n; ++i)
             ++hist[(src[i] >> lo) & mask];
-        sn_size b = (sn_size)mask, acc = 0;
         while (acc + hist[b] < k)
             acc += hist[b--];
         above += acc;
@@ -303,35 +329,48 @@ static UINT K(select)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT
 
 /* Per-thread scratch of the row selections: keys and candidates of one row, and a histogram. */
 typedef struct {
-    UINT *keys, *buf;
+    UINT *keys, *buf, *buf2;
     sn_size *hist;
 } K(scratch);
 
 static int K(scratch_alloc)(K(scratch) *s, sn_size n)
 {
-    s->keys = (UINT *)malloc((size_t)SN_MAX(n, 1) * sizeof(UINT));
-    s->buf = (UINT *)malloc((size_t)SN_MAX(n, 1) * sizeof(UINT));
+    const size_t len = (size_t)SN_MAX(n, 1) * sizeof(UINT);
+    s->keys = (UINT *)malloc(len);
+    s->buf = (UINT *)malloc(len);
+    s->buf2 = (UINT *)malloc(len);
     s->hist = (sn_size *)malloc(((size_t)1 << SN_THR_RADIX) * sizeof(sn_size));
-    return s->keys != NULL && s->buf != NULL && s->hist != NULL;
+    return s->keys != NULL && s->buf != NULL && s->buf2 != NULL && s->hist != NULL;
 }
 
 static void K(scratch_free)(K(scratch) *s)
 {
     free(s->keys);
     free(s->buf);
+    free(s->buf2);
     free(s->hist);
 }
 
-/* Cut of one row for its top k (0 < k < n): the keys are in s->keys; returns the cut key, and in
- * *quota how many of the entries at the cut are kept (the first ones). */
-static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota)
+static sn_size K(count_equal)(const UINT *keys, sn_size n, UINT key)
+{
+    sn_size count = 0;
+#pragma omp simd reduction(+ : count)
+    for (sn_size j = 0; j < n; ++j)
+        count += keys[j] == key;
+    return count;
+}
+
+/* Cut of one row for its top k (0 < k < n): the keys are in s->keys; returns the cut key, in
+ * *quota how many of the entries at the cut are kept (the first ones), and in *ties how many
+ * entries are at the cut. */
+static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota, sn_size *ties)
 {
     sn_size greater;
     UINT cut;
     /* A small k of a long row: a key t0 from a regular sample, at a rank that should leave about
      * 2k + 4 n / SN_THR_SAMPLE keys >= t0, filters the row to a few candidates in one vector pass.
-     * The k-th largest is >= t0 exactly when at least k keys are, and then every key above it is a
-     * candidate, so selecting among them is exact; if too few pass, select in the whole row. */
+     * The k-th largest is >= t0 exactly when at least k keys are, and then every key at or above
+     * it is a candidate, so selecting among them is exact; if too few pass, select in the row. */
     const sn_size rank = 2 * k * SN_THR_SAMPLE / SN_MAX(n, 1) + 4;
     if (n >= 4 * SN_THR_SAMPLE && rank <= SN_THR_SAMPLE / 4) {
         UINT sample[SN_THR_SAMPLE];
@@ -341,13 +380,15 @@ static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota)
         const UINT t0 = K(select)(sample, SN_THR_SAMPLE, rank, s->hist, sample, &greater);
         const sn_size m = K(compact)(s->keys, n, SN_THR_AT_LEAST, 0, 0, t0, s->buf);
         if (m >= k) {
-            cut = K(select)(s->buf, m, k, s->hist, s->buf, &greater);
+            cut = K(select)(s->buf, m, k, s->hist, s->buf2, &greater);
             *quota = k - greater;
+            *ties = K(count_equal)(s->buf, m, cut);
             return cut;
         }
     }
     cut = K(select)(s->keys, n, k, s->hist, s->buf, &greater);
     *quota = k - greater;
+    *ties = K(count_equal)(s->keys, n, cut);
     return cut;
 }
 
@@ -359,7 +400,7 @@ static int K(topk)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k
     const int nt = sn_threads_for(n_threads, n_rows * n, SN_THR_GRAIN);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        K(scratch) s = {NULL, NULL, NULL};
+        K(scratch) s = {NULL, NULL, NULL, NULL};
         const int ok = (k == 0 || k >= n) || K(scratch_alloc)(&s, n);
         if (!ok) {
 #pragma omp atomic write
@@ -381,9 +422,20 @@ static int K(topk)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k
             }
             if (!ok) continue;
             K(row_keys)(rank, n, x, x_cs, s.keys);
-            sn_size quota;
-            const UINT cut = K(row_cut)(&s, n, k, &quota);
+            sn_size quota, ties;
+            const UINT cut = K(row_cut)(&s, n, k, &quota, &ties);
             const UINT *keys = s.keys;
+            if (ties == quota) { /* every entry at the cut is kept: no search for the first ones */
+                if (x_cs == 1) {
+#pragma omp simd
+                    for (sn_size j = 0; j < n; ++j)
+                        y[j] = keys[j] >= cut ? x[j] : (REAL)0;
+                } else {
+                    for (sn_size j = 0; j < n; ++j)
+                        y[j] = keys[j] >= cut ? x[j * x_cs] : (REAL)0;
+                }
+                continue;
+            }
 #pragma omp simd
             for (sn_size j = 0; j < n; ++j)
                 y[j] = keys[j] > cut ? x[j * x_cs] : (REAL)0;
@@ -425,7 +477,7 @@ static int K(topk_cut)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_si
     const int nt = sn_threads_for(n_threads, n_rows * n, SN_THR_GRAIN);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
-        K(scratch) s = {NULL, NULL, NULL};
+        K(scratch) s = {NULL, NULL, NULL, NULL};
         const int ok = K(scratch_alloc)(&s, n);
         if (!ok) {
 #pragma omp atomic write
@@ -447,7 +499,8 @@ static int K(topk_cut)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_si
                 for (sn_size j = 0; j < n; ++j)
                     q += s.keys[j] == 0;
             } else {
-                c = K(row_cut)(&s, n, k, &q);
+                sn_size ties;
+                c = K(row_cut)(&s, n, k, &q, &ties);
             }
             cut[i] = c;
             quota[i] = q;
@@ -456,6 +509,32 @@ static int K(topk_cut)(int n_threads, int rank, sn_size n_rows, sn_size n, sn_si
         K(scratch_free)(&s);
     }
     return failed ? SN_ENOMEM : SN_OK;
+}
+
+/* Appends to out[m..] the magnitude keys of x[0, n) (stride xs) whose top bits (key >> shift) are
+ * `bucket`; returns the new m. Contiguous rows skip blocks without one by a vector test. */
+static sn_size K(gather_bucket)(const REAL *x, sn_size xs, sn_size n, int shift, UINT bucket,
+                                UINT *out, sn_size m)
+{
+    sn_size j = 0;
+    if (xs == 1) {
+        for (; j + SN_THR_BLOCK <= n; j += SN_THR_BLOCK) {
+            int any = 0;
+#pragma omp simd reduction(| : any)
+            for (int t = 0; t < SN_THR_BLOCK; ++t)
+                any |= (K(key_mag)(x[j + t]) >> shift) == bucket;
+            if (!any) continue;
+            for (int t = 0; t < SN_THR_BLOCK; ++t) {
+                const UINT key = K(key_mag)(x[j + t]);
+                if ((key >> shift) == bucket) out[m++] = key;
+            }
+        }
+    }
+    for (; j < n; ++j) {
+        const UINT key = K(key_mag)(x[j * xs]);
+        if ((key >> shift) == bucket) out[m++] = key;
+    }
+    return m;
 }
 
 /* Global magnitude cut. Pass 1: per-thread histograms of the top SN_THR_GLOBAL_BITS bits of the
@@ -525,13 +604,8 @@ static int K(prune_cut)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n
         if (!failed) {
             sn_size m = offsets[t];
 #pragma omp for schedule(static)
-            for (sn_size i = 0; i < n_rows; ++i) {
-                const REAL *x = X + i * x_rs;
-                for (sn_size j = 0; j < n_cols; ++j) {
-                    const UINT key = K(key_mag)(x[j * x_cs]);
-                    if ((sn_size)(key >> shift) == bucket) cand[m++] = key;
-                }
-            }
+            for (sn_size i = 0; i < n_rows; ++i)
+                m = K(gather_bucket)(X + i * x_rs, x_cs, n_cols, shift, (UINT)bucket, cand, m);
         }
     }
     if (failed) goto done;
@@ -540,19 +614,26 @@ static int K(prune_cut)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n
         the_cut = K(select)(cand, n_cand, n_keep - above, hist, cand + n_cand, &greater);
         above += greater;
     }
+#define THR_GT_EQ(XS)                                                  \
+    _Pragma("omp simd reduction(+ : gt, eq)")                          \
+    for (sn_size j = 0; j < n_cols; ++j) {                             \
+        const UINT key = K(key_mag)(x[j * (XS)]);                      \
+        gt += key > the_cut;                                           \
+        eq += key == the_cut;                                          \
+    }
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (sn_size i = 0; i < n_rows; ++i) {
         const REAL *x = X + i * x_rs;
         sn_size gt = 0, eq = 0;
-#pragma omp simd reduction(+ : gt, eq)
-        for (sn_size j = 0; j < n_cols; ++j) {
-            const UINT key = K(key_mag)(x[j * x_cs]);
-            gt += key > the_cut;
-            eq += key == the_cut;
+        if (x_cs == 1) {
+            THR_GT_EQ(1)
+        } else {
+            THR_GT_EQ(x_cs)
         }
         counts[i] = gt;
         quota[i] = eq;
     }
+#undef THR_GT_EQ
     {
         sn_size need = n_keep - above;
         for (sn_size i = 0; i < n_rows; ++i) {
