@@ -12,8 +12,8 @@
 
 /* Elements that pay for starting one more thread. */
 #define SN_THR_GRAIN ((sn_size)1 << 15)
-/* Bits per round of the row radix select (2^11 counts: 16 KiB, beside a row's keys in L1). */
-#define SN_THR_RADIX 11
+/* Bits per round of the radix select (2^8 counts per histogram, a few KiB in L1). */
+#define SN_THR_RADIX 8
 /* Bits of the first round of the global (prune) select: 2^16 counts per thread, in L2. */
 #define SN_THR_GLOBAL_BITS 16
 /* Keys sampled from a long row to guess a cut for a small k. */

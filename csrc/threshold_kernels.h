@@ -272,59 +272,106 @@ static sn_size K(compact)(const UINT *src, sn_size n, int how, int lo, UINT mask
 }
 #undef THR_PICK
 
+static sn_size K(count_equal)(const UINT *keys, sn_size n, UINT key)
+{
+    sn_size count = 0;
+#pragma omp simd reduction(+ : count)
+    for (sn_size j = 0; j < n; ++j)
+        count += keys[j] == key;
+    return count;
+}
+
+/* Counts of (src[i] >> lo) & mask over [b0, b1] into hist[b0..b1]; four interleaved sub-histograms
+ * (32-bit, filled in chunks) keep runs of equal keys from waiting on each other's increments. */
+__attribute__((noinline)) static void K(histogram)(const UINT *src, sn_size n, int lo, UINT mask,
+                                                   sn_size b0, sn_size b1,
+                         sn_size *hist)
+{
+    uint32_t sub[4][(sn_size)1 << SN_THR_RADIX];
+    const sn_size width = b1 - b0 + 1;
+    for (sn_size b = b0; b <= b1; ++b)
+        hist[b] = 0;
+    for (sn_size c0 = 0; c0 < n; c0 += (sn_size)1 << 30) {
+        const sn_size c1 = SN_MIN(n, c0 + ((sn_size)1 << 30));
+        for (int u = 0; u < 4; ++u)
+            memset(sub[u], 0, (size_t)width * sizeof(uint32_t));
+        sn_size i = c0;
+        for (; i + 4 <= c1; i += 4) {
+            ++sub[0][((src[i] >> lo) & mask) - b0];
+            ++sub[1][((src[i + 1] >> lo) & mask) - b0];
+            ++sub[2][((src[i + 2] >> lo) & mask) - b0];
+            ++sub[3][((src[i + 3] >> lo) & mask) - b0];
+        }
+        for (; i < c1; ++i)
+            ++sub[0][((src[i] >> lo) & mask) - b0];
+        for (sn_size b = 0; b < width; ++b)
+            hist[b0 + b] += (sn_size)sub[0][b] + sub[1][b] + sub[2][b] + sub[3][b];
+    }
+}
+
 /* The k-th largest (1 <= k <= n) of keys[0, n), and in *n_greater how many keys exceed it.
- * Radix select from the top bits down: a histogram of the next bits of the candidates finds the
- * bucket holding the k-th, whose keys are compacted into buf (n entries) for the next round; the
- * rounds stop early when the k-th is the largest or smallest candidate. hist holds
- * 2^SN_THR_RADIX counts. */
-static UINT K(select)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT *buf,
-                      sn_size *n_greater)
+ * Radix select from the top bits down. Each round skips the leading bits all candidates share
+ * (from their maximum and minimum), histograms the next SN_THR_RADIX bits to find the bucket of
+ * the k-th, and compacts that bucket into buf (n entries) for the next round; a round ends the
+ * search when the k-th is the largest or smallest candidate or all candidates are equal.
+ * hist holds 2^SN_THR_RADIX counts. After `rounds` rounds it stops at the smallest key of the
+ * bucket reached (a lower bound of the k-th; *n_greater is then not set). */
+static UINT K(select_rounds)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT *buf,
+                             sn_size *n_greater, int rounds)
 {
     sn_size above = 0;
-    UINT prefix = 0;
-    int hi = KBITS; /* the bits [hi, KBITS) of every candidate equal those of prefix */
-    const int radix = n >= 2 * ((sn_size)1 << SN_THR_RADIX) ? SN_THR_RADIX : 8;
-    for (;;) {
-        if (k == 1 || k == n) {
-            UINT best = src[0];
-            if (k == 1) {
-                for (sn_size i = 1; i < n; ++i)
-                    best = src[i] > best ? src[i] : best;
-            } else {
-                sn_size ties = 0;
-                for (sn_size i = 1; i < n; ++i)
-                    best = src[i] < best ? src[i] : best;
-#pragma omp simd reduction(+ : ties)
-                for (sn_size i = 0; i < n; ++i)
-                    ties += src[i] == best;
-                above += n - ties;
-            }
-            *n_greater = above;
-            return best;
-        }
-        const int lo = hi > radix ? hi - radix : 0;
-        const UINT mask = ((UINT)1 << (hi - lo)) - 1;
-        UINT top = 0; /* the scan for the bucket starts at the largest key's, not at the top bin */
-#pragma omp simd reduction(max : top)
-        for (sn_size i = 0; i < n; ++i)
+    for (int round = 1;; ++round) {
+        UINT top = 0, bottom = ~(UINT)0;
+#pragma omp simd reduction(max : top) reduction(min : bottom)
+        for (sn_size i = 0; i < n; ++i) {
             top = src[i] > top ? src[i] : top;
-        sn_size b = (sn_size)((top >> lo) & mask), acc = 0;
-        memset(hist, 0, (size_t)(b + 1) * sizeof *hist);
-        for (sn_size i = 0; i < n; ++i)
-            ++hist[(src[i] >> lo) & mask];
+            bottom = src[i] < bottom ? src[i] : bottom;
+        }
+        if (k == 1 || top == bottom) {
+            *n_greater = above;
+            return top;
+        }
+        if (k == n) {
+            *n_greater = above + n - K(count_equal)(src, n, bottom);
+            return bottom;
+        }
+        const UINT diff = top ^ bottom; /* the candidates share every bit above diff's highest */
+        int hi = KBITS;
+        while (!((diff >> (hi - 1)) & 1))
+            --hi;
+        const int lo = hi > SN_THR_RADIX ? hi - SN_THR_RADIX : 0;
+        const UINT mask = ((UINT)1 << (hi - lo)) - 1;
+        const sn_size b_top = (sn_size)((top >> lo) & mask), b_bottom = (sn_size)((bottom >> lo) & mask);
+        K(histogram)(src, n, lo, mask, b_bottom, b_top, hist);
+        sn_size b = b_top, acc = 0;
         while (acc + hist[b] < k)
             acc += hist[b--];
         above += acc;
         k -= acc;
-        prefix |= (UINT)b << lo;
-        if (lo == 0) {
+        if (lo == 0) { /* every bit is fixed: the shared high bits of top, then b */
             *n_greater = above;
-            return prefix;
+            return (top & ~mask) | (UINT)b;
         }
+        if (round == rounds) /* out of rounds: the smallest key of the bucket */
+            return (top & ~(mask << lo)) | ((UINT)b << lo);
         n = K(compact)(src, n, SN_THR_IN_BUCKET, lo, mask, (UINT)b, buf);
         src = buf;
-        hi = lo;
     }
+}
+
+static UINT K(select)(const UINT *src, sn_size n, sn_size k, sn_size *hist, UINT *buf,
+                      sn_size *n_greater)
+{
+    *n_greater = 0;
+    return K(select_rounds)(src, n, k, hist, buf, n_greater, KBITS);
+}
+
+/* A key t with at least r (1 <= r <= n) of keys[0, n) >= t, and usually not many more: two rounds
+ * of the radix select, then the smallest key of the bucket reached. Enough for a filter. */
+static UINT K(at_least)(UINT *keys, sn_size n, sn_size r, sn_size *hist)
+{
+    sn_size unused = 0;
+    return K(select_rounds)(keys, n, r, hist, keys, &unused, 2);
 }
 
 /* Per-thread scratch of the row selections: keys and candidates of one row, and a histogram. */
@@ -351,21 +398,13 @@ static void K(scratch_free)(K(scratch) *s)
     free(s->hist);
 }
 
-static sn_size K(count_equal)(const UINT *keys, sn_size n, UINT key)
-{
-    sn_size count = 0;
-#pragma omp simd reduction(+ : count)
-    for (sn_size j = 0; j < n; ++j)
-        count += keys[j] == key;
-    return count;
-}
 
 /* Cut of one row for its top k (0 < k < n): the keys are in s->keys; returns the cut key, in
  * *quota how many of the entries at the cut are kept (the first ones), and in *ties how many
  * entries are at the cut. */
 static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota, sn_size *ties)
 {
-    sn_size greater;
+    sn_size greater = 0;
     UINT cut;
     /* A small k of a long row: a key t0 from a regular sample, at a rank that should leave about
      * 2k + 4 n / SN_THR_SAMPLE keys >= t0, filters the row to a few candidates in one vector pass.
@@ -377,7 +416,7 @@ static UINT K(row_cut)(K(scratch) *s, sn_size n, sn_size k, sn_size *quota, sn_s
         const sn_size stride = n / SN_THR_SAMPLE;
         for (sn_size t = 0; t < SN_THR_SAMPLE; ++t)
             sample[t] = s->keys[t * stride];
-        const UINT t0 = K(select)(sample, SN_THR_SAMPLE, rank, s->hist, sample, &greater);
+        const UINT t0 = K(at_least)(sample, SN_THR_SAMPLE, rank, s->hist);
         const sn_size m = K(compact)(s->keys, n, SN_THR_AT_LEAST, 0, 0, t0, s->buf);
         if (m >= k) {
             cut = K(select)(s->buf, m, k, s->hist, s->buf2, &greater);
@@ -610,7 +649,7 @@ static int K(prune_cut)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n
     }
     if (failed) goto done;
     {
-        sn_size hist[(sn_size)1 << SN_THR_RADIX], greater;
+        sn_size hist[(sn_size)1 << SN_THR_RADIX], greater = 0;
         the_cut = K(select)(cand, n_cand, n_keep - above, hist, cand + n_cand, &greater);
         above += greater;
     }
