@@ -383,3 +383,85 @@ def test_outputs_large_enough_to_stream(dtype):
         y = x.copy()
         getattr(sparsenet, name)(y, theta, out=y)
         assert_array_equal(y, expected, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_topk_long_rows_sample_and_fallback(dtype):
+    """Rows long enough for the sampled filter: a fair sample, and one that misleads it (the large
+    values sit exactly on the sampled positions, so too few pass the guessed cut)."""
+    n = 4096
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, n)).astype(dtype)
+    x[1, :: n // 256] = 100 + np.arange(256)  # every sampled key is large
+    x[2] = np.round(x[2])  # few distinct values: ties everywhere
+    x[3, ::7] = np.nan
+    x[4] = 0.0
+    x[5, :100] = np.inf
+    for k in (1, 5, 32, 100, 300):
+        for by_value in (False, True):
+            expected = reference.topk(x, k, largest_magnitude=not by_value)
+            assert_array_equal(sparsenet.topk(x, k, largest_magnitude=not by_value), expected)
+            assert_csr_equal(sparsenet.topk(x, k, largest_magnitude=not by_value, format="csr"),
+                             sp.csr_matrix(expected))
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 5), cols=st.integers(1, 300), frac=st.floats(0, 1),
+       seed=st.integers(0, 2**31 - 1), per_row=st.booleans(), f32=st.booleans())
+def test_prune_property(rows, cols, frac, seed, per_row, f32):
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if f32 else np.float64
+    W = (rng.standard_normal((rows, cols)) * 10.0 ** rng.integers(-30, 30, size=(rows, cols)))
+    W = W.astype(dtype)
+    W[rng.random((rows, cols)) < 0.1] = 0
+    W[rng.random((rows, cols)) < 0.05] = np.nan
+    W[rng.random((rows, cols)) < 0.05] = -np.inf
+    assert_csr_equal(sparsenet.prune(W, sparsity=frac, per_row=per_row),
+                     reference.prune(W, sparsity=frac, per_row=per_row))
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_int64_index_fills_match_int32(dtype):
+    """CSR results switch to int64 indices past 2**31 entries: the int64 fills (too big to reach in
+    a test) must write what the int32 ones do."""
+    from sparsenet import _threshold, backend
+
+    isa, threads = backend.native_options()
+    x = sample((37, 203), dtype, seed=13)
+    x[5] = 0.5
+    n_rows = x.shape[0]
+
+    def fills(count_then_fill):
+        results = []
+        for index in (np.int32, np.int64):
+            counts = count_then_fill(None)
+            indptr = np.concatenate([[0], np.cumsum(counts)]).astype(index)
+            indices = np.empty(indptr[-1], dtype=index)
+            data = np.empty(indptr[-1], dtype=dtype)
+            count_then_fill((indptr, indices, data))
+            results.append((indptr, indices, data))
+        (p32, i32, d32), (p64, i64, d64) = results
+        assert_array_equal(p32, p64)
+        assert_array_equal(i32, i64)
+        assert_array_equal(d32, d64)
+
+    for op in (0, 1, 2):
+        def by_op(arrays, op=op):
+            if arrays is None:
+                counts = np.empty(n_rows, dtype=np.int64)
+                _threshold.count(isa, threads, op, 0.5, x, counts)
+                return counts
+            _threshold.fill(isa, threads, op, 0.5, x, *arrays)
+        fills(by_op)
+
+    for rank, k in ((0, 17), (1, 17), (0, 500)):
+        cut = np.empty(n_rows, dtype=np.uint64)
+        quota = np.empty(n_rows, dtype=np.int64)
+
+        def by_cut(arrays, rank=rank, k=k):
+            if arrays is None:
+                counts = np.empty(n_rows, dtype=np.int64)
+                _threshold.topk_cut(isa, threads, rank, k, x, cut, quota, counts)
+                return counts
+            _threshold.cut_fill(isa, threads, rank, x, cut, quota, *arrays)
+        fills(by_cut)

@@ -27,6 +27,7 @@ _FORMATS = ("dense", "csr")
 _BYTE_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))
 _BINARIZE, _HARD, _SOFT = 0, 1, 2  # enum sn_thr_op (csrc/threshold.h)
 _MAGNITUDE, _VALUE = 0, 1  # enum sn_thr_rank
+_TOO_HARD = getattr(np, "exceptions", np).TooHardError  # np.exceptions from NumPy 1.25 on
 
 
 # --- argument checks ---
@@ -80,7 +81,7 @@ def _check_dense_out(out, x, dtype):
     if not same and np.may_share_memory(out, x):
         try:
             overlap = np.shares_memory(out, x, max_work=10_000)
-        except np.exceptions.TooHardError:
+        except _TOO_HARD:
             overlap = True
         if overlap:
             raise ValueError("out must be x itself (in place) or share no memory with x")
