@@ -142,6 +142,8 @@ static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_si
         }
 #if SN_X86_DISPATCH
         if (stream) _mm_sfence(); /* order the streamed stores before the caller reads them */
+#else
+        (void)stream;
 #endif
     }
     return SN_OK;
@@ -283,8 +285,8 @@ static sn_size K(count_equal)(const UINT *keys, sn_size n, UINT key)
 
 /* Counts of (src[i] >> lo) & mask over [b0, b1] into hist[b0..b1]; four interleaved sub-histograms
  * (32-bit, filled in chunks) keep runs of equal keys from waiting on each other's increments. */
-__attribute__((noinline)) static void K(histogram)(const UINT *src, sn_size n, int lo, UINT mask,
-                                                   sn_size b0, sn_size b1,
+__attribute__((noinline)) /* inlined with a constant n, GCC 12 warns of a bogus overflow */
+static void K(histogram)(const UINT *src, sn_size n, int lo, UINT mask, sn_size b0, sn_size b1,
                          sn_size *hist)
 {
     uint32_t sub[4][(sn_size)1 << SN_THR_RADIX];
@@ -397,7 +399,6 @@ static void K(scratch_free)(K(scratch) *s)
     free(s->buf2);
     free(s->hist);
 }
-
 
 /* Cut of one row for its top k (0 < k < n): the keys are in s->keys; returns the cut key, in
  * *quota how many of the entries at the cut are kept (the first ones), and in *ties how many
