@@ -20,6 +20,10 @@
 #define SN_THR_SAMPLE 256
 /* Entries tested at once (one vector test) before the scalar work on a block. */
 #define SN_THR_BLOCK 16
+/* Tiles of the row-major copy of a column-major matrix: 8 lines down each column, 8 KiB. */
+#define SN_THR_TILE_ROWS 128
+#define SN_THR_TILE_COLS 16
+#define SN_THR_ABS(a) ((a) < 0 ? -(a) : (a))
 /* What a compaction of keys keeps (threshold_kernels.h). */
 enum { SN_THR_IN_BUCKET, SN_THR_AT_LEAST };
 /* Outputs at least this large (about a big L3) are written with non-temporal stores: they would not
@@ -61,6 +65,11 @@ enum { SN_THR_IN_BUCKET, SN_THR_AT_LEAST };
 #undef SFX
 
 #define SN_THRESHOLD_DEFINE(SFX, REAL)                                                              \
+    int sn_copy_rows_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const REAL *X, \
+                           sn_size x_rs, sn_size x_cs, REAL *Y)                                   \
+    {                                                                                              \
+        SN_DISPATCH(isa, copy_rows_##SFX, (n_threads, n_rows, n_cols, X, x_rs, x_cs, Y));          \
+    }                                                                                              \
     int sn_threshold_map_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,            \
                                sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs, void *Y, \
                                int y_bytes, sn_size y_rs, sn_size y_cs)                            \

@@ -30,6 +30,9 @@ enum sn_thr_rank {
 };
 
 #define SN_THRESHOLD_DECLARE(SFX, REAL)                                                             \
+    /* Y (n_rows x n_cols, C order) = X: a tiled copy, so the row kernels get contiguous rows */    \
+    int sn_copy_rows_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const REAL *X, \
+                           sn_size x_rs, sn_size x_cs, REAL *Y);                                  \
     /* Y = op(X) elementwise; Y is REAL, or bytes 0/1 when y_bytes (binarize only). Y may be X     \
      * itself (same strides); otherwise the two must not overlap. */                               \
     int sn_threshold_map_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,            \

@@ -465,3 +465,17 @@ def test_int64_index_fills_match_int32(dtype):
                 return counts
             _threshold.cut_fill(isa, threads, rank, x, cut, quota, *arrays)
         fills(by_cut)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_column_major_inputs_copied_in_tiles(dtype):
+    """Row kernels get F-order and strided matrices through the tiled row-major copy (several
+    tiles, partial ones at the edges)."""
+    x = sample((300, 401), dtype, seed=14)
+    for _, xl in layouts(x):
+        assert_array_equal(sparsenet.topk(xl, 9), reference.topk(x, 9))
+        assert_csr_equal(sparsenet.topk(xl, 9, format="csr"), reference.topk(x, 9, format="csr"))
+        assert_csr_equal(sparsenet.prune(xl, sparsity=0.7), reference.prune(x, sparsity=0.7))
+        assert_csr_equal(sparsenet.hard_threshold(xl, 1.0, format="csr"),
+                         reference.hard_threshold(x, 1.0, format="csr"))
+    assert_array_equal(sparsenet.topk(x.T, 5, axis=0), reference.topk(x.T, 5, axis=0))

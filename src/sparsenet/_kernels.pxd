@@ -51,6 +51,10 @@ cdef extern from "threshold.h" nogil:
         SN_THR_SOFT
         SN_RANK_MAGNITUDE
         SN_RANK_VALUE
+    int sn_copy_rows_f32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const float *X,
+                         sn_size x_rs, sn_size x_cs, float *Y)
+    int sn_copy_rows_f64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const double *X,
+                         sn_size x_rs, sn_size x_cs, double *Y)
     int sn_threshold_map_f32(int isa, int n_threads, int op, float p, sn_size n_rows,
                              sn_size n_cols, const float *X, sn_size x_rs, sn_size x_cs, void *Y,
                              int y_bytes, sn_size y_rs, sn_size y_cs)

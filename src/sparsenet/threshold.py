@@ -114,6 +114,17 @@ def _folded_views(x, y):
     return [(xv[idx], yv[idx]) for idx in np.ndindex(*shape[:-2])]
 
 
+def _row_major(x):
+    """2-D x with contiguous rows: itself, or a C-order copy made by the tiled native copy (a
+    column-major or strided matrix read row by row would touch a cache line per element)."""
+    if x.shape[1] <= 1 or x.strides[1] == x.itemsize:
+        return x
+    y = np.empty(x.shape, dtype=x.dtype)
+    isa, threads = backend.native_options()
+    _threshold.copy_rows(isa, threads, x, y)
+    return y
+
+
 # --- CSR assembly ---
 
 
@@ -127,6 +138,7 @@ def _csr_arrays(counts, n_cols, dtype):
 
 
 def _elementwise_csr(op, x, p):
+    x = _row_major(x)
     isa, threads = backend.native_options()
     counts = np.empty(x.shape[0], dtype=np.int64)
     _threshold.count(isa, threads, op, p, x, counts)
@@ -137,6 +149,7 @@ def _elementwise_csr(op, x, p):
 
 def _cut_csr(cut_kernel, rank, x, arg):
     """CSR of the entries a cut selects: cut_kernel finds the cut and counts, cut_fill writes."""
+    x = _row_major(x)
     isa, threads = backend.native_options()
     n_rows = x.shape[0]
     cut = np.empty(n_rows, dtype=np.uint64)
@@ -310,8 +323,8 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
     Parameters
     ----------
     x : array_like, at least 1-D
-        float32 stays float32, integers and bools compute in float64. Any layout; a view that is
-        not one set of rows along `axis` is copied once.
+        float32 stays float32, integers and bools compute in float64. Any layout; when the rows
+        along `axis` are not contiguous, they are first copied in cache-friendly tiles.
     k : int
         Entries kept per row, >= 0; k = 0 gives zeros, k >= the row length keeps everything.
     axis : int, default -1
@@ -359,7 +372,7 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
         return _cut_csr(_threshold.topk_cut, (rank,), x, k)
     moved = np.moveaxis(x, axis, -1)
     n = moved.shape[-1]
-    rows = moved.reshape(math.prod(moved.shape[:-1]), n)
+    rows = _row_major(moved.reshape(math.prod(moved.shape[:-1]), n))
     y = np.empty(rows.shape, dtype=x.dtype)
     isa, threads = backend.native_options()
     _threshold.topk(isa, threads, rank, k, rows, y)
