@@ -1,11 +1,13 @@
 """Sparse coding by thresholding: binary, hard, soft and top-k, and magnitude pruning to CSR.
 
-Every operator runs in one pass over its input, at the speed of memory. Elementwise operators take
-arrays of any shape and layout (C or F order, strided and negative-stride views, read-only arrays)
-without copying them, and write a dense array (``out=`` too, including ``out=x`` in place) or, for
-2-D input, a :class:`sparsenet.CSR` built straight from the input: a count pass, a prefix sum and a
-fill pass, each in parallel. CSR results store the nonzero results only, as
-``scipy.sparse.csr_matrix(dense_result)`` does; NaN is nonzero.
+Dense elementwise results take one pass over the input, at the speed of memory, on arrays of any
+shape and layout (C or F order, strided and negative-stride views, read-only arrays) without
+copying them, into a new array or ``out=`` (``out=x`` works in place). For 2-D input a
+:class:`sparsenet.CSR` is built straight from the input: a count pass, a prefix sum and a fill
+pass, each in parallel. CSR results store the nonzero results only, as
+``scipy.sparse.csr_matrix(dense_result)`` does; NaN is nonzero. The row kernels (``topk``, CSR
+output, ``prune``) scan contiguous rows: a column-major or strided matrix is first copied to row
+order in cache-sized tiles.
 
 NaN follows NumPy. In comparisons it is false: ``binarize`` and ``hard_threshold`` map it to 0, and
 ``soft_threshold`` returns NaN (as ``np.maximum`` does). In rankings (``topk``, ``prune`` by
@@ -115,8 +117,8 @@ def _folded_views(x, y):
 
 
 def _row_major(x):
-    """2-D x with contiguous rows: itself, or a C-order copy made by the tiled native copy (a
-    column-major or strided matrix read row by row would touch a cache line per element)."""
+    """2-D x with contiguous rows: itself, or an explicit C-order copy by the tiled native copy
+    (scanning the rows of a column-major matrix would touch a cache line per element)."""
     if x.shape[1] <= 1 or x.strides[1] == x.itemsize:
         return x
     y = np.empty(x.shape, dtype=x.dtype)
@@ -187,7 +189,8 @@ def binarize(x, theta, *, dtype=None, out=None, format="dense"):
 
     The seed's coding step "sigmoid, then threshold" needs no sigmoid pass: sigmoid is increasing,
     so ``sigmoid(o) >= theta`` exactly when ``o >= logit(theta) = log(theta / (1 - theta))`` for
-    0 < theta < 1; call ``binarize(o, logit(theta))``.
+    0 < theta < 1 (in exact arithmetic; rounding can move an o within an ulp of logit(theta)); call
+    ``binarize(o, logit(theta))``.
 
     Parameters
     ----------
