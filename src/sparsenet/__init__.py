@@ -16,6 +16,7 @@ from sparsenet.backend import (
     use_backend,
 )
 from sparsenet.csr import CSR, spmm, spmv
+from sparsenet.threshold import binarize, hard_threshold, prune, soft_threshold, topk
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,11 @@ __all__ = [
     "CSR",
     "spmv",
     "spmm",
+    "binarize",
+    "hard_threshold",
+    "soft_threshold",
+    "topk",
+    "prune",
     "reference",
     "set_backend",
     "get_backend",

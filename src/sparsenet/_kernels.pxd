@@ -44,3 +44,74 @@ cdef extern from "csr.h" nogil:
     int sn_csr_check_i64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                          const int64_t *indptr, const int64_t *indices, sn_size *first_bad_row,
                          int *canonical)
+
+# --- threshold ---
+from libc.stdint cimport uint8_t, uint64_t
+
+cdef extern from "threshold.h" nogil:
+    enum:
+        SN_THR_BINARIZE
+        SN_THR_HARD
+        SN_THR_SOFT
+        SN_RANK_MAGNITUDE
+        SN_RANK_VALUE
+    int sn_copy_rows_f32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const float *X,
+                         sn_size x_rs, sn_size x_cs, float *Y)
+    int sn_copy_rows_f64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const double *X,
+                         sn_size x_rs, sn_size x_cs, double *Y)
+    int sn_threshold_map_f32(int isa, int n_threads, int op, float p, sn_size n_rows,
+                             sn_size n_cols, const float *X, sn_size x_rs, sn_size x_cs, void *Y,
+                             int y_bytes, sn_size y_rs, sn_size y_cs)
+    int sn_threshold_map_f64(int isa, int n_threads, int op, double p, sn_size n_rows,
+                             sn_size n_cols, const double *X, sn_size x_rs, sn_size x_cs, void *Y,
+                             int y_bytes, sn_size y_rs, sn_size y_cs)
+    int sn_threshold_count_f32(int isa, int n_threads, int op, float p, sn_size n_rows,
+                               sn_size n_cols, const float *X, sn_size x_rs, sn_size x_cs,
+                               sn_size *counts)
+    int sn_threshold_count_f64(int isa, int n_threads, int op, double p, sn_size n_rows,
+                               sn_size n_cols, const double *X, sn_size x_rs, sn_size x_cs,
+                               sn_size *counts)
+    int sn_topk_f32(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,
+                    const float *X, sn_size x_rs, sn_size x_cs, float *Y)
+    int sn_topk_f64(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,
+                    const double *X, sn_size x_rs, sn_size x_cs, double *Y)
+    int sn_topk_cut_f32(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,
+                        const float *X, sn_size x_rs, sn_size x_cs, uint64_t *cut, sn_size *quota,
+                        sn_size *counts)
+    int sn_topk_cut_f64(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,
+                        const double *X, sn_size x_rs, sn_size x_cs, uint64_t *cut, sn_size *quota,
+                        sn_size *counts)
+    int sn_prune_cut_f32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_keep,
+                         const float *X, sn_size x_rs, sn_size x_cs, uint64_t *cut, sn_size *quota,
+                         sn_size *counts)
+    int sn_prune_cut_f64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_keep,
+                         const double *X, sn_size x_rs, sn_size x_cs, uint64_t *cut,
+                         sn_size *quota, sn_size *counts)
+    int sn_threshold_fill_f32_i32(int isa, int n_threads, int op, float p, sn_size n_rows,
+                                  sn_size n_cols, const float *X, sn_size x_rs, sn_size x_cs,
+                                  const int32_t *indptr, int32_t *indices, float *data)
+    int sn_threshold_fill_f32_i64(int isa, int n_threads, int op, float p, sn_size n_rows,
+                                  sn_size n_cols, const float *X, sn_size x_rs, sn_size x_cs,
+                                  const int64_t *indptr, int64_t *indices, float *data)
+    int sn_threshold_fill_f64_i32(int isa, int n_threads, int op, double p, sn_size n_rows,
+                                  sn_size n_cols, const double *X, sn_size x_rs, sn_size x_cs,
+                                  const int32_t *indptr, int32_t *indices, double *data)
+    int sn_threshold_fill_f64_i64(int isa, int n_threads, int op, double p, sn_size n_rows,
+                                  sn_size n_cols, const double *X, sn_size x_rs, sn_size x_cs,
+                                  const int64_t *indptr, int64_t *indices, double *data)
+    int sn_cut_fill_f32_i32(int isa, int n_threads, int rank, sn_size n_rows, sn_size n_cols,
+                            const float *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,
+                            const sn_size *quota, const int32_t *indptr, int32_t *indices,
+                            float *data)
+    int sn_cut_fill_f32_i64(int isa, int n_threads, int rank, sn_size n_rows, sn_size n_cols,
+                            const float *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,
+                            const sn_size *quota, const int64_t *indptr, int64_t *indices,
+                            float *data)
+    int sn_cut_fill_f64_i32(int isa, int n_threads, int rank, sn_size n_rows, sn_size n_cols,
+                            const double *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,
+                            const sn_size *quota, const int32_t *indptr, int32_t *indices,
+                            double *data)
+    int sn_cut_fill_f64_i64(int isa, int n_threads, int rank, sn_size n_rows, sn_size n_cols,
+                            const double *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,
+                            const sn_size *quota, const int64_t *indptr, int64_t *indices,
+                            double *data)

@@ -73,7 +73,71 @@ def csr_cases(quick):
     ]
 
 
-FAMILIES = {"csr": csr_cases}
+def threshold_cases(quick):
+    """The thresholding workload: Z standard normal float32, 4096 x 4096 (64 MiB)."""
+    import scipy.sparse as sp
+
+    import sparsenet
+    from sparsenet import reference
+
+    n = 1024 if quick else 4096
+    Z = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    out = np.empty_like(Z)
+    workload = f"{n}x{n} normal f32"
+    return [
+        Case("threshold", "binarize out=", workload, {
+            "sparsenet": lambda: sparsenet.binarize(Z, 0.5, out=out),
+            "numpy": lambda: reference.binarize(Z, 0.5, out=out),
+            "np.copyto": lambda: np.copyto(out, Z),
+        }),
+        Case("threshold", "hard out=", workload, {
+            "sparsenet": lambda: sparsenet.hard_threshold(Z, 0.5, out=out),
+            "numpy": lambda: reference.hard_threshold(Z, 0.5, out=out),
+            "np.copyto": lambda: np.copyto(out, Z),
+        }),
+        Case("threshold", "soft out=", workload, {
+            "sparsenet": lambda: sparsenet.soft_threshold(Z, 0.5, out=out),
+            "numpy": lambda: reference.soft_threshold(Z, 0.5, out=out),
+            "np.copyto": lambda: np.copyto(out, Z),
+        }),
+        Case("threshold", "hard_threshold", workload, {
+            "sparsenet": lambda: sparsenet.hard_threshold(Z, 0.5),
+            "numpy": lambda: reference.hard_threshold(Z, 0.5),
+        }),
+        Case("threshold", "soft_threshold", workload, {
+            "sparsenet": lambda: sparsenet.soft_threshold(Z, 0.5),
+            "numpy": lambda: reference.soft_threshold(Z, 0.5),
+        }),
+        Case("threshold", "topk k=32", workload, {
+            "sparsenet": lambda: sparsenet.topk(Z, 32),
+            "numpy": lambda: reference.topk(Z, 32),
+            "np.argpartition": lambda: _argpartition_topk(Z, 32),
+        }),
+        Case("threshold", "hard csr t=2", workload, {
+            "sparsenet": lambda: sparsenet.hard_threshold(Z, 2.0, format="csr"),
+            "numpy": lambda: reference.hard_threshold(Z, 2.0, format="csr"),
+            "scipy": lambda: sp.csr_matrix(np.where(np.abs(Z) >= 2.0, Z, 0)),
+        }),
+        Case("threshold", "prune s=0.9", workload, {
+            "sparsenet": lambda: sparsenet.prune(Z, sparsity=0.9),
+            "numpy": lambda: reference.prune(Z, sparsity=0.9),
+        }),
+        Case("threshold", "prune s=0.9 per row", workload, {
+            "sparsenet": lambda: sparsenet.prune(Z, sparsity=0.9, per_row=True),
+            "numpy": lambda: reference.prune(Z, sparsity=0.9, per_row=True),
+        }),
+    ]
+
+
+def _argpartition_topk(Z, k):
+    """k-winners-take-all with np.argpartition (ties broken arbitrarily)."""
+    idx = np.argpartition(np.abs(Z), Z.shape[1] - k, axis=-1)[:, Z.shape[1] - k:]
+    y = np.zeros_like(Z)
+    np.put_along_axis(y, idx, np.take_along_axis(Z, idx, axis=-1), axis=-1)
+    return y
+
+
+FAMILIES = {"csr": csr_cases, "threshold": threshold_cases}
 
 
 def run(families=None, *, quick=False, threads=None, stream=sys.stdout):

@@ -75,6 +75,21 @@ class CSR:
         self.has_canonical_format = canonical
 
     @classmethod
+    def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
+        """A CSR around arrays a sparsenet kernel has just built, without the O(nnz) check.
+
+        Safe only for arrays valid by construction that nobody else holds: the thresholding kernels
+        (sparsenet.threshold) write indptr as the prefix sum of their own row counts (it starts at 0,
+        never decreases and ends at len(indices) == len(data)), column indices below n_cols, and the
+        arrays are fresh, so no one can change them after this. Never call it on user input.
+        """
+        self = cls.__new__(cls)
+        self.data, self.indices, self.indptr = (_read_only(a) for a in (data, indices, indptr))
+        self.shape = (int(shape[0]), int(shape[1]))
+        self.has_canonical_format = bool(canonical)
+        return self
+
+    @classmethod
     def from_scipy(cls, A, *, copy=True):
         """A CSR from a ``scipy.sparse`` matrix or array (other formats are converted with ``tocsr``).
 

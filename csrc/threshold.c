@@ -1,0 +1,128 @@
+/* Instantiates the thresholding template for float and double and every ISA level, and exports the
+ * entry points of threshold.h, which pick the level at run time. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "threshold.h"
+
+#if SN_X86_DISPATCH
+#include <immintrin.h>
+#endif
+
+/* Elements that pay for starting one more thread. */
+#define SN_THR_GRAIN ((sn_size)1 << 15)
+/* Bits per round of the radix select (2^8 counts per histogram, a few KiB in L1). */
+#define SN_THR_RADIX 8
+/* Bits of the first round of the global (prune) select: 2^16 counts per thread, in L2. */
+#define SN_THR_GLOBAL_BITS 16
+/* Keys sampled from a long row to guess a cut for a small k. */
+#define SN_THR_SAMPLE 256
+/* Entries tested at once (one vector test) before the scalar work on a block. */
+#define SN_THR_BLOCK 16
+/* Tiles of the row-major copy of a column-major matrix: 8 lines down each column, 8 KiB. */
+#define SN_THR_TILE_ROWS 128
+#define SN_THR_TILE_COLS 16
+#define SN_THR_ABS(a) ((a) < 0 ? -(a) : (a))
+/* What a compaction of keys keeps (threshold_kernels.h). */
+enum { SN_THR_IN_BUCKET, SN_THR_AT_LEAST };
+/* Outputs at least this large (about a big L3) are written with non-temporal stores: they would not
+ * stay cached anyway, and streaming them saves reading every output line before writing it. */
+#define SN_THR_STREAM_BYTES ((sn_size)32 << 20)
+
+#define SN_TEMPLATE "threshold_kernels.h"
+
+#define REAL float
+#define UINT uint32_t
+#define SINT int32_t
+#define KBITS 32
+#define INF_BITS ((uint32_t)0x7f800000u)
+#define FABS fabsf
+#define SFX f32
+#include "sn_instantiate.h"
+#undef REAL
+#undef UINT
+#undef SINT
+#undef KBITS
+#undef INF_BITS
+#undef FABS
+#undef SFX
+
+#define REAL double
+#define UINT uint64_t
+#define SINT int64_t
+#define KBITS 64
+#define INF_BITS ((uint64_t)0x7ff0000000000000u)
+#define FABS fabs
+#define SFX f64
+#include "sn_instantiate.h"
+#undef REAL
+#undef UINT
+#undef SINT
+#undef KBITS
+#undef INF_BITS
+#undef FABS
+#undef SFX
+
+#define SN_THRESHOLD_DEFINE(SFX, REAL)                                                              \
+    int sn_copy_rows_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const REAL *X, \
+                           sn_size x_rs, sn_size x_cs, REAL *Y)                                   \
+    {                                                                                              \
+        SN_DISPATCH(isa, copy_rows_##SFX, (n_threads, n_rows, n_cols, X, x_rs, x_cs, Y));          \
+    }                                                                                              \
+    int sn_threshold_map_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,            \
+                               sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs, void *Y, \
+                               int y_bytes, sn_size y_rs, sn_size y_cs)                            \
+    {                                                                                              \
+        SN_DISPATCH(isa, threshold_map_##SFX,                                                      \
+                    (n_threads, op, p, n_rows, n_cols, X, x_rs, x_cs, Y, y_bytes, y_rs, y_cs));    \
+    }                                                                                              \
+    int sn_threshold_count_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,          \
+                                 sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs,       \
+                                 sn_size *counts)                                                  \
+    {                                                                                              \
+        SN_DISPATCH(isa, threshold_count_##SFX,                                                    \
+                    (n_threads, op, p, n_rows, n_cols, X, x_rs, x_cs, counts));                    \
+    }                                                                                              \
+    int sn_topk_##SFX(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,     \
+                      const REAL *X, sn_size x_rs, sn_size x_cs, REAL *Y)                          \
+    {                                                                                              \
+        SN_DISPATCH(isa, topk_##SFX, (n_threads, rank, n_rows, n, k, X, x_rs, x_cs, Y));           \
+    }                                                                                              \
+    int sn_topk_cut_##SFX(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,  \
+                          const REAL *X, sn_size x_rs, sn_size x_cs, uint64_t *cut,               \
+                          sn_size *quota, sn_size *counts)                                         \
+    {                                                                                              \
+        SN_DISPATCH(isa, topk_cut_##SFX,                                                           \
+                    (n_threads, rank, n_rows, n, k, X, x_rs, x_cs, cut, quota, counts));           \
+    }                                                                                              \
+    int sn_prune_cut_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_keep, \
+                           const REAL *X, sn_size x_rs, sn_size x_cs, uint64_t *cut,              \
+                           sn_size *quota, sn_size *counts)                                        \
+    {                                                                                              \
+        SN_DISPATCH(isa, prune_cut_##SFX,                                                          \
+                    (n_threads, n_rows, n_cols, n_keep, X, x_rs, x_cs, cut, quota, counts));       \
+    }
+
+#define SN_THRESHOLD_FILL_DEFINE(SFX, REAL, INDEX)                                                  \
+    int sn_threshold_fill_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,           \
+                                sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs,        \
+                                const INDEX *indptr, INDEX *indices, REAL *data)                   \
+    {                                                                                              \
+        SN_DISPATCH(isa, threshold_fill_##SFX,                                                     \
+                    (n_threads, op, p, n_rows, n_cols, X, x_rs, x_cs, indptr, indices, data));     \
+    }                                                                                              \
+    int sn_cut_fill_##SFX(int isa, int n_threads, int rank, sn_size n_rows, sn_size n_cols,       \
+                          const REAL *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,         \
+                          const sn_size *quota, const INDEX *indptr, INDEX *indices, REAL *data)   \
+    {                                                                                              \
+        SN_DISPATCH(isa, cut_fill_##SFX, (n_threads, rank, n_rows, n_cols, X, x_rs, x_cs, cut,    \
+                                          quota, indptr, indices, data));                          \
+    }
+
+SN_THRESHOLD_DEFINE(f32, float)
+SN_THRESHOLD_DEFINE(f64, double)
+SN_THRESHOLD_FILL_DEFINE(f32_i32, float, int32_t)
+SN_THRESHOLD_FILL_DEFINE(f32_i64, float, int64_t)
+SN_THRESHOLD_FILL_DEFINE(f64_i32, double, int32_t)
+SN_THRESHOLD_FILL_DEFINE(f64_i64, double, int64_t)
