@@ -200,8 +200,20 @@ def as_csr(A, name="A"):
                     f"got {type(A).__name__}")
 
 
+# Sparse matrix types of other kernel families that spmv/spmm also take (sparsenet.SharedCSR):
+# type -> product(A, X, transpose, out, ndim), registered by the family's module.
+_PRODUCTS = {}
+
+
+def register_product(cls, product):
+    """Make spmv/spmm hand matrices of type `cls` to `product(A, X, transpose, out, ndim)`."""
+    _PRODUCTS[cls] = product
+
+
 def _product(A, X, transpose, out, ndim):
     """Shared body of spmv (ndim=1) and spmm (ndim=2)."""
+    if type(A) in _PRODUCTS:
+        return _PRODUCTS[type(A)](A, X, transpose, out, ndim)
     A = as_csr(A)
     xname = "x" if ndim == 1 else "X"
     X = as_array(X, xname, ndim=ndim)
