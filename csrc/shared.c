@@ -27,13 +27,16 @@ static sn_size sn_shared_csr_t_chunks(sn_size work, sn_size out_bytes)
 }
 
 /* ---- shared and hashed products ---- */
+#include "shared_lut8.h"
 #define SN_TEMPLATE "shared_kernels.h"
 
 #define REAL float
 #define GEMM sn_gemm_f32
 #define CODE uint8_t
 #define SFX f32_u8
+#define SN_SHARED_LUT8
 #include "sn_instantiate.h"
+#undef SN_SHARED_LUT8
 #undef CODE
 #undef SFX
 #define CODE uint16_t

@@ -5,6 +5,7 @@
  *   REAL  value type     GEMM  its Fortran xGEMM pointer type     SFX  suffix (f32_u8, f64_hash, ...)
  *   CODE  code type (uint8_t / uint16_t) for a shared matrix, or SN_SHARED_HASHED defined for a hashed one
  *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
+ *   SN_SHARED_LUT8  defined for float / uint8_t: the avx512 level uses shared_lut8.h when it can
  * Every weight is produced by W_AT(j) on row i after ROW_BEGIN(i), so the loops below are written once
  * for both kinds of storage; each writes its whole output. */
 
@@ -51,11 +52,23 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #define BIN_ADD(bins, j, t) (bins[row_codes_[j]] += (double)(t))
 #endif
 
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+#define LUT8_OK (n_codes <= 256 && sn_lut8_available())
+#else
+#define LUT8_OK 0
+#endif
+
 /* y[i] = sum_j W[i, j] x[j] over rows [r0, r1): lookup, multiply, reduce, one row at a time. */
 static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_codes, const REAL *cb,
                            SRC_PARAM, const REAL *x, REAL *y)
 {
     SRC_LOCALS;
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+    if (LUT8_OK) {
+        sn_lut8_matvec_rows(r0, r1, n_cols, cb, n_codes, codes, x, y);
+        return;
+    }
+#endif
     for (sn_size i = r0; i < r1; ++i) {
         ROW_BEGIN(i);
         REAL sum = 0;
@@ -72,6 +85,12 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
 {
     SRC_LOCALS;
     (void)n_cols;
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+    if (LUT8_OK) {
+        sn_lut8_matvec_t_cols(c0, c1, n_rows, n_cols, cb, n_codes, codes, x, y);
+        return;
+    }
+#endif
     for (sn_size j = c0; j < c1; ++j)
         y[j] = 0;
     for (sn_size i = 0; i < n_rows; ++i) {
@@ -88,6 +107,12 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
                            SRC_PARAM, REAL *buf)
 {
     SRC_LOCALS;
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+    if (LUT8_OK) {
+        sn_lut8_decode_rows(r0, r1, n_cols, cb, n_codes, codes, buf);
+        return;
+    }
+#endif
     for (sn_size i = r0; i < r1; ++i) {
         ROW_BEGIN(i);
         REAL *out = buf + (i - r0) * n_cols;
@@ -233,6 +258,7 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
 #undef ROW_BEGIN
 #undef W_AT
 #undef BIN_ADD
+#undef LUT8_OK
 #ifdef SN_SHARED_HASHED
 #undef HASH_AT
 #endif

@@ -57,7 +57,8 @@ def _as_codes(codes, n_codes, name):
         if low < 0 or high >= n_codes:
             bad = low if low < 0 else high
             pos = np.unravel_index(int(np.argmax(codes == bad)), codes.shape)
-            raise ValueError(f"{name}{list(pos)}={bad} is out of range for a codebook of "
+            where = ", ".join(str(int(p)) for p in pos)
+            raise ValueError(f"{name}[{where}]={bad} is out of range for a codebook of "
                              f"{n_codes} entries")
     dtype = codes.dtype if codes.dtype in _CODE_DTYPES else _index_dtype(n_codes)
     return np.ascontiguousarray(codes, dtype=dtype)
@@ -253,7 +254,7 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
     >>> W = np.array([[0.1, 0.11, 0.9], [1.0, 0.12, 0.95]], dtype=np.float32)
     >>> sw = sparsenet.kmeans_codebook(W, 2)
     >>> sw.codebook
-    array([0.11     , 0.9500001], dtype=float32)
+    array([0.11, 0.95], dtype=float32)
     >>> sw.indices
     array([[0, 0, 1],
            [1, 0, 1]], dtype=uint8)

@@ -1,0 +1,186 @@
+/* Table lookups of a float32 codebook of <= 256 entries by uint8 codes, in registers (AVX-512 VBMI).
+ *
+ * Included once by shared.c on x86-64; used by the avx512 level of the f32/u8 kernels of
+ * shared_kernels.h when the CPU has VBMI (sn_lut8_available). Gathers are slow on some AVX-512 CPUs
+ * (Zen 4: about one element per cycle, slower than scalar loads), so each of the four bytes of the
+ * codebook's floats is kept as a 256-byte table in four registers and looked up 64 codes at a time
+ * with two vpermi2b and a blend; byte unpacks then rebuild the floats. The 64 codes are first
+ * permuted so that the unpacks, which work within 128-bit lanes, leave the floats in natural order.
+ * Every function gives exactly the values codebook[codes]; only summation orders differ from the
+ * portable loops. */
+#if SN_X86_DISPATCH
+#include <immintrin.h>
+
+#define SN_LUT8_TARGET __attribute__((target(SN_TARGET_AVX512 ",avx512vbmi")))
+
+static int sn_lut8_available(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vbmi") && sn_isa_supported() >= SN_ISA_AVX512;
+}
+
+/* Byte b of the float codebook[64 h + m] is byte m of tables[4 b + h] (entries past n_codes: 0). */
+typedef struct {
+    __m512i tables[16];
+    __m512i order; /* the code permutation that the unpacks undo */
+} sn_lut8;
+
+SN_LUT8_TARGET static void sn_lut8_init(sn_lut8 *lut, const float *codebook, sn_size n_codes)
+{
+    uint8_t bytes[4][256] = {{0}};
+    for (sn_size c = 0; c < n_codes; ++c) {
+        uint32_t u;
+        memcpy(&u, codebook + c, sizeof u);
+        for (int b = 0; b < 4; ++b)
+            bytes[b][c] = (uint8_t)(u >> (8 * b));
+    }
+    for (int b = 0; b < 4; ++b)
+        for (int h = 0; h < 4; ++h)
+            lut->tables[4 * b + h] = _mm512_loadu_si512(bytes[b] + 64 * h);
+    /* After the unpacks, float d of 128-bit lane L of output q comes from code 16 L + 4 q + d; feed
+     * it code 16 q + 4 L + d (the permutation is its own inverse). */
+    uint8_t order[64];
+    for (int q = 0; q < 4; ++q)
+        for (int l = 0; l < 4; ++l)
+            for (int d = 0; d < 4; ++d)
+                order[16 * l + 4 * q + d] = (uint8_t)(16 * q + 4 * l + d);
+    lut->order = _mm512_loadu_si512(order);
+}
+
+/* f[q] = codebook[codes[16 q + e]], e = 0..15, for the 64 codes in `ix`. */
+SN_LUT8_TARGET static inline void sn_lut8_lookup(const sn_lut8 *lut, __m512i ix, __m512 f[4])
+{
+    ix = _mm512_permutexvar_epi8(lut->order, ix);
+    const __mmask64 upper = _mm512_movepi8_mask(ix); /* codes >= 128 */
+    __m512i plane[4];
+    for (int b = 0; b < 4; ++b) {
+        const __m512i *t = lut->tables + 4 * b;
+        const __m512i lo = _mm512_permutex2var_epi8(t[0], ix, t[1]);
+        const __m512i hi = _mm512_permutex2var_epi8(t[2], ix, t[3]);
+        plane[b] = _mm512_mask_blend_epi8(upper, lo, hi);
+    }
+    const __m512i w01l = _mm512_unpacklo_epi8(plane[0], plane[1]);
+    const __m512i w01h = _mm512_unpackhi_epi8(plane[0], plane[1]);
+    const __m512i w23l = _mm512_unpacklo_epi8(plane[2], plane[3]);
+    const __m512i w23h = _mm512_unpackhi_epi8(plane[2], plane[3]);
+    f[0] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(w01l, w23l));
+    f[1] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(w01l, w23l));
+    f[2] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(w01h, w23h));
+    f[3] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(w01h, w23h));
+}
+
+/* The codes of [j, j + 64) of a row with `left` = n - j codes left (< 64: masked, zeros past the end),
+ * and the per-output lane masks. */
+SN_LUT8_TARGET static inline __m512i sn_lut8_load(const uint8_t *codes, sn_size left, __mmask16 m[4])
+{
+    if (left >= 64) {
+        m[0] = m[1] = m[2] = m[3] = (__mmask16)0xFFFF;
+        return _mm512_loadu_si512(codes);
+    }
+    for (int q = 0; q < 4; ++q) {
+        const sn_size n = SN_MAX((sn_size)0, SN_MIN((sn_size)16, left - 16 * q));
+        m[q] = (__mmask16)((1u << n) - 1u);
+    }
+    return _mm512_maskz_loadu_epi8(_cvtu64_mask64((~0ULL) >> (64 - left)), codes);
+}
+
+/* y[i] = sum_j codebook[codes[i, j]] x[j], rows [r0, r1), two rows at a time (x loads shared). */
+SN_LUT8_TARGET static void sn_lut8_matvec_rows(sn_size r0, sn_size r1, sn_size n_cols,
+                                               const float *codebook, sn_size n_codes,
+                                               const uint8_t *codes, const float *x, float *y)
+{
+    sn_lut8 lut;
+    sn_lut8_init(&lut, codebook, n_codes);
+    sn_size i = r0;
+    for (; i + 2 <= r1; i += 2) {
+        const uint8_t *a = codes + i * n_cols, *b = a + n_cols;
+        __m512 sa[4], sb[4];
+        for (int q = 0; q < 4; ++q)
+            sa[q] = sb[q] = _mm512_setzero_ps();
+        for (sn_size j = 0; j < n_cols; j += 64) {
+            __mmask16 m[4];
+            __m512 fa[4], fb[4];
+            sn_lut8_lookup(&lut, sn_lut8_load(a + j, n_cols - j, m), fa);
+            sn_lut8_lookup(&lut, sn_lut8_load(b + j, n_cols - j, m), fb);
+            for (int q = 0; q < 4; ++q) {
+                const __m512 xv = _mm512_maskz_loadu_ps(m[q], x + j + 16 * q);
+                sa[q] = _mm512_mask3_fmadd_ps(fa[q], xv, sa[q], m[q]);
+                sb[q] = _mm512_mask3_fmadd_ps(fb[q], xv, sb[q], m[q]);
+            }
+        }
+        y[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sa[0], sa[1]), _mm512_add_ps(sa[2], sa[3])));
+        y[i + 1] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sb[0], sb[1]), _mm512_add_ps(sb[2], sb[3])));
+    }
+    for (; i < r1; ++i) {
+        const uint8_t *a = codes + i * n_cols;
+        __m512 sa[4];
+        for (int q = 0; q < 4; ++q)
+            sa[q] = _mm512_setzero_ps();
+        for (sn_size j = 0; j < n_cols; j += 64) {
+            __mmask16 m[4];
+            __m512 fa[4];
+            sn_lut8_lookup(&lut, sn_lut8_load(a + j, n_cols - j, m), fa);
+            for (int q = 0; q < 4; ++q)
+                sa[q] = _mm512_mask3_fmadd_ps(fa[q], _mm512_maskz_loadu_ps(m[q], x + j + 16 * q), sa[q], m[q]);
+        }
+        y[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sa[0], sa[1]), _mm512_add_ps(sa[2], sa[3])));
+    }
+}
+
+/* y[c0:c1] = sum_i x[i] codebook[codes[i, c0:c1]]: 128 columns at a time, their sums held in
+ * registers while the rows go by in order (the same order as the portable loop). */
+SN_LUT8_TARGET static void sn_lut8_matvec_t_cols(sn_size c0, sn_size c1, sn_size n_rows,
+                                                 sn_size n_cols, const float *codebook,
+                                                 sn_size n_codes, const uint8_t *codes,
+                                                 const float *x, float *y)
+{
+    sn_lut8 lut;
+    sn_lut8_init(&lut, codebook, n_codes);
+    for (sn_size j = c0; j < c1; j += 128) {
+        const sn_size left = c1 - j, left2 = SN_MAX((sn_size)0, left - 64);
+        __mmask16 m[8];
+        __m512 s[8], f[8];
+        for (int q = 0; q < 8; ++q)
+            s[q] = _mm512_setzero_ps();
+        (void)sn_lut8_load(codes + j, left, m); /* the masks (the codes are loaded again below) */
+        if (left2 > 0) (void)sn_lut8_load(codes + j + 64, left2, m + 4);
+        for (sn_size i = 0; i < n_rows; ++i) {
+            const uint8_t *row = codes + i * n_cols + j;
+            const __m512 xi = _mm512_set1_ps(x[i]);
+            sn_lut8_lookup(&lut, sn_lut8_load(row, left, m), f);
+            for (int q = 0; q < 4; ++q)
+                s[q] = _mm512_fmadd_ps(xi, f[q], s[q]);
+            if (left2 > 0) {
+                sn_lut8_lookup(&lut, sn_lut8_load(row + 64, left2, m + 4), f + 4);
+                for (int q = 4; q < 8; ++q)
+                    s[q] = _mm512_fmadd_ps(xi, f[q], s[q]);
+            }
+        }
+        for (int q = 0; q < 4; ++q)
+            _mm512_mask_storeu_ps(y + j + 16 * q, m[q], s[q]);
+        if (left2 > 0)
+            for (int q = 4; q < 8; ++q)
+                _mm512_mask_storeu_ps(y + j + 16 * q, m[q], s[q]);
+    }
+}
+
+/* buf[(i - r0) n_cols + j] = codebook[codes[i, j]] for rows [r0, r1). */
+SN_LUT8_TARGET static void sn_lut8_decode_rows(sn_size r0, sn_size r1, sn_size n_cols,
+                                               const float *codebook, sn_size n_codes,
+                                               const uint8_t *codes, float *buf)
+{
+    sn_lut8 lut;
+    sn_lut8_init(&lut, codebook, n_codes);
+    for (sn_size i = r0; i < r1; ++i) {
+        const uint8_t *row = codes + i * n_cols;
+        float *out = buf + (i - r0) * n_cols;
+        for (sn_size j = 0; j < n_cols; j += 64) {
+            __mmask16 m[4];
+            __m512 f[4];
+            sn_lut8_lookup(&lut, sn_lut8_load(row + j, n_cols - j, m), f);
+            for (int q = 0; q < 4; ++q)
+                _mm512_mask_storeu_ps(out + j + 16 * q, m[q], f[q]);
+        }
+    }
+}
+#endif /* SN_X86_DISPATCH */
