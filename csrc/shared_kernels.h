@@ -65,7 +65,9 @@ static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
     SRC_LOCALS;
 #if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
     if (LUT8_OK) {
-        sn_lut8_matvec_rows(r0, r1, n_cols, cb, n_codes, codes, x, y);
+        float *xp = (float *)malloc((size_t)n_cols * sizeof(float)); /* NULL: a slower path, no error */
+        sn_lut8_matvec_rows(r0, r1, n_cols, cb, n_codes, codes, x, y, xp);
+        free(xp);
         return;
     }
 #endif
@@ -160,10 +162,13 @@ static int K(shared_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, sn_si
         return SN_OK;
     }
     const int nt = sn_threads_for(n_threads, n_rows * n_cols * k, SN_SHARED_GRAIN);
-    if (k == 1 && !transpose) {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (sn_size r = 0; r < n_rows; r += 16)
-            K(matvec_rows)(r, SN_MIN(n_rows, r + 16), n_cols, n_codes, cb, SRC_ARG, X, Y);
+    if (k == 1 && !transpose) { /* one contiguous range of rows per thread */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            const sn_size team = sn_team_size(), t = sn_thread_id();
+            K(matvec_rows)(n_rows * t / team, n_rows * (t + 1) / team, n_cols, n_codes, cb, SRC_ARG,
+                           X, Y);
+        }
         return SN_OK;
     }
     if (k == 1) {

@@ -47,10 +47,11 @@ SN_LUT8_TARGET static void sn_lut8_init(sn_lut8 *lut, const float *codebook, sn_
     lut->order = _mm512_loadu_si512(order);
 }
 
-/* f[q] = codebook[codes[16 q + e]], e = 0..15, for the 64 codes in `ix`. */
-SN_LUT8_TARGET static inline void sn_lut8_lookup(const sn_lut8 *lut, __m512i ix, __m512 f[4])
+/* The lookup without the code permutation: f[q] holds codebook[codes[P(16 q + e)]], e = 0..15, with
+ * P(16 q + 4 l + d) = 16 l + 4 q + d (its own inverse). Callers that can permute the other operand
+ * once (x, or the sums) save a shuffle per 64 codes. */
+SN_LUT8_TARGET static inline void sn_lut8_lookup_raw(const sn_lut8 *lut, __m512i ix, __m512 f[4])
 {
-    ix = _mm512_permutexvar_epi8(lut->order, ix);
     const __mmask64 upper = _mm512_movepi8_mask(ix); /* codes >= 128 */
     __m512i plane[4];
     for (int b = 0; b < 4; ++b) {
@@ -69,6 +70,17 @@ SN_LUT8_TARGET static inline void sn_lut8_lookup(const sn_lut8 *lut, __m512i ix,
     f[3] = _mm512_castsi512_ps(_mm512_unpackhi_epi16(w01h, w23h));
 }
 
+static inline int sn_lut8_perm(int p)
+{
+    return 16 * ((p >> 2) & 3) + 4 * (p >> 4) + (p & 3);
+}
+
+/* f[q] = codebook[codes[16 q + e]], e = 0..15, for the 64 codes in `ix`. */
+SN_LUT8_TARGET static inline void sn_lut8_lookup(const sn_lut8 *lut, __m512i ix, __m512 f[4])
+{
+    sn_lut8_lookup_raw(lut, _mm512_permutexvar_epi8(lut->order, ix), f);
+}
+
 /* The codes of [j, j + 64) of a row with `left` = n - j codes left (< 64: masked, zeros past the end),
  * and the per-output lane masks. */
 SN_LUT8_TARGET static inline __m512i sn_lut8_load(const uint8_t *codes, sn_size left, __mmask16 m[4])
@@ -84,51 +96,53 @@ SN_LUT8_TARGET static inline __m512i sn_lut8_load(const uint8_t *codes, sn_size 
     return _mm512_maskz_loadu_epi8(_cvtu64_mask64((~0ULL) >> (64 - left)), codes);
 }
 
-/* y[i] = sum_j codebook[codes[i, j]] x[j], rows [r0, r1), two rows at a time (x loads shared). */
+/* y[i] = sum_j codebook[codes[i, j]] x[j] for rows [r0, r1). Full blocks of 64 use the raw lookup
+ * against x permuted once (xp, n_cols floats of scratch; NULL: permute the codes instead), the last
+ * partial block the natural one. One row at a time keeps the 16 tables in registers. */
 SN_LUT8_TARGET static void sn_lut8_matvec_rows(sn_size r0, sn_size r1, sn_size n_cols,
                                                const float *codebook, sn_size n_codes,
-                                               const uint8_t *codes, const float *x, float *y)
+                                               const uint8_t *codes, const float *x, float *y,
+                                               float *xp)
 {
     sn_lut8 lut;
     sn_lut8_init(&lut, codebook, n_codes);
-    sn_size i = r0;
-    for (; i + 2 <= r1; i += 2) {
-        const uint8_t *a = codes + i * n_cols, *b = a + n_cols;
-        __m512 sa[4], sb[4];
+    const sn_size full = n_cols / 64 * 64;
+    if (xp != NULL)
+        for (sn_size j = 0; j < full; j += 64)
+            for (int p = 0; p < 64; ++p)
+                xp[j + p] = x[j + sn_lut8_perm(p)];
+    for (sn_size i = r0; i < r1; ++i) {
+        const uint8_t *row = codes + i * n_cols;
+        __m512 s[4], f[4];
+        __mmask16 m[4];
         for (int q = 0; q < 4; ++q)
-            sa[q] = sb[q] = _mm512_setzero_ps();
-        for (sn_size j = 0; j < n_cols; j += 64) {
-            __mmask16 m[4];
-            __m512 fa[4], fb[4];
-            sn_lut8_lookup(&lut, sn_lut8_load(a + j, n_cols - j, m), fa);
-            sn_lut8_lookup(&lut, sn_lut8_load(b + j, n_cols - j, m), fb);
-            for (int q = 0; q < 4; ++q) {
-                const __m512 xv = _mm512_maskz_loadu_ps(m[q], x + j + 16 * q);
-                sa[q] = _mm512_mask3_fmadd_ps(fa[q], xv, sa[q], m[q]);
-                sb[q] = _mm512_mask3_fmadd_ps(fb[q], xv, sb[q], m[q]);
+            s[q] = _mm512_setzero_ps();
+        if (xp != NULL) {
+            for (sn_size j = 0; j < full; j += 64) {
+                sn_lut8_lookup_raw(&lut, _mm512_loadu_si512(row + j), f);
+                for (int q = 0; q < 4; ++q)
+                    s[q] = _mm512_fmadd_ps(f[q], _mm512_loadu_ps(xp + j + 16 * q), s[q]);
+            }
+        } else {
+            for (sn_size j = 0; j < full; j += 64) {
+                sn_lut8_lookup(&lut, _mm512_loadu_si512(row + j), f);
+                for (int q = 0; q < 4; ++q)
+                    s[q] = _mm512_fmadd_ps(f[q], _mm512_loadu_ps(x + j + 16 * q), s[q]);
             }
         }
-        y[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sa[0], sa[1]), _mm512_add_ps(sa[2], sa[3])));
-        y[i + 1] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sb[0], sb[1]), _mm512_add_ps(sb[2], sb[3])));
-    }
-    for (; i < r1; ++i) {
-        const uint8_t *a = codes + i * n_cols;
-        __m512 sa[4];
-        for (int q = 0; q < 4; ++q)
-            sa[q] = _mm512_setzero_ps();
-        for (sn_size j = 0; j < n_cols; j += 64) {
-            __mmask16 m[4];
-            __m512 fa[4];
-            sn_lut8_lookup(&lut, sn_lut8_load(a + j, n_cols - j, m), fa);
+        if (full < n_cols) {
+            sn_lut8_lookup(&lut, sn_lut8_load(row + full, n_cols - full, m), f);
             for (int q = 0; q < 4; ++q)
-                sa[q] = _mm512_mask3_fmadd_ps(fa[q], _mm512_maskz_loadu_ps(m[q], x + j + 16 * q), sa[q], m[q]);
+                s[q] = _mm512_mask3_fmadd_ps(f[q], _mm512_maskz_loadu_ps(m[q], x + full + 16 * q), s[q], m[q]);
         }
-        y[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(sa[0], sa[1]), _mm512_add_ps(sa[2], sa[3])));
+        y[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
     }
 }
 
-/* y[c0:c1] = sum_i x[i] codebook[codes[i, c0:c1]]: 128 columns at a time, their sums held in
- * registers while the rows go by in order (the same order as the portable loop). */
+/* y[c0:c1] = sum_i x[i] codebook[codes[i, c0:c1]] (c1 - c0 small enough for y[c0:c1] to stay in
+ * L1): the rows stream by in order, two at a time, each adding into y; full blocks of 64 columns
+ * accumulate in the raw lookup's order and are put back in place at the end. The summation order of
+ * every y[j] is the portable loop's: row 0, row 1, ... */
 SN_LUT8_TARGET static void sn_lut8_matvec_t_cols(sn_size c0, sn_size c1, sn_size n_rows,
                                                  sn_size n_cols, const float *codebook,
                                                  sn_size n_codes, const uint8_t *codes,
@@ -136,31 +150,56 @@ SN_LUT8_TARGET static void sn_lut8_matvec_t_cols(sn_size c0, sn_size c1, sn_size
 {
     sn_lut8 lut;
     sn_lut8_init(&lut, codebook, n_codes);
-    for (sn_size j = c0; j < c1; j += 128) {
-        const sn_size left = c1 - j, left2 = SN_MAX((sn_size)0, left - 64);
-        __mmask16 m[8];
-        __m512 s[8], f[8];
-        for (int q = 0; q < 8; ++q)
-            s[q] = _mm512_setzero_ps();
-        (void)sn_lut8_load(codes + j, left, m); /* the masks (the codes are loaded again below) */
-        if (left2 > 0) (void)sn_lut8_load(codes + j + 64, left2, m + 4);
-        for (sn_size i = 0; i < n_rows; ++i) {
-            const uint8_t *row = codes + i * n_cols + j;
-            const __m512 xi = _mm512_set1_ps(x[i]);
-            sn_lut8_lookup(&lut, sn_lut8_load(row, left, m), f);
-            for (int q = 0; q < 4; ++q)
-                s[q] = _mm512_fmadd_ps(xi, f[q], s[q]);
-            if (left2 > 0) {
-                sn_lut8_lookup(&lut, sn_lut8_load(row + 64, left2, m + 4), f + 4);
-                for (int q = 4; q < 8; ++q)
-                    s[q] = _mm512_fmadd_ps(xi, f[q], s[q]);
+    const sn_size full = c0 + (c1 - c0) / 64 * 64;
+    for (sn_size j = c0; j < c1; ++j)
+        y[j] = 0;
+    sn_size i = 0;
+    for (; i + 2 <= n_rows; i += 2) {
+        const uint8_t *a = codes + i * n_cols, *b = a + n_cols;
+        const __m512 xa = _mm512_set1_ps(x[i]), xb = _mm512_set1_ps(x[i + 1]);
+        for (sn_size j = c0; j < full; j += 64) {
+            __m512 fa[4], fb[4];
+            sn_lut8_lookup_raw(&lut, _mm512_loadu_si512(a + j), fa);
+            sn_lut8_lookup_raw(&lut, _mm512_loadu_si512(b + j), fb);
+            for (int q = 0; q < 4; ++q) {
+                float *yq = y + j + 16 * q;
+                _mm512_storeu_ps(yq, _mm512_fmadd_ps(xb, fb[q], _mm512_fmadd_ps(xa, fa[q], _mm512_loadu_ps(yq))));
             }
         }
+    }
+    for (; i < n_rows; ++i) {
+        const uint8_t *a = codes + i * n_cols;
+        const __m512 xa = _mm512_set1_ps(x[i]);
+        for (sn_size j = c0; j < full; j += 64) {
+            __m512 fa[4];
+            sn_lut8_lookup_raw(&lut, _mm512_loadu_si512(a + j), fa);
+            for (int q = 0; q < 4; ++q) {
+                float *yq = y + j + 16 * q;
+                _mm512_storeu_ps(yq, _mm512_fmadd_ps(xa, fa[q], _mm512_loadu_ps(yq)));
+            }
+        }
+    }
+    for (sn_size j = c0; j < full; j += 64) {
+        float sums[64];
+        memcpy(sums, y + j, sizeof sums);
+        for (int p = 0; p < 64; ++p)
+            y[j + sn_lut8_perm(p)] = sums[p];
+    }
+    if (full < c1) { /* the last partial block: natural order, masked */
+        __mmask16 m[4];
+        __m512 s[4], f[4];
         for (int q = 0; q < 4; ++q)
-            _mm512_mask_storeu_ps(y + j + 16 * q, m[q], s[q]);
-        if (left2 > 0)
-            for (int q = 4; q < 8; ++q)
-                _mm512_mask_storeu_ps(y + j + 16 * q, m[q], s[q]);
+            s[q] = _mm512_setzero_ps();
+        for (sn_size r = 0; r < n_rows; ++r) {
+            sn_lut8_lookup(&lut, sn_lut8_load(codes + r * n_cols + full, c1 - full, m), f);
+            const __m512 xr = _mm512_set1_ps(x[r]);
+            for (int q = 0; q < 4; ++q)
+                s[q] = _mm512_fmadd_ps(xr, f[q], s[q]);
+        }
+        for (int q = 0; q < 4; ++q) {
+            const sn_size n = SN_MAX((sn_size)0, SN_MIN((sn_size)16, c1 - full - 16 * q));
+            _mm512_mask_storeu_ps(y + full + 16 * q, (__mmask16)((1u << n) - 1u), s[q]);
+        }
     }
 }
 
