@@ -12,12 +12,20 @@
 """
 import numpy as np
 
-from sparsenet import _csr, _shared, backend, csr, reference
+import importlib
+
+from sparsenet import _csr, backend, csr, reference
 from sparsenet._validate import as_array, as_c_array, check_index, check_out, result_dtype
 
 _CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 _MAX_CODES = 1 << 16
 _BLAS_MAX = 2**31 - 1  # BLAS (LP64) dimensions are C ints
+
+
+def _native():
+    """The compiled kernels, imported on first use: they bind SciPy's BLAS, whose import
+    (scipy.linalg) would otherwise add a quarter of a second to ``import sparsenet``."""
+    return importlib.import_module("sparsenet._shared")
 
 
 def _index_dtype(n_codes, index_dtype=None):
@@ -289,7 +297,7 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
                else np.ascontiguousarray(reference.kmeans_init(w, n_clusters, init, random_state)))
     codes = np.empty(w.shape[0], dtype=code_dtype)
     isa, threads = backend.native_options()
-    _shared.kmeans(isa, threads, w, density, max_iter, float(tol), centers, codes)
+    _native().kmeans(isa, threads, w, density, max_iter, float(tol), centers, codes)
     return SharedWeights(centers.astype(dtype), codes.reshape(W.shape), copy=False)
 
 
@@ -309,11 +317,11 @@ def decode(w):
     isa, threads = backend.native_options()
     if isinstance(w, HashedWeights):
         out = np.empty(w.shape, dtype=w.dtype)
-        _shared.hashed_decode(isa, threads, w.shape[0], w.shape[1], w.codebook, w.seed, out.ravel())
+        _native().hashed_decode(isa, threads, w.shape[0], w.shape[1], w.codebook, w.seed, out.ravel())
         return out
     out = np.empty(w.shape, dtype=w.dtype)
     n_rows = w.shape[0] if w.indices.ndim else 1
-    _shared.decode(isa, threads, n_rows, w.indices.size // max(n_rows, 1), w.codebook,
+    _native().decode(isa, threads, n_rows, w.indices.size // max(n_rows, 1), w.codebook,
                    w.indices.ravel(), out.ravel())
     return out
 
@@ -345,10 +353,10 @@ def _product(w, X, transpose, out, ndim, kind, names):
     Y = out if out is not None else np.empty(out_shape, dtype=dtype)
     isa, threads = backend.native_options()
     if kind is HashedWeights:
-        _shared.hashed_matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.seed, X2,
+        _native().hashed_matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.seed, X2,
                               Y.reshape(n_out, k), transpose)
     else:
-        _shared.matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.indices.ravel(), X2,
+        _native().matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.indices.ravel(), X2,
                        Y.reshape(n_out, k), transpose)
     return Y
 
@@ -487,9 +495,9 @@ def codebook_grad(w, grad_out, X):
     grad = np.empty(w.n_codes, dtype=dtype)
     isa, threads = backend.native_options()
     if isinstance(w, HashedWeights):
-        _shared.hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
+        _native().hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
     else:
-        _shared.grad(isa, threads, w.shape[0], w.shape[1], w.indices.ravel(), G2, X2, grad)
+        _native().grad(isa, threads, w.shape[0], w.shape[1], w.indices.ravel(), G2, X2, grad)
     return grad
 
 
@@ -633,7 +641,7 @@ def _shared_csr_product(A, X, transpose, out, ndim):
     X2 = as_c_array(X, dtype).reshape(n_in, k)
     Y = out if out is not None else np.empty(out_shape, dtype=dtype)
     isa, threads = backend.native_options()
-    _shared.csr_matmul(isa, threads, A.shape[1], A.indptr, A.indices, A.codes,
+    _native().csr_matmul(isa, threads, A.shape[1], A.indptr, A.indices, A.codes,
                        as_c_array(A.codebook, dtype), X2, Y.reshape(n_out, k), transpose)
     return Y
 
