@@ -124,7 +124,7 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
     }
 }
 
-/* Rows of W per decoded tile: about SN_SHARED_TILE weights, so the tile stays in L2. */
+/* Rows of W per decoded tile: about SN_SHARED_TILE weights. */
 static sn_size K(tile_rows)(sn_size n_rows, sn_size n_cols)
 {
     return SN_MAX((sn_size)1, SN_MIN(n_rows, SN_SHARED_TILE / SN_MAX((sn_size)1, n_cols)));

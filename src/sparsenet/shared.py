@@ -393,7 +393,7 @@ def shared_matvec(sw, x, *, transpose=False, out=None):
 def shared_matmul(sw, X, *, transpose=False, out=None):
     """``Y = W @ X`` (or ``W.T @ X``) for ``W = sw.codebook[sw.indices]``.
 
-    Tiles of about 256Ki weights are decoded into cache and multiplied with BLAS (SciPy's
+    Tiles of about 1Mi weights are decoded into cache and multiplied with BLAS (SciPy's
     ``sgemm``/``dgemm``, its own threads); the dense W is never held in full.
 
     Parameters
