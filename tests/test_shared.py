@@ -548,3 +548,18 @@ def test_savez_round_trip_in_memory():
     back = sparsenet.SharedWeights(**np.load(f, allow_pickle=False))
     np.testing.assert_array_equal(back.decode(), sw.decode())
     assert back.indices.dtype == np.uint16
+
+
+@pytest.mark.parametrize("kind", ["u8", "hashed"])
+def test_products_and_gradient_over_several_tiles(kind):
+    """More than one decoded tile (about 2**20 weights each), the last one partial."""
+    rng = np.random.default_rng(13)
+    shape = (1500, 1001)
+    w = random_shared(rng, shape, 256) if kind == "u8" else random_hashed(rng, shape, 256)
+    mm = sparsenet.shared_matmul if kind == "u8" else sparsenet.hashed_matmul
+    X, G = rng.standard_normal((1001, 3)).astype(np.float32), rng.standard_normal((1500, 3)).astype(np.float32)
+    tol = dict(rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(mm(w, X), dense_product(w, X, False), **tol)
+    np.testing.assert_allclose(mm(w, G, transpose=True), dense_product(w, G, True), **tol)
+    np.testing.assert_allclose(sparsenet.codebook_grad(w, G, X), reference.codebook_grad(w, G, X),
+                               rtol=1e-3, atol=1e-2)
