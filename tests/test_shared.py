@@ -563,3 +563,24 @@ def test_products_and_gradient_over_several_tiles(kind):
     np.testing.assert_allclose(mm(w, G, transpose=True), dense_product(w, G, True), **tol)
     np.testing.assert_allclose(sparsenet.codebook_grad(w, G, X), reference.codebook_grad(w, G, X),
                                rtol=1e-3, atol=1e-2)
+
+
+def test_concurrent_calls_from_python_threads():
+    """The kernels release the GIL and share no state: calls from several threads give the serial
+    answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(14)
+    sw = random_shared(rng, (300, 200), 256)
+    hw = random_hashed(rng, (300, 200), 50)
+    xs = [rng.standard_normal(200).astype(np.float32) for _ in range(8)]
+    Xs = [rng.standard_normal((200, 4)).astype(np.float32) for _ in range(8)]
+    jobs = [lambda x=x: sparsenet.shared_matvec(sw, x) for x in xs]
+    jobs += [lambda X=X: sparsenet.shared_matmul(sw, X) for X in Xs]
+    jobs += [lambda x=x: sparsenet.hashed_matvec(hw, x) for x in xs]
+    jobs += [lambda x=x: sparsenet.kmeans_codebook(x, 8).codebook for x in xs]
+    serial = [job() for job in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda job: job(), jobs))
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
