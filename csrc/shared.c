@@ -48,7 +48,9 @@ static sn_size sn_shared_csr_t_chunks(sn_size work, sn_size out_bytes)
 #undef SFX
 #define SN_SHARED_HASHED
 #define SFX f32_hash
+#define SN_SHARED_LUT8
 #include "sn_instantiate.h"
+#undef SN_SHARED_LUT8
 #undef SN_SHARED_HASHED
 #undef SFX
 #undef REAL

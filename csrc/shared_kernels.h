@@ -5,7 +5,8 @@
  *   REAL  value type     GEMM  its Fortran xGEMM pointer type     SFX  suffix (f32_u8, f64_hash, ...)
  *   CODE  code type (uint8_t / uint16_t) for a shared matrix, or SN_SHARED_HASHED defined for a hashed one
  *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
- *   SN_SHARED_LUT8  defined for float / uint8_t: the avx512 level uses shared_lut8.h when it can
+ *   SN_SHARED_LUT8  defined for float (uint8_t codes or hashed): the avx512 level uses the register
+ *                   tables of shared_lut8.h when the codebook has <= 256 entries and the CPU has VBMI
  * Every weight is produced by W_AT(j) on row i after ROW_BEGIN(i), so the loops below are written once
  * for both kinds of storage; each writes its whole output. */
 
@@ -54,6 +55,11 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 
 #if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
 #define LUT8_OK (n_codes <= 256 && sn_lut8_available())
+#ifdef SN_SHARED_HASHED
+#define LUT8_FN(name) sn_lut8h_##name
+#else
+#define LUT8_FN(name) sn_lut8_##name
+#endif
 #else
 #define LUT8_OK 0
 #endif
@@ -66,7 +72,7 @@ static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
 #if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
     if (LUT8_OK) {
         float *xp = (float *)malloc((size_t)n_cols * sizeof(float)); /* NULL: a slower path, no error */
-        sn_lut8_matvec_rows(r0, r1, n_cols, cb, n_codes, codes, x, y, xp);
+        LUT8_FN(matvec_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, x, y, xp);
         free(xp);
         return;
     }
@@ -89,7 +95,7 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
     (void)n_cols;
 #if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
     if (LUT8_OK) {
-        sn_lut8_matvec_t_cols(c0, c1, n_rows, n_cols, cb, n_codes, codes, x, y);
+        LUT8_FN(matvec_t_cols)(c0, c1, n_rows, n_cols, cb, n_codes, SRC_ARG, x, y);
         return;
     }
 #endif
@@ -111,7 +117,7 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
     SRC_LOCALS;
 #if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
     if (LUT8_OK) {
-        sn_lut8_decode_rows(r0, r1, n_cols, cb, n_codes, codes, buf);
+        LUT8_FN(decode_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, buf);
         return;
     }
 #endif
@@ -264,6 +270,7 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
 #undef W_AT
 #undef BIN_ADD
 #undef LUT8_OK
+#undef LUT8_FN
 #ifdef SN_SHARED_HASHED
 #undef HASH_AT
 #endif

@@ -222,4 +222,131 @@ SN_LUT8_TARGET static void sn_lut8_decode_rows(sn_size r0, sn_size r1, sn_size n
         }
     }
 }
+
+/* ---- hashed weights (see shared.h): codes and signs computed 16 at a time, then looked up ---- */
+
+/* The codes of columns [j, j + 64) of the row whose key is `row_key`, as bytes in natural order, and
+ * in neg[q] the lanes of group q whose weight is negated. Bit for bit the scalar hash of
+ * shared_kernels.h, quotient from a double product included. */
+SN_LUT8_TARGET static inline __m512i sn_lut8h_codes(uint32_t row_key, sn_size j, uint32_t n_codes,
+                                                    __mmask16 neg[4])
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i k = _mm512_set1_epi32((int)n_codes), one = _mm512_set1_epi32(1);
+    const __m512d inv = _mm512_set1_pd(1.0 / (double)n_codes);
+    __m128i bytes[4];
+    for (int q = 0; q < 4; ++q) {
+        const __m512i col = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(j + 16 * q)), iota);
+        __m512i h = _mm512_add_epi32(_mm512_set1_epi32((int)row_key),
+                                     _mm512_mullo_epi32(col, _mm512_set1_epi32((int)0x85EBCA77u)));
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85EBCA6Bu));
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+        h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xC2B2AE35u));
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        neg[q] = _mm512_test_epi32_mask(h, one);
+        const __m512i v = _mm512_srli_epi32(h, 1);
+        const __m256i qlo = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(v)), inv));
+        const __m256i qhi = _mm512_cvttpd_epi32(_mm512_mul_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1)), inv));
+        const __m512i quot = _mm512_inserti64x4(_mm512_castsi256_si512(qlo), qhi, 1);
+        __m512i r = _mm512_sub_epi32(v, _mm512_mullo_epi32(quot, k));
+        r = _mm512_mask_add_epi32(r, _mm512_cmplt_epi32_mask(r, _mm512_setzero_si512()), r, k);
+        r = _mm512_mask_sub_epi32(r, _mm512_cmpge_epi32_mask(r, k), r, k);
+        bytes[q] = _mm512_cvtepi32_epi8(r);
+    }
+    __m512i ix = _mm512_castsi128_si512(bytes[0]);
+    ix = _mm512_inserti32x4(ix, bytes[1], 1);
+    ix = _mm512_inserti32x4(ix, bytes[2], 2);
+    return _mm512_inserti32x4(ix, bytes[3], 3);
+}
+
+/* f[q] = the hashed weights of columns [j + 16 q, j + 16 q + 16) of the row with key `row_key`. */
+SN_LUT8_TARGET static inline void sn_lut8h_weights(const sn_lut8 *lut, uint32_t row_key, sn_size j,
+                                                   uint32_t n_codes, __m512 f[4])
+{
+    __mmask16 neg[4];
+    sn_lut8_lookup(lut, sn_lut8h_codes(row_key, j, n_codes, neg), f);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    for (int q = 0; q < 4; ++q)
+        f[q] = _mm512_castsi512_ps(_mm512_mask_xor_epi32(_mm512_castps_si512(f[q]), neg[q],
+                                                         _mm512_castps_si512(f[q]), sign));
+}
+
+static inline __mmask16 sn_lut8_tail_mask(sn_size left, int q)
+{
+    const sn_size n = SN_MAX((sn_size)0, SN_MIN((sn_size)16, left - 16 * q));
+    return (__mmask16)((1u << n) - 1u);
+}
+
+static inline uint32_t sn_lut8h_row_key(sn_size i, uint32_t seed)
+{
+    return sn_fmix32((uint32_t)i * 0x9E3779B1u ^ seed);
+}
+
+/* y[i] = sum_j W[i, j] x[j] for rows [r0, r1) of a hashed matrix (xp: unused, for symmetry). */
+SN_LUT8_TARGET static void sn_lut8h_matvec_rows(sn_size r0, sn_size r1, sn_size n_cols,
+                                                const float *codebook, sn_size n_codes,
+                                                uint32_t seed, const float *x, float *y, float *xp)
+{
+    (void)xp;
+    sn_lut8 lut;
+    sn_lut8_init(&lut, codebook, n_codes);
+    for (sn_size i = r0; i < r1; ++i) {
+        const uint32_t rk = sn_lut8h_row_key(i, seed);
+        __m512 s[4], f[4];
+        for (int q = 0; q < 4; ++q)
+            s[q] = _mm512_setzero_ps();
+        for (sn_size j = 0; j < n_cols; j += 64) {
+            sn_lut8h_weights(&lut, rk, j, (uint32_t)n_codes, f);
+            for (int q = 0; q < 4; ++q) {
+                const __mmask16 m = sn_lut8_tail_mask(n_cols - j, q);
+                s[q] = _mm512_mask3_fmadd_ps(f[q], _mm512_maskz_loadu_ps(m, x + j + 16 * q), s[q], m);
+            }
+        }
+        y[i] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
+    }
+}
+
+/* y[c0:c1] = sum_i x[i] W[i, c0:c1] of a hashed matrix, rows in order, 64 columns held in registers. */
+SN_LUT8_TARGET static void sn_lut8h_matvec_t_cols(sn_size c0, sn_size c1, sn_size n_rows,
+                                                  sn_size n_cols, const float *codebook,
+                                                  sn_size n_codes, uint32_t seed, const float *x,
+                                                  float *y)
+{
+    (void)n_cols;
+    sn_lut8 lut;
+    sn_lut8_init(&lut, codebook, n_codes);
+    for (sn_size j = c0; j < c1; j += 64) {
+        __m512 s[4], f[4];
+        for (int q = 0; q < 4; ++q)
+            s[q] = _mm512_setzero_ps();
+        for (sn_size i = 0; i < n_rows; ++i) {
+            sn_lut8h_weights(&lut, sn_lut8h_row_key(i, seed), j, (uint32_t)n_codes, f);
+            const __m512 xi = _mm512_set1_ps(x[i]);
+            for (int q = 0; q < 4; ++q)
+                s[q] = _mm512_fmadd_ps(xi, f[q], s[q]);
+        }
+        for (int q = 0; q < 4; ++q)
+            _mm512_mask_storeu_ps(y + j + 16 * q, sn_lut8_tail_mask(c1 - j, q), s[q]);
+    }
+}
+
+/* buf[(i - r0) n_cols + j] = W[i, j] of a hashed matrix for rows [r0, r1). */
+SN_LUT8_TARGET static void sn_lut8h_decode_rows(sn_size r0, sn_size r1, sn_size n_cols,
+                                                const float *codebook, sn_size n_codes,
+                                                uint32_t seed, float *buf)
+{
+    sn_lut8 lut;
+    sn_lut8_init(&lut, codebook, n_codes);
+    for (sn_size i = r0; i < r1; ++i) {
+        const uint32_t rk = sn_lut8h_row_key(i, seed);
+        float *out = buf + (i - r0) * n_cols;
+        for (sn_size j = 0; j < n_cols; j += 64) {
+            __m512 f[4];
+            sn_lut8h_weights(&lut, rk, j, (uint32_t)n_codes, f);
+            for (int q = 0; q < 4; ++q)
+                _mm512_mask_storeu_ps(out + j + 16 * q, sn_lut8_tail_mask(n_cols - j, q), f[q]);
+        }
+    }
+}
 #endif /* SN_X86_DISPATCH */
