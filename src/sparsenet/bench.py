@@ -134,9 +134,15 @@ def shared_cases(quick):
     try:
         from sklearn.cluster import KMeans
 
+        from threadpoolctl import threadpool_limits
+
         init = np.linspace(float(w.min()), float(w.max()), 256).reshape(-1, 1).astype(np.float32)
-        runs["scikit-learn"] = lambda: KMeans(256, init=init, n_init=1, max_iter=30, tol=0).fit(
-            w.reshape(-1, 1))
+
+        def sklearn_kmeans():
+            with threadpool_limits(backend.get_num_threads()):  # the threads sparsenet gets
+                KMeans(256, init=init, n_init=1, max_iter=30, tol=0).fit(w.reshape(-1, 1))
+
+        runs["scikit-learn"] = sklearn_kmeans
     except ImportError:
         pass
     cases.append(Case("shared", "kmeans_codebook", f"{m} f32, K=256, 30 it", runs))
