@@ -314,8 +314,9 @@ def test_hashed_weights_attributes_and_products():
     (dict(shape=(2, 2), codebook=[1.0], seed=-1), ValueError, "seed must be"),
     (dict(shape=(2, 2), codebook=[1.0], seed=2**32), ValueError, "seed must be"),
     (dict(shape=(2, 2), codebook=[1.0], seed=True), TypeError, "seed must be an int"),
-    (dict(shape=(2, -1), codebook=[1.0], seed=0), ValueError, "non-negative"),
-    (dict(shape=5, codebook=[1.0], seed=0), TypeError, "pair of ints"),
+    (dict(shape=(2, -1), codebook=[1.0], seed=0), ValueError, "shape must be a pair of non-negative"),
+    (dict(shape=(2, 2, 2), codebook=[1.0], seed=0), ValueError, "shape must be a pair"),
+    (dict(shape=5, codebook=[1.0], seed=0), TypeError, "shape must be a pair of ints, got 5"),
     (dict(shape=(2, 2), codebook=[], seed=0), ValueError, "1 to 65536"),
 ])
 def test_hashed_weights_bad_input(kwargs, exc, match):

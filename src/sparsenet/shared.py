@@ -188,7 +188,12 @@ class HashedWeights:
     __slots__ = ("codebook", "shape", "seed")
 
     def __init__(self, shape, codebook, seed=0):
-        self.shape = csr._check_shape(shape, "shape")
+        try:
+            self.shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"shape must be a pair of ints, got {shape!r}") from None
+        if len(self.shape) != 2 or min(self.shape) < 0:
+            raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
         self.codebook = _read_only(_as_codebook(codebook).copy())
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
 
