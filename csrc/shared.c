@@ -15,6 +15,9 @@
 #define SN_SHARED_TILE ((sn_size)1 << 20)
 /* Columns per task of the transposed matrix-vector product: the slice of y stays in L1. */
 #define SN_SHARED_COLS ((sn_size)2048)
+/* Fixed cuts of the BLAS calls of the transposed product and the gradient (shared_kernels.h). */
+#define SN_SHARED_GEMM_COLS ((sn_size)512)
+#define SN_SHARED_GRAD_ROWS ((sn_size)128) /* each call packs X again: not too small */
 /* Fixed partial sums of the codebook gradient (see shared_grad). */
 #define SN_SHARED_SLOTS ((sn_size)8)
 

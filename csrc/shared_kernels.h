@@ -156,6 +156,12 @@ static int K(shared_decode)(int n_threads, sn_size n_rows, sn_size n_cols, sn_si
     return SN_OK;
 }
 
+static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes, const REAL *cb,
+                           SRC_PARAM, sn_size k, const REAL *X, REAL *Y, GEMM gemm);
+static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                             const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
+                             GEMM gemm);
+
 static int K(shared_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes,
                             const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
                             int transpose, GEMM gemm)
@@ -184,23 +190,71 @@ static int K(shared_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, sn_si
                              SRC_ARG, X, Y);
         return SN_OK;
     }
-    /* Decode a tile of rows, multiply it with BLAS. Column-major view of the C-order arrays:
-     * Y^T[k x rows] = X^T W_tile^T, or for the transposed product Y^T[k x n_cols] += X_tile^T W_tile. */
+    if (!transpose) return K(matmul_tiles)(nt, n_rows, n_cols, n_codes, cb, SRC_ARG, k, X, Y, gemm);
+    return K(matmul_t_tiles)(nt, n_rows, n_cols, n_codes, cb, SRC_ARG, k, X, Y, gemm);
+}
+
+/* The BLAS-backed products and gradient run every BLAS call inside one OpenMP region whose threads
+ * also decode, so no thread idles (spin-waiting) while another multiplies, and cut the work into
+ * BLAS calls that depend on the problem only (tiles of SN_SHARED_TILE weights, column chunks of
+ * SN_SHARED_GEMM_COLS, row blocks of SN_SHARED_GRAD_ROWS): the results are the same for every thread
+ * count. BLAS's own threads are left as configured (scipy's OpenBLAS: OPENBLAS_NUM_THREADS or
+ * threadpoolctl). Column-major views of the C-order arrays: Y^T = X^T W^T, Y^T = X^T W for the
+ * transpose, (G X^T)^T = X G^T. */
+
+/* Y = W X: each thread decodes whole tiles of rows into its own buffer and multiplies them. */
+static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes, const REAL *cb,
+                           SRC_PARAM, sn_size k, const REAL *X, REAL *Y, GEMM gemm)
+{
+    const sn_size mb = K(tile_rows)(n_rows, n_cols), tiles = (n_rows + mb - 1) / mb;
+    nt = (int)SN_MIN((sn_size)nt, tiles);
+    REAL *bufs = (REAL *)malloc((size_t)(nt * mb * n_cols) * sizeof(REAL));
+    if (bufs == NULL) return SN_ENOMEM;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        REAL *buf = bufs + sn_thread_id() * mb * n_cols;
+        int ik = (int)k, in = (int)n_cols, im;
+        REAL one = 1, zero = 0;
+#pragma omp for schedule(static)
+        for (sn_size t = 0; t < tiles; ++t) {
+            const sn_size r0 = t * mb, r1 = SN_MIN(n_rows, r0 + mb);
+            K(decode_rows)(r0, r1, n_cols, n_codes, cb, SRC_ARG, buf);
+            im = (int)(r1 - r0);
+            gemm("N", "N", &ik, &im, &in, &one, (REAL *)X, &ik, buf, &in, &zero, Y + r0 * k, &ik);
+        }
+    }
+    free(bufs);
+    return SN_OK;
+}
+
+/* Y = W^T X: tile by tile (each adds into all of Y), the threads decode the tile's rows, then
+ * multiply fixed chunks of its columns into their rows of Y. */
+static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                             const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
+                             GEMM gemm)
+{
     const sn_size mb = K(tile_rows)(n_rows, n_cols);
+    const sn_size chunks = (n_cols + SN_SHARED_GEMM_COLS - 1) / SN_SHARED_GEMM_COLS;
     REAL *buf = (REAL *)malloc((size_t)(mb * n_cols) * sizeof(REAL));
     if (buf == NULL) return SN_ENOMEM;
-    int ik = (int)k, in = (int)n_cols, im;
-    REAL one = 1, zero = 0;
-    for (sn_size r0 = 0; r0 < n_rows; r0 += mb) {
-        const sn_size r1 = SN_MIN(n_rows, r0 + mb);
-        const int dec_nt = sn_threads_for(nt, (r1 - r0) * n_cols, SN_SHARED_GRAIN);
-        K(decode_tile)(dec_nt, r0, r1, n_cols, n_codes, cb, SRC_ARG, buf);
-        im = (int)(r1 - r0);
-        if (!transpose) {
-            gemm("N", "N", &ik, &im, &in, &one, (REAL *)X, &ik, buf, &in, &zero, Y + r0 * k, &ik);
-        } else {
-            gemm("N", "T", &ik, &in, &im, &one, (REAL *)X + r0 * k, &ik, buf, &in,
-                 r0 == 0 ? &zero : &one, Y, &ik);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int ik = (int)k, in = (int)n_cols, im, ic;
+        REAL one = 1, zero = 0;
+        for (sn_size r0 = 0; r0 < n_rows; r0 += mb) {
+            const sn_size r1 = SN_MIN(n_rows, r0 + mb);
+#pragma omp for schedule(static)
+            for (sn_size r = r0; r < r1; r += 16) /* decoding is exact: any cut will do */
+                K(decode_rows)(r, SN_MIN(r1, r + 16), n_cols, n_codes, cb, SRC_ARG,
+                               buf + (r - r0) * n_cols);
+            im = (int)(r1 - r0);
+#pragma omp for schedule(static)
+            for (sn_size c = 0; c < chunks; ++c) {
+                const sn_size c0 = c * SN_SHARED_GEMM_COLS;
+                ic = (int)(SN_MIN(n_cols, c0 + SN_SHARED_GEMM_COLS) - c0);
+                gemm("N", "T", &ik, &ic, &im, &one, (REAL *)X + r0 * k, &ik, buf + c0, &in,
+                     r0 == 0 ? &zero : &one, Y + c0 * k, &ik);
+            }
         }
     }
     free(buf);
@@ -223,30 +277,38 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
         free(buf);
         return SN_ENOMEM;
     }
-    const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_SHARED_GRAIN);
-    int ik = (int)k, in = (int)n_cols, im;
-    REAL one = 1, zero = 0;
-    for (sn_size r0 = 0; r0 < n_rows && n_cols > 0 && k > 0; r0 += mb) {
-        const sn_size r1 = SN_MIN(n_rows, r0 + mb);
-        if (k > 1) { /* tile = (G X^T)[r0:r1, :], column-major: X G_tile^T */
-            im = (int)(r1 - r0);
-            gemm("T", "N", &in, &im, &ik, &one, (REAL *)X, &ik, (REAL *)G + r0 * k, &ik, &zero, buf,
-                 &in);
-        }
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (sn_size s = 0; s < slots; ++s) {
-            double *b = bins + s * n_codes;
-            sn_size first = r0 + (s - r0 % slots + slots) % slots;
-            for (sn_size i = first; i < r1; i += slots) {
-                ROW_BEGIN(i);
-                if (k > 1) {
-                    const REAL *t = buf + (i - r0) * n_cols;
-                    for (sn_size j = 0; j < n_cols; ++j)
-                        BIN_ADD(b, j, t[j]);
-                } else {
-                    const REAL gi = G[i];
-                    for (sn_size j = 0; j < n_cols; ++j)
-                        BIN_ADD(b, j, gi * X[j]);
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols * SN_MAX(k, (sn_size)1), SN_SHARED_GRAIN);
+    if (n_cols > 0 && k > 0) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int ik = (int)k, in = (int)n_cols, im;
+            REAL one = 1, zero = 0;
+            for (sn_size r0 = 0; r0 < n_rows; r0 += mb) {
+                const sn_size r1 = SN_MIN(n_rows, r0 + mb);
+                if (k > 1) { /* tile = (G X^T)[r0:r1, :], in fixed blocks of rows */
+#pragma omp for schedule(static)
+                    for (sn_size r = r0; r < r1; r += SN_SHARED_GRAD_ROWS) {
+                        im = (int)(SN_MIN(r1, r + SN_SHARED_GRAD_ROWS) - r);
+                        gemm("T", "N", &in, &im, &ik, &one, (REAL *)X, &ik, (REAL *)G + r * k, &ik,
+                             &zero, buf + (r - r0) * n_cols, &in);
+                    }
+                }
+#pragma omp for schedule(static)
+                for (sn_size s = 0; s < slots; ++s) {
+                    double *b = bins + s * n_codes;
+                    const sn_size first = r0 + (s - r0 % slots + slots) % slots;
+                    for (sn_size i = first; i < r1; i += slots) {
+                        ROW_BEGIN(i);
+                        if (k > 1) {
+                            const REAL *t = buf + (i - r0) * n_cols;
+                            for (sn_size j = 0; j < n_cols; ++j)
+                                BIN_ADD(b, j, t[j]);
+                        } else {
+                            const REAL gi = G[i];
+                            for (sn_size j = 0; j < n_cols; ++j)
+                                BIN_ADD(b, j, gi * X[j]);
+                        }
+                    }
                 }
             }
         }

@@ -560,10 +560,15 @@ def test_products_and_gradient_over_several_tiles(kind):
     mm = sparsenet.shared_matmul if kind == "u8" else sparsenet.hashed_matmul
     X, G = rng.standard_normal((1001, 3)).astype(np.float32), rng.standard_normal((1500, 3)).astype(np.float32)
     tol = dict(rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(mm(w, X), dense_product(w, X, False), **tol)
-    np.testing.assert_allclose(mm(w, G, transpose=True), dense_product(w, G, True), **tol)
-    np.testing.assert_allclose(sparsenet.codebook_grad(w, G, X), reference.codebook_grad(w, G, X),
-                               rtol=1e-3, atol=1e-2)
+    results = []
+    for threads in (1, 2):
+        sparsenet.set_num_threads(threads)
+        results.append([mm(w, X), mm(w, G, transpose=True), sparsenet.codebook_grad(w, G, X)])
+    np.testing.assert_allclose(results[0][0], dense_product(w, X, False), **tol)
+    np.testing.assert_allclose(results[0][1], dense_product(w, G, True), **tol)
+    np.testing.assert_allclose(results[0][2], reference.codebook_grad(w, G, X), rtol=1e-3, atol=1e-2)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_concurrent_calls_from_python_threads():
