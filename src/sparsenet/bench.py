@@ -146,7 +146,7 @@ def shared_cases(quick):
     except ImportError:
         pass
     cases.append(Case("shared", "kmeans_codebook", f"{m} f32, K=256, 30 it", runs))
-    A = sp_random_shared_csr(rng, n, codebook)
+    A = _random_shared_csr(rng, n, codebook)
     S = A.to_csr().to_scipy()
     Xs = X[:, :64].copy()
     cases.append(Case("shared", "SharedCSR spmm", f"{n}x{n} d=0.10 u8, k=64", {
@@ -157,17 +157,15 @@ def shared_cases(quick):
     return cases
 
 
-def sp_random_shared_csr(rng, n, codebook):
-    """A 10%-dense n x n SharedCSR with uniform random codes (the pruned-and-shared workload)."""
+def _random_shared_csr(rng, n, codebook):
+    """A 10%-dense n x n SharedCSR, uniform random columns and codes (the pruned-and-shared workload)."""
     import sparsenet
 
-    nnz_per_row = n // 10
-    indices = np.sort(rng.random((n, n)).argsort(axis=1)[:, :nnz_per_row], axis=1) if n <= 2048 \
-        else np.sort(rng.integers(0, n, (n, nnz_per_row)), axis=1)
-    indptr = np.arange(0, n * nnz_per_row + 1, nnz_per_row)
-    codes = rng.integers(0, codebook.size, n * nnz_per_row, dtype=np.uint8)
-    return sparsenet.SharedCSR(codes, indices.ravel().astype(np.int32), indptr.astype(np.int32),
-                               (n, n), codebook, copy=False)
+    per_row = n // 10
+    indices = np.sort(rng.integers(0, n, (n, per_row), dtype=np.int32), axis=1).ravel()
+    indptr = np.arange(0, n * per_row + 1, per_row, dtype=np.int32)
+    codes = rng.integers(0, codebook.size, n * per_row, dtype=np.uint8)
+    return sparsenet.SharedCSR(codes, indices, indptr, (n, n), codebook, copy=False)
 
 
 FAMILIES = {"csr": csr_cases, "shared": shared_cases}
