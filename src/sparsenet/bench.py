@@ -147,11 +147,13 @@ def shared_cases(quick):
         pass
     cases.append(Case("shared", "kmeans_codebook", f"{m} f32, K=256, 30 it", runs))
     A = _random_shared_csr(rng, n, codebook)
-    S = A.to_csr().to_scipy()
+    C = A.to_csr()
+    S = C.to_scipy()
     Xs = X[:, :64].copy()
     cases.append(Case("shared", "SharedCSR spmm", f"{n}x{n} d=0.10 u8, k=64", {
         "sparsenet": lambda: sparsenet.spmm(A, Xs),
         "numpy": lambda: reference.spmm(A, Xs),
+        "sparsenet CSR (decoded)": lambda: sparsenet.spmm(C, Xs),
         "scipy (decoded)": lambda: S @ Xs,
     }))
     return cases
