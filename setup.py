@@ -5,6 +5,7 @@ are compiled once per ISA level and dispatched at run time (csrc/sn_instantiate.
 fast on AVX-512 and AVX2 machines and correct everywhere. SPARSENET_DEBUG=1 turns on Cython's bounds
 checks and -O0 -g for debugging.
 """
+import glob
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ EXTENSIONS = {
     "_runtime": [],
     "_csr": ["csrc/csr.c"],
     "_threshold": ["csrc/threshold.c"],
+    "_shared": ["csrc/shared.c"],
 }
 
 
@@ -74,6 +76,7 @@ def extensions():
             f"sparsenet.{name}",
             sources=[f"src/sparsenet/{name}.pyx", "csrc/sparsenet.c", *c_sources],
             include_dirs=["csrc"],
+            depends=sorted(glob.glob("csrc/*.h")),  # rebuild when a kernel template changes
         )
         for name, c_sources in EXTENSIONS.items()
     ]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-MODULES = ["sparsenet.backend", "sparsenet.csr"]
+MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold"]
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -17,6 +17,18 @@ from sparsenet.backend import (
 )
 from sparsenet.csr import CSR, spmm, spmv
 from sparsenet.threshold import binarize, hard_threshold, prune, soft_threshold, topk
+from sparsenet.shared import (
+    HashedWeights,
+    SharedCSR,
+    SharedWeights,
+    codebook_grad,
+    decode,
+    hashed_matmul,
+    hashed_matvec,
+    kmeans_codebook,
+    shared_matmul,
+    shared_matvec,
+)
 
 __version__ = "0.1.0"
 
@@ -38,4 +50,14 @@ __all__ = [
     "has_openmp",
     "get_isa",
     "set_isa",
+    "SharedWeights",
+    "HashedWeights",
+    "SharedCSR",
+    "kmeans_codebook",
+    "decode",
+    "shared_matvec",
+    "shared_matmul",
+    "hashed_matvec",
+    "hashed_matmul",
+    "codebook_grad",
 ]

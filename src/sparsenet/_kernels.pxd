@@ -115,3 +115,48 @@ cdef extern from "threshold.h" nogil:
                             const double *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,
                             const sn_size *quota, const int64_t *indptr, int64_t *indices,
                             double *data)
+# --- shared (parameter sharing) ---
+from libc.stdint cimport uint8_t, uint16_t, uint32_t
+
+cdef extern from "shared.h" nogil:
+    ctypedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
+                                 float *a, int *lda, float *b, int *ldb, float *beta, float *c,
+                                 int *ldc) noexcept nogil
+    ctypedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
+                                 double *a, int *lda, double *b, int *ldb, double *beta, double *c,
+                                 int *ldc) noexcept nogil
+
+    int sn_shared_decode_f32_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const float *codebook, const uint8_t *codes, float *W)
+    int sn_shared_decode_f32_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const float *codebook, const uint16_t *codes, float *W)
+    int sn_shared_decode_f32_hash(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const float *codebook, uint32_t seed, float *W)
+    int sn_shared_decode_f64_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const double *codebook, const uint8_t *codes, double *W)
+    int sn_shared_decode_f64_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const double *codebook, const uint16_t *codes, double *W)
+    int sn_shared_decode_f64_hash(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const double *codebook, uint32_t seed, double *W)
+
+    int sn_shared_matmul_f32_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const float *codebook, const uint8_t *codes, sn_size k, const float *X, float *Y, int transpose, sn_gemm_f32 gemm)
+    int sn_shared_matmul_f32_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const float *codebook, const uint16_t *codes, sn_size k, const float *X, float *Y, int transpose, sn_gemm_f32 gemm)
+    int sn_shared_matmul_f32_hash(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const float *codebook, uint32_t seed, sn_size k, const float *X, float *Y, int transpose, sn_gemm_f32 gemm)
+    int sn_shared_matmul_f64_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const double *codebook, const uint8_t *codes, sn_size k, const double *X, double *Y, int transpose, sn_gemm_f64 gemm)
+    int sn_shared_matmul_f64_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const double *codebook, const uint16_t *codes, sn_size k, const double *X, double *Y, int transpose, sn_gemm_f64 gemm)
+    int sn_shared_matmul_f64_hash(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const double *codebook, uint32_t seed, sn_size k, const double *X, double *Y, int transpose, sn_gemm_f64 gemm)
+
+    int sn_shared_grad_f32_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const uint8_t *codes, sn_size k, const float *G, const float *X, float *grad, sn_gemm_f32 gemm)
+    int sn_shared_grad_f32_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const uint16_t *codes, sn_size k, const float *G, const float *X, float *grad, sn_gemm_f32 gemm)
+    int sn_shared_grad_f32_hash(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, uint32_t seed, sn_size k, const float *G, const float *X, float *grad, sn_gemm_f32 gemm)
+    int sn_shared_grad_f64_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const uint8_t *codes, sn_size k, const double *G, const double *X, double *grad, sn_gemm_f64 gemm)
+    int sn_shared_grad_f64_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, const uint16_t *codes, sn_size k, const double *G, const double *X, double *grad, sn_gemm_f64 gemm)
+    int sn_shared_grad_f64_hash(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, uint32_t seed, sn_size k, const double *G, const double *X, double *grad, sn_gemm_f64 gemm)
+
+    int sn_kmeans_f32_u8(int isa, int n_threads, sn_size n, const float *w, sn_size n_codes, int init_density, sn_size max_iter, double tol, double *centers, uint8_t *codes, sn_size *n_iter, double *inertia)
+    int sn_kmeans_f32_u16(int isa, int n_threads, sn_size n, const float *w, sn_size n_codes, int init_density, sn_size max_iter, double tol, double *centers, uint16_t *codes, sn_size *n_iter, double *inertia)
+    int sn_kmeans_f64_u8(int isa, int n_threads, sn_size n, const double *w, sn_size n_codes, int init_density, sn_size max_iter, double tol, double *centers, uint8_t *codes, sn_size *n_iter, double *inertia)
+    int sn_kmeans_f64_u16(int isa, int n_threads, sn_size n, const double *w, sn_size n_codes, int init_density, sn_size max_iter, double tol, double *centers, uint16_t *codes, sn_size *n_iter, double *inertia)
+
+    int sn_shared_csr_matmul_f32_i32_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int32_t *indptr, const int32_t *indices, const uint8_t *codes, const float *codebook, sn_size k, const float *X, float *Y, int transpose)
+    int sn_shared_csr_matmul_f32_i32_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int32_t *indptr, const int32_t *indices, const uint16_t *codes, const float *codebook, sn_size k, const float *X, float *Y, int transpose)
+    int sn_shared_csr_matmul_f32_i64_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int64_t *indptr, const int64_t *indices, const uint8_t *codes, const float *codebook, sn_size k, const float *X, float *Y, int transpose)
+    int sn_shared_csr_matmul_f32_i64_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int64_t *indptr, const int64_t *indices, const uint16_t *codes, const float *codebook, sn_size k, const float *X, float *Y, int transpose)
+    int sn_shared_csr_matmul_f64_i32_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int32_t *indptr, const int32_t *indices, const uint8_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)
+    int sn_shared_csr_matmul_f64_i32_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int32_t *indptr, const int32_t *indices, const uint16_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)
+    int sn_shared_csr_matmul_f64_i64_u8(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int64_t *indptr, const int64_t *indices, const uint8_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)
+    int sn_shared_csr_matmul_f64_i64_u16(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const int64_t *indptr, const int64_t *indices, const uint16_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)

@@ -137,7 +137,104 @@ def _argpartition_topk(Z, k):
     return y
 
 
-FAMILIES = {"csr": csr_cases, "threshold": threshold_cases}
+def shared_cases(quick):
+    """The parameter-sharing workloads of the issue: K = 256 float32 codebook, uint8 codes of a
+    4096 x 4096 layer (1024 x 1024 when quick), x of n, X of n x 128; k-means of N(0, 0.05) weights
+    (scikit-learn takes about a minute on the issue's 4,000,000 weights, so this table uses 250,000,
+    or 50,000 when quick; benchmarks/bench_shared.py has the full size)."""
+    import sparsenet
+    from sparsenet import reference
+
+    n = 1024 if quick else 4096
+    rng = np.random.default_rng(0)
+    codebook = rng.standard_normal(256).astype(np.float32)
+    sw = sparsenet.SharedWeights(codebook, rng.integers(0, 256, (n, n), dtype=np.uint8))
+    W = sw.decode()
+    x = rng.standard_normal(n).astype(np.float32)
+    X = rng.standard_normal((n, 128)).astype(np.float32)
+    G = rng.standard_normal((n, 128)).astype(np.float32)
+    hw = sparsenet.HashedWeights((n, n), codebook, seed=1)
+    workload = f"{n}x{n} u8, K=256 f32"
+    cases = [
+        Case("shared", "shared_matvec", workload, {
+            "sparsenet": lambda: sparsenet.shared_matvec(sw, x),
+            "numpy": lambda: reference.shared_matvec(sw, x),
+            "dense W @ x": lambda: W @ x,
+        }),
+        Case("shared", "shared_matvec T", workload, {
+            "sparsenet": lambda: sparsenet.shared_matvec(sw, x, transpose=True),
+            "numpy": lambda: reference.shared_matvec(sw, x, transpose=True),
+            "dense W.T @ x": lambda: W.T @ x,
+        }),
+        Case("shared", "shared_matmul", workload + ", k=128", {
+            "sparsenet": lambda: sparsenet.shared_matmul(sw, X),
+            "numpy": lambda: reference.shared_matmul(sw, X),
+            "dense W @ X": lambda: W @ X,
+        }),
+        Case("shared", "shared_matmul T", workload + ", k=128", {
+            "sparsenet": lambda: sparsenet.shared_matmul(sw, X, transpose=True),
+            "numpy": lambda: reference.shared_matmul(sw, X, transpose=True),
+            "dense W.T @ X": lambda: W.T @ X,
+        }),
+        Case("shared", "codebook_grad", workload + ", k=128", {
+            "sparsenet": lambda: sparsenet.codebook_grad(sw, G, X),
+            "numpy": lambda: reference.codebook_grad(sw, G, X),
+        }),
+        Case("shared", "hashed_matvec", f"{n}x{n}, K=256 f32", {
+            "sparsenet": lambda: sparsenet.hashed_matvec(hw, x),
+            "numpy": lambda: reference.hashed_matvec(hw, x),
+        }),
+        Case("shared", "hashed_matmul", f"{n}x{n}, K=256 f32, k=128", {
+            "sparsenet": lambda: sparsenet.hashed_matmul(hw, X),
+            "numpy": lambda: reference.hashed_matmul(hw, X),
+        }),
+    ]
+    m = 50_000 if quick else 250_000
+    w = (rng.standard_normal(m) * 0.05).astype(np.float32)
+    runs = {
+        "sparsenet": lambda: sparsenet.kmeans_codebook(w, 256, max_iter=30, tol=0),
+        "numpy": lambda: reference.kmeans_codebook(w, 256, max_iter=30, tol=0),
+    }
+    try:
+        from sklearn.cluster import KMeans
+
+        from threadpoolctl import threadpool_limits
+
+        init = np.linspace(float(w.min()), float(w.max()), 256).reshape(-1, 1).astype(np.float32)
+
+        def sklearn_kmeans():
+            with threadpool_limits(backend.get_num_threads()):  # the threads sparsenet gets
+                KMeans(256, init=init, n_init=1, max_iter=30, tol=0).fit(w.reshape(-1, 1))
+
+        runs["scikit-learn"] = sklearn_kmeans
+    except ImportError:
+        pass
+    cases.append(Case("shared", "kmeans_codebook", f"{m} f32, K=256, 30 it", runs))
+    A = _random_shared_csr(rng, n, codebook)
+    C = A.to_csr()
+    S = C.to_scipy()
+    Xs = X[:, :64].copy()
+    cases.append(Case("shared", "SharedCSR spmm", f"{n}x{n} d=0.10 u8, k=64", {
+        "sparsenet": lambda: sparsenet.spmm(A, Xs),
+        "numpy": lambda: reference.spmm(A, Xs),
+        "sparsenet CSR (decoded)": lambda: sparsenet.spmm(C, Xs),
+        "scipy (decoded)": lambda: S @ Xs,
+    }))
+    return cases
+
+
+def _random_shared_csr(rng, n, codebook):
+    """A 10%-dense n x n SharedCSR, uniform random columns and codes (the pruned-and-shared workload)."""
+    import sparsenet
+
+    per_row = n // 10
+    indices = np.sort(rng.integers(0, n, (n, per_row), dtype=np.int32), axis=1).ravel()
+    indptr = np.arange(0, n * per_row + 1, per_row, dtype=np.int32)
+    codes = rng.integers(0, codebook.size, n * per_row, dtype=np.uint8)
+    return sparsenet.SharedCSR(codes, indices, indptr, (n, n), codebook, copy=False)
+
+
+FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cases}
 
 
 def run(families=None, *, quick=False, threads=None, stream=sys.stdout):

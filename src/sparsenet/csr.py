@@ -50,22 +50,8 @@ class CSR:
     def __init__(self, data, indices, indptr, shape, *, copy=True, _name="A"):
         shape = _check_shape(shape, _name)
         data = as_array(data, f"{_name}.data", ndim=1)
-        indices, indptr = _index_arrays(indices, indptr, _name)
-        if indptr.shape[0] != shape[0] + 1:
-            raise ValueError(f"{_name}.indptr must have n_rows + 1 = {shape[0] + 1} entries, "
-                             f"got {indptr.shape[0]}")
-        nnz = indices.shape[0]
-        if data.shape[0] != nnz:
-            raise ValueError(f"{_name}.data and {_name}.indices must have the same length, "
-                             f"got {data.shape[0]} and {nnz}")
-        if indptr[0] != 0:
-            raise ValueError(f"{_name}.indptr[0] must be 0, got {indptr[0]}")
-        if indptr[-1] != nnz:
-            raise ValueError(f"{_name}.indptr[-1] must equal the number of stored entries {nnz}, "
-                             f"got {indptr[-1]}")
-        first_bad, canonical = _csr.check(*backend.native_options(), shape[1], indptr, indices)
-        if first_bad < shape[0]:
-            _raise_bad_row(first_bad, shape[1], indptr, indices, _name)
+        indices, indptr, canonical = check_structure(indices, indptr, shape, _name,
+                                                     values=(data, f"{_name}.data"))
         dtype = result_dtype(data, names=(f"{_name}.data",))
         arrays = [as_c_array(data, dtype), indices, indptr]
         if copy:
@@ -175,6 +161,29 @@ def _check_shape(shape, name):
     return n_rows, n_cols
 
 
+def check_structure(indices, indptr, shape, name, values):
+    """Check the CSR structure (indices, indptr) of a `shape` matrix whose stored values are
+    values = (array, its name), in one native pass over the indices; returns (indices, indptr,
+    canonical) with the index arrays of one dtype, int32 or int64."""
+    indices, indptr = _index_arrays(indices, indptr, name)
+    if indptr.shape[0] != shape[0] + 1:
+        raise ValueError(f"{name}.indptr must have n_rows + 1 = {shape[0] + 1} entries, "
+                         f"got {indptr.shape[0]}")
+    nnz = indices.shape[0]
+    if values[0].shape[0] != nnz:
+        raise ValueError(f"{values[1]} and {name}.indices must have the same length, "
+                         f"got {values[0].shape[0]} and {nnz}")
+    if indptr[0] != 0:
+        raise ValueError(f"{name}.indptr[0] must be 0, got {indptr[0]}")
+    if indptr[-1] != nnz:
+        raise ValueError(f"{name}.indptr[-1] must equal the number of stored entries {nnz}, "
+                         f"got {indptr[-1]}")
+    first_bad, canonical = _csr.check(*backend.native_options(), shape[1], indptr, indices)
+    if first_bad < shape[0]:
+        _raise_bad_row(first_bad, shape[1], indptr, indices, name)
+    return indices, indptr, canonical
+
+
 def _index_arrays(indices, indptr, name):
     """indices and indptr as 1-D arrays of one index dtype, int32 or int64 (values not yet checked)."""
     indices = np.asarray(indices)
@@ -216,8 +225,20 @@ def as_csr(A, name="A"):
                     f"got {type(A).__name__}")
 
 
+# Sparse matrix types of other kernel families that spmv/spmm also take (sparsenet.SharedCSR):
+# type -> product(A, X, transpose, out, ndim), registered by the family's module.
+_PRODUCTS = {}
+
+
+def register_product(cls, product):
+    """Make spmv/spmm hand matrices of type `cls` to `product(A, X, transpose, out, ndim)`."""
+    _PRODUCTS[cls] = product
+
+
 def _product(A, X, transpose, out, ndim):
     """Shared body of spmv (ndim=1) and spmm (ndim=2)."""
+    if type(A) in _PRODUCTS:
+        return _PRODUCTS[type(A)](A, X, transpose, out, ndim)
     A = as_csr(A)
     xname = "x" if ndim == 1 else "X"
     X = as_array(X, xname, ndim=ndim)

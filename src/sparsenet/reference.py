@@ -165,3 +165,169 @@ def prune(W, *, sparsity=None, threshold=None, per_row=False):
     else:
         mask = _top_mask(np.abs(W).reshape(1, -1), _n_kept(sparsity, W.size)).reshape(W.shape)
     return _to_csr(np.where(mask, W, 0))
+
+
+# --- shared ---
+# Parameter sharing: codebook (k-means) weights, hashed weights, pruned-and-shared CSR.
+
+_U32 = np.uint32
+
+
+def _fmix32(h):
+    """MurmurHash3's 32-bit finaliser on a uint32 array (arithmetic wraps mod 2**32)."""
+    h = h ^ (h >> _U32(16))
+    h = h * _U32(0x85EBCA6B)
+    h = h ^ (h >> _U32(13))
+    h = h * _U32(0xC2B2AE35)
+    return h ^ (h >> _U32(16))
+
+
+def hashed_codes(shape, n_codes, seed):
+    """(codes, signs) of a hashed matrix, the documented hash of ``sparsenet.HashedWeights``:
+
+        r = fmix32(uint32(i) * 0x9E3779B1 ^ seed);   h = fmix32(r + uint32(j) * 0x85EBCA77)
+        code = (h >> 1) % n_codes;   sign = -1 if h & 1 else +1
+    """
+    n_rows, n_cols = shape
+    rows = np.arange(n_rows, dtype=np.uint64).astype(_U32)
+    cols = np.arange(n_cols, dtype=np.uint64).astype(_U32)
+    r = _fmix32((rows * _U32(0x9E3779B1)) ^ _U32(seed))
+    h = _fmix32(r[:, None] + cols[None, :] * _U32(0x85EBCA77))
+    codes = (h >> _U32(1)) % _U32(n_codes)
+    signs = np.where(h & _U32(1), -1, 1).astype(np.int8)
+    return codes, signs
+
+
+def decode(w):
+    """The dense weights of a SharedWeights (``codebook[indices]``) or a HashedWeights."""
+    if hasattr(w, "seed"):
+        codes, signs = hashed_codes(w.shape, w.codebook.shape[0], w.seed)
+        return w.codebook[codes] * signs.astype(w.codebook.dtype)
+    return w.codebook[w.indices]
+
+
+def _shared_product(w, X, transpose, out):
+    W = decode(w)
+    X = np.asarray(X)
+    dtype = _float_dtype(W, X)
+    W = W.astype(dtype, copy=False)
+    return _finish((W.T if transpose else W) @ X.astype(dtype, copy=False), out)
+
+
+def shared_matvec(sw, x, *, transpose=False, out=None):
+    """``codebook[indices] @ x`` (or its transpose)."""
+    return _shared_product(sw, x, transpose, out)
+
+
+def shared_matmul(sw, X, *, transpose=False, out=None):
+    """``codebook[indices] @ X`` (or its transpose)."""
+    return _shared_product(sw, X, transpose, out)
+
+
+def hashed_matvec(hw, x, *, transpose=False, out=None):
+    """The hashed matrix, decoded, times x."""
+    return _shared_product(hw, x, transpose, out)
+
+
+def hashed_matmul(hw, X, *, transpose=False, out=None):
+    """The hashed matrix, decoded, times X."""
+    return _shared_product(hw, X, transpose, out)
+
+
+def codebook_grad(w, grad_out, X):
+    """dL/dcodebook of Y = W X: ``bincount(codes, weights=sign * (grad_out X^T))``."""
+    G, X = np.asarray(grad_out), np.asarray(X)
+    dtype = _float_dtype(w.codebook, G, X)
+    G2 = G.reshape(G.shape[0], -1).astype(dtype, copy=False)
+    X2 = X.reshape(X.shape[0], -1).astype(dtype, copy=False)
+    dW = G2 @ X2.T
+    n_codes = w.codebook.shape[0]
+    if hasattr(w, "seed"):
+        codes, signs = hashed_codes(w.shape, n_codes, w.seed)
+        dW = dW * signs
+    else:
+        codes = w.indices
+    return np.bincount(codes.ravel(), weights=dW.ravel(), minlength=n_codes).astype(dtype)
+
+
+def kmeans_init(w, n_clusters, init, random_state=None):
+    """Initial centroids (float64) of 1-D k-means: "linear" (evenly spaced from min to max), "density"
+    (the quantiles ``sorted(w)[((2c + 1)(n - 1)) // (2 n_clusters)]``), "random" (distinct
+    positions drawn by ``numpy.random.default_rng(random_state)``), or an array of n_clusters values."""
+    if isinstance(init, str):
+        if init == "linear":
+            return np.linspace(float(w.min()), float(w.max()), n_clusters)
+        if init == "density":
+            positions = ((2 * np.arange(n_clusters) + 1) * (w.size - 1)) // (2 * n_clusters)
+            return np.sort(w)[positions].astype(np.float64)
+        if init == "random":
+            rng = np.random.default_rng(random_state)
+            return w[rng.choice(w.size, n_clusters, replace=False)].astype(np.float64)
+        raise ValueError(f"init must be 'linear', 'density', 'random' or an array, got {init!r}")
+    return np.array(init, dtype=np.float64).ravel()
+
+
+def _relocate_empty(sorted_w, start, centers, sums, counts):
+    """Every empty cluster (ascending) takes the point farthest from its centroid among clusters of
+    two or more points (ties: the lower sorted position)."""
+    import heapq
+
+    lo, hi = start[:-1].copy(), start[1:].copy()
+
+    def far_end(s):
+        dl = (float(sorted_w[lo[s]]) - centers[s]) ** 2
+        dr = (float(sorted_w[hi[s] - 1]) - centers[s]) ** 2
+        return (-dr, hi[s] - 1, s) if dr > dl else (-dl, lo[s], s)
+
+    heap = [far_end(s) for s in range(centers.size) if counts[s] >= 2]
+    heapq.heapify(heap)
+    for e in np.flatnonzero(counts == 0):
+        if not heap:
+            break
+        _, p, s = heapq.heappop(heap)
+        x = float(sorted_w[p])
+        sums[s] -= x
+        counts[s] -= 1
+        sums[e], counts[e] = x, 1
+        if p == lo[s]:
+            lo[s] += 1
+        else:
+            hi[s] -= 1
+        if counts[s] >= 2:
+            heapq.heappush(heap, far_end(s))
+
+
+def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, index_dtype=None,
+                    random_state=None):
+    """Exact 1-D k-means of the weights (sort, cumulative sums, ``searchsorted`` boundaries), the same
+    iterations as the native kernel; returns a ``sparsenet.SharedWeights``."""
+    from sparsenet.shared import SharedWeights, _index_dtype
+
+    W = np.asarray(W)
+    w = W.ravel()
+    centers = np.sort(kmeans_init(w, n_clusters, init, random_state))
+    sorted_w = np.sort(w).astype(np.float64)
+    prefix = np.concatenate(([0.0], np.cumsum(sorted_w)))
+    tol_abs = tol * np.var(sorted_w)
+    prev = None
+    for _ in range(max_iter):
+        mids = 0.5 * (centers[:-1] + centers[1:])
+        start = np.concatenate(([0], np.searchsorted(sorted_w, mids, side="right"), [w.size]))
+        if prev is not None and np.array_equal(start, prev):
+            break
+        prev = start
+        counts = np.diff(start)
+        sums = prefix[start[1:]] - prefix[start[:-1]]
+        any_empty = bool((counts == 0).any())
+        if any_empty:
+            _relocate_empty(sorted_w, start, centers, sums, counts)
+        fresh = np.where(counts > 0, sums / np.maximum(counts, 1), centers)
+        shift = float(((fresh - centers) ** 2).sum())
+        centers = np.sort(fresh) if any_empty else fresh
+        if shift <= tol_abs:
+            break
+    mids = 0.5 * (centers[:-1] + centers[1:])
+    codes = np.searchsorted(mids, w.astype(np.float64), side="left")
+    dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    return SharedWeights(centers.astype(dtype), codes.astype(_index_dtype(n_clusters, index_dtype))
+                         .reshape(W.shape), copy=False)

@@ -1,0 +1,338 @@
+/* Template: products with a shared (codebook) or hashed weight matrix, its decode and its codebook
+ * gradient. See shared.h for the storage and the hash.
+ *
+ * Included by shared.c through sn_instantiate.h with
+ *   REAL  value type     GEMM  its Fortran xGEMM pointer type     SFX  suffix (f32_u8, f64_hash, ...)
+ *   CODE  code type (uint8_t / uint16_t) for a shared matrix, or SN_SHARED_HASHED defined for a hashed one
+ *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
+ *   SN_SHARED_LUT8  defined for float (uint8_t codes or hashed): the avx512 level uses the register
+ *                   tables of shared_lut8.h when the codebook has <= 256 entries and the CPU has VBMI
+ * Every weight is produced by W_AT(j) on row i after ROW_BEGIN(i), so the loops below are written once
+ * for both kinds of storage; each writes its whole output. */
+
+#define K(name) SN_CAT3(name, SFX, ISA)
+
+#ifdef SN_SHARED_HASHED
+#define SRC_PARAM uint32_t seed
+#define SRC_ARG seed
+/* The code (h >> 1) % n_codes without an integer division, so that the loops vectorise: the quotient
+ * from a double product is exact or one off, and one correction each way makes the remainder exact. */
+static inline uint32_t K(hash_code)(uint32_t h, uint32_t n_codes, double inv_codes)
+{
+    const uint32_t v = h >> 1;
+    const uint32_t q = (uint32_t)(int32_t)((double)(int32_t)v * inv_codes);
+    uint32_t r = v - q * n_codes;
+    r = (int32_t)r < 0 ? r + n_codes : r;
+    return r >= n_codes ? r - n_codes : r;
+}
+static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes, double inv_codes)
+{
+    const REAL v = cb[K(hash_code)(h, n_codes, inv_codes)];
+    return (h & 1u) ? -v : v;
+}
+#define SRC_LOCALS                                   \
+    const uint32_t n_codes32_ = (uint32_t)n_codes;   \
+    const double inv_codes_ = 1.0 / (double)n_codes; \
+    (void)n_codes32_;                                \
+    (void)inv_codes_
+#define ROW_BEGIN(i) const uint32_t row_key_ = sn_fmix32((uint32_t)(i) * 0x9E3779B1u ^ seed)
+#define HASH_AT(j) sn_fmix32(row_key_ + (uint32_t)(j) * 0x85EBCA77u)
+#define W_AT(j) K(hashed_value)(cb, HASH_AT(j), n_codes32_, inv_codes_)
+#define BIN_ADD(bins, j, t)                                                       \
+    do {                                                                          \
+        const uint32_t h_ = HASH_AT(j);                                           \
+        const double t_ = (double)(t);                                            \
+        bins[K(hash_code)(h_, n_codes32_, inv_codes_)] += (h_ & 1u) ? -t_ : t_;   \
+    } while (0)
+#else
+#define SRC_PARAM const CODE *codes
+#define SRC_ARG codes
+#define SRC_LOCALS (void)n_codes
+#define ROW_BEGIN(i) const CODE *row_codes_ = codes + (sn_size)(i) * n_cols
+#define W_AT(j) cb[row_codes_[j]]
+#define BIN_ADD(bins, j, t) (bins[row_codes_[j]] += (double)(t))
+#endif
+
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+#define LUT8_OK (n_codes <= 256 && sn_lut8_available())
+#ifdef SN_SHARED_HASHED
+#define LUT8_FN(name) sn_lut8h_##name
+#else
+#define LUT8_FN(name) sn_lut8_##name
+#endif
+#else
+#define LUT8_OK 0
+#endif
+
+/* y[i] = sum_j W[i, j] x[j] over rows [r0, r1): lookup, multiply, reduce, one row at a time. */
+static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_codes, const REAL *cb,
+                           SRC_PARAM, const REAL *x, REAL *y)
+{
+    SRC_LOCALS;
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+    if (LUT8_OK) {
+        float *xp = (float *)malloc((size_t)n_cols * sizeof(float)); /* NULL: a slower path, no error */
+        LUT8_FN(matvec_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, x, y, xp);
+        free(xp);
+        return;
+    }
+#endif
+    for (sn_size i = r0; i < r1; ++i) {
+        ROW_BEGIN(i);
+        REAL sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (sn_size j = 0; j < n_cols; ++j)
+            sum += W_AT(j) * x[j];
+        y[i] = sum;
+    }
+}
+
+/* y[c0:c1] = sum_i x[i] W[i, c0:c1]: rows in order, so each y[j] has one fixed summation order. */
+static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                             const REAL *cb, SRC_PARAM, const REAL *x, REAL *y)
+{
+    SRC_LOCALS;
+    (void)n_cols;
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+    if (LUT8_OK) {
+        LUT8_FN(matvec_t_cols)(c0, c1, n_rows, n_cols, cb, n_codes, SRC_ARG, x, y);
+        return;
+    }
+#endif
+    for (sn_size j = c0; j < c1; ++j)
+        y[j] = 0;
+    for (sn_size i = 0; i < n_rows; ++i) {
+        ROW_BEGIN(i);
+        const REAL xi = x[i];
+#pragma omp simd
+        for (sn_size j = c0; j < c1; ++j)
+            y[j] += xi * W_AT(j);
+    }
+}
+
+/* buf[(i - r0) * n_cols + j] = W[i, j] for rows [r0, r1). */
+static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_codes, const REAL *cb,
+                           SRC_PARAM, REAL *buf)
+{
+    SRC_LOCALS;
+#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+    if (LUT8_OK) {
+        LUT8_FN(decode_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, buf);
+        return;
+    }
+#endif
+    for (sn_size i = r0; i < r1; ++i) {
+        ROW_BEGIN(i);
+        REAL *out = buf + (i - r0) * n_cols;
+#pragma omp simd
+        for (sn_size j = 0; j < n_cols; ++j)
+            out[j] = W_AT(j);
+    }
+}
+
+/* Rows of W per decoded tile: about SN_SHARED_TILE weights. */
+static sn_size K(tile_rows)(sn_size n_rows, sn_size n_cols)
+{
+    return SN_MAX((sn_size)1, SN_MIN(n_rows, SN_SHARED_TILE / SN_MAX((sn_size)1, n_cols)));
+}
+
+/* Decodes rows [r0, r1) into buf on up to nt threads. */
+static void K(decode_tile)(int nt, sn_size r0, sn_size r1, sn_size n_cols, sn_size n_codes,
+                           const REAL *cb, SRC_PARAM, REAL *buf)
+{
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const sn_size team = sn_team_size(), t = sn_thread_id(), rows = r1 - r0;
+        const sn_size a = r0 + rows * t / team, b = r0 + rows * (t + 1) / team;
+        K(decode_rows)(a, b, n_cols, n_codes, cb, SRC_ARG, buf + (a - r0) * n_cols);
+    }
+}
+
+static int K(shared_decode)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                            const REAL *cb, SRC_PARAM, REAL *W)
+{
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_SHARED_GRAIN);
+    K(decode_tile)(nt, 0, n_rows, n_cols, n_codes, cb, SRC_ARG, W);
+    return SN_OK;
+}
+
+static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes, const REAL *cb,
+                           SRC_PARAM, sn_size k, const REAL *X, REAL *Y, GEMM gemm);
+static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                             const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
+                             GEMM gemm);
+
+static int K(shared_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                            const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
+                            int transpose, GEMM gemm)
+{
+    const sn_size n_out = transpose ? n_cols : n_rows;
+    if (n_out == 0 || k == 0) return SN_OK;
+    if (n_rows == 0 || n_cols == 0) {
+        for (sn_size p = 0; p < n_out * k; ++p)
+            Y[p] = 0;
+        return SN_OK;
+    }
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols * k, SN_SHARED_GRAIN);
+    if (k == 1 && !transpose) { /* one contiguous range of rows per thread */
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            const sn_size team = sn_team_size(), t = sn_thread_id();
+            K(matvec_rows)(n_rows * t / team, n_rows * (t + 1) / team, n_cols, n_codes, cb, SRC_ARG,
+                           X, Y);
+        }
+        return SN_OK;
+    }
+    if (k == 1) {
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (sn_size c = 0; c < n_cols; c += SN_SHARED_COLS)
+            K(matvec_t_cols)(c, SN_MIN(n_cols, c + SN_SHARED_COLS), n_rows, n_cols, n_codes, cb,
+                             SRC_ARG, X, Y);
+        return SN_OK;
+    }
+    if (!transpose) return K(matmul_tiles)(nt, n_rows, n_cols, n_codes, cb, SRC_ARG, k, X, Y, gemm);
+    return K(matmul_t_tiles)(nt, n_rows, n_cols, n_codes, cb, SRC_ARG, k, X, Y, gemm);
+}
+
+/* The BLAS-backed products and gradient run every BLAS call inside one OpenMP region whose threads
+ * also decode, so no thread idles (spin-waiting) while another multiplies, and cut the work into
+ * BLAS calls that depend on the problem only (tiles of SN_SHARED_TILE weights, column chunks of
+ * SN_SHARED_GEMM_COLS, row blocks of SN_SHARED_GRAD_ROWS): the results are the same for every thread
+ * count. BLAS's own threads are left as configured (scipy's OpenBLAS: OPENBLAS_NUM_THREADS or
+ * threadpoolctl). Column-major views of the C-order arrays: Y^T = X^T W^T, Y^T = X^T W for the
+ * transpose, (G X^T)^T = X G^T. */
+
+/* Y = W X: each thread decodes whole tiles of rows into its own buffer and multiplies them. */
+static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes, const REAL *cb,
+                           SRC_PARAM, sn_size k, const REAL *X, REAL *Y, GEMM gemm)
+{
+    const sn_size mb = K(tile_rows)(n_rows, n_cols), tiles = (n_rows + mb - 1) / mb;
+    nt = (int)SN_MIN((sn_size)nt, tiles);
+    REAL *bufs = (REAL *)malloc((size_t)(nt * mb * n_cols) * sizeof(REAL));
+    if (bufs == NULL) return SN_ENOMEM;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        REAL *buf = bufs + sn_thread_id() * mb * n_cols;
+        int ik = (int)k, in = (int)n_cols, im;
+        REAL one = 1, zero = 0;
+#pragma omp for schedule(static)
+        for (sn_size t = 0; t < tiles; ++t) {
+            const sn_size r0 = t * mb, r1 = SN_MIN(n_rows, r0 + mb);
+            K(decode_rows)(r0, r1, n_cols, n_codes, cb, SRC_ARG, buf);
+            im = (int)(r1 - r0);
+            gemm("N", "N", &ik, &im, &in, &one, (REAL *)X, &ik, buf, &in, &zero, Y + r0 * k, &ik);
+        }
+    }
+    free(bufs);
+    return SN_OK;
+}
+
+/* Y = W^T X: tile by tile (each adds into all of Y), the threads decode the tile's rows, then
+ * multiply fixed chunks of its columns into their rows of Y. */
+static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes,
+                             const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
+                             GEMM gemm)
+{
+    const sn_size mb = K(tile_rows)(n_rows, n_cols);
+    const sn_size chunks = (n_cols + SN_SHARED_GEMM_COLS - 1) / SN_SHARED_GEMM_COLS;
+    REAL *buf = (REAL *)malloc((size_t)(mb * n_cols) * sizeof(REAL));
+    if (buf == NULL) return SN_ENOMEM;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int ik = (int)k, in = (int)n_cols, im, ic;
+        REAL one = 1, zero = 0;
+        for (sn_size r0 = 0; r0 < n_rows; r0 += mb) {
+            const sn_size r1 = SN_MIN(n_rows, r0 + mb);
+#pragma omp for schedule(static)
+            for (sn_size r = r0; r < r1; r += 16) /* decoding is exact: any cut will do */
+                K(decode_rows)(r, SN_MIN(r1, r + 16), n_cols, n_codes, cb, SRC_ARG,
+                               buf + (r - r0) * n_cols);
+            im = (int)(r1 - r0);
+#pragma omp for schedule(static)
+            for (sn_size c = 0; c < chunks; ++c) {
+                const sn_size c0 = c * SN_SHARED_GEMM_COLS;
+                ic = (int)(SN_MIN(n_cols, c0 + SN_SHARED_GEMM_COLS) - c0);
+                gemm("N", "T", &ik, &ic, &im, &one, (REAL *)X + r0 * k, &ik, buf + c0, &in,
+                     r0 == 0 ? &zero : &one, Y + c0 * k, &ik);
+            }
+        }
+    }
+    free(buf);
+    return SN_OK;
+}
+
+/* Partial sums of the gradient: row i adds into slot i % SN_SHARED_SLOTS, the slots are summed in
+ * order, so the result does not depend on how many threads run the slots. */
+static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes, SRC_PARAM,
+                          sn_size k, const REAL *G, const REAL *X, REAL *grad, GEMM gemm)
+{
+    SRC_LOCALS;
+    const sn_size slots = SN_SHARED_SLOTS;
+    double *bins = (double *)calloc((size_t)(slots * n_codes), sizeof(double));
+    const sn_size mb = K(tile_rows)(n_rows, n_cols);
+    REAL *buf = NULL;
+    if (k > 1 && n_rows > 0 && n_cols > 0) buf = (REAL *)malloc((size_t)(mb * n_cols) * sizeof(REAL));
+    if (bins == NULL || (k > 1 && n_rows > 0 && n_cols > 0 && buf == NULL)) {
+        free(bins);
+        free(buf);
+        return SN_ENOMEM;
+    }
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols * SN_MAX(k, (sn_size)1), SN_SHARED_GRAIN);
+    if (n_cols > 0 && k > 0) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            int ik = (int)k, in = (int)n_cols, im;
+            REAL one = 1, zero = 0;
+            for (sn_size r0 = 0; r0 < n_rows; r0 += mb) {
+                const sn_size r1 = SN_MIN(n_rows, r0 + mb);
+                if (k > 1) { /* tile = (G X^T)[r0:r1, :], in fixed blocks of rows */
+#pragma omp for schedule(static)
+                    for (sn_size r = r0; r < r1; r += SN_SHARED_GRAD_ROWS) {
+                        im = (int)(SN_MIN(r1, r + SN_SHARED_GRAD_ROWS) - r);
+                        gemm("T", "N", &in, &im, &ik, &one, (REAL *)X, &ik, (REAL *)G + r * k, &ik,
+                             &zero, buf + (r - r0) * n_cols, &in);
+                    }
+                }
+#pragma omp for schedule(static)
+                for (sn_size s = 0; s < slots; ++s) {
+                    double *b = bins + s * n_codes;
+                    const sn_size first = r0 + (s - r0 % slots + slots) % slots;
+                    for (sn_size i = first; i < r1; i += slots) {
+                        ROW_BEGIN(i);
+                        if (k > 1) {
+                            const REAL *t = buf + (i - r0) * n_cols;
+                            for (sn_size j = 0; j < n_cols; ++j)
+                                BIN_ADD(b, j, t[j]);
+                        } else {
+                            const REAL gi = G[i];
+                            for (sn_size j = 0; j < n_cols; ++j)
+                                BIN_ADD(b, j, gi * X[j]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (sn_size c = 0; c < n_codes; ++c) {
+        double sum = 0;
+        for (sn_size s = 0; s < slots; ++s)
+            sum += bins[s * n_codes + c];
+        grad[c] = (REAL)sum;
+    }
+    free(bins);
+    free(buf);
+    return SN_OK;
+}
+
+#undef K
+#undef SRC_PARAM
+#undef SRC_ARG
+#undef SRC_LOCALS
+#undef ROW_BEGIN
+#undef W_AT
+#undef BIN_ADD
+#undef LUT8_OK
+#undef LUT8_FN
+#ifdef SN_SHARED_HASHED
+#undef HASH_AT
+#endif

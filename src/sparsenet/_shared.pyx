@@ -1,0 +1,177 @@
+"""Thin wrappers of the parameter-sharing kernels: memoryviews in, the GIL released, status -> exception.
+
+Arguments are validated by sparsenet.shared before they get here; nothing is checked twice. The
+BLAS-backed products get scipy's Fortran xGEMM as a function pointer (scipy.linalg.cython_blas)."""
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from sparsenet._kernels cimport *
+
+include "_status.pxi"
+
+ctypedef fused real:
+    float
+    double
+
+ctypedef fused code:
+    uint8_t
+    uint16_t
+
+ctypedef fused index:
+    int32_t
+    int64_t
+
+
+def decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
+           const code[::1] codes, real[::1] W):
+    """W (flat, C order) = codebook[codes]."""
+    cdef sn_size n_codes = codebook.shape[0]
+    cdef const code *cp = &codes[0] if codes.shape[0] else NULL
+    cdef real *wp = &W[0] if W.shape[0] else NULL
+    cdef int status
+    with nogil:
+        if real is float and code is uint8_t:
+            status = sn_shared_decode_f32_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
+        elif real is float and code is uint16_t:
+            status = sn_shared_decode_f32_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
+        elif real is double and code is uint8_t:
+            status = sn_shared_decode_f64_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
+        else:
+            status = sn_shared_decode_f64_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
+    raise_for_status(status)
+
+
+def hashed_decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
+                  const real[::1] codebook, uint32_t seed, real[::1] W):
+    """W (flat, C order) of a hashed matrix."""
+    cdef sn_size n_codes = codebook.shape[0]
+    cdef real *wp = &W[0] if W.shape[0] else NULL
+    cdef int status
+    with nogil:
+        if real is float:
+            status = sn_shared_decode_f32_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, wp)
+        else:
+            status = sn_shared_decode_f64_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, wp)
+    raise_for_status(status)
+
+
+def matmul(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
+           const code[::1] codes, const real[:, ::1] X, real[:, ::1] Y, bint transpose):
+    """Y = W X (or W^T X), W = codebook[codes] (n_rows x n_cols), never decoded in full."""
+    cdef sn_size n_codes = codebook.shape[0], k = Y.shape[1]
+    cdef const code *cp = &codes[0] if codes.shape[0] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float and code is uint8_t:
+            status = sn_shared_matmul_f32_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f32>sgemm)
+        elif real is float and code is uint16_t:
+            status = sn_shared_matmul_f32_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f32>sgemm)
+        elif real is double and code is uint8_t:
+            status = sn_shared_matmul_f64_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f64>dgemm)
+        else:
+            status = sn_shared_matmul_f64_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f64>dgemm)
+    raise_for_status(status)
+
+
+def hashed_matmul(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
+                  uint32_t seed, const real[:, ::1] X, real[:, ::1] Y, bint transpose):
+    """Y = W X (or W^T X) for a hashed W, computed on the fly."""
+    cdef sn_size n_codes = codebook.shape[0], k = Y.shape[1]
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float:
+            status = sn_shared_matmul_f32_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, k, xp, yp, transpose, <sn_gemm_f32>sgemm)
+        else:
+            status = sn_shared_matmul_f64_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, k, xp, yp, transpose, <sn_gemm_f64>dgemm)
+    raise_for_status(status)
+
+
+def grad(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const code[::1] codes,
+         const real[:, ::1] G, const real[:, ::1] X, real[::1] out):
+    """out[c] = sum of (G X^T)[i, j] over the (i, j) with codes == c."""
+    cdef sn_size n_codes = out.shape[0], k = G.shape[1]
+    cdef const code *cp = &codes[0] if codes.shape[0] else NULL
+    cdef const real *gp = &G[0, 0] if G.shape[0] and G.shape[1] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float and code is uint8_t:
+            status = sn_shared_grad_f32_u8(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f32>sgemm)
+        elif real is float and code is uint16_t:
+            status = sn_shared_grad_f32_u16(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f32>sgemm)
+        elif real is double and code is uint8_t:
+            status = sn_shared_grad_f64_u8(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f64>dgemm)
+        else:
+            status = sn_shared_grad_f64_u16(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f64>dgemm)
+    raise_for_status(status)
+
+
+def hashed_grad(int isa, int n_threads, sn_size n_rows, sn_size n_cols, uint32_t seed,
+                const real[:, ::1] G, const real[:, ::1] X, real[::1] out):
+    """Codebook gradient of a hashed matrix (signs included)."""
+    cdef sn_size n_codes = out.shape[0], k = G.shape[1]
+    cdef const real *gp = &G[0, 0] if G.shape[0] and G.shape[1] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float:
+            status = sn_shared_grad_f32_hash(isa, n_threads, n_rows, n_cols, n_codes, seed, k, gp, xp, &out[0], <sn_gemm_f32>sgemm)
+        else:
+            status = sn_shared_grad_f64_hash(isa, n_threads, n_rows, n_cols, n_codes, seed, k, gp, xp, &out[0], <sn_gemm_f64>dgemm)
+    raise_for_status(status)
+
+
+def kmeans(int isa, int n_threads, const real[::1] w, bint init_density, sn_size max_iter,
+           double tol, double[::1] centers, code[::1] codes):
+    """1-D k-means of w; centers in: initial (unless init_density), out: final ascending.
+    Returns (n_iter, inertia)."""
+    cdef sn_size n = w.shape[0], n_codes = centers.shape[0], n_iter = 0
+    cdef double inertia = 0
+    cdef int status
+    with nogil:
+        if real is float and code is uint8_t:
+            status = sn_kmeans_f32_u8(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
+        elif real is float and code is uint16_t:
+            status = sn_kmeans_f32_u16(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
+        elif real is double and code is uint8_t:
+            status = sn_kmeans_f64_u8(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
+        else:
+            status = sn_kmeans_f64_u16(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
+    raise_for_status(status)
+    return n_iter, inertia
+
+
+def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
+               const index[::1] indices, const code[::1] codes, const real[::1] codebook,
+               const real[:, ::1] X, real[:, ::1] Y, bint transpose):
+    """Y = A X (or A^T X), A a CSR matrix whose stored values are codebook[codes]."""
+    cdef sn_size n_rows = indptr.shape[0] - 1, k = Y.shape[1]
+    cdef const index *ip = &indptr[0]
+    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
+    cdef const code *cp = &codes[0] if codes.shape[0] else NULL
+    cdef const real *cb = &codebook[0]
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float and index is int32_t and code is uint8_t:
+            status = sn_shared_csr_matmul_f32_i32_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        elif real is float and index is int32_t and code is uint16_t:
+            status = sn_shared_csr_matmul_f32_i32_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        elif real is float and index is int64_t and code is uint8_t:
+            status = sn_shared_csr_matmul_f32_i64_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        elif real is float and index is int64_t and code is uint16_t:
+            status = sn_shared_csr_matmul_f32_i64_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        elif real is double and index is int32_t and code is uint8_t:
+            status = sn_shared_csr_matmul_f64_i32_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        elif real is double and index is int32_t and code is uint16_t:
+            status = sn_shared_csr_matmul_f64_i32_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        elif real is double and index is int64_t and code is uint8_t:
+            status = sn_shared_csr_matmul_f64_i64_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        else:
+            status = sn_shared_csr_matmul_f64_i64_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+    raise_for_status(status)

@@ -1,0 +1,645 @@
+"""Parameter sharing: weights that are entries of a small codebook, learned and multiplied fast.
+
+- :func:`kmeans_codebook` learns a codebook by exact 1-D k-means (Deep Compression's weight sharing)
+  and returns a :class:`SharedWeights`: K <= 65536 floats and one uint8/uint16 code per weight.
+- :func:`shared_matvec` / :func:`shared_matmul` compute ``W @ x`` / ``W @ X`` (or ``W.T @ ...``)
+  from the codes and the codebook; the dense W is never materialised in full.
+- :func:`codebook_grad` is the gradient of a loss with respect to the codebook (fine-tuning).
+- :class:`HashedWeights` (HashedNets) stores no codes at all: a weight's code and sign are a hash of
+  its position (:func:`hashed_matvec`, :func:`hashed_matmul`).
+- :class:`SharedCSR` is pruned and shared at once (Deep Compression's storage); ``sparsenet.spmv`` /
+  ``sparsenet.spmm`` take it.
+"""
+import numpy as np
+
+import importlib
+
+from sparsenet import backend, csr, reference
+from sparsenet._validate import as_array, as_c_array, check_index, check_out, result_dtype
+
+_CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+_MAX_CODES = 1 << 16
+_BLAS_MAX = 2**31 - 1  # BLAS (LP64) dimensions are C ints
+
+
+def _native():
+    """The compiled kernels, imported on first use: they bind SciPy's BLAS, whose import
+    (scipy.linalg) would otherwise add a quarter of a second to ``import sparsenet``."""
+    return importlib.import_module("sparsenet._shared")
+
+
+def _index_dtype(n_codes, index_dtype=None):
+    """uint8 when n_codes <= 256, else uint16; or `index_dtype` when it can hold n_codes codes."""
+    if index_dtype is None:
+        return np.dtype(np.uint8) if n_codes <= 256 else np.dtype(np.uint16)
+    dtype = np.dtype(index_dtype)
+    if dtype not in _CODE_DTYPES:
+        raise TypeError(f"index_dtype must be uint8 or uint16, got {dtype}")
+    if n_codes > np.iinfo(dtype).max + 1:
+        raise ValueError(f"index_dtype {dtype} cannot index {n_codes} codebook entries "
+                         f"(at most {np.iinfo(dtype).max + 1})")
+    return dtype
+
+
+def _read_only(a):
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
+def _as_codebook(codebook, name="codebook"):
+    """A 1-D float32/float64 codebook of 1 to 65536 entries (other real dtypes become float64)."""
+    codebook = as_array(codebook, name, ndim=1)
+    if not 1 <= codebook.shape[0] <= _MAX_CODES:
+        raise ValueError(f"{name} must have 1 to {_MAX_CODES} entries, got {codebook.shape[0]}")
+    return as_c_array(codebook, result_dtype(codebook, names=(name,)))
+
+
+def _as_codes(codes, n_codes, name):
+    """`codes` as a C-contiguous uint8/uint16 array with every value in [0, n_codes)."""
+    codes = np.asarray(codes)
+    if codes.dtype.kind not in "iu":
+        raise TypeError(f"{name} must have an integer dtype (uint8 or uint16), got {codes.dtype}")
+    if codes.size:
+        low, high = int(codes.min()), int(codes.max())
+        if low < 0 or high >= n_codes:
+            bad = low if low < 0 else high
+            pos = np.unravel_index(int(np.argmax(codes == bad)), codes.shape)
+            where = ", ".join(str(int(p)) for p in pos)
+            raise ValueError(f"{name}[{where}]={bad} is out of range for a codebook of "
+                             f"{n_codes} entries")
+    dtype = codes.dtype if codes.dtype in _CODE_DTYPES else _index_dtype(n_codes)
+    return np.ascontiguousarray(codes, dtype=dtype)
+
+
+class SharedWeights:
+    """A weight array stored as a codebook and one code per weight: ``W = codebook[indices]``.
+
+    Parameters
+    ----------
+    codebook : array_like, shape (K,)
+        The K <= 65536 shared values, float32 or float64 (other real dtypes become float64).
+    indices : array_like of int
+        One code in [0, K) per weight, any shape (2-D for the products). Stored as uint8 or uint16.
+    copy : bool, default True
+        Copy the arrays (the stored ones are read-only and were checked once).
+
+    Attributes
+    ----------
+    codebook, indices : ndarray (read-only)
+    shape : tuple of int
+    nbytes : int
+        Bytes of the codebook and the codes.
+    compression_ratio : float
+        Bytes of the dense array (in the codebook's dtype) over ``nbytes``.
+
+    Examples
+    --------
+    >>> import io, numpy as np, sparsenet
+    >>> sw = sparsenet.SharedWeights(np.array([-1., 0.5], dtype=np.float32),
+    ...                              np.array([[0, 1], [1, 1]], dtype=np.uint8))
+    >>> sw.decode()
+    array([[-1. ,  0.5],
+           [ 0.5,  0.5]], dtype=float32)
+    >>> sw.nbytes, sw.compression_ratio
+    (12, 1.3333333333333333)
+    >>> f = io.BytesIO(); np.savez(f, **sw.to_arrays()); _ = f.seek(0)
+    >>> sparsenet.SharedWeights(**np.load(f)).decode()[0]
+    array([-1. ,  0.5], dtype=float32)
+    """
+
+    __slots__ = ("codebook", "indices")
+
+    def __init__(self, codebook, indices, *, copy=True):
+        codebook = _as_codebook(codebook)
+        indices = _as_codes(indices, codebook.shape[0], "indices")
+        if copy:
+            codebook, indices = codebook.copy(), indices.copy()
+        self.codebook, self.indices = _read_only(codebook), _read_only(indices)
+
+    @property
+    def shape(self):
+        return self.indices.shape
+
+    @property
+    def dtype(self):
+        return self.codebook.dtype
+
+    @property
+    def n_codes(self):
+        return self.codebook.shape[0]
+
+    @property
+    def nbytes(self):
+        return self.codebook.nbytes + self.indices.nbytes
+
+    @property
+    def compression_ratio(self):
+        return self.indices.size * self.codebook.itemsize / self.nbytes
+
+    def decode(self):
+        """The dense weights ``codebook[indices]``."""
+        return decode(self)
+
+    def to_arrays(self):
+        """{"codebook", "indices"}: what ``numpy.savez(file, **sw.to_arrays())`` stores and
+        ``SharedWeights(**numpy.load(file))`` reads back (no pickle)."""
+        return {"codebook": self.codebook, "indices": self.indices}
+
+    def __matmul__(self, other):
+        other = np.asarray(other)
+        return shared_matvec(self, other) if other.ndim == 1 else shared_matmul(self, other)
+
+    def __repr__(self):
+        return (f"<sparsenet.SharedWeights {self.shape}, {self.n_codes} {self.dtype} codes, "
+                f"{self.indices.dtype} indices, {self.compression_ratio:.2f}x smaller>")
+
+
+class HashedWeights:
+    """A weight matrix whose entries are a hash of their position (HashedNets): nothing per weight.
+
+    ``W[i, j] = sign(i, j) * codebook[code(i, j)]`` with, in uint32 arithmetic (mod 2**32)::
+
+        r = fmix32(i * 0x9E3779B1 ^ seed)
+        h = fmix32(r + j * 0x85EBCA77)
+        code(i, j) = (h >> 1) % K,    sign(i, j) = -1 if h & 1 else +1
+
+    and fmix32 MurmurHash3's finaliser (``h ^= h >> 16; h *= 0x85EBCA6B; h ^= h >> 13;
+    h *= 0xC2B2AE35; h ^= h >> 16``). ``sparsenet.reference.hashed_codes`` computes the same codes and
+    signs with NumPy, bit for bit.
+
+    Parameters
+    ----------
+    shape : (int, int)
+    codebook : array_like, shape (K,), K <= 65536
+    seed : int in [0, 2**32)
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> hw = sparsenet.HashedWeights((3, 4), np.array([0.5, 2.0]), seed=7)
+    >>> W = hw.decode()
+    >>> sorted(set(np.abs(W).ravel().tolist()))
+    [0.5, 2.0]
+    >>> np.allclose(sparsenet.hashed_matvec(hw, np.ones(4)), W @ np.ones(4))
+    True
+    """
+
+    __slots__ = ("codebook", "shape", "seed")
+
+    def __init__(self, shape, codebook, seed=0):
+        try:
+            self.shape = tuple(int(s) for s in shape)
+        except (TypeError, ValueError):
+            raise TypeError(f"shape must be a pair of ints, got {shape!r}") from None
+        if len(self.shape) != 2 or min(self.shape) < 0:
+            raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
+        self.codebook = _read_only(_as_codebook(codebook).copy())
+        self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
+
+    @property
+    def dtype(self):
+        return self.codebook.dtype
+
+    @property
+    def n_codes(self):
+        return self.codebook.shape[0]
+
+    @property
+    def nbytes(self):
+        return self.codebook.nbytes
+
+    @property
+    def compression_ratio(self):
+        return self.shape[0] * self.shape[1] * self.codebook.itemsize / self.nbytes
+
+    def decode(self):
+        """The dense weights."""
+        return decode(self)
+
+    def __repr__(self):
+        return (f"<sparsenet.HashedWeights {self.shape}, {self.n_codes} {self.dtype} codes, "
+                f"seed={self.seed}>")
+
+
+def _check_weights(w, kind, name):
+    if not isinstance(w, kind):
+        raise TypeError(f"{name} must be a sparsenet.{kind.__name__}, got {type(w).__name__}")
+    if len(w.shape) != 2:
+        raise ValueError(f"{name} must be 2-D for a product, got shape {w.shape}")
+    return w
+
+
+def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, index_dtype=None,
+                    random_state=None):
+    """Learn a codebook of `n_clusters` values for the weights `W` by exact 1-D k-means (Lloyd).
+
+    The values are sorted once; each iteration then finds the cluster boundaries (midpoints between
+    neighbouring centroids) by binary search and the cluster means from prefix sums, so it costs
+    O(n_clusters log n) instead of O(n n_clusters). The iterations are scikit-learn's Lloyd
+    iterations on the values as 1-D points: same stopping rules (``max_iter``; no point changes
+    cluster; squared centroid shift <= ``tol`` times the variance of W).
+
+    Parameters
+    ----------
+    W : array_like of float, any shape, finite, at least `n_clusters` values
+    n_clusters : int, 1 <= n_clusters <= min(W.size, 65536)
+    init : "linear", "density", "random" or array_like of n_clusters floats
+        Initial centroids: evenly spaced between min and max (Deep Compression's recommendation),
+        the quantiles of W, `n_clusters` distinct weights drawn with `random_state`, or given.
+    max_iter : int, default 300
+    tol : float, default 1e-4
+    index_dtype : None, uint8 or uint16
+        The codes' dtype; default uint8 when n_clusters <= 256, else uint16.
+    random_state : int or numpy Generator, optional
+        For ``init="random"``.
+
+    Returns
+    -------
+    SharedWeights
+        Codebook ascending (dtype of W: float32 stays float32), codes of W's shape. A point at equal
+        distance from two centroids joins the lower one; an empty cluster takes the point farthest
+        from its centroid (scikit-learn's rule, made deterministic).
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> W = np.array([[0.1, 0.11, 0.9], [1.0, 0.12, 0.95]], dtype=np.float32)
+    >>> sw = sparsenet.kmeans_codebook(W, 2)
+    >>> sw.codebook
+    array([0.11, 0.95], dtype=float32)
+    >>> sw.indices
+    array([[0, 0, 1],
+           [1, 0, 1]], dtype=uint8)
+    """
+    W = as_array(W, "W")
+    dtype = result_dtype(W, names=("W",))
+    if W.size == 0:
+        raise ValueError("W must not be empty")
+    n_clusters = check_index(n_clusters, "n_clusters", low=1, high=min(W.size, _MAX_CODES))
+    max_iter = check_index(max_iter, "max_iter", low=1)
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    code_dtype = _index_dtype(n_clusters, index_dtype)
+    w = as_c_array(W, dtype).ravel()
+    if not np.isfinite(w).all():
+        bad = int(np.flatnonzero(~np.isfinite(w))[0])
+        raise ValueError(f"W must be finite; W.flat[{bad}] = {w[bad]}")
+    if not isinstance(init, str):
+        init = as_array(init, "init", ndim=1)
+        if init.shape[0] != n_clusters:
+            raise ValueError(f"init must have n_clusters = {n_clusters} values, got {init.shape[0]}")
+        if not np.isfinite(init).all():
+            raise ValueError("init must be finite")
+    elif init not in ("linear", "density", "random"):
+        raise ValueError(f"init must be 'linear', 'density', 'random' or an array, got {init!r}")
+    if backend.use_numpy():
+        return reference.kmeans_codebook(W.astype(dtype, copy=False), n_clusters, init=init,
+                                         max_iter=max_iter, tol=tol, index_dtype=code_dtype,
+                                         random_state=random_state)
+    density = isinstance(init, str) and init == "density"
+    centers = (np.zeros(n_clusters) if density
+               else np.ascontiguousarray(reference.kmeans_init(w, n_clusters, init, random_state)))
+    codes = np.empty(w.shape[0], dtype=code_dtype)
+    isa, threads = backend.native_options()
+    _native().kmeans(isa, threads, w, density, max_iter, float(tol), centers, codes)
+    return SharedWeights(centers.astype(dtype), codes.reshape(W.shape), copy=False)
+
+
+def decode(w):
+    """The dense weights of a :class:`SharedWeights` or :class:`HashedWeights` (C order).
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> sparsenet.decode(sparsenet.SharedWeights([1., 2.], [[1, 0]]))
+    array([[2., 1.]])
+    """
+    if not isinstance(w, (SharedWeights, HashedWeights)):
+        raise TypeError(f"w must be a sparsenet.SharedWeights or HashedWeights, got {type(w).__name__}")
+    if backend.use_numpy():
+        return reference.decode(w)
+    isa, threads = backend.native_options()
+    if isinstance(w, HashedWeights):
+        out = np.empty(w.shape, dtype=w.dtype)
+        _native().hashed_decode(isa, threads, w.shape[0], w.shape[1], w.codebook, w.seed, out.ravel())
+        return out
+    out = np.empty(w.shape, dtype=w.dtype)
+    n_rows = w.shape[0] if w.indices.ndim else 1
+    _native().decode(isa, threads, n_rows, w.indices.size // max(n_rows, 1), w.codebook,
+                   w.indices.ravel(), out.ravel())
+    return out
+
+
+def _product(w, X, transpose, out, ndim, kind, names):
+    """Shared body of the shared/hashed matvec (ndim=1) and matmul (ndim=2)."""
+    wname, xname = names
+    w = _check_weights(w, kind, wname)
+    X = as_array(X, xname, ndim=ndim)
+    n_in, n_out = (w.shape[0], w.shape[1]) if transpose else (w.shape[1], w.shape[0])
+    if X.shape[0] != n_in:
+        op = f"{wname}.T" if transpose else wname
+        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
+                         f"{n_in}; got {xname}.shape={X.shape}")
+    dtype = result_dtype(w.codebook, X, names=(f"{wname}.codebook", xname))
+    k = X.shape[1] if ndim == 2 else 1
+    if k > 1 and max(w.shape[0], w.shape[1], k) > _BLAS_MAX:
+        raise ValueError(f"every dimension must be below 2**31 for the blocked product, got "
+                         f"{wname}.shape={w.shape} and {xname}.shape={X.shape}")
+    out_shape = (n_out, k) if ndim == 2 else (n_out,)
+    if out is not None:
+        check_out(out, out_shape, dtype, inputs=(X,))
+    if backend.use_numpy():
+        fn = getattr(reference, f"{'hashed' if kind is HashedWeights else 'shared'}_mat"
+                                f"{'vec' if ndim == 1 else 'mul'}")
+        return fn(w, X, transpose=transpose, out=out)
+    codebook = as_c_array(w.codebook, dtype)
+    X2 = as_c_array(X, dtype).reshape(n_in, k)
+    Y = out if out is not None else np.empty(out_shape, dtype=dtype)
+    isa, threads = backend.native_options()
+    if kind is HashedWeights:
+        _native().hashed_matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.seed, X2,
+                              Y.reshape(n_out, k), transpose)
+    else:
+        _native().matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.indices.ravel(), X2,
+                       Y.reshape(n_out, k), transpose)
+    return Y
+
+
+def shared_matvec(sw, x, *, transpose=False, out=None):
+    """``y = W @ x`` (or ``W.T @ x``) for ``W = sw.codebook[sw.indices]``, from the codes directly.
+
+    Parameters
+    ----------
+    sw : SharedWeights, 2-D
+    x : array_like, shape (n_cols,), or (n_rows,) when transposed
+    transpose : bool, default False
+    out : ndarray, optional
+        C-contiguous array of the result's shape and dtype to write into.
+
+    Returns
+    -------
+    y : ndarray
+        float32 when the codebook and x are float32, else NumPy's promotion (integers: float64).
+        The same for every thread count.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> sw = sparsenet.SharedWeights(np.array([0., 1., 2.], dtype=np.float32), [[1, 2], [0, 1]])
+    >>> sparsenet.shared_matvec(sw, np.array([1., 1.], dtype=np.float32))
+    array([3., 1.], dtype=float32)
+    >>> sparsenet.shared_matvec(sw, np.array([1., 1.], dtype=np.float32), transpose=True)
+    array([1., 3.], dtype=float32)
+    """
+    return _product(sw, x, transpose, out, 1, SharedWeights, ("sw", "x"))
+
+
+def shared_matmul(sw, X, *, transpose=False, out=None):
+    """``Y = W @ X`` (or ``W.T @ X``) for ``W = sw.codebook[sw.indices]``.
+
+    Tiles of about 1Mi weights are decoded into cache and multiplied with BLAS (SciPy's
+    ``sgemm``/``dgemm``, its own threads); the dense W is never held in full.
+
+    Parameters
+    ----------
+    sw : SharedWeights, 2-D
+    X : array_like, shape (n_cols, k), or (n_rows, k) when transposed
+    transpose : bool, default False
+    out : ndarray, optional
+
+    Returns
+    -------
+    Y : ndarray, C order
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> sw = sparsenet.SharedWeights([0., 1., 2.], [[1, 2], [0, 1]])
+    >>> sparsenet.shared_matmul(sw, np.eye(2))
+    array([[1., 2.],
+           [0., 1.]])
+    """
+    return _product(sw, X, transpose, out, 2, SharedWeights, ("sw", "X"))
+
+
+def hashed_matvec(hw, x, *, transpose=False, out=None):
+    """``y = W @ x`` (or ``W.T @ x``) for a :class:`HashedWeights` W, hashing on the fly.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> hw = sparsenet.HashedWeights((2, 3), [1.0], seed=1)
+    >>> np.array_equal(sparsenet.hashed_matvec(hw, np.ones(3)), hw.decode().sum(axis=1))
+    True
+    """
+    return _product(hw, x, transpose, out, 1, HashedWeights, ("hw", "x"))
+
+
+def hashed_matmul(hw, X, *, transpose=False, out=None):
+    """``Y = W @ X`` (or ``W.T @ X``) for a :class:`HashedWeights` W (tiles decoded into cache).
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> hw = sparsenet.HashedWeights((2, 3), [1.0, -0.5], seed=1)
+    >>> np.allclose(sparsenet.hashed_matmul(hw, np.eye(3)), hw.decode())
+    True
+    """
+    return _product(hw, X, transpose, out, 2, HashedWeights, ("hw", "X"))
+
+
+def codebook_grad(w, grad_out, X):
+    """Gradient of a loss with respect to the codebook of the layer ``Y = W @ X``.
+
+    ``grad[c] = sum of (grad_out @ X.T)[i, j] * sign(i, j)`` over the positions (i, j) of code c
+    (sign = 1 for :class:`SharedWeights`). Fused: the full dL/dW is never formed; tiles of it are
+    computed with BLAS and summed into the codebook's bins.
+
+    Parameters
+    ----------
+    w : SharedWeights (2-D) or HashedWeights, shape (n_rows, n_cols)
+    grad_out : array_like, shape (n_rows, k) or (n_rows,)
+        dL/dY.
+    X : array_like, shape (n_cols, k) or (n_cols,)
+        The layer's input (same number of dimensions as grad_out).
+
+    Returns
+    -------
+    grad : ndarray, shape (K,)
+        Summed in a fixed order: the same for every thread count.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> sw = sparsenet.SharedWeights([0., 0.], [[0, 1], [1, 1]])
+    >>> sparsenet.codebook_grad(sw, np.array([1., 2.]), np.array([3., 4.]))
+    array([ 3., 18.])
+    """
+    if not isinstance(w, (SharedWeights, HashedWeights)):
+        raise TypeError(f"w must be a sparsenet.SharedWeights or HashedWeights, got {type(w).__name__}")
+    if len(w.shape) != 2:
+        raise ValueError(f"w must be 2-D, got shape {w.shape}")
+    G = as_array(grad_out, "grad_out", ndim=(1, 2))
+    X = as_array(X, "X", ndim=(1, 2))
+    if G.ndim != X.ndim:
+        raise ValueError(f"grad_out and X must both be 1-D or both 2-D, got shapes {G.shape} and "
+                         f"{X.shape}")
+    if G.shape[0] != w.shape[0] or X.shape[0] != w.shape[1] or G.shape[1:] != X.shape[1:]:
+        raise ValueError(f"shape mismatch: w is {w.shape[0]}x{w.shape[1]}, so grad_out must have "
+                         f"{w.shape[0]} rows and X {w.shape[1]} rows, with as many columns; got "
+                         f"grad_out.shape={G.shape}, X.shape={X.shape}")
+    dtype = result_dtype(w.codebook, G, X, names=("w.codebook", "grad_out", "X"))
+    k = G.shape[1] if G.ndim == 2 else 1
+    if k > 1 and max(w.shape[0], w.shape[1], k) > _BLAS_MAX:
+        raise ValueError("every dimension must be below 2**31 for the blocked gradient")
+    if backend.use_numpy():
+        return reference.codebook_grad(w, G, X)
+    G2 = as_c_array(G, dtype).reshape(G.shape[0], k)
+    X2 = as_c_array(X, dtype).reshape(X.shape[0], k)
+    grad = np.empty(w.n_codes, dtype=dtype)
+    isa, threads = backend.native_options()
+    if isinstance(w, HashedWeights):
+        _native().hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
+    else:
+        _native().grad(isa, threads, w.shape[0], w.shape[1], w.indices.ravel(), G2, X2, grad)
+    return grad
+
+
+def _nearest_codes(values, codebook):
+    """The code of the codebook entry nearest to each value (ties: the lower value)."""
+    order = np.argsort(codebook, kind="stable")
+    sorted_cb = codebook[order].astype(np.float64)
+    mids = 0.5 * (sorted_cb[:-1] + sorted_cb[1:])
+    return order[np.searchsorted(mids, values.astype(np.float64), side="left")]
+
+
+class SharedCSR:
+    """A pruned and shared matrix (Deep Compression's storage): CSR whose values are codebook codes.
+
+    Stored value p is ``codebook[codes[p]]``. ``sparsenet.spmv`` / ``sparsenet.spmm`` take it (the CSR
+    kernels' structure, the value looked up in the codebook).
+
+    Parameters
+    ----------
+    codes : array_like of int, shape (nnz,)
+        Codes in [0, K) (stored as uint8 or uint16).
+    indices, indptr : array_like of int
+        Column indices and row pointers, as for :class:`sparsenet.CSR` (checked in full).
+    shape : (int, int)
+    codebook : array_like, shape (K,)
+    copy : bool, default True
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> W = np.array([[0., 0.9, 0.], [-1.1, 0., 1.05]], dtype=np.float32)
+    >>> A = sparsenet.SharedCSR.from_dense(W, np.array([-1., 1.], dtype=np.float32))
+    >>> A.codes, A.toarray()
+    (array([1, 0, 1], dtype=uint8), array([[ 0.,  1.,  0.],
+           [-1.,  0.,  1.]], dtype=float32))
+    >>> sparsenet.spmv(A, np.ones(3, dtype=np.float32))
+    array([1., 0.], dtype=float32)
+    """
+
+    __slots__ = ("codes", "codebook", "indices", "indptr", "shape")
+
+    def __init__(self, codes, indices, indptr, shape, codebook, *, copy=True):
+        shape = csr._check_shape(shape, "A")
+        codebook = _as_codebook(codebook)
+        codes = _as_codes(codes, codebook.shape[0], "codes")
+        if codes.ndim != 1:
+            raise ValueError(f"codes must be 1-D, got shape {codes.shape}")
+        indices, indptr, _ = csr.check_structure(indices, indptr, shape, "A", values=(codes, "codes"))
+        arrays = [codes, codebook, indices, indptr]
+        if copy:
+            arrays = [np.array(a, copy=True) for a in arrays]
+        self.codes, self.codebook, self.indices, self.indptr = (_read_only(a) for a in arrays)
+        self.shape = shape
+
+    @classmethod
+    def from_dense(cls, W, codebook, *, index_dtype=None):
+        """The nonzeros of the 2-D `W`, each replaced by its nearest codebook entry; `codebook` may
+        also be an int K: a codebook learned by :func:`kmeans_codebook` on the nonzeros."""
+        return cls._from_csr(csr.CSR.from_dense(W), codebook, index_dtype)
+
+    @classmethod
+    def from_csr(cls, A, codebook, *, index_dtype=None):
+        """As :meth:`from_dense`, from a :class:`sparsenet.CSR` or a scipy CSR matrix."""
+        return cls._from_csr(csr.as_csr(A), codebook, index_dtype)
+
+    @classmethod
+    def _from_csr(cls, A, codebook, index_dtype):
+        if isinstance(codebook, (int, np.integer)) and not isinstance(codebook, bool):
+            sw = kmeans_codebook(A.data, int(codebook), index_dtype=index_dtype)
+            codebook, codes = sw.codebook, sw.indices
+        else:
+            codebook = _as_codebook(codebook)
+            if not np.isfinite(A.data).all():
+                raise ValueError("the stored values must be finite to be quantised")
+            codes = _nearest_codes(A.data, codebook).astype(
+                _index_dtype(codebook.shape[0], index_dtype))
+        return cls(codes, A.indices, A.indptr, A.shape, codebook, copy=False)
+
+    @property
+    def nnz(self):
+        return self.indices.shape[0]
+
+    @property
+    def dtype(self):
+        return self.codebook.dtype
+
+    @property
+    def data(self):
+        """The stored values, decoded: ``codebook[codes]`` (a new array)."""
+        return self.codebook[self.codes]
+
+    @property
+    def nbytes(self):
+        return self.codes.nbytes + self.codebook.nbytes + self.indices.nbytes + self.indptr.nbytes
+
+    def to_csr(self):
+        """The same matrix as a :class:`sparsenet.CSR` with decoded values."""
+        return csr.CSR(self.data, self.indices, self.indptr, self.shape, copy=False)
+
+    def toarray(self):
+        return self.to_csr().toarray()
+
+    def __matmul__(self, other):
+        other = np.asarray(other)
+        return csr.spmv(self, other) if other.ndim == 1 else csr.spmm(self, other)
+
+    def __repr__(self):
+        return (f"<sparsenet.SharedCSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored "
+                f"{self.codes.dtype} codes into {self.codebook.shape[0]} {self.dtype} values>")
+
+
+def _shared_csr_product(A, X, transpose, out, ndim):
+    """spmv / spmm of a SharedCSR (registered with sparsenet.csr)."""
+    xname = "x" if ndim == 1 else "X"
+    X = as_array(X, xname, ndim=ndim)
+    n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
+    if X.shape[0] != n_in:
+        op = "A.T" if transpose else "A"
+        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
+                         f"{n_in}; got {xname}.shape={X.shape}")
+    dtype = result_dtype(A.codebook, X, names=("A.codebook", xname))
+    k = X.shape[1] if ndim == 2 else 1
+    out_shape = (n_out, k) if ndim == 2 else (n_out,)
+    if out is not None:
+        check_out(out, out_shape, dtype, inputs=(X,))
+    if backend.use_numpy():
+        fn = reference.spmv if ndim == 1 else reference.spmm
+        return fn(A, X, transpose=transpose, out=out)
+    X2 = as_c_array(X, dtype).reshape(n_in, k)
+    Y = out if out is not None else np.empty(out_shape, dtype=dtype)
+    isa, threads = backend.native_options()
+    _native().csr_matmul(isa, threads, A.shape[1], A.indptr, A.indices, A.codes,
+                       as_c_array(A.codebook, dtype), X2, Y.reshape(n_out, k), transpose)
+    return Y
+
+
+csr.register_product(SharedCSR, _shared_csr_product)
+
+__all__ = ["SharedWeights", "HashedWeights", "SharedCSR", "kmeans_codebook", "decode",
+           "shared_matvec", "shared_matmul", "hashed_matvec", "hashed_matmul", "codebook_grad"]
