@@ -1,6 +1,5 @@
 """Parameter sharing: native == NumPy reference (== scikit-learn's KMeans, == dense products), on
 random and adversarial inputs; every bad input raises the right exception."""
-import doctest
 import io
 
 import numpy as np
@@ -532,13 +531,6 @@ def test_numpy_backend_routes_to_reference():
     np.testing.assert_array_equal(y, reference.shared_matvec(sw, x))
     np.testing.assert_array_equal(km.codebook, reference.kmeans_codebook(x, 3).codebook)
     np.testing.assert_array_equal(W, sw.codebook[sw.indices])
-
-
-def test_docstring_examples():
-    import sparsenet.shared
-
-    result = doctest.testmod(sparsenet.shared, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_savez_round_trip_in_memory():

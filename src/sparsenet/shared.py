@@ -10,9 +10,9 @@
 - :class:`SharedCSR` is pruned and shared at once (Deep Compression's storage); ``sparsenet.spmv`` /
   ``sparsenet.spmm`` take it.
 """
-import numpy as np
-
 import importlib
+
+import numpy as np
 
 from sparsenet import backend, csr, reference
 from sparsenet._validate import as_array, as_c_array, check_index, check_out, result_dtype
