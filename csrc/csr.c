@@ -4,35 +4,7 @@
 #include <string.h>
 
 #include "csr.h"
-
-/* Work (nnz + rows, times columns) that pays for starting one more thread. */
-#define SN_CSR_GRAIN ((sn_size)1 << 15)
-/* Bytes of a column tile of the randomly accessed dense operand: half of a 1 MiB L2. */
-/* Cache budgets of the tiled products (csr_kernels.h): a column block of the dense operand in L2, a
- * panel of A's entries, and the shortest average row segment worth tiling. */
-#ifndef SN_CSR_L2_BLOCK
-#define SN_CSR_L2_BLOCK ((sn_size)256 << 10)
-#endif
-#ifndef SN_CSR_PANEL_NNZ
-#define SN_CSR_PANEL_NNZ ((sn_size)1 << 16)
-#endif
-#ifndef SN_CSR_MIN_SEGMENT
-#define SN_CSR_MIN_SEGMENT 16
-#endif
-/* Entries ahead at which a product prefetches the gathered rows of the dense operand. */
-#ifndef SN_CSR_PREFETCH
-#define SN_CSR_PREFETCH 16
-#endif
-
-/* Chunks of a transposed product (csr_kernels.h): about one per 64Ki units of work, at most 16, and
- * no more than 32 MiB of scratch for the extra output buffers. Depends on the problem only. */
-static sn_size sn_csr_t_chunks(sn_size work, sn_size out_bytes)
-{
-    sn_size chunks = SN_MAX((sn_size)1, SN_MIN((sn_size)16, work >> 16));
-    while (chunks > 1 && (chunks - 1) * out_bytes > ((sn_size)32 << 20))
-        --chunks;
-    return chunks;
-}
+#include "csr_tuning.h"
 
 #define SN_TEMPLATE "csr_kernels.h"
 

@@ -1,9 +1,19 @@
 /* Template: CSR products Y = A X and Y = A^T X (X with k columns, C order; k = 1 is the vector case).
  *
- * Included by csr.c through sn_instantiate.h for every (REAL, INDEX) pair and ISA level, with
+ * Included through sn_instantiate.h for every type combination and ISA level, with
  *   REAL   value type          INDEX  index type of indptr and indices
  *   SFX    type suffix (f32_i32, ...)   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
+ *   CSR_VALUES, CSR_VALUE(v, p)  optional: how the stored values are passed and how value p is read.
+ *          By default the values themselves (const REAL *, v[p]); shared.c passes codes into a
+ *          codebook instead (pruned-and-shared CSR), and that is the only difference.
  * Every function writes its whole output; none reads memory the caller did not validate. */
+#include "csr_tuning.h"
+
+#ifndef CSR_VALUES
+#define CSR_VALUES const REAL *
+#define CSR_VALUE(v, p) ((v)[p])
+#define SN_CSR_DEFAULT_VALUES
+#endif
 
 #define K(name) SN_CAT3(name, SFX, ISA)
 #define VEC K(vec)
@@ -33,23 +43,23 @@ static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_si
 
 /* ---- one row segment: the entries [p0, p1) of one row ------------------------------------------ */
 
-/* sum_p data[p] * x[indices[p]]: a gather-FMA reduction. */
-static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+/* sum_p CSR_VALUE(data, p) * x[indices[p]]: a gather-FMA reduction. */
+static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
                                   const REAL *x)
 {
     REAL sum = 0;
 #pragma omp simd reduction(+ : sum)
     for (sn_size p = p0; p < p1; ++p)
-        sum += data[p] * x[indices[p]];
+        sum += CSR_VALUE(data, p) * x[indices[p]];
     return sum;
 }
 
-/* yi[c + j*VLEN : c + (j+1)*VLEN] = sum_p data[p] * X[indices[p], same columns] for j < nv <= 4 (nv
+/* yi[c + j*VLEN : c + (j+1)*VLEN] = sum_p CSR_VALUE(data, p) * X[indices[p], same columns] for j < nv <= 4 (nv
  * is a constant wherever this is inlined, so the sums stay in registers). Entries are taken `ways` at
  * a time into separate sums so the FMA latency does not serialise them, and the X rows needed
  * SN_CSR_PREFETCH entries later are requested early: they are random, no hardware prefetcher can. */
 static inline __attribute__((always_inline)) void K(gather_tile)(
-    sn_size p0, sn_size p1, const INDEX *indices, const REAL *data, sn_size k, const REAL *X,
+    sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *X,
     REAL *yi, sn_size c, const int nv)
 {
     enum { MAX_WAYS = 4 };
@@ -66,13 +76,13 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
             }
         }
         for (int w = 0; w < ways; ++w) {
-            const REAL v = data[p + w];
+            const REAL v = CSR_VALUE(data, p + w);
             const VEC *xr = (const VEC *)(X + (sn_size)indices[p + w] * k + c);
             for (int j = 0; j < nv; ++j) part[w][j] += v * xr[j];
         }
     }
     for (; p < p1; ++p) {
-        const REAL v = data[p];
+        const REAL v = CSR_VALUE(data, p);
         const VEC *xr = (const VEC *)(X + (sn_size)indices[p] * k + c);
         for (int j = 0; j < nv; ++j) part[0][j] += v * xr[j];
     }
@@ -84,8 +94,8 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     }
 }
 
-/* yi[0:k] = sum_p data[p] * X[indices[p], :]. */
-static void K(gather_segment)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+/* yi[0:k] = sum_p CSR_VALUE(data, p) * X[indices[p], :]. */
+static void K(gather_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
                               sn_size k, const REAL *X, REAL *yi)
 {
     if (k == 1) {
@@ -104,32 +114,32 @@ static void K(gather_segment)(sn_size p0, sn_size p1, const INDEX *indices, cons
     for (; c < k; ++c) {
         REAL sum = 0;
         for (sn_size p = p0; p < p1; ++p)
-            sum += data[p] * X[(sn_size)indices[p] * k + c];
+            sum += CSR_VALUE(data, p) * X[(sn_size)indices[p] * k + c];
         yi[c] = sum;
     }
 }
 
-/* Y[indices[p], c : c + nv*VLEN] += data[p] * xi[c : c + nv*VLEN]; xi's tile stays in registers. */
+/* Y[indices[p], c : c + nv*VLEN] += CSR_VALUE(data, p) * xi[c : c + nv*VLEN]; xi's tile stays in registers. */
 static inline __attribute__((always_inline)) void K(scatter_tile)(
-    sn_size p0, sn_size p1, const INDEX *indices, const REAL *data, sn_size k, const REAL *xi,
+    sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *xi,
     REAL *Y, sn_size c, const int nv)
 {
     VEC xv[4];
     for (int j = 0; j < nv; ++j) xv[j] = ((const VEC *)(xi + c))[j];
     for (sn_size p = p0; p < p1; ++p) {
-        const REAL v = data[p];
+        const REAL v = CSR_VALUE(data, p);
         VEC *yr = (VEC *)(Y + (sn_size)indices[p] * k + c);
         for (int j = 0; j < nv; ++j) yr[j] += v * xv[j];
     }
 }
 
-/* Y[indices[p], :] += data[p] * xi[:] for the segment's entries. */
-static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+/* Y[indices[p], :] += CSR_VALUE(data, p) * xi[:] for the segment's entries. */
+static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
                                sn_size k, const REAL *xi, REAL *Y)
 {
     if (k == 1) {
         const REAL v = xi[0];
-        for (sn_size p = p0; p < p1; ++p) Y[indices[p]] += data[p] * v;
+        for (sn_size p = p0; p < p1; ++p) Y[indices[p]] += CSR_VALUE(data, p) * v;
         return;
     }
     sn_size c = 0;
@@ -137,7 +147,7 @@ static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, con
     for (; c + VLEN <= k; c += VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 1);
     for (; c < k; ++c)
         for (sn_size p = p0; p < p1; ++p)
-            Y[(sn_size)indices[p] * k + c] += data[p] * xi[c];
+            Y[(sn_size)indices[p] * k + c] += CSR_VALUE(data, p) * xi[c];
 }
 
 /* ---- tiling for rows with sorted column indices ------------------------------------------------- */
@@ -184,7 +194,7 @@ static inline sn_size K(segment_end)(sn_size p, sn_size end, const INDEX *indice
  * not depend on the team size or the block size. Panels of rows are swept once per block, so the
  * block's rows of Y stay in cache. cursor[0:n_rows] is this thread's scratch. */
 static void K(matmul_t_owned)(int t, int team, sn_size block, sn_size n_rows, sn_size n_cols,
-                              const INDEX *indptr, const INDEX *indices, const REAL *data,
+                              const INDEX *indptr, const INDEX *indices, CSR_VALUES data,
                               sn_size k, const REAL *X, REAL *Y, sn_size *cursor)
 {
     const sn_size n_blocks = (n_cols + block - 1) / block;
@@ -212,7 +222,7 @@ static void K(matmul_t_owned)(int t, int team, sn_size block, sn_size n_rows, sn
 /* ---- drivers -------------------------------------------------------------------------------------- */
 
 static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, const INDEX *indices,
-                         const REAL *data, sn_size k, const REAL *X, REAL *Y)
+                         CSR_VALUES data, sn_size k, const REAL *X, REAL *Y)
 {
     if (n_rows == 0 || k == 0) return SN_OK;
     const int nt = sn_threads_for(n_threads, ((sn_size)indptr[n_rows] + n_rows) * k, SN_CSR_GRAIN);
@@ -230,7 +240,7 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, con
  * the buffers are added in chunk order. `chunks` depends on the problem only (sn_csr_t_chunks), so
  * the result is the same for every thread count. */
 static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
-                               const INDEX *indices, const REAL *data, sn_size k, const REAL *X,
+                               const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *X,
                                REAL *Y)
 {
     const sn_size out_size = n_cols * k;
@@ -266,7 +276,7 @@ static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, co
 }
 
 static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
-                           const INDEX *indptr, const INDEX *indices, const REAL *data, sn_size k,
+                           const INDEX *indptr, const INDEX *indices, CSR_VALUES data, sn_size k,
                            const REAL *X, REAL *Y)
 {
     if (n_cols == 0 || k == 0) return SN_OK;
@@ -287,3 +297,8 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
 #undef K
 #undef VEC
 #undef VLEN
+#ifdef SN_CSR_DEFAULT_VALUES
+#undef CSR_VALUES
+#undef CSR_VALUE
+#undef SN_CSR_DEFAULT_VALUES
+#endif

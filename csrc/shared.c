@@ -1,5 +1,5 @@
 /* Instantiates the parameter-sharing templates (shared_kernels.h, kmeans_kernels.h,
- * shared_csr_kernels.h) for every value / code / index type and ISA level, and exports the entry
+ * csr_kernels.h) for every value / code / index type and ISA level, and exports the entry
  * points of shared.h, which pick the level at run time. */
 #include <math.h>
 #include <stdlib.h>
@@ -20,16 +20,6 @@
 #define SN_SHARED_GRAD_ROWS ((sn_size)128) /* each call packs X again: not too small */
 /* Fixed partial sums of the codebook gradient (see shared_grad). */
 #define SN_SHARED_SLOTS ((sn_size)8)
-
-/* Chunks of a transposed pruned-and-shared product, as in csr.c: about one per 64Ki units of work,
- * at most 16, no more than 32 MiB of extra buffers. Depends on the problem only. */
-static sn_size sn_shared_csr_t_chunks(sn_size work, sn_size out_bytes)
-{
-    sn_size chunks = SN_MAX((sn_size)1, SN_MIN((sn_size)16, work >> 16));
-    while (chunks > 1 && (chunks - 1) * out_bytes > ((sn_size)32 << 20))
-        --chunks;
-    return chunks;
-}
 
 /* ---- shared and hashed products ---- */
 #include "shared_lut8.h"
@@ -156,82 +146,95 @@ SN_KMEANS_DEFINE(f32_u16, float, uint16_t)
 SN_KMEANS_DEFINE(f64_u8, double, uint8_t)
 SN_KMEANS_DEFINE(f64_u16, double, uint16_t)
 
-/* ---- pruned and shared CSR ---- */
-#define SN_TEMPLATE "shared_csr_kernels.h"
+/* ---- pruned and shared CSR: the CSR product templates, each value read through its code ---- */
+#define SN_TEMPLATE "csr_kernels.h"
+#define CSR_VALUE(v, p) ((v).codebook[(v).codes[p]])
+
+#define SN_CODED_VALUES(VSFX, REAL, CODE)                                                         \
+    typedef struct {                                                                              \
+        const CODE *codes;                                                                        \
+        const REAL *codebook;                                                                     \
+    } sn_coded_##VSFX;
+SN_CODED_VALUES(f32_u8, float, uint8_t)
+SN_CODED_VALUES(f32_u16, float, uint16_t)
+SN_CODED_VALUES(f64_u8, double, uint8_t)
+SN_CODED_VALUES(f64_u16, double, uint16_t)
 
 #define REAL float
 #define INDEX int32_t
-#define CODE uint8_t
+#define CSR_VALUES sn_coded_f32_u8
 #define SFX f32_i32_u8
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
-#define CODE uint16_t
+#define CSR_VALUES sn_coded_f32_u16
 #define SFX f32_i32_u16
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
 #undef INDEX
 #define INDEX int64_t
-#define CODE uint8_t
+#define CSR_VALUES sn_coded_f32_u8
 #define SFX f32_i64_u8
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
-#define CODE uint16_t
+#define CSR_VALUES sn_coded_f32_u16
 #define SFX f32_i64_u16
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
 #undef INDEX
 #undef REAL
 
 #define REAL double
 #define INDEX int32_t
-#define CODE uint8_t
+#define CSR_VALUES sn_coded_f64_u8
 #define SFX f64_i32_u8
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
-#define CODE uint16_t
+#define CSR_VALUES sn_coded_f64_u16
 #define SFX f64_i32_u16
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
 #undef INDEX
 #define INDEX int64_t
-#define CODE uint8_t
+#define CSR_VALUES sn_coded_f64_u8
 #define SFX f64_i64_u8
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
-#define CODE uint16_t
+#define CSR_VALUES sn_coded_f64_u16
 #define SFX f64_i64_u16
 #include "sn_instantiate.h"
-#undef CODE
+#undef CSR_VALUES
 #undef SFX
 #undef INDEX
 #undef REAL
+#undef CSR_VALUE
 #undef SN_TEMPLATE
 
-#define SN_SHARED_CSR_DEFINE(SFX, REAL, INDEX, CODE)                                              \
-    int sn_shared_csr_matmul_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols,        \
-                                   const INDEX *indptr, const INDEX *indices, const CODE *codes,  \
-                                   const REAL *codebook, sn_size k, const REAL *X, REAL *Y,       \
-                                   int transpose)                                                 \
+#define SN_SHARED_CSR_DEFINE(SFX, VSFX, REAL, INDEX, CODE)                                        \
+    int sn_shared_csr_matmul_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,       \
+                                   sn_size n_cols, const INDEX *indptr, const INDEX *indices,     \
+                                   const CODE *codes, const REAL *codebook, sn_size k,            \
+                                   const REAL *X, REAL *Y, int transpose)                         \
     {                                                                                             \
+        const sn_coded_##VSFX values = {codes, codebook};                                         \
         if (transpose)                                                                            \
-            SN_DISPATCH(isa, shared_csr_matmul_t_##SFX,                                           \
-                        (n_threads, n_rows, n_cols, indptr, indices, codes, codebook, k, X, Y));  \
-        SN_DISPATCH(isa, shared_csr_matmul_##SFX,                                                 \
-                    (n_threads, n_rows, indptr, indices, codes, codebook, k, X, Y));              \
+            SN_DISPATCH(isa, csr_matmul_t_##SFX,                                                  \
+                        (n_threads, sorted_rows, n_rows, n_cols, indptr, indices, values, k, X,   \
+                         Y));                                                                     \
+        SN_DISPATCH(isa, csr_matmul_##SFX, (n_threads, n_rows, indptr, indices, values, k, X, Y)); \
     }
 
-SN_SHARED_CSR_DEFINE(f32_i32_u8, float, int32_t, uint8_t)
-SN_SHARED_CSR_DEFINE(f32_i32_u16, float, int32_t, uint16_t)
-SN_SHARED_CSR_DEFINE(f32_i64_u8, float, int64_t, uint8_t)
-SN_SHARED_CSR_DEFINE(f32_i64_u16, float, int64_t, uint16_t)
-SN_SHARED_CSR_DEFINE(f64_i32_u8, double, int32_t, uint8_t)
-SN_SHARED_CSR_DEFINE(f64_i32_u16, double, int32_t, uint16_t)
-SN_SHARED_CSR_DEFINE(f64_i64_u8, double, int64_t, uint8_t)
-SN_SHARED_CSR_DEFINE(f64_i64_u16, double, int64_t, uint16_t)
+SN_SHARED_CSR_DEFINE(f32_i32_u8, f32_u8, float, int32_t, uint8_t)
+SN_SHARED_CSR_DEFINE(f32_i32_u16, f32_u16, float, int32_t, uint16_t)
+SN_SHARED_CSR_DEFINE(f32_i64_u8, f32_u8, float, int64_t, uint8_t)
+SN_SHARED_CSR_DEFINE(f32_i64_u16, f32_u16, float, int64_t, uint16_t)
+SN_SHARED_CSR_DEFINE(f64_i32_u8, f64_u8, double, int32_t, uint8_t)
+SN_SHARED_CSR_DEFINE(f64_i32_u16, f64_u16, double, int32_t, uint16_t)
+SN_SHARED_CSR_DEFINE(f64_i64_u8, f64_u8, double, int64_t, uint8_t)
+SN_SHARED_CSR_DEFINE(f64_i64_u16, f64_u16, double, int64_t, uint16_t)

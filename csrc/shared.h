@@ -77,13 +77,13 @@ SN_KMEANS_DECLARE(f64_u8, double, uint8_t)
 SN_KMEANS_DECLARE(f64_u16, double, uint16_t)
 
 /* Pruned and shared (Deep Compression storage): a CSR matrix (indptr, indices) whose stored values
- * are codebook[codes[p]]. Same products as csr.h: Y = A X, or Y = A^T X when transposed. Suffix:
- * value, index, code type. */
+ * are codebook[codes[p]]. The products of csr.h (same kernels): Y = A X, or Y = A^T X when
+ * transposed; sorted_rows as there. Suffix: value, index, code type. */
 #define SN_SHARED_CSR_DECLARE(SFX, REAL, INDEX, CODE)                                             \
-    int sn_shared_csr_matmul_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols,        \
-                                   const INDEX *indptr, const INDEX *indices, const CODE *codes,  \
-                                   const REAL *codebook, sn_size k, const REAL *X, REAL *Y,       \
-                                   int transpose);
+    int sn_shared_csr_matmul_##SFX(int isa, int n_threads, int sorted_rows, sn_size n_rows,       \
+                                   sn_size n_cols, const INDEX *indptr, const INDEX *indices,     \
+                                   const CODE *codes, const REAL *codebook, sn_size k,            \
+                                   const REAL *X, REAL *Y, int transpose);
 
 SN_SHARED_CSR_DECLARE(f32_i32_u8, float, int32_t, uint8_t)
 SN_SHARED_CSR_DECLARE(f32_i32_u16, float, int32_t, uint16_t)

@@ -147,8 +147,9 @@ def kmeans(int isa, int n_threads, const real[::1] w, bint init_density, sn_size
 
 def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
                const index[::1] indices, const code[::1] codes, const real[::1] codebook,
-               const real[:, ::1] X, real[:, ::1] Y, bint transpose):
-    """Y = A X (or A^T X), A a CSR matrix whose stored values are codebook[codes]."""
+               const real[:, ::1] X, real[:, ::1] Y, bint transpose, bint sorted_rows):
+    """Y = A X (or A^T X), A a CSR matrix whose stored values are codebook[codes]; sorted_rows:
+    every row's column indices are increasing."""
     cdef sn_size n_rows = indptr.shape[0] - 1, k = Y.shape[1]
     cdef const index *ip = &indptr[0]
     cdef const index *ix = &indices[0] if indices.shape[0] else NULL
@@ -159,19 +160,19 @@ def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
     cdef int status
     with nogil:
         if real is float and index is int32_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f32_i32_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f32_i32_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         elif real is float and index is int32_t and code is uint16_t:
-            status = sn_shared_csr_matmul_f32_i32_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f32_i32_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         elif real is float and index is int64_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f32_i64_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f32_i64_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         elif real is float and index is int64_t and code is uint16_t:
-            status = sn_shared_csr_matmul_f32_i64_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f32_i64_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         elif real is double and index is int32_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f64_i32_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f64_i32_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         elif real is double and index is int32_t and code is uint16_t:
-            status = sn_shared_csr_matmul_f64_i32_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f64_i32_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         elif real is double and index is int64_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f64_i64_u8(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f64_i64_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
         else:
-            status = sn_shared_csr_matmul_f64_i64_u16(isa, n_threads, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+            status = sn_shared_csr_matmul_f64_i64_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
     raise_for_status(status)

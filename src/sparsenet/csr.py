@@ -127,6 +127,10 @@ class CSR:
         np.add.at(out, (rows, self.indices), self.data)
         return out
 
+    def operands(self):
+        """The arrays the product kernels read."""
+        return self.data, self.indices, self.indptr
+
     @property
     def nnz(self):
         """Number of stored entries (explicit zeros and duplicates included)."""
@@ -226,20 +230,27 @@ def as_csr(A, name="A"):
 
 
 # Sparse matrix types of other kernel families that spmv/spmm also take (sparsenet.SharedCSR):
-# type -> product(A, X, transpose, out, ndim), registered by the family's module.
-_PRODUCTS = {}
+# type -> native(A, isa, threads, X, Y, transpose), run after the checks of _product.
+_NATIVE_PRODUCTS = {}
 
 
-def register_product(cls, product):
-    """Make spmv/spmm hand matrices of type `cls` to `product(A, X, transpose, out, ndim)`."""
-    _PRODUCTS[cls] = product
+def register_product(cls, native):
+    """Make spmv/spmm take matrices of type `cls` (with .shape, .dtype, .indices, .indptr,
+    .has_canonical_format and .operands(), the arrays its kernel reads), computing with
+    `native(A, isa, threads, X, Y, transpose)` on checked C-ordered 2-D X and Y."""
+    _NATIVE_PRODUCTS[cls] = native
+
+
+def _csr_native(A, isa, threads, X, Y, transpose):
+    _csr.matmul(isa, threads, A.indptr, A.indices, as_c_array(A.data, Y.dtype), X, Y, transpose,
+                A.has_canonical_format)
 
 
 def _product(A, X, transpose, out, ndim):
     """Shared body of spmv (ndim=1) and spmm (ndim=2)."""
-    if type(A) in _PRODUCTS:
-        return _PRODUCTS[type(A)](A, X, transpose, out, ndim)
-    A = as_csr(A)
+    native = _NATIVE_PRODUCTS.get(type(A))
+    if native is None:
+        A, native = as_csr(A), _csr_native
     xname = "x" if ndim == 1 else "X"
     X = as_array(X, xname, ndim=ndim)
     n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
@@ -247,21 +258,18 @@ def _product(A, X, transpose, out, ndim):
         op = "A.T" if transpose else "A"
         raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
                          f"{n_in}; got {xname}.shape={X.shape}")
-    dtype = result_dtype(A.data, X, names=("A.data", xname))
+    dtype = result_dtype(A.dtype, X, names=("A", xname))
     k = X.shape[1] if ndim == 2 else 1
     out_shape = (n_out, k) if ndim == 2 else (n_out,)
     if out is not None:
-        check_out(out, out_shape, dtype, inputs=(X, A.data))
+        check_out(out, out_shape, dtype, inputs=(X, *A.operands()))
     if backend.use_numpy():
         fn = reference.spmv if ndim == 1 else reference.spmm
         return fn(A, X, transpose=transpose, out=out)
-    data = as_c_array(A.data, dtype)
     # rows of a matrix operand are loaded whole: keep them on cache lines
     X2 = (as_c_array(X, dtype) if ndim == 1 else as_aligned_c_array(X, dtype)).reshape(n_in, k)
     Y = out if out is not None else aligned_empty(out_shape, dtype)
-    isa, threads = backend.native_options()
-    _csr.matmul(isa, threads, A.indptr, A.indices, data, X2, Y.reshape(n_out, k), transpose,
-                A.has_canonical_format)
+    native(A, *backend.native_options(), X2, Y.reshape(n_out, k), transpose)
     return Y
 
 

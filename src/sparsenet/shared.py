@@ -542,7 +542,7 @@ class SharedCSR:
     array([1., 0.], dtype=float32)
     """
 
-    __slots__ = ("codes", "codebook", "indices", "indptr", "shape")
+    __slots__ = ("codes", "codebook", "indices", "indptr", "shape", "has_canonical_format")
 
     def __init__(self, codes, indices, indptr, shape, codebook, *, copy=True):
         shape = csr._check_shape(shape, "A")
@@ -550,12 +550,14 @@ class SharedCSR:
         codes = _as_codes(codes, codebook.shape[0], "codes")
         if codes.ndim != 1:
             raise ValueError(f"codes must be 1-D, got shape {codes.shape}")
-        indices, indptr, _ = csr.check_structure(indices, indptr, shape, "A", values=(codes, "codes"))
+        indices, indptr, canonical = csr.check_structure(indices, indptr, shape, "A",
+                                                         values=(codes, "codes"))
         arrays = [codes, codebook, indices, indptr]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
         self.codes, self.codebook, self.indices, self.indptr = (_read_only(a) for a in arrays)
         self.shape = shape
+        self.has_canonical_format = canonical
 
     @classmethod
     def from_dense(cls, W, codebook, *, index_dtype=None):
@@ -580,6 +582,10 @@ class SharedCSR:
             codes = _nearest_codes(A.data, codebook).astype(
                 _index_dtype(codebook.shape[0], index_dtype))
         return cls(codes, A.indices, A.indptr, A.shape, codebook, copy=False)
+
+    def operands(self):
+        """The arrays the product kernels read."""
+        return self.codes, self.codebook, self.indices, self.indptr
 
     @property
     def nnz(self):
@@ -614,32 +620,13 @@ class SharedCSR:
                 f"{self.codes.dtype} codes into {self.codebook.shape[0]} {self.dtype} values>")
 
 
-def _shared_csr_product(A, X, transpose, out, ndim):
-    """spmv / spmm of a SharedCSR (registered with sparsenet.csr)."""
-    xname = "x" if ndim == 1 else "X"
-    X = as_array(X, xname, ndim=ndim)
-    n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
-    if X.shape[0] != n_in:
-        op = "A.T" if transpose else "A"
-        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
-                         f"{n_in}; got {xname}.shape={X.shape}")
-    dtype = result_dtype(A.codebook, X, names=("A.codebook", xname))
-    k = X.shape[1] if ndim == 2 else 1
-    out_shape = (n_out, k) if ndim == 2 else (n_out,)
-    if out is not None:
-        check_out(out, out_shape, dtype, inputs=(X,))
-    if backend.use_numpy():
-        fn = reference.spmv if ndim == 1 else reference.spmm
-        return fn(A, X, transpose=transpose, out=out)
-    X2 = as_c_array(X, dtype).reshape(n_in, k)
-    Y = out if out is not None else np.empty(out_shape, dtype=dtype)
-    isa, threads = backend.native_options()
+def _shared_csr_native(A, isa, threads, X, Y, transpose):
+    """The native spmv / spmm of a SharedCSR (registered with sparsenet.csr, which checks)."""
     _native().csr_matmul(isa, threads, A.shape[1], A.indptr, A.indices, A.codes,
-                       as_c_array(A.codebook, dtype), X2, Y.reshape(n_out, k), transpose)
-    return Y
+                         as_c_array(A.codebook, Y.dtype), X, Y, transpose, A.has_canonical_format)
 
 
-csr.register_product(SharedCSR, _shared_csr_product)
+csr.register_product(SharedCSR, _shared_csr_native)
 
 __all__ = ["SharedWeights", "HashedWeights", "SharedCSR", "kmeans_codebook", "decode",
            "shared_matvec", "shared_matmul", "hashed_matvec", "hashed_matmul", "codebook_grad"]

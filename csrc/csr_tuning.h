@@ -1,0 +1,28 @@
+/* Tuning of the CSR product templates (csr_kernels.h), shared by every family that instantiates them
+ * (plain CSR in csr.c, pruned-and-shared CSR in shared.c). */
+#ifndef SPARSENET_CSR_TUNING_H
+#define SPARSENET_CSR_TUNING_H
+
+#include "sparsenet.h"
+
+/* Work (nnz + rows, times columns) that pays for starting one more thread. */
+#define SN_CSR_GRAIN ((sn_size)1 << 15)
+/* Cache budgets of A^T X by column ownership: a column block of Y in L2, a panel of A's entries,
+ * and the shortest average row segment per block worth it. */
+#define SN_CSR_L2_BLOCK ((sn_size)256 << 10)
+#define SN_CSR_PANEL_NNZ ((sn_size)1 << 16)
+#define SN_CSR_MIN_SEGMENT 16
+/* Entries ahead at which A X prefetches the gathered rows of X. */
+#define SN_CSR_PREFETCH 16
+
+/* Chunks of a transposed product scattered into private buffers: about one per 64Ki units of
+ * work, at most 16, and no more than 32 MiB of extra buffers. Depends on the problem only. */
+static inline sn_size sn_csr_t_chunks(sn_size work, sn_size out_bytes)
+{
+    sn_size chunks = SN_MAX((sn_size)1, SN_MIN((sn_size)16, work >> 16));
+    while (chunks > 1 && (chunks - 1) * out_bytes > ((sn_size)32 << 20))
+        --chunks;
+    return chunks;
+}
+
+#endif /* SPARSENET_CSR_TUNING_H */
