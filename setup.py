@@ -19,6 +19,7 @@ DEBUG = os.environ.get("SPARSENET_DEBUG", "") not in ("", "0")
 EXTENSIONS = {
     "_runtime": [],
     "_csr": ["csrc/csr.c"],
+    "_omp": ["csrc/omp.c"],
 }
 
 

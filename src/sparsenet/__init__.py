@@ -16,6 +16,7 @@ from sparsenet.backend import (
     use_backend,
 )
 from sparsenet.csr import CSR, spmm, spmv
+from sparsenet.omp import omp, omp_gram
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,8 @@ __all__ = [
     "CSR",
     "spmv",
     "spmm",
+    "omp",
+    "omp_gram",
     "reference",
     "set_backend",
     "get_backend",

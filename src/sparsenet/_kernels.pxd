@@ -40,3 +40,43 @@ cdef extern from "csr.h" nogil:
     int sn_csr_check_i64(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                          const int64_t *indptr, const int64_t *indices, sn_size *first_bad_row,
                          int *canonical)
+
+cdef extern from "batch_omp.h" nogil:
+    ctypedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
+                                 double *a, int *lda, double *b, int *ldb, double *beta, double *c,
+                                 int *ldc)
+    ctypedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
+                                 float *a, int *lda, float *b, int *ldb, float *beta, float *c,
+                                 int *ldc)
+    ctypedef struct sn_omp_problem_f64:
+        sn_size n_features, n_atoms, n_signals, max_atoms
+        const double *D
+        const double *G
+        const double *X
+        const double *DtX
+        const double *norms
+        sn_size x_ld, dtx_atom_stride, dtx_signal_stride
+        int x_signal_major
+        double tol
+        sn_gemm_f64 gemm
+        double *Y
+        double *values
+        int32_t *indices
+        int64_t *counts
+    ctypedef struct sn_omp_problem_f32:
+        sn_size n_features, n_atoms, n_signals, max_atoms
+        const float *D
+        const float *G
+        const float *X
+        const float *DtX
+        const float *norms
+        sn_size x_ld, dtx_atom_stride, dtx_signal_stride
+        int x_signal_major
+        float tol
+        sn_gemm_f32 gemm
+        float *Y
+        float *values
+        int32_t *indices
+        int64_t *counts
+    int sn_omp_f64(int isa, int n_threads, const sn_omp_problem_f64 *problem, sn_size *n_premature)
+    int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)

@@ -1,0 +1,67 @@
+/* Instantiates the Batch-OMP template (omp_kernels.h) for float and double and every ISA level, and
+ * exports the entry points of batch_omp.h, which pick the level at run time. */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch_omp.h"
+
+/* Work (about max_atoms^2 * n_atoms per signal) that pays for starting one more thread. */
+#define SN_OMP_GRAIN ((sn_size)1 << 18)
+
+/* Row length of the per-thread arrays: n_atoms rounded up to 16 REALs (a 64-byte vector of floats),
+ * so the correlation update runs on whole vectors. */
+static sn_size sn_omp_npad(sn_size n_atoms)
+{
+    return (n_atoms + 15) / 16 * 16;
+}
+
+/* Signals per gemm block: about 256 KiB of doubles of D^T X per thread (an L2-sized block), between
+ * 8 and 256. Depends on the problem only, so results do not depend on the thread count. */
+static sn_size sn_omp_block_signals(sn_size npad)
+{
+    return SN_MAX((sn_size)8, SN_MIN((sn_size)256, ((sn_size)1 << 15) / npad));
+}
+
+/* Zeroed memory on a 64-byte boundary (the scratch arrays' padding must start at zero). */
+static void *sn_omp_calloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0) bytes = 64;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+#define SN_TEMPLATE "omp_kernels.h"
+
+#define REAL float
+#define SFX f32
+#define EPS FLT_EPSILON
+#define SQRT sqrtf
+#include "sn_instantiate.h"
+#undef REAL
+#undef SFX
+#undef EPS
+#undef SQRT
+
+#define REAL double
+#define SFX f64
+#define EPS DBL_EPSILON
+#define SQRT sqrt
+#include "sn_instantiate.h"
+#undef REAL
+#undef SFX
+#undef EPS
+#undef SQRT
+
+int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)
+{
+    SN_DISPATCH(isa, omp_run_f32, (n_threads, problem, n_premature));
+}
+
+int sn_omp_f64(int isa, int n_threads, const sn_omp_problem_f64 *problem, sn_size *n_premature)
+{
+    SN_DISPATCH(isa, omp_run_f64, (n_threads, problem, n_premature));
+}
