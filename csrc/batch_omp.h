@@ -30,7 +30,8 @@ typedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, 
  *       feature f is X[j * x_ld + f] when x_signal_major, else X[f * x_ld + j].
  *   X == NULL: DtX[a * dtx_atom_stride + j * dtx_signal_stride] is D^T X, given.
  * Gram rows, one of:
- *   G != NULL: the n_atoms x n_atoms Gram matrix D^T D (row-major; only rows are read).
+ *   G != NULL: the Gram matrix D^T D, row-major with rows sn_omp_row_length(n_atoms) long and zero
+ *       past n_atoms (so that whole vectors can be read); only rows are read.
  *   G == NULL: row lam of D^T D is computed from D when atom lam is chosen (no n_atoms^2 memory).
  * D: n_features x n_atoms, row-major; needed when X != NULL or G == NULL.
  * Stopping: with tol >= 0, stop once the residual energy norms[j] - gamma.beta_S <= tol (norms:
@@ -42,6 +43,9 @@ typedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, 
  *       values[j * max_atoms ..], their number in counts[j].
  * n_premature: signals stopped early (an atom chosen twice, a correlation below eps, or a Cholesky
  *   pivot <= eps: linear dependence); the caller warns once. */
+/* Row length of the Gram matrix and of the kernel's arrays: n_atoms rounded up to 16. */
+sn_size sn_omp_row_length(sn_size n_atoms);
+
 #define SN_OMP_DECLARE(SFX, REAL)                                                                 \
     typedef struct {                                                                              \
         sn_size n_features, n_atoms, n_signals, max_atoms;                                        \

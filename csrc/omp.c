@@ -2,6 +2,7 @@
  * exports the entry points of batch_omp.h, which pick the level at run time. */
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,7 @@
 /* Work (about max_atoms^2 * n_atoms per signal) that pays for starting one more thread. */
 #define SN_OMP_GRAIN ((sn_size)1 << 18)
 
-/* Row length of the per-thread arrays: n_atoms rounded up to 16 REALs (a 64-byte vector of floats),
- * so the correlation update runs on whole vectors. */
-static sn_size sn_omp_npad(sn_size n_atoms)
+sn_size sn_omp_row_length(sn_size n_atoms)
 {
     return (n_atoms + 15) / 16 * 16;
 }
@@ -40,21 +39,33 @@ static void *sn_omp_calloc(size_t bytes)
 #define SFX f32
 #define EPS FLT_EPSILON
 #define SQRT sqrtf
+#define ABS fabsf
+#define IREAL int32_t
+#define SIGNBIT INT32_MIN
 #include "sn_instantiate.h"
 #undef REAL
 #undef SFX
 #undef EPS
 #undef SQRT
+#undef ABS
+#undef IREAL
+#undef SIGNBIT
 
 #define REAL double
 #define SFX f64
 #define EPS DBL_EPSILON
 #define SQRT sqrt
+#define ABS fabs
+#define IREAL int64_t
+#define SIGNBIT INT64_MIN
 #include "sn_instantiate.h"
 #undef REAL
 #undef SFX
 #undef EPS
 #undef SQRT
+#undef ABS
+#undef IREAL
+#undef SIGNBIT
 
 int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)
 {

@@ -4,7 +4,7 @@
  *   REAL  value type     SFX  type suffix (f32, f64)     EPS  machine epsilon of REAL
  *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
  * Per signal nothing is allocated: each thread owns one scratch block, sized once, in which the
- * correlations and the Gram rows of the chosen atoms stay in L1/L2 while the signal is coded. */
+ * correlations and the columns of G[:, S] L^-T stay in L1/L2 while the signal is coded. */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
 #define VEC K(omp_vec)
@@ -12,7 +12,9 @@
 #define PROBLEM SN_CAT(sn_omp_problem, SFX)
 #define SCRATCH K(omp_scratch)
 
+#define IVEC K(omp_ivec)
 typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
 
 /* One thread's working memory; every array starts on a 64-byte boundary, rows are npad long (a
  * multiple of 16 REALs, the padding kept at zero so whole vectors can be used). */
@@ -20,10 +22,11 @@ typedef struct {
     REAL *block;        /* npad x block_signals: D^T X for the current block of signals (X given) */
     REAL *alpha0;       /* npad: D^T x of the current signal (DtX given) */
     REAL *alpha;        /* npad: current correlations D^T r */
-    REAL *Gs;           /* max_atoms x npad: Gram rows of the chosen atoms, in order of choice */
+    REAL *Q;            /* max_atoms x npad: column j of G[:, S] L^-T per chosen atom j */
+    REAL *grow;         /* npad: Gram row of the chosen atom, when computed from D */
     REAL *L;            /* max_atoms x max_atoms: Cholesky factor of G[S, S], lower, row-major */
     REAL *w, *gamma, *t; /* max_atoms: L^-1 alpha0[S], the coefficients, a temporary */
-    REAL *tile_max;     /* npad / tile + 1: max |alpha| of each tile, to find the argmax fast */
+    REAL *dinv;         /* max_atoms: 1 / L[j, j] (substitutions multiply, no division chains) */
     int32_t *S;         /* max_atoms: chosen atoms */
 } SCRATCH;
 
@@ -31,7 +34,7 @@ typedef struct {
 #define TILE (8 * VLEN)
 
 static sn_size K(omp_carve)(SCRATCH *s, char *base, sn_size npad, sn_size max_atoms,
-                            sn_size block_signals, int with_block)
+                            sn_size block_signals, int with_block, int p_has_gram)
 {
     sn_size off = 0;
 #define SN_OMP_TAKE(field, type, count)                                    \
@@ -42,133 +45,193 @@ static sn_size K(omp_carve)(SCRATCH *s, char *base, sn_size npad, sn_size max_at
     SN_OMP_TAKE(block, REAL, with_block ? npad * block_signals : 0);
     SN_OMP_TAKE(alpha0, REAL, npad);
     SN_OMP_TAKE(alpha, REAL, npad);
-    SN_OMP_TAKE(Gs, REAL, max_atoms * npad);
+    SN_OMP_TAKE(Q, REAL, max_atoms * npad);
+    SN_OMP_TAKE(grow, REAL, p_has_gram ? 0 : npad);
     SN_OMP_TAKE(L, REAL, max_atoms * max_atoms);
     SN_OMP_TAKE(w, REAL, max_atoms);
     SN_OMP_TAKE(gamma, REAL, max_atoms);
     SN_OMP_TAKE(t, REAL, max_atoms);
-    SN_OMP_TAKE(tile_max, REAL, npad / TILE + 1);
+    SN_OMP_TAKE(dinv, REAL, max_atoms);
     SN_OMP_TAKE(S, int32_t, max_atoms);
 #undef SN_OMP_TAKE
     return off;
 }
 
-/* g[0:npad) = row lam of D^T D: copied from G, or computed from the rows of D. */
+/* g[0:npad) = row lam of D^T D, computed from the rows of D (when no Gram matrix is given). */
 static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *restrict g)
 {
     const sn_size n = p->n_atoms;
-    if (p->G != NULL) {
-        const REAL *src = p->G + lam * n;
-        for (sn_size i = 0; i < n; ++i)
-            g[i] = src[i];
-    } else {
-        for (sn_size i = 0; i < n; ++i)
-            g[i] = 0;
-        for (sn_size f = 0; f < p->n_features; ++f) {
-            const REAL *row = p->D + f * n;
-            const REAL d = row[lam];
-#pragma omp simd
-            for (sn_size i = 0; i < n; ++i)
-                g[i] += d * row[i];
-        }
-    }
-    for (sn_size i = n; i < npad; ++i)
+    for (sn_size i = 0; i < npad; ++i)
         g[i] = 0;
+    for (sn_size f = 0; f < p->n_features; ++f) {
+        const REAL *row = p->D + f * n;
+        const REAL d = row[lam];
+#pragma omp simd
+        for (sn_size i = 0; i < n; ++i)
+            g[i] += d * row[i];
+    }
 }
 
-/* alpha = alpha0 - Gs[0:k]^T gamma, and the max |alpha| of each tile; returns the overall max. */
-static REAL K(omp_update)(const REAL *restrict alpha0, const REAL *restrict Gs,
-                          const REAL *restrict gamma, sn_size k, sn_size npad,
-                          REAL *restrict alpha, REAL *restrict tile_max)
+static inline VEC K(omp_vabs)(VEC x)
 {
-    REAL amax = 0;
-    sn_size b = 0, tile = 0;
-    for (; b + TILE <= npad; b += TILE, ++tile) {
-        const VEC *a0 = (const VEC *)(alpha0 + b);
-        VEC c0 = a0[0], c1 = a0[1], c2 = a0[2], c3 = a0[3];
-        VEC c4 = a0[4], c5 = a0[5], c6 = a0[6], c7 = a0[7];
+    const IVEC sign = (IVEC){0} + SIGNBIT;
+    return (VEC)((IVEC)x & ~sign);
+}
+
+/* Running (max |alpha|, first index reaching it) per vector lane; lanes are scanned in increasing
+ * index order, so the strict > keeps the first occurrence, as np.argmax does. */
+#define SN_OMP_TRACK(c, at, vmax, vidx)                               \
+    do {                                                              \
+        const VEC ac = K(omp_vabs)(c);                                \
+        const IVEC gt = ac > (vmax);                                  \
+        (vmax) = (VEC)(((IVEC)ac & gt) | ((IVEC)(vmax) & ~gt));       \
+        (vidx) = ((lanes + (IREAL)(at)) & gt) | ((vidx) & ~gt);       \
+    } while (0)
+
+#define SN_OMP_TRACK_BEGIN                     \
+    IVEC lanes;                                \
+    for (sn_size i_ = 0; i_ < VLEN; ++i_)      \
+        lanes[i_] = (IREAL)i_;                 \
+    VEC max0 = {0}, max1 = {0};                \
+    IVEC idx0 = {0}, idx1 = {0}
+
+/* The largest value over the lanes of both trackers, at its smallest index. */
+static sn_size K(omp_track_end)(VEC max0, IVEC idx0, VEC max1, IVEC idx1)
+{
+    REAL best = 0;
+    sn_size at = 0;
+    for (sn_size i = 0; i < VLEN; ++i) {
+        if (max0[i] > best || (max0[i] == best && (sn_size)idx0[i] < at)) {
+            best = max0[i];
+            at = (sn_size)idx0[i];
+        }
+        if (max1[i] > best || (max1[i] == best && (sn_size)idx1[i] < at)) {
+            best = max1[i];
+            at = (sn_size)idx1[i];
+        }
+    }
+    return at;
+}
+
+/* alpha = alpha0; returns np.argmax(np.abs(alpha0)). */
+static sn_size K(omp_start)(const REAL *restrict alpha0, sn_size npad, REAL *restrict alpha)
+{
+    SN_OMP_TRACK_BEGIN;
+    for (sn_size b = 0; b < npad; b += VLEN) { /* npad is a multiple of VLEN */
+        const VEC c = *(const VEC *)(alpha0 + b);
+        *(VEC *)(alpha + b) = c;
+        SN_OMP_TRACK(c, b, max0, idx0);
+    }
+    return K(omp_track_end)(max0, idx0, max1, idx1);
+}
+
+/* One step of the pursuit once atom k is chosen, with l = L[k, :k] and dinv = 1 / L[k, k]:
+ *   qk = (g - Q[:k]^T l) * dinv      the new column of Q = G[:, S] L^-T (g: the atom's Gram row)
+ *   alpha -= wk * qk                  so that alpha = alpha0 - Q w = alpha0 - G[:, S] gamma
+ * and returns np.argmax(np.abs(alpha)), all in one pass over the atoms. */
+static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
+                             const REAL *restrict l, sn_size k, REAL dinv, REAL wk, sn_size npad,
+                             REAL *restrict qk, REAL *restrict alpha)
+{
+    SN_OMP_TRACK_BEGIN;
+    sn_size b = 0;
+    for (; b + TILE <= npad; b += TILE) {
+        const VEC *gv = (const VEC *)(g + b);
+        VEC c0 = gv[0], c1 = gv[1], c2 = gv[2], c3 = gv[3];
+        VEC c4 = gv[4], c5 = gv[5], c6 = gv[6], c7 = gv[7];
         for (sn_size j = 0; j < k; ++j) {
-            const REAL gj = gamma[j];
-            const VEC *r = (const VEC *)(Gs + j * npad + b);
-            c0 -= gj * r[0];
-            c1 -= gj * r[1];
-            c2 -= gj * r[2];
-            c3 -= gj * r[3];
-            c4 -= gj * r[4];
-            c5 -= gj * r[5];
-            c6 -= gj * r[6];
-            c7 -= gj * r[7];
+            const REAL lj = l[j];
+            const VEC *r = (const VEC *)(Q + j * npad + b);
+            c0 -= lj * r[0];
+            c1 -= lj * r[1];
+            c2 -= lj * r[2];
+            c3 -= lj * r[3];
+            c4 -= lj * r[4];
+            c5 -= lj * r[5];
+            c6 -= lj * r[6];
+            c7 -= lj * r[7];
         }
-        VEC *out = (VEC *)(alpha + b);
-        out[0] = c0;
-        out[1] = c1;
-        out[2] = c2;
-        out[3] = c3;
-        out[4] = c4;
-        out[5] = c5;
-        out[6] = c6;
-        out[7] = c7;
-        REAL m = 0;
-#pragma omp simd reduction(max : m)
-        for (sn_size i = b; i < b + TILE; ++i) {
-            const REAL v = alpha[i] < 0 ? -alpha[i] : alpha[i];
-            m = v > m ? v : m;
-        }
-        tile_max[tile] = m;
-        amax = m > amax ? m : amax;
+        VEC *q = (VEC *)(qk + b), *a = (VEC *)(alpha + b);
+        c0 *= dinv;
+        c1 *= dinv;
+        c2 *= dinv;
+        c3 *= dinv;
+        c4 *= dinv;
+        c5 *= dinv;
+        c6 *= dinv;
+        c7 *= dinv;
+        q[0] = c0;
+        q[1] = c1;
+        q[2] = c2;
+        q[3] = c3;
+        q[4] = c4;
+        q[5] = c5;
+        q[6] = c6;
+        q[7] = c7;
+        c0 = a[0] - wk * c0;
+        c1 = a[1] - wk * c1;
+        c2 = a[2] - wk * c2;
+        c3 = a[3] - wk * c3;
+        c4 = a[4] - wk * c4;
+        c5 = a[5] - wk * c5;
+        c6 = a[6] - wk * c6;
+        c7 = a[7] - wk * c7;
+        a[0] = c0;
+        a[1] = c1;
+        a[2] = c2;
+        a[3] = c3;
+        a[4] = c4;
+        a[5] = c5;
+        a[6] = c6;
+        a[7] = c7;
+        SN_OMP_TRACK(c0, b, max0, idx0);
+        SN_OMP_TRACK(c1, b + VLEN, max1, idx1);
+        SN_OMP_TRACK(c2, b + 2 * VLEN, max0, idx0);
+        SN_OMP_TRACK(c3, b + 3 * VLEN, max1, idx1);
+        SN_OMP_TRACK(c4, b + 4 * VLEN, max0, idx0);
+        SN_OMP_TRACK(c5, b + 5 * VLEN, max1, idx1);
+        SN_OMP_TRACK(c6, b + 6 * VLEN, max0, idx0);
+        SN_OMP_TRACK(c7, b + 7 * VLEN, max1, idx1);
     }
-    if (b < npad) { /* last, partial tile: whole vectors (npad is a multiple of VLEN) */
-        for (sn_size v = b; v < npad; v += VLEN) {
-            VEC c = *(const VEC *)(alpha0 + v);
-            for (sn_size j = 0; j < k; ++j)
-                c -= gamma[j] * *(const VEC *)(Gs + j * npad + v);
-            *(VEC *)(alpha + v) = c;
-        }
-        REAL m = 0;
-#pragma omp simd reduction(max : m)
-        for (sn_size i = b; i < npad; ++i) {
-            const REAL v = alpha[i] < 0 ? -alpha[i] : alpha[i];
-            m = v > m ? v : m;
-        }
-        tile_max[tile] = m;
-        amax = m > amax ? m : amax;
+    for (; b < npad; b += VLEN) { /* whole vectors: npad is a multiple of VLEN */
+        VEC c = *(const VEC *)(g + b);
+        for (sn_size j = 0; j < k; ++j)
+            c -= l[j] * *(const VEC *)(Q + j * npad + b);
+        c *= dinv;
+        *(VEC *)(qk + b) = c;
+        c = *(const VEC *)(alpha + b) - wk * c;
+        *(VEC *)(alpha + b) = c;
+        SN_OMP_TRACK(c, b, max0, idx0);
     }
-    return amax;
-}
-
-/* The first index whose |a| equals amax (the max of a's tiles, as omp_update computed it):
- * np.argmax(np.abs(a)) without a second pass over every tile. */
-static sn_size K(omp_argmax)(const REAL *a, const REAL *tile_max, sn_size npad, REAL amax)
-{
-    sn_size tile = 0;
-    while (tile_max[tile] != amax)
-        ++tile;
-    sn_size i = tile * TILE;
-    while ((a[i] < 0 ? -a[i] : a[i]) != amax)
-        ++i;
-    (void)npad;
-    return i;
+    return K(omp_track_end)(max0, idx0, max1, idx1);
 }
 
 /* Codes one signal whose correlations alpha0 = D^T x (npad long, padding zero) are given and whose
  * squared norm is norm2 (used with tol only). Writes the chosen atoms to s->S and the coefficients
  * to s->gamma; returns their number, and sets *premature when a stop rule other than the requested
- * one ended the pursuit (as scikit-learn's _gram_omp, which warns then). */
+ * one ended the pursuit (scikit-learn's _gram_omp warns then).
+ *
+ * The Cholesky factor L of G[S, S] grows by one row per atom. Its new row, the solution l of
+ * L[:k, :k] l = G[S, lam], is row lam of Q = G[:, S] L^-T, which the pursuit keeps (one column per
+ * atom, updated in the same pass as the correlations): so the row costs k loads, not a triangular
+ * solve, and the correlations alpha0 - G[:, S] gamma = alpha0 - Q w with w = L^-1 alpha0[S] need no
+ * gamma until the end, when gamma = L^-T w is one back substitution. */
 static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const REAL *alpha0,
                              REAL norm2, int *premature)
 {
     const sn_size max_atoms = p->max_atoms;
     const int use_tol = p->tol >= 0;
-    REAL *restrict L = s->L, *restrict w = s->w, *restrict gamma = s->gamma, *restrict t = s->t;
+    REAL *restrict L = s->L, *restrict w = s->w, *restrict dinv = s->dinv;
+    REAL *restrict alpha = s->alpha;
+    const REAL *restrict Q = s->Q;
     int32_t *restrict S = s->S;
+    REAL energy = norm2;
     *premature = 0;
 
-    /* The first search is over alpha0 itself. */
-    REAL amax = K(omp_update)(alpha0, s->Gs, gamma, 0, npad, s->alpha, s->tile_max);
+    sn_size lam = K(omp_start)(alpha0, npad, alpha);
     sn_size k = 0;
     for (;;) {
-        const sn_size lam = K(omp_argmax)(s->alpha, s->tile_max, npad, amax);
-        const REAL a = s->alpha[lam];
+        const REAL a = alpha[lam];
         int chosen = 0;
         for (sn_size j = 0; j < k; ++j)
             chosen |= S[j] == lam;
@@ -176,57 +239,34 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
             *premature = 1;
             break;
         }
-        REAL *restrict g = s->Gs + k * npad;
-        K(omp_gram_row)(p, lam, npad, g);
-        REAL *restrict Lk = L + k * max_atoms;
-        if (k > 0) {
-            /* New Cholesky row: solve L[:k, :k] l = G[S, lam] (forward substitution). */
-            REAL v = 0;
-            for (sn_size j = 0; j < k; ++j) {
-                const REAL *Lj = L + j * max_atoms;
-                REAL sum = s->Gs[j * npad + lam];
-                for (sn_size i = 0; i < j; ++i)
-                    sum -= Lj[i] * Lk[i];
-                Lk[j] = sum / Lj[j];
-                v += Lk[j] * Lk[j];
-            }
-            const REAL pivot = g[lam] - v;
-            if (pivot <= EPS) { /* the atom is (numerically) in the span of the chosen ones */
-                *premature = 1;
-                break;
-            }
-            Lk[k] = SQRT(pivot);
+        const REAL *g;
+        if (p->G != NULL) {
+            g = p->G + lam * npad;
         } else {
-            if (!(g[lam] > 0)) { /* not a Gram matrix: an atom with a correlation but no norm */
-                *premature = 1;
-                break;
-            }
-            Lk[0] = SQRT(g[lam]);
+            K(omp_gram_row)(p, lam, npad, s->grow);
+            g = s->grow;
         }
-        /* w = L^-1 alpha0[S] grows by one entry; gamma = L^-T w by back substitution. */
-        REAL sum = alpha0[lam];
-        for (sn_size i = 0; i < k; ++i)
-            sum -= Lk[i] * w[i];
-        w[k] = sum / Lk[k];
+        REAL *restrict Lk = L + k * max_atoms;
+        REAL v = 0;
+        for (sn_size j = 0; j < k; ++j) {
+            Lk[j] = Q[j * npad + lam];
+            v += Lk[j] * Lk[j];
+        }
+        const REAL pivot = g[lam] - v;
+        /* k > 0: the atom is (numerically) in the span of the chosen ones; k = 0: not a Gram
+         * matrix (an atom with a correlation but no norm). */
+        if (k > 0 ? pivot <= EPS : !(pivot > 0)) {
+            *premature = 1;
+            break;
+        }
+        Lk[k] = SQRT(pivot);
+        dinv[k] = 1 / Lk[k];
+        w[k] = a * dinv[k];
         S[k] = (int32_t)lam;
+        lam = K(omp_extend)(g, Q, Lk, k, dinv[k], w[k], npad, s->Q + k * npad, alpha);
+        energy -= w[k] * w[k];
         ++k;
-        for (sn_size i = 0; i < k; ++i)
-            t[i] = w[i];
-        for (sn_size j = k - 1; j >= 0; --j) {
-            const REAL *Lj = L + j * max_atoms;
-            const REAL gj = t[j] / Lj[j];
-            gamma[j] = gj;
-            for (sn_size i = 0; i < j; ++i)
-                t[i] -= Lj[i] * gj;
-        }
-        amax = K(omp_update)(alpha0, s->Gs, gamma, k, npad, s->alpha, s->tile_max);
-        if (use_tol) {
-            /* Residual energy ||x||^2 - gamma . (G[S, S] gamma), with G[S, S] gamma = alpha0[S] -
-             * alpha[S]: scikit-learn's tol_curr. */
-            REAL delta = 0;
-            for (sn_size j = 0; j < k; ++j)
-                delta += gamma[j] * (alpha0[S[j]] - s->alpha[S[j]]);
-            const REAL energy = norm2 - delta;
+        if (use_tol) { /* residual energy ||x||^2 - ||w||^2 = ||x||^2 - gamma . G[S, S] gamma */
             if ((energy < 0 ? -energy : energy) <= p->tol) break;
             if (k == max_atoms) {
                 *premature = 1;
@@ -235,6 +275,17 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         } else if (k == max_atoms) {
             break;
         }
+    }
+    /* gamma = L^-T w (back substitution, row j of L scattered into the partial sums). */
+    REAL *restrict gamma = s->gamma, *restrict t = s->t;
+    for (sn_size i = 0; i < k; ++i)
+        t[i] = w[i];
+    for (sn_size j = k - 1; j >= 0; --j) {
+        const REAL *Lj = L + j * max_atoms;
+        const REAL gj = t[j] * dinv[j];
+        gamma[j] = gj;
+        for (sn_size i = 0; i < j; ++i)
+            t[i] -= Lj[i] * gj;
     }
     return k;
 }
@@ -272,12 +323,12 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const sn_size n = p->n_atoms, n_signals = p->n_signals;
     *n_premature = 0;
     if (n_signals == 0) return SN_OK;
-    const sn_size npad = sn_omp_npad(n);
+    const sn_size npad = sn_omp_row_length(n);
     const sn_size block_signals = sn_omp_block_signals(npad);
     const int with_block = p->X != NULL;
     SCRATCH layout;
     const sn_size per_thread = K(omp_carve)(&layout, NULL, npad, p->max_atoms, block_signals,
-                                            with_block);
+                                            with_block, p->G != NULL);
     const sn_size n_blocks = (n_signals + block_signals - 1) / block_signals;
     const sn_size work = n_signals * (p->max_atoms + 1) * npad * (p->max_atoms + 1);
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
@@ -289,7 +340,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     {
         SCRATCH s = {0};
         K(omp_carve)(&s, memory + sn_thread_id() * per_thread, npad, p->max_atoms, block_signals,
-                     with_block);
+                     with_block, p->G != NULL);
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
             const sn_size j0 = blk * block_signals;
@@ -328,6 +379,8 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
 
 #undef K
 #undef VEC
+#undef IVEC
+#undef SN_OMP_TRACK
 #undef VLEN
 #undef PROBLEM
 #undef SCRATCH

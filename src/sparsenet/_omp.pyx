@@ -20,27 +20,34 @@ cdef inline const real *_ptr(const real[::1] a) noexcept nogil:
     return &a[0] if a.shape[0] else NULL
 
 
+def row_length(sn_size n_atoms):
+    """Row length of the kernel's Gram matrix (n_atoms rounded up; see csrc/batch_omp.h)."""
+    return sn_omp_row_length(n_atoms)
+
+
 def gram(const real[::1] D, sn_size n_features, sn_size n_atoms, real[:, ::1] G):
-    """G = D^T D (BLAS syrk, then mirrored so that G is exactly symmetric); D is row-major
-    n_features x n_atoms, flat."""
+    """G[:, :n_atoms] = D^T D (BLAS syrk, then mirrored so that G is exactly symmetric) and zero
+    padding after; D is row-major n_features x n_atoms, flat; G has n_atoms rows."""
     cdef char uplo = b'L', trans = b'N'
-    cdef int n = <int>n_atoms, k = <int>n_features, lda = <int>n_atoms
+    cdef int n = <int>n_atoms, k = <int>n_features, lda = <int>n_atoms, ldc = <int>G.shape[1]
     cdef real one = 1, zero = 0
     cdef sn_size i, j
     if n_atoms == 0:
         return
     with nogil:
-        if k == 0:
-            for i in range(n_atoms):
+        for i in range(n_atoms):
+            for j in range(n_atoms, G.shape[1]):
+                G[i, j] = 0
+            if k == 0:
                 for j in range(n_atoms):
                     G[i, j] = 0
-        else:
-            # Fortran sees D as n_atoms x n_features (lda = n_atoms): its lower triangle of D D^T is
-            # the upper triangle of the row-major G.
+        if k > 0:
+            # Fortran sees D as n_atoms x n_features (lda = n_atoms) and G as its transpose: the
+            # lower triangle of D D^T it computes is the upper triangle of the row-major G.
             if real is double:
-                dsyrk(&uplo, &trans, &n, &k, &one, <double *>&D[0], &lda, &zero, &G[0, 0], &n)
+                dsyrk(&uplo, &trans, &n, &k, &one, <double *>&D[0], &lda, &zero, &G[0, 0], &ldc)
             else:
-                ssyrk(&uplo, &trans, &n, &k, &one, <float *>&D[0], &lda, &zero, &G[0, 0], &n)
+                ssyrk(&uplo, &trans, &n, &k, &one, <float *>&D[0], &lda, &zero, &G[0, 0], &ldc)
             for i in range(n_atoms):
                 for j in range(i):
                     G[i, j] = G[j, i]

@@ -228,7 +228,7 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     X2 = X2.astype(dtype, copy=False)
     G = None
     if precompute:
-        G = np.empty((n_atoms, n_atoms), dtype=dtype)
+        G = np.empty((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
         _omp.gram(np.ravel(D), n_features, n_atoms, G)
     norms = None
     if tol is not None:
@@ -315,9 +315,10 @@ def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None,
         return reference.omp_gram(G, DtX, n_nonzero_coefs=max_atoms if tol is None else None,
                                   tol=tol, norms_squared=norms_squared,
                                   return_format=return_format, copy=copy)
-    G = np.ascontiguousarray(G, dtype=dtype)
+    G_padded = np.zeros((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
+    G_padded[:, :n_atoms] = G
     DtX2 = DtX2.astype(dtype, copy=False)
-    coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format, G=G,
-                                DtX=DtX2, norms=norms)
+    coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
+                                G=G_padded, DtX=DtX2, norms=norms)
     _warn(n_premature, n_signals)
     return _shape_result(coef, one_signal, return_format)
