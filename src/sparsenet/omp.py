@@ -23,7 +23,9 @@ _BLAS_INT_MAX = 2**31 - 1
 def _check_finite(a, name):
     # A sum is cheaper than isfinite(a).all(); only when it is not finite (NaN, inf, or an overflow
     # of huge finite values) is the exact test run.
-    if a.size and not np.isfinite(a.sum()) and not np.isfinite(a).all():
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspicious = a.size and not np.isfinite(a.sum())
+    if suspicious and not np.isfinite(a).all():
         raise ValueError(f"{name} must not contain NaN or infinity")
 
 
