@@ -2,12 +2,14 @@
  * Cholesky updates, over many signals against one dictionary.
  *
  * For each signal: pick the atom of largest |correlation|, extend the Cholesky factor of the Gram
- * matrix restricted to the chosen atoms by one row, solve for the coefficients, and update the
- * correlations alpha = D^T x - G[:, S] gamma; the residual energy (for `tol`) comes from the Gram
- * quantities. Stopping rules, thresholds and tie-breaking are those of scikit-learn's
- * orthogonal_mp_gram. BLAS (gemm) is passed in as a function pointer with the signature of
- * scipy.linalg.cython_blas, so the library links no BLAS of its own. Suffixes f32 / f64 name the
- * value type. Return an sn_status.
+ * matrix restricted to the chosen atoms by one row, and update the correlations
+ * alpha = D^T x - G[:, S] gamma; the residual energy (for `tol`) comes from the Gram quantities.
+ * Stopping rules, thresholds and tie-breaking are those of scikit-learn's orthogonal_mp_gram.
+ * Suffixes f32 / f64 name the value type. Return an sn_status.
+ *
+ * The Gram matrix is computed by the caller (BLAS syrk from scipy.linalg.cython_blas); D^T X is
+ * computed here, block by block on each thread, so that it runs on the kernel's own threads (a
+ * pthreads BLAS called from OpenMP threads wakes its own pool for every block).
  *
  * (Not named omp.h: with -Icsrc that name would shadow OpenMP's <omp.h>, which sparsenet.h includes.) */
 #ifndef SPARSENET_BATCH_OMP_H
@@ -15,37 +17,29 @@
 
 #include "sparsenet.h"
 
-/* Fortran-convention gemm, as scipy.linalg.cython_blas exports it: C = alpha op(A) op(B) + beta C. */
-typedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
-                            double *a, int *lda, double *b, int *ldb, double *beta, double *c,
-                            int *ldc);
-typedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
-                            float *a, int *lda, float *b, int *ldb, float *beta, float *c,
-                            int *ldc);
+/* Row length of D, of the Gram matrix and of the kernel's arrays: n_atoms rounded up to a multiple
+ * of 32, so that every pass over the atoms runs on whole vectors. */
+sn_size sn_omp_row_length(sn_size n_atoms);
 
-/* One OMP problem: n_signals signals against n_atoms atoms.
+/* One OMP problem: n_signals signals against n_atoms atoms; npad = sn_omp_row_length(n_atoms).
  *
+ * D: n_features x npad, row-major, zero past column n_atoms; needed when X != NULL or G == NULL.
  * Correlations, one of:
- *   X != NULL: signals; D^T X is computed here, by gemm, in blocks of signals on each thread. Signal j,
- *       feature f is X[j * x_ld + f] when x_signal_major, else X[f * x_ld + j].
+ *   X != NULL: signals; D^T X is computed here. Signal j, feature f is X[j * x_ld + f] when
+ *       x_signal_major, else X[f * x_ld + j].
  *   X == NULL: DtX[a * dtx_atom_stride + j * dtx_signal_stride] is D^T X, given.
  * Gram rows, one of:
- *   G != NULL: the Gram matrix D^T D, row-major with rows sn_omp_row_length(n_atoms) long and zero
- *       past n_atoms (so that whole vectors can be read); only rows are read.
+ *   G != NULL: the Gram matrix D^T D, n_atoms x npad, row-major, zero past column n_atoms.
  *   G == NULL: row lam of D^T D is computed from D when atom lam is chosen (no n_atoms^2 memory).
- * D: n_features x n_atoms, row-major; needed when X != NULL or G == NULL.
- * Stopping: with tol >= 0, stop once the residual energy norms[j] - gamma.beta_S <= tol (norms:
- *   squared signal norms), else after max_atoms atoms. max_atoms bounds the atoms per signal in both
- *   cases (scratch size); reaching it with tol unmet counts as a premature stop.
+ * Stopping: with tol >= 0, stop once the residual energy |norms[j] - ||L^-1 alpha0[S]||^2| <= tol
+ *   (norms: squared signal norms), else after max_atoms atoms. max_atoms bounds the atoms per signal
+ *   in both cases (scratch size); reaching it with tol unmet counts as a premature stop.
  * Output, one of:
  *   Y != NULL: dense coefficients, signal j in Y[j * n_atoms .. + n_atoms) (column-major).
  *   else: CSC parts, signal j's atoms (increasing) in indices[j * max_atoms ..], its coefficients in
  *       values[j * max_atoms ..], their number in counts[j].
  * n_premature: signals stopped early (an atom chosen twice, a correlation below eps, or a Cholesky
  *   pivot <= eps: linear dependence); the caller warns once. */
-/* Row length of the Gram matrix and of the kernel's arrays: n_atoms rounded up to 16. */
-sn_size sn_omp_row_length(sn_size n_atoms);
-
 #define SN_OMP_DECLARE(SFX, REAL)                                                                 \
     typedef struct {                                                                              \
         sn_size n_features, n_atoms, n_signals, max_atoms;                                        \
@@ -53,7 +47,6 @@ sn_size sn_omp_row_length(sn_size n_atoms);
         sn_size x_ld, dtx_atom_stride, dtx_signal_stride;                                         \
         int x_signal_major;                                                                       \
         REAL tol;                                                                                 \
-        sn_gemm_##SFX gemm;                                                                       \
         REAL *Y, *values;                                                                         \
         int32_t *indices;                                                                         \
         int64_t *counts;                                                                          \

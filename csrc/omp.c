@@ -13,11 +13,11 @@
 
 sn_size sn_omp_row_length(sn_size n_atoms)
 {
-    return (n_atoms + 15) / 16 * 16;
+    return (n_atoms + 31) / 32 * 32;
 }
 
-/* Signals per gemm block: about 256 KiB of doubles of D^T X per thread (an L2-sized block), between
- * 8 and 256. Depends on the problem only, so results do not depend on the thread count. */
+/* Signals per block of D^T X: about 256 KiB of doubles per thread (an L2-sized block), between 8
+ * and 256. Depends on the problem only, so results do not depend on the thread count. */
 static sn_size sn_omp_block_signals(sn_size npad)
 {
     return SN_MAX((sn_size)8, SN_MIN((sn_size)256, ((sn_size)1 << 15) / npad));

@@ -17,9 +17,9 @@ typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), m
 typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
 
 /* One thread's working memory; every array starts on a 64-byte boundary, rows are npad long (a
- * multiple of 16 REALs, the padding kept at zero so whole vectors can be used). */
+ * multiple of 32 REALs, the padding kept at zero so whole vectors can be used). */
 typedef struct {
-    REAL *block;        /* npad x block_signals: D^T X for the current block of signals (X given) */
+    REAL *block;        /* block_signals x npad: D^T X for the current block of signals (X given) */
     REAL *alpha0;       /* npad: D^T x of the current signal (DtX given) */
     REAL *alpha;        /* npad: current correlations D^T r */
     REAL *Q;            /* max_atoms x npad: column j of G[:, S] L^-T per chosen atom j */
@@ -60,15 +60,65 @@ static sn_size K(omp_carve)(SCRATCH *s, char *base, sn_size npad, sn_size max_at
 /* g[0:npad) = row lam of D^T D, computed from the rows of D (when no Gram matrix is given). */
 static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *restrict g)
 {
-    const sn_size n = p->n_atoms;
-    for (sn_size i = 0; i < npad; ++i)
-        g[i] = 0;
+    for (sn_size i = 0; i < npad; i += VLEN)
+        *(VEC *)(g + i) = (VEC){0};
     for (sn_size f = 0; f < p->n_features; ++f) {
-        const REAL *row = p->D + f * n;
+        const REAL *row = p->D + f * npad;
         const REAL d = row[lam];
-#pragma omp simd
-        for (sn_size i = 0; i < n; ++i)
-            g[i] += d * row[i];
+        for (sn_size i = 0; i < npad; i += VLEN)
+            *(VEC *)(g + i) += d * *(const VEC *)(row + i);
+    }
+}
+
+/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of 2 vectors of atoms by 4
+ * signals (8 accumulators) runs over the features, the tile of D staying in L1. */
+static void K(omp_correlate)(const PROBLEM *p, sn_size npad, sn_size j0, sn_size nb,
+                             REAL *restrict block)
+{
+    const sn_size nf = p->n_features;
+    const sn_size step = p->x_signal_major ? 1 : p->x_ld;       /* next feature */
+    const sn_size next = p->x_signal_major ? p->x_ld : 1;       /* next signal */
+    const REAL *restrict X = p->X + j0 * next;
+    const REAL *restrict D = p->D;
+    for (sn_size a = 0; a < npad; a += 2 * VLEN) {
+        sn_size j = 0;
+        for (; j + 4 <= nb; j += 4) {
+            const REAL *x0 = X + j * next, *x1 = x0 + next, *x2 = x1 + next, *x3 = x2 + next;
+            VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+            for (sn_size f = 0; f < nf; ++f) {
+                const VEC d0 = *(const VEC *)(D + f * npad + a);
+                const VEC d1 = *(const VEC *)(D + f * npad + a + VLEN);
+                const REAL v0 = x0[f * step], v1 = x1[f * step], v2 = x2[f * step], v3 = x3[f * step];
+                c00 += v0 * d0;
+                c01 += v0 * d1;
+                c10 += v1 * d0;
+                c11 += v1 * d1;
+                c20 += v2 * d0;
+                c21 += v2 * d1;
+                c30 += v3 * d0;
+                c31 += v3 * d1;
+            }
+            REAL *out = block + j * npad + a;
+            *(VEC *)out = c00;
+            *(VEC *)(out + VLEN) = c01;
+            *(VEC *)(out + npad) = c10;
+            *(VEC *)(out + npad + VLEN) = c11;
+            *(VEC *)(out + 2 * npad) = c20;
+            *(VEC *)(out + 2 * npad + VLEN) = c21;
+            *(VEC *)(out + 3 * npad) = c30;
+            *(VEC *)(out + 3 * npad + VLEN) = c31;
+        }
+        for (; j < nb; ++j) {
+            const REAL *x0 = X + j * next;
+            VEC c00 = {0}, c01 = {0};
+            for (sn_size f = 0; f < nf; ++f) {
+                const REAL v0 = x0[f * step];
+                c00 += v0 * *(const VEC *)(D + f * npad + a);
+                c01 += v0 * *(const VEC *)(D + f * npad + a + VLEN);
+            }
+            *(VEC *)(block + j * npad + a) = c00;
+            *(VEC *)(block + j * npad + a + VLEN) = c01;
+        }
     }
 }
 
@@ -95,22 +145,21 @@ static inline VEC K(omp_vabs)(VEC x)
     VEC max0 = {0}, max1 = {0};                \
     IVEC idx0 = {0}, idx1 = {0}
 
-/* The largest value over the lanes of both trackers, at its smallest index. */
+/* The largest value over the lanes of both trackers, at its smallest index (branch-free: the
+ * winning lane is data-dependent, so branches would mispredict). */
 static sn_size K(omp_track_end)(VEC max0, IVEC idx0, VEC max1, IVEC idx1)
 {
     REAL best = 0;
-    sn_size at = 0;
     for (sn_size i = 0; i < VLEN; ++i) {
-        if (max0[i] > best || (max0[i] == best && (sn_size)idx0[i] < at)) {
-            best = max0[i];
-            at = (sn_size)idx0[i];
-        }
-        if (max1[i] > best || (max1[i] == best && (sn_size)idx1[i] < at)) {
-            best = max1[i];
-            at = (sn_size)idx1[i];
-        }
+        best = max0[i] > best ? max0[i] : best;
+        best = max1[i] > best ? max1[i] : best;
     }
-    return at;
+    IREAL at = (IREAL)1 << (8 * sizeof(IREAL) - 2);
+    for (sn_size i = 0; i < VLEN; ++i) {
+        at = (max0[i] == best && idx0[i] < at) ? idx0[i] : at;
+        at = (max1[i] == best && idx1[i] < at) ? idx1[i] : at;
+    }
+    return (sn_size)at;
 }
 
 /* alpha = alpha0; returns np.argmax(np.abs(alpha0)). */
@@ -345,15 +394,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
             const sn_size j0 = blk * block_signals;
             const sn_size nb = SN_MIN(block_signals, n_signals - j0);
-            if (with_block) { /* block = D^T X[:, j0:j0+nb], columns npad apart */
-                char ta = 'N', tb = p->x_signal_major ? 'N' : 'T';
-                int m = (int)n, ncols = (int)nb, kdim = (int)p->n_features, lda = (int)n;
-                int ldb = (int)p->x_ld, ldc = (int)npad;
-                REAL one = 1, zero = 0;
-                REAL *b = (REAL *)(p->X + (p->x_signal_major ? j0 * p->x_ld : j0));
-                p->gemm(&ta, &tb, &m, &ncols, &kdim, &one, (REAL *)p->D, &lda, b, &ldb, &zero,
-                        s.block, &ldc);
-            }
+            if (with_block) K(omp_correlate)(p, npad, j0, nb, s.block);
             for (sn_size j = j0; j < j0 + nb; ++j) {
                 const REAL *alpha0;
                 if (with_block) {

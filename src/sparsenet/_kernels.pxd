@@ -42,12 +42,6 @@ cdef extern from "csr.h" nogil:
                          int *canonical)
 
 cdef extern from "batch_omp.h" nogil:
-    ctypedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
-                                 double *a, int *lda, double *b, int *ldb, double *beta, double *c,
-                                 int *ldc)
-    ctypedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, float *alpha,
-                                 float *a, int *lda, float *b, int *ldb, float *beta, float *c,
-                                 int *ldc)
     ctypedef struct sn_omp_problem_f64:
         sn_size n_features, n_atoms, n_signals, max_atoms
         const double *D
@@ -58,7 +52,6 @@ cdef extern from "batch_omp.h" nogil:
         sn_size x_ld, dtx_atom_stride, dtx_signal_stride
         int x_signal_major
         double tol
-        sn_gemm_f64 gemm
         double *Y
         double *values
         int32_t *indices
@@ -73,7 +66,6 @@ cdef extern from "batch_omp.h" nogil:
         sn_size x_ld, dtx_atom_stride, dtx_signal_stride
         int x_signal_major
         float tol
-        sn_gemm_f32 gemm
         float *Y
         float *values
         int32_t *indices

@@ -2,10 +2,10 @@
 
 Arguments are validated by sparsenet.omp before they get here; nothing is checked twice. Arrays are
 passed flat (contiguous, any order) with their layout spelled out; an empty array stands for "absent"
-(a NULL pointer in the kernel's problem). BLAS comes from SciPy's cython_blas, as function pointers.
+(a NULL pointer in the kernel's problem). The Gram matrix comes from SciPy's cython_blas (syrk).
 """
 from libc.stdint cimport int32_t, int64_t
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, sgemm, ssyrk
+from scipy.linalg.cython_blas cimport dsyrk, ssyrk
 
 from sparsenet._kernels cimport *
 
@@ -25,11 +25,12 @@ def row_length(sn_size n_atoms):
     return sn_omp_row_length(n_atoms)
 
 
-def gram(const real[::1] D, sn_size n_features, sn_size n_atoms, real[:, ::1] G):
+def gram(const real[:, ::1] D, sn_size n_atoms, real[:, ::1] G):
     """G[:, :n_atoms] = D^T D (BLAS syrk, then mirrored so that G is exactly symmetric) and zero
-    padding after; D is row-major n_features x n_atoms, flat; G has n_atoms rows."""
+    padding after; D is row-major n_features x (n_atoms or more); G has n_atoms rows."""
     cdef char uplo = b'L', trans = b'N'
-    cdef int n = <int>n_atoms, k = <int>n_features, lda = <int>n_atoms, ldc = <int>G.shape[1]
+    cdef sn_size n_features = D.shape[0]
+    cdef int n = <int>n_atoms, k = <int>n_features, lda = <int>D.shape[1], ldc = <int>G.shape[1]
     cdef real one = 1, zero = 0
     cdef sn_size i, j
     if n_atoms == 0:
@@ -42,12 +43,12 @@ def gram(const real[::1] D, sn_size n_features, sn_size n_atoms, real[:, ::1] G)
                 for j in range(n_atoms):
                     G[i, j] = 0
         if k > 0:
-            # Fortran sees D as n_atoms x n_features (lda = n_atoms) and G as its transpose: the
+            # Fortran sees D as n_atoms x n_features (lda: D's row length) and G transposed: the
             # lower triangle of D D^T it computes is the upper triangle of the row-major G.
             if real is double:
-                dsyrk(&uplo, &trans, &n, &k, &one, <double *>&D[0], &lda, &zero, &G[0, 0], &ldc)
+                dsyrk(&uplo, &trans, &n, &k, &one, <double *>&D[0, 0], &lda, &zero, &G[0, 0], &ldc)
             else:
-                ssyrk(&uplo, &trans, &n, &k, &one, <float *>&D[0], &lda, &zero, &G[0, 0], &ldc)
+                ssyrk(&uplo, &trans, &n, &k, &one, <float *>&D[0, 0], &lda, &zero, &G[0, 0], &ldc)
             for i in range(n_atoms):
                 for j in range(i):
                     G[i, j] = G[j, i]
@@ -71,7 +72,6 @@ def run(int isa, int n_threads, sn_size n_features, sn_size n_atoms, sn_size n_s
         p64.x_ld, p64.x_signal_major = x_ld, x_signal_major
         p64.dtx_atom_stride, p64.dtx_signal_stride = dtx_atom_stride, dtx_signal_stride
         p64.tol = tol
-        p64.gemm = <sn_gemm_f64>dgemm
         p64.Y = &Y[0] if Y.shape[0] else NULL
         p64.values = &values[0] if values.shape[0] else NULL
         p64.indices, p64.counts = ip, cp
@@ -83,7 +83,6 @@ def run(int isa, int n_threads, sn_size n_features, sn_size n_atoms, sn_size n_s
         p32.x_ld, p32.x_signal_major = x_ld, x_signal_major
         p32.dtx_atom_stride, p32.dtx_signal_stride = dtx_atom_stride, dtx_signal_stride
         p32.tol = <float>tol
-        p32.gemm = <sn_gemm_f32>sgemm
         p32.Y = &Y[0] if Y.shape[0] else NULL
         p32.values = &values[0] if values.shape[0] else NULL
         p32.indices, p32.counts = ip, cp
