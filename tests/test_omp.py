@@ -400,3 +400,36 @@ def test_huge_finite_values_are_not_rejected():
     x = np.array([1e308, 1e308, -1e308, -1e308])  # their sum is not finite, the values are
     coef = sparsenet.omp(D, x, n_nonzero_coefs=1)
     np.testing.assert_array_equal(coef, [1e308, 0, 0, 0])
+
+
+def test_gram_rows_from_the_dictionary_with_tol_and_float32():
+    for dtype, rtol in ((np.float64, 1e-9), (np.float32, 1e-4)):
+        D = dictionary(16, 300, dtype=dtype)
+        X, _ = sparse_signals(D, 3, 3, noise=0.05)
+        for kwargs in ({"tol": 0.05}, {"n_nonzero_coefs": 4}):
+            rows = sparsenet.omp(D, X, precompute=False, **kwargs)
+            gram = sparsenet.omp(D, X, precompute=True, **kwargs)
+            assert rows.dtype == dtype
+            np.testing.assert_array_equal(rows != 0, gram != 0)
+            np.testing.assert_allclose(rows, gram, rtol=rtol, atol=rtol)
+
+
+def test_csc_with_signals_of_different_lengths():
+    D = dictionary(16, 40)
+    X = np.random.default_rng(15).standard_normal((16, 6))
+    X[:, 2] = 0  # stops at once
+    X[:, 4] = D[:, 3]  # one atom explains it
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        dense = sparsenet.omp(D, X, tol=1e-6)
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        csc = sparsenet.omp(D, X, tol=1e-6, return_format="csc")
+    np.testing.assert_array_equal(csc.toarray(), dense)
+    counts = np.diff(csc.indptr)
+    assert counts[2] == 0 and counts[4] == 1 and csc.has_sorted_indices
+
+
+def test_warning_points_at_the_caller():
+    D = dictionary(8, 10)
+    with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
+        sparsenet.omp(D, np.zeros(8), n_nonzero_coefs=1)
+    assert record[0].filename == __file__
