@@ -145,21 +145,28 @@ static inline VEC K(omp_vabs)(VEC x)
     VEC max0 = {0}, max1 = {0};                \
     IVEC idx0 = {0}, idx1 = {0}
 
-/* The largest value over the lanes of both trackers, at its smallest index (branch-free: the
- * winning lane is data-dependent, so branches would mispredict). */
+/* Of two (max, index) lanes, the larger value, at the smaller index on ties. */
+#define SN_OMP_MERGE(m, i, m2, i2)                                   \
+    do {                                                             \
+        const IVEC take_ = ((m2) > (m)) | (((m2) == (m)) & ((i2) < (i))); \
+        (m) = (VEC)(((IVEC)(m2) & take_) | ((IVEC)(m) & ~take_));    \
+        (i) = ((i2) & take_) | ((i) & ~take_);                       \
+    } while (0)
+
+/* The largest value over the lanes of both trackers, at its smallest index: the trackers merged
+ * lane by lane, then a shuffle tree over the lanes (no branches on data, no trip through memory). */
 static sn_size K(omp_track_end)(VEC max0, IVEC idx0, VEC max1, IVEC idx1)
 {
-    REAL best = 0;
-    for (sn_size i = 0; i < VLEN; ++i) {
-        best = max0[i] > best ? max0[i] : best;
-        best = max1[i] > best ? max1[i] : best;
+    SN_OMP_MERGE(max0, idx0, max1, idx1);
+    for (sn_size w = VLEN / 2; w >= 1; w /= 2) {
+        IVEC perm;
+        for (sn_size i = 0; i < VLEN; ++i)
+            perm[i] = (IREAL)(i ^ w);
+        const VEC m2 = __builtin_shuffle(max0, perm);
+        const IVEC i2 = __builtin_shuffle(idx0, perm);
+        SN_OMP_MERGE(max0, idx0, m2, i2);
     }
-    IREAL at = (IREAL)1 << (8 * sizeof(IREAL) - 2);
-    for (sn_size i = 0; i < VLEN; ++i) {
-        at = (max0[i] == best && idx0[i] < at) ? idx0[i] : at;
-        at = (max1[i] == best && idx1[i] < at) ? idx1[i] : at;
-    }
-    return (sn_size)at;
+    return (sn_size)idx0[0];
 }
 
 /* alpha = alpha0; returns np.argmax(np.abs(alpha0)). */
@@ -422,6 +429,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
 #undef VEC
 #undef IVEC
 #undef SN_OMP_TRACK
+#undef SN_OMP_MERGE
 #undef VLEN
 #undef PROBLEM
 #undef SCRATCH
