@@ -69,6 +69,14 @@ def test_sparse_ground_truth_matches_sklearn_and_gram():
     assert_same_codes(sparsenet.omp_gram(G, DtX, n_nonzero_coefs=10), expected_gram, 1e-9)
 
 
+@pytest.mark.parametrize("stop", [{"n_nonzero_coefs": 8}, {"tol": 0.1}])
+def test_many_signals_at_the_benchmark_shape_match_sklearn(stop):
+    D = dictionary(64, 256)
+    X, _ = sparse_signals(D, 1000, 8, noise=0.02, seed=16)
+    expected = orthogonal_mp(D, X, precompute=True, **stop)
+    assert_same_codes(sparsenet.omp(D, X, **stop), expected, 1e-9)
+
+
 def test_exact_recovery_of_sparse_signals():
     D = dictionary(64, 256)
     X, C = sparse_signals(D, 100, 5, noise=0.0)
