@@ -2,7 +2,8 @@
  *
  * Included by omp.c through sn_instantiate.h for float and double and every ISA level, with
  *   REAL  value type     SFX  type suffix (f32, f64)     EPS  machine epsilon of REAL
- *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
+ *   SQRT, ABS  their functions for REAL     IREAL, SIGNBIT  the signed integer of REAL's width and
+ *   its sign bit (for |x| and lane masks)   ISA, SN_VBYTES  level name and vector width
  * Per signal nothing is allocated: each thread owns one scratch block, sized once, in which the
  * correlations and the columns of G[:, S] L^-T stay in L1/L2 while the signal is coded. */
 
