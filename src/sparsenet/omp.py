@@ -18,7 +18,7 @@ from sparsenet._validate import as_array, check_index, result_dtype
 PREMATURE = ("Orthogonal matching pursuit ended prematurely due to linear dependence in the "
              "dictionary. The requested precision might not have been met.")
 
-_BLAS_INT_MAX = 2**31 - 1
+_INT32_MAX = 2**31 - 1
 
 
 def _check_finite(a, name):
@@ -219,8 +219,9 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     one_signal = X.ndim == 1
     X2 = X.reshape(n_features, -1)
     n_signals = X2.shape[1]
-    if max(n_features, n_atoms, n_signals) > _BLAS_INT_MAX:
-        raise ValueError(f"dimensions must be below 2**31 (BLAS), got D {D.shape}, X {X.shape}")
+    if max(n_features, n_atoms) > _INT32_MAX:
+        raise ValueError(f"D's dimensions must be below 2**31 (BLAS ints, int32 atom indices), "
+                         f"got {D.shape}")
     if backend.use_numpy():
         return reference.omp(D, X, n_nonzero_coefs=max_atoms, tol=tol, precompute=precompute,
                              return_format=return_format, copy=copy)
@@ -317,8 +318,8 @@ def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None,
         _check_finite(norms, "norms_squared")
         norms = np.ascontiguousarray(norms, dtype=dtype)
         max_atoms = n_atoms
-    if n_atoms > _BLAS_INT_MAX or n_signals > _BLAS_INT_MAX:
-        raise ValueError(f"dimensions must be below 2**31, got G {G.shape}, DtX {DtX.shape}")
+    if n_atoms > _INT32_MAX:
+        raise ValueError(f"G's dimensions must be below 2**31 (int32 atom indices), got {G.shape}")
     if backend.use_numpy():
         return reference.omp_gram(G, DtX, n_nonzero_coefs=max_atoms if tol is None else None,
                                   tol=tol, norms_squared=norms_squared,
