@@ -426,6 +426,32 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     return SN_OK;
 }
 
+/* G = D^T D, n_atoms x npad (zero past n_atoms): the correlation tile with the atoms as the
+ * signals, on row blocks spread over the threads. Each entry is one fixed sequence of FMAs over
+ * the features, so G is exactly symmetric and the same for every thread count. */
+static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const REAL *D, REAL *G)
+{
+    if (n_atoms == 0) return SN_OK;
+    const sn_size npad = sn_omp_row_length(n_atoms);
+    PROBLEM p = {0};
+    p.n_features = n_features;
+    p.n_atoms = n_atoms;
+    p.D = D;
+    p.X = D; /* atom j, feature f at D[f * npad + j]: "signals" stored feature-major */
+    p.x_ld = npad;
+    p.x_signal_major = 0;
+    const sn_size rows = sn_omp_block_signals(npad);
+    const sn_size n_blocks = (n_atoms + rows - 1) / rows;
+    const sn_size work = n_atoms * npad * SN_MAX(n_features, (sn_size)1);
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+    for (sn_size blk = 0; blk < n_blocks; ++blk) {
+        const sn_size i0 = blk * rows;
+        K(omp_correlate)(&p, npad, i0, SN_MIN(rows, n_atoms - i0), G + i0 * npad);
+    }
+    return SN_OK;
+}
+
 #undef K
 #undef VEC
 #undef IVEC

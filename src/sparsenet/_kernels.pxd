@@ -71,5 +71,9 @@ cdef extern from "batch_omp.h" nogil:
         int32_t *indices
         int64_t *counts
     sn_size sn_omp_row_length(sn_size n_atoms)
+    int sn_omp_gram_f64(int isa, int n_threads, sn_size n_features, sn_size n_atoms,
+                        const double *D, double *G)
+    int sn_omp_gram_f32(int isa, int n_threads, sn_size n_features, sn_size n_atoms,
+                        const float *D, float *G)
     int sn_omp_f64(int isa, int n_threads, const sn_omp_problem_f64 *problem, sn_size *n_premature)
     int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)

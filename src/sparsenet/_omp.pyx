@@ -2,10 +2,9 @@
 
 Arguments are validated by sparsenet.omp before they get here; nothing is checked twice. Arrays are
 passed flat (contiguous, any order) with their layout spelled out; an empty array stands for "absent"
-(a NULL pointer in the kernel's problem). The Gram matrix comes from SciPy's cython_blas (syrk).
+(a NULL pointer in the kernel's problem).
 """
 from libc.stdint cimport int32_t, int64_t
-from scipy.linalg.cython_blas cimport dsyrk, ssyrk
 
 from sparsenet._kernels cimport *
 
@@ -25,33 +24,15 @@ def row_length(sn_size n_atoms):
     return sn_omp_row_length(n_atoms)
 
 
-def gram(const real[:, ::1] D, sn_size n_atoms, real[:, ::1] G):
-    """G[:, :n_atoms] = D^T D (BLAS syrk, then mirrored so that G is exactly symmetric) and zero
-    padding after; D is row-major n_features x (n_atoms or more); G has n_atoms rows."""
-    cdef char uplo = b'L', trans = b'N'
-    cdef sn_size n_features = D.shape[0]
-    cdef int n = <int>n_atoms, k = <int>n_features, lda = <int>D.shape[1], ldc = <int>G.shape[1]
-    cdef real one = 1, zero = 0
-    cdef sn_size i, j
-    if n_atoms == 0:
-        return
+def gram(int isa, int n_threads, const real[:, ::1] D, sn_size n_atoms, real[:, ::1] G):
+    """G = D^T D (n_atoms rows, zero past column n_atoms); D is row-major n_features x row_length."""
+    cdef int status
     with nogil:
-        for i in range(n_atoms):
-            for j in range(n_atoms, G.shape[1]):
-                G[i, j] = 0
-            if k == 0:
-                for j in range(n_atoms):
-                    G[i, j] = 0
-        if k > 0:
-            # Fortran sees D as n_atoms x n_features (lda: D's row length) and G transposed: the
-            # lower triangle of D D^T it computes is the upper triangle of the row-major G.
-            if real is double:
-                dsyrk(&uplo, &trans, &n, &k, &one, <double *>&D[0, 0], &lda, &zero, &G[0, 0], &ldc)
-            else:
-                ssyrk(&uplo, &trans, &n, &k, &one, <float *>&D[0, 0], &lda, &zero, &G[0, 0], &ldc)
-            for i in range(n_atoms):
-                for j in range(i):
-                    G[i, j] = G[j, i]
+        if real is double:
+            status = sn_omp_gram_f64(isa, n_threads, D.shape[0], n_atoms, &D[0, 0], &G[0, 0])
+        else:
+            status = sn_omp_gram_f32(isa, n_threads, D.shape[0], n_atoms, &D[0, 0], &G[0, 0])
+    raise_for_status(status)
 
 
 def run(int isa, int n_threads, sn_size n_features, sn_size n_atoms, sn_size n_signals,
