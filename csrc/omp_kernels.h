@@ -389,15 +389,16 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const sn_size n_blocks = (n_signals + block_signals - 1) / block_signals;
     const sn_size work = n_signals * (p->max_atoms + 1) * npad * (p->max_atoms + 1);
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
-    char *memory = (char *)sn_omp_calloc((size_t)(nt * per_thread));
+    char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
     if (memory == NULL) return SN_ENOMEM;
     sn_size premature_total = 0;
 
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : premature_total)
     {
         SCRATCH s = {0};
-        K(omp_carve)(&s, memory + sn_thread_id() * per_thread, npad, p->max_atoms, block_signals,
-                     with_block, p->G != NULL);
+        char *mine = memory + sn_thread_id() * per_thread;
+        memset(mine, 0, (size_t)per_thread); /* the rows' padding must start at zero */
+        K(omp_carve)(&s, mine, npad, p->max_atoms, block_signals, with_block, p->G != NULL);
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
             const sn_size j0 = blk * block_signals;
