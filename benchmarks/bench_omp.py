@@ -46,6 +46,18 @@ def test_sparsenet(benchmark, workload, threads):
     assert (np.count_nonzero(coef, axis=0) == k).all()
 
 
+def test_sparsenet_csc(benchmark, workload):
+    """The same codes as a csc_array: SPAMS's output format."""
+    name, (D, X, k) = workload
+    benchmark.group = f"omp {name}"
+    sparsenet.set_num_threads(1)
+    try:
+        coef = benchmark(sparsenet.omp, D, X, n_nonzero_coefs=k, return_format="csc")
+    finally:
+        sparsenet.set_num_threads(None)
+    assert coef.nnz == k * X.shape[1]
+
+
 def test_numpy_reference(benchmark, workload):
     name, (D, X, k) = workload
     benchmark.group = f"omp {name}"
