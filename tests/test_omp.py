@@ -99,10 +99,12 @@ def test_tol_stops_where_sklearn_stops(tol):
     assert_same_codes(gram, orthogonal_mp_gram(D.T @ D, D.T @ X, tol=tol, norms_squared=norms), 1e-9)
 
 
-def test_tol_zero_reaches_least_squares_with_warning_free_full_support():
+def test_full_support_reaches_least_squares_without_warning():
     D = dictionary(30, 12)  # more features than atoms: the full support is independent
     x = np.random.default_rng(4).standard_normal(30)
-    coef = sparsenet.omp(D, x, n_nonzero_coefs=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coef = sparsenet.omp(D, x, n_nonzero_coefs=12)
     lstsq = np.linalg.lstsq(D, x, rcond=None)[0]
     np.testing.assert_allclose(coef, lstsq, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(coef, orthogonal_mp(D, x, n_nonzero_coefs=12), rtol=1e-9, atol=1e-12)
