@@ -22,6 +22,7 @@ EXTENSIONS = {
     "_csr": ["csrc/csr.c"],
     "_threshold": ["csrc/threshold.c"],
     "_shared": ["csrc/shared.c"],
+    "_omp": ["csrc/omp.c"],
 }
 
 

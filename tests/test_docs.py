@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold"]
+MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold",
+           "sparsenet.omp"]
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 

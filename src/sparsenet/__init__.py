@@ -29,6 +29,7 @@ from sparsenet.shared import (
     shared_matmul,
     shared_matvec,
 )
+from sparsenet.omp import omp, omp_gram
 
 __version__ = "0.1.0"
 
@@ -41,6 +42,8 @@ __all__ = [
     "soft_threshold",
     "topk",
     "prune",
+    "omp",
+    "omp_gram",
     "reference",
     "set_backend",
     "get_backend",

@@ -160,3 +160,39 @@ cdef extern from "shared.h" nogil:
     int sn_shared_csr_matmul_f64_i32_u16(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols, const int32_t *indptr, const int32_t *indices, const uint16_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)
     int sn_shared_csr_matmul_f64_i64_u8(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols, const int64_t *indptr, const int64_t *indices, const uint8_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)
     int sn_shared_csr_matmul_f64_i64_u16(int isa, int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols, const int64_t *indptr, const int64_t *indices, const uint16_t *codes, const double *codebook, sn_size k, const double *X, double *Y, int transpose)
+cdef extern from "batch_omp.h" nogil:
+    ctypedef struct sn_omp_problem_f64:
+        sn_size n_features, n_atoms, n_signals, max_atoms
+        const double *D
+        const double *G
+        const double *X
+        const double *DtX
+        const double *norms
+        sn_size x_ld, dtx_atom_stride, dtx_signal_stride
+        int x_signal_major
+        double tol
+        double *Y
+        double *values
+        int32_t *indices
+        int64_t *counts
+    ctypedef struct sn_omp_problem_f32:
+        sn_size n_features, n_atoms, n_signals, max_atoms
+        const float *D
+        const float *G
+        const float *X
+        const float *DtX
+        const float *norms
+        sn_size x_ld, dtx_atom_stride, dtx_signal_stride
+        int x_signal_major
+        float tol
+        float *Y
+        float *values
+        int32_t *indices
+        int64_t *counts
+    sn_size sn_omp_row_length(sn_size n_atoms)
+    int sn_omp_gram_f64(int isa, int n_threads, sn_size n_features, sn_size n_atoms,
+                        const double *D, double *G)
+    int sn_omp_gram_f32(int isa, int n_threads, sn_size n_features, sn_size n_atoms,
+                        const float *D, float *G)
+    int sn_omp_f64(int isa, int n_threads, const sn_omp_problem_f64 *problem, sn_size *n_premature)
+    int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)

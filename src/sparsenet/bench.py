@@ -234,7 +234,47 @@ def _random_shared_csr(rng, n, codebook):
     return sparsenet.SharedCSR(codes, indices, indptr, (n, n), codebook, copy=False)
 
 
-FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cases}
+def omp_cases(quick):
+    """The OMP workloads of the benchmarks (float64): O1-shaped (D 64 x 256, k = 8) and O2-shaped
+    (D 256 x 1024, k = 32), with fewer signals than benchmarks/bench_omp.py so that scikit-learn
+    and the NumPy reference, seconds per call, can be timed repeatedly."""
+    import sparsenet
+    from sparsenet import reference
+
+    rng = np.random.default_rng(0)
+    cases = []
+    for name, (n_features, n_atoms, n_signals, k) in (("O1", (64, 256, 2000, 8)),
+                                                      ("O2", (256, 1024, 200, 32))):
+        if quick:
+            n_signals //= 4
+        D = rng.standard_normal((n_features, n_atoms))
+        D /= np.linalg.norm(D, axis=0)
+        X = rng.standard_normal((n_features, n_signals))
+        runs = {
+            "sparsenet": lambda D=D, X=X, k=k: sparsenet.omp(D, X, n_nonzero_coefs=k),
+            "numpy": lambda D=D, X=X, k=k: reference.omp(D, X, n_nonzero_coefs=k),
+        }
+        try:
+            from sklearn.linear_model import orthogonal_mp
+
+            runs["scikit-learn"] = lambda D=D, X=X, k=k: orthogonal_mp(D, X, n_nonzero_coefs=k,
+                                                                        precompute=True)
+        except ImportError:
+            pass
+        try:
+            import spams
+
+            Df, Xf = np.asfortranarray(D), np.asfortranarray(X)
+            runs["spams (1 thread)"] = lambda Df=Df, Xf=Xf, k=k: spams.omp(Xf, Df, L=k,
+                                                                           numThreads=1)
+        except ImportError:
+            pass
+        workload = f"{name}: D {n_features}x{n_atoms} X x{n_signals} k={k}"
+        cases.append(Case("omp", "omp", workload, runs))
+    return cases
+
+
+FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cases, "omp": omp_cases}
 
 
 def run(families=None, *, quick=False, threads=None, stream=sys.stdout):

@@ -331,3 +331,118 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
     dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     return SharedWeights(centers.astype(dtype), codes.astype(_index_dtype(n_clusters, index_dtype))
                          .reshape(W.shape), copy=False)
+
+
+# --- omp ---
+
+_OMP_PREMATURE = ("Orthogonal matching pursuit ended prematurely due to linear dependence in the "
+                  "dictionary. The requested precision might not have been met.")
+
+
+def _omp_result(coef, one_signal, return_format, n_premature):
+    if n_premature:
+        import warnings
+
+        warnings.warn(f"{_OMP_PREMATURE} ({n_premature} of {coef.shape[1]} signals)", RuntimeWarning,
+                      stacklevel=3)
+    if return_format == "csc":
+        import scipy.sparse as sp
+
+        return sp.csc_array(coef)
+    return coef[:, 0] if one_signal else coef
+
+
+def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
+        copy=True):
+    """Orthogonal Matching Pursuit, one signal at a time: per step the correlations ``D.T @ r``, the
+    atom of largest |correlation|, and the coefficients by ``np.linalg.lstsq`` on the chosen atoms.
+
+    Stops as scikit-learn's orthogonal_mp does: after `n_nonzero_coefs` atoms, or once the squared
+    residual norm is <= `tol`, or early (one RuntimeWarning per call) when the best atom is already
+    chosen, its squared correlation is below eps, or it is linearly dependent on the chosen atoms
+    (its squared distance to their span is <= eps). `precompute` and `copy` change nothing here.
+    """
+    D, X = np.asarray(D), np.asarray(X)
+    dtype = _float_dtype(D, X)
+    D = D.astype(dtype, copy=False)
+    X2 = X.reshape(D.shape[0], -1).astype(dtype, copy=False)
+    n_atoms, n_signals = D.shape[1], X2.shape[1]
+    if n_nonzero_coefs is None and tol is None:
+        n_nonzero_coefs = max(int(0.1 * n_atoms), 1)
+    eps = np.finfo(dtype).eps
+    coef = np.zeros((n_atoms, n_signals), dtype=dtype)
+    n_premature = 0
+    for j in range(n_signals):
+        x = X2[:, j]
+        support, residual = [], x
+        while True:
+            corr = D.T @ residual
+            lam = int(np.argmax(np.abs(corr)))
+            if lam in support or corr[lam] ** 2 < eps:
+                n_premature += 1
+                break
+            if support:
+                chosen = D[:, support]
+                z = np.linalg.lstsq(chosen, D[:, lam], rcond=None)[0]
+                distance = D[:, lam] - chosen @ z
+                if distance @ distance <= eps:
+                    n_premature += 1
+                    break
+            support.append(lam)
+            chosen = D[:, support]
+            gamma = np.linalg.lstsq(chosen, x, rcond=None)[0]
+            coef[support, j] = gamma
+            residual = x - chosen @ gamma
+            if tol is not None:
+                if residual @ residual <= tol:
+                    break
+            elif len(support) == n_nonzero_coefs:
+                break
+    return _omp_result(coef, X.ndim == 1, return_format, n_premature)
+
+
+def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, return_format="dense",
+             copy=True):
+    """Orthogonal Matching Pursuit from ``G = D.T @ D`` and ``DtX = D.T @ X``, one signal at a time:
+    per step the atom of largest |correlation|, the coefficients by ``np.linalg.lstsq`` on
+    ``G[S, S] gamma = DtX[S]``, the correlations ``DtX - G[:, S] gamma`` and the residual energy
+    ``||x||^2 - gamma . G[S, S] gamma``; stops as :func:`omp` does."""
+    G, DtX = np.asarray(G), np.asarray(DtX)
+    dtype = _float_dtype(G, DtX)
+    G = G.astype(dtype, copy=False)
+    DtX2 = DtX.reshape(G.shape[0], -1).astype(dtype, copy=False)
+    n_atoms, n_signals = DtX2.shape
+    if n_nonzero_coefs is None and tol is None:
+        n_nonzero_coefs = int(0.1 * n_atoms)
+    if tol is not None:
+        norms = np.asarray(norms_squared, dtype=dtype).reshape(-1)
+    eps = np.finfo(dtype).eps
+    coef = np.zeros((n_atoms, n_signals), dtype=dtype)
+    n_premature = 0
+    for j in range(n_signals):
+        alpha0 = DtX2[:, j]
+        support, alpha = [], alpha0
+        while True:
+            lam = int(np.argmax(np.abs(alpha)))
+            if lam in support or alpha[lam] ** 2 < eps:
+                n_premature += 1
+                break
+            G_SS = G[np.ix_(support, support)]
+            pivot = G[lam, lam]
+            if support:
+                z = np.linalg.lstsq(G_SS, G[support, lam], rcond=None)[0]
+                pivot = G[lam, lam] - G[support, lam] @ z
+            if (support and pivot <= eps) or pivot <= 0:
+                n_premature += 1
+                break
+            support.append(lam)
+            G_SS = G[np.ix_(support, support)]
+            gamma = np.linalg.lstsq(G_SS, alpha0[support], rcond=None)[0]
+            coef[support, j] = gamma
+            alpha = alpha0 - G[:, support] @ gamma
+            if tol is not None:
+                if abs(norms[j] - gamma @ (G_SS @ gamma)) <= tol:
+                    break
+            elif len(support) == n_nonzero_coefs:
+                break
+    return _omp_result(coef, DtX.ndim == 1, return_format, n_premature)

@@ -1,0 +1,89 @@
+/* Instantiates the Batch-OMP template (omp_kernels.h) for float and double and every ISA level, and
+ * exports the entry points of batch_omp.h, which pick the level at run time. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch_omp.h"
+
+/* Work (about max_atoms^2 * n_atoms per signal) that pays for starting one more thread. */
+#define SN_OMP_GRAIN ((sn_size)1 << 18)
+
+sn_size sn_omp_row_length(sn_size n_atoms)
+{
+    return (n_atoms + 31) / 32 * 32;
+}
+
+/* Signals per block of D^T X: about 256 KiB of doubles per thread (an L2-sized block), between 8
+ * and 256. Depends on the problem only, so results do not depend on the thread count. */
+static sn_size sn_omp_block_signals(sn_size npad)
+{
+    return SN_MAX((sn_size)8, SN_MIN((sn_size)256, ((sn_size)1 << 15) / npad));
+}
+
+/* Memory on a 64-byte boundary (each thread zeroes its own slice: first touch on its own core). */
+static void *sn_omp_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0) bytes = 64;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    return p;
+}
+
+#define SN_TEMPLATE "omp_kernels.h"
+
+#define REAL float
+#define SFX f32
+#define EPS FLT_EPSILON
+#define SQRT sqrtf
+#define ABS fabsf
+#define IREAL int32_t
+#define SIGNBIT INT32_MIN
+#include "sn_instantiate.h"
+#undef REAL
+#undef SFX
+#undef EPS
+#undef SQRT
+#undef ABS
+#undef IREAL
+#undef SIGNBIT
+
+#define REAL double
+#define SFX f64
+#define EPS DBL_EPSILON
+#define SQRT sqrt
+#define ABS fabs
+#define IREAL int64_t
+#define SIGNBIT INT64_MIN
+#include "sn_instantiate.h"
+#undef REAL
+#undef SFX
+#undef EPS
+#undef SQRT
+#undef ABS
+#undef IREAL
+#undef SIGNBIT
+
+int sn_omp_gram_f32(int isa, int n_threads, sn_size n_features, sn_size n_atoms, const float *D,
+                    float *G)
+{
+    SN_DISPATCH(isa, omp_gram_f32, (n_threads, n_features, n_atoms, D, G));
+}
+
+int sn_omp_gram_f64(int isa, int n_threads, sn_size n_features, sn_size n_atoms, const double *D,
+                    double *G)
+{
+    SN_DISPATCH(isa, omp_gram_f64, (n_threads, n_features, n_atoms, D, G));
+}
+
+int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)
+{
+    SN_DISPATCH(isa, omp_run_f32, (n_threads, problem, n_premature));
+}
+
+int sn_omp_f64(int isa, int n_threads, const sn_omp_problem_f64 *problem, sn_size *n_premature)
+{
+    SN_DISPATCH(isa, omp_run_f64, (n_threads, problem, n_premature));
+}

@@ -1,0 +1,464 @@
+/* Template: Batch-OMP over many signals (see batch_omp.h for the problem and its conventions).
+ *
+ * Included by omp.c through sn_instantiate.h for float and double and every ISA level, with
+ *   REAL  value type     SFX  type suffix (f32, f64)     EPS  machine epsilon of REAL
+ *   SQRT, ABS  their functions for REAL     IREAL, SIGNBIT  the signed integer of REAL's width and
+ *   its sign bit (for |x| and lane masks)   ISA, SN_VBYTES  level name and vector width
+ * Per signal nothing is allocated: each thread owns one scratch block, sized once, in which the
+ * correlations and the columns of G[:, S] L^-T stay in L1/L2 while the signal is coded. */
+
+#define K(name) SN_CAT3(name, SFX, ISA)
+#define VEC K(omp_vec)
+#define VLEN ((sn_size)(SN_VBYTES / sizeof(REAL)))
+#define PROBLEM SN_CAT(sn_omp_problem, SFX)
+#define SCRATCH K(omp_scratch)
+
+#define IVEC K(omp_ivec)
+typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+
+/* One thread's working memory; every array starts on a 64-byte boundary, rows are npad long (a
+ * multiple of 32 REALs, the padding kept at zero so whole vectors can be used). */
+typedef struct {
+    REAL *block;        /* block_signals x npad: D^T X for the current block of signals (X given) */
+    REAL *alpha0;       /* npad: D^T x of the current signal (DtX given) */
+    REAL *alpha;        /* npad: current correlations D^T r */
+    REAL *Q;            /* max_atoms x npad: column j of G[:, S] L^-T per chosen atom j */
+    REAL *grow;         /* npad: Gram row of the chosen atom, when computed from D */
+    REAL *L;            /* max_atoms x max_atoms: Cholesky factor of G[S, S], lower, row-major */
+    REAL *w, *gamma, *t; /* max_atoms: L^-1 alpha0[S], the coefficients, a temporary */
+    REAL *dinv;         /* max_atoms: 1 / L[j, j] (substitutions multiply, no division chains) */
+    int32_t *S;         /* max_atoms: chosen atoms */
+} SCRATCH;
+
+/* Elements in one tile of the correlation update: 8 accumulators in flight hide the FMA latency. */
+#define TILE (8 * VLEN)
+
+static sn_size K(omp_carve)(SCRATCH *s, char *base, sn_size npad, sn_size max_atoms,
+                            sn_size block_signals, int with_block, int p_has_gram)
+{
+    sn_size off = 0;
+#define SN_OMP_TAKE(field, type, count)                                    \
+    do {                                                                   \
+        if (base) s->field = (type *)(base + off);                         \
+        off += (((sn_size)(count) * (sn_size)sizeof(type) + 63) / 64) * 64; \
+    } while (0)
+    SN_OMP_TAKE(block, REAL, with_block ? npad * block_signals : 0);
+    SN_OMP_TAKE(alpha0, REAL, npad);
+    SN_OMP_TAKE(alpha, REAL, npad);
+    SN_OMP_TAKE(Q, REAL, max_atoms * npad);
+    SN_OMP_TAKE(grow, REAL, p_has_gram ? 0 : npad);
+    SN_OMP_TAKE(L, REAL, max_atoms * max_atoms);
+    SN_OMP_TAKE(w, REAL, max_atoms);
+    SN_OMP_TAKE(gamma, REAL, max_atoms);
+    SN_OMP_TAKE(t, REAL, max_atoms);
+    SN_OMP_TAKE(dinv, REAL, max_atoms);
+    SN_OMP_TAKE(S, int32_t, max_atoms);
+#undef SN_OMP_TAKE
+    return off;
+}
+
+/* g[0:npad) = row lam of D^T D, computed from the rows of D (when no Gram matrix is given). */
+static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *restrict g)
+{
+    for (sn_size i = 0; i < npad; i += VLEN)
+        *(VEC *)(g + i) = (VEC){0};
+    for (sn_size f = 0; f < p->n_features; ++f) {
+        const REAL *row = p->D + f * npad;
+        const REAL d = row[lam];
+        for (sn_size i = 0; i < npad; i += VLEN)
+            *(VEC *)(g + i) += d * *(const VEC *)(row + i);
+    }
+}
+
+/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of 2 vectors of atoms by 4
+ * signals (8 accumulators) runs over the features, the tile of D staying in L1. */
+static void K(omp_correlate)(const PROBLEM *p, sn_size npad, sn_size j0, sn_size nb,
+                             REAL *restrict block)
+{
+    const sn_size nf = p->n_features;
+    const sn_size step = p->x_signal_major ? 1 : p->x_ld;       /* next feature */
+    const sn_size next = p->x_signal_major ? p->x_ld : 1;       /* next signal */
+    const REAL *restrict X = p->X + j0 * next;
+    const REAL *restrict D = p->D;
+    for (sn_size a = 0; a < npad; a += 2 * VLEN) {
+        sn_size j = 0;
+        for (; j + 4 <= nb; j += 4) {
+            const REAL *x0 = X + j * next, *x1 = x0 + next, *x2 = x1 + next, *x3 = x2 + next;
+            VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+            for (sn_size f = 0; f < nf; ++f) {
+                const VEC d0 = *(const VEC *)(D + f * npad + a);
+                const VEC d1 = *(const VEC *)(D + f * npad + a + VLEN);
+                const REAL v0 = x0[f * step], v1 = x1[f * step], v2 = x2[f * step], v3 = x3[f * step];
+                c00 += v0 * d0;
+                c01 += v0 * d1;
+                c10 += v1 * d0;
+                c11 += v1 * d1;
+                c20 += v2 * d0;
+                c21 += v2 * d1;
+                c30 += v3 * d0;
+                c31 += v3 * d1;
+            }
+            REAL *out = block + j * npad + a;
+            *(VEC *)out = c00;
+            *(VEC *)(out + VLEN) = c01;
+            *(VEC *)(out + npad) = c10;
+            *(VEC *)(out + npad + VLEN) = c11;
+            *(VEC *)(out + 2 * npad) = c20;
+            *(VEC *)(out + 2 * npad + VLEN) = c21;
+            *(VEC *)(out + 3 * npad) = c30;
+            *(VEC *)(out + 3 * npad + VLEN) = c31;
+        }
+        for (; j < nb; ++j) {
+            const REAL *x0 = X + j * next;
+            VEC c00 = {0}, c01 = {0};
+            for (sn_size f = 0; f < nf; ++f) {
+                const REAL v0 = x0[f * step];
+                c00 += v0 * *(const VEC *)(D + f * npad + a);
+                c01 += v0 * *(const VEC *)(D + f * npad + a + VLEN);
+            }
+            *(VEC *)(block + j * npad + a) = c00;
+            *(VEC *)(block + j * npad + a + VLEN) = c01;
+        }
+    }
+}
+
+static inline VEC K(omp_vabs)(VEC x)
+{
+    const IVEC sign = (IVEC){0} + SIGNBIT;
+    return (VEC)((IVEC)x & ~sign);
+}
+
+/* Running (max |alpha|, first index reaching it) per vector lane; lanes are scanned in increasing
+ * index order, so the strict > keeps the first occurrence, as np.argmax does. */
+#define SN_OMP_TRACK(c, at, vmax, vidx)                               \
+    do {                                                              \
+        const VEC ac = K(omp_vabs)(c);                                \
+        const IVEC gt = ac > (vmax);                                  \
+        (vmax) = (VEC)(((IVEC)ac & gt) | ((IVEC)(vmax) & ~gt));       \
+        (vidx) = ((lanes + (IREAL)(at)) & gt) | ((vidx) & ~gt);       \
+    } while (0)
+
+#define SN_OMP_TRACK_BEGIN                     \
+    IVEC lanes;                                \
+    for (sn_size i_ = 0; i_ < VLEN; ++i_)      \
+        lanes[i_] = (IREAL)i_;                 \
+    VEC max0 = {0}, max1 = {0};                \
+    IVEC idx0 = {0}, idx1 = {0}
+
+/* Of two (max, index) lanes, the larger value, at the smaller index on ties. */
+#define SN_OMP_MERGE(m, i, m2, i2)                                   \
+    do {                                                             \
+        const IVEC take_ = ((m2) > (m)) | (((m2) == (m)) & ((i2) < (i))); \
+        (m) = (VEC)(((IVEC)(m2) & take_) | ((IVEC)(m) & ~take_));    \
+        (i) = ((i2) & take_) | ((i) & ~take_);                       \
+    } while (0)
+
+/* The largest value over the lanes of both trackers, at its smallest index: the trackers merged
+ * lane by lane, then a shuffle tree over the lanes (no branches on data, no trip through memory). */
+static sn_size K(omp_track_end)(VEC max0, IVEC idx0, VEC max1, IVEC idx1)
+{
+    SN_OMP_MERGE(max0, idx0, max1, idx1);
+    for (sn_size w = VLEN / 2; w >= 1; w /= 2) {
+        IVEC perm;
+        for (sn_size i = 0; i < VLEN; ++i)
+            perm[i] = (IREAL)(i ^ w);
+        const VEC m2 = __builtin_shuffle(max0, perm);
+        const IVEC i2 = __builtin_shuffle(idx0, perm);
+        SN_OMP_MERGE(max0, idx0, m2, i2);
+    }
+    return (sn_size)idx0[0];
+}
+
+/* alpha = alpha0; returns np.argmax(np.abs(alpha0)). */
+static sn_size K(omp_start)(const REAL *restrict alpha0, sn_size npad, REAL *restrict alpha)
+{
+    SN_OMP_TRACK_BEGIN;
+    for (sn_size b = 0; b < npad; b += VLEN) { /* npad is a multiple of VLEN */
+        const VEC c = *(const VEC *)(alpha0 + b);
+        *(VEC *)(alpha + b) = c;
+        SN_OMP_TRACK(c, b, max0, idx0);
+    }
+    return K(omp_track_end)(max0, idx0, max1, idx1);
+}
+
+/* One step of the pursuit once atom k is chosen, with l = L[k, :k] and dinv = 1 / L[k, k]:
+ *   qk = (g - Q[:k]^T l) * dinv      the new column of Q = G[:, S] L^-T (g: the atom's Gram row)
+ *   alpha -= wk * qk                  so that alpha = alpha0 - Q w = alpha0 - G[:, S] gamma
+ * and returns np.argmax(np.abs(alpha)), all in one pass over the atoms. */
+static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
+                             const REAL *restrict l, sn_size k, REAL dinv, REAL wk, sn_size npad,
+                             REAL *restrict qk, REAL *restrict alpha)
+{
+    SN_OMP_TRACK_BEGIN;
+    sn_size b = 0;
+    for (; b + TILE <= npad; b += TILE) {
+        const VEC *gv = (const VEC *)(g + b);
+        VEC c0 = gv[0], c1 = gv[1], c2 = gv[2], c3 = gv[3];
+        VEC c4 = gv[4], c5 = gv[5], c6 = gv[6], c7 = gv[7];
+        for (sn_size j = 0; j < k; ++j) {
+            const REAL lj = l[j];
+            const VEC *r = (const VEC *)(Q + j * npad + b);
+            c0 -= lj * r[0];
+            c1 -= lj * r[1];
+            c2 -= lj * r[2];
+            c3 -= lj * r[3];
+            c4 -= lj * r[4];
+            c5 -= lj * r[5];
+            c6 -= lj * r[6];
+            c7 -= lj * r[7];
+        }
+        VEC *q = (VEC *)(qk + b), *a = (VEC *)(alpha + b);
+        c0 *= dinv;
+        c1 *= dinv;
+        c2 *= dinv;
+        c3 *= dinv;
+        c4 *= dinv;
+        c5 *= dinv;
+        c6 *= dinv;
+        c7 *= dinv;
+        q[0] = c0;
+        q[1] = c1;
+        q[2] = c2;
+        q[3] = c3;
+        q[4] = c4;
+        q[5] = c5;
+        q[6] = c6;
+        q[7] = c7;
+        c0 = a[0] - wk * c0;
+        c1 = a[1] - wk * c1;
+        c2 = a[2] - wk * c2;
+        c3 = a[3] - wk * c3;
+        c4 = a[4] - wk * c4;
+        c5 = a[5] - wk * c5;
+        c6 = a[6] - wk * c6;
+        c7 = a[7] - wk * c7;
+        a[0] = c0;
+        a[1] = c1;
+        a[2] = c2;
+        a[3] = c3;
+        a[4] = c4;
+        a[5] = c5;
+        a[6] = c6;
+        a[7] = c7;
+        SN_OMP_TRACK(c0, b, max0, idx0);
+        SN_OMP_TRACK(c1, b + VLEN, max1, idx1);
+        SN_OMP_TRACK(c2, b + 2 * VLEN, max0, idx0);
+        SN_OMP_TRACK(c3, b + 3 * VLEN, max1, idx1);
+        SN_OMP_TRACK(c4, b + 4 * VLEN, max0, idx0);
+        SN_OMP_TRACK(c5, b + 5 * VLEN, max1, idx1);
+        SN_OMP_TRACK(c6, b + 6 * VLEN, max0, idx0);
+        SN_OMP_TRACK(c7, b + 7 * VLEN, max1, idx1);
+    }
+    for (; b < npad; b += VLEN) { /* whole vectors: npad is a multiple of VLEN */
+        VEC c = *(const VEC *)(g + b);
+        for (sn_size j = 0; j < k; ++j)
+            c -= l[j] * *(const VEC *)(Q + j * npad + b);
+        c *= dinv;
+        *(VEC *)(qk + b) = c;
+        c = *(const VEC *)(alpha + b) - wk * c;
+        *(VEC *)(alpha + b) = c;
+        SN_OMP_TRACK(c, b, max0, idx0);
+    }
+    return K(omp_track_end)(max0, idx0, max1, idx1);
+}
+
+/* Codes one signal whose correlations alpha0 = D^T x (npad long, padding zero) are given and whose
+ * squared norm is norm2 (used with tol only). Writes the chosen atoms to s->S and the coefficients
+ * to s->gamma; returns their number, and sets *premature when a stop rule other than the requested
+ * one ended the pursuit (scikit-learn's _gram_omp warns then).
+ *
+ * The Cholesky factor L of G[S, S] grows by one row per atom. Its new row, the solution l of
+ * L[:k, :k] l = G[S, lam], is row lam of Q = G[:, S] L^-T, which the pursuit keeps (one column per
+ * atom, updated in the same pass as the correlations): so the row costs k loads, not a triangular
+ * solve, and the correlations alpha0 - G[:, S] gamma = alpha0 - Q w with w = L^-1 alpha0[S] need no
+ * gamma until the end, when gamma = L^-T w is one back substitution. */
+static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const REAL *alpha0,
+                             REAL norm2, int *premature)
+{
+    const sn_size max_atoms = p->max_atoms;
+    const int use_tol = p->tol >= 0;
+    REAL *restrict L = s->L, *restrict w = s->w, *restrict dinv = s->dinv;
+    REAL *restrict alpha = s->alpha;
+    const REAL *restrict Q = s->Q;
+    int32_t *restrict S = s->S;
+    REAL energy = norm2;
+    *premature = 0;
+
+    sn_size lam = K(omp_start)(alpha0, npad, alpha);
+    sn_size k = 0;
+    for (;;) {
+        const REAL a = alpha[lam];
+        int chosen = 0;
+        for (sn_size j = 0; j < k; ++j)
+            chosen |= S[j] == lam;
+        if (chosen || a * a < EPS) { /* atom chosen twice, or nothing left to explain */
+            *premature = 1;
+            break;
+        }
+        const REAL *g;
+        if (p->G != NULL) {
+            g = p->G + lam * npad;
+        } else {
+            K(omp_gram_row)(p, lam, npad, s->grow);
+            g = s->grow;
+        }
+        REAL *restrict Lk = L + k * max_atoms;
+        REAL v = 0;
+        for (sn_size j = 0; j < k; ++j) {
+            Lk[j] = Q[j * npad + lam];
+            v += Lk[j] * Lk[j];
+        }
+        const REAL pivot = g[lam] - v;
+        /* k > 0: the atom is (numerically) in the span of the chosen ones; k = 0: not a Gram
+         * matrix (an atom with a correlation but no norm). */
+        if (k > 0 ? pivot <= EPS : !(pivot > 0)) {
+            *premature = 1;
+            break;
+        }
+        Lk[k] = SQRT(pivot);
+        dinv[k] = 1 / Lk[k];
+        w[k] = a * dinv[k];
+        S[k] = (int32_t)lam;
+        lam = K(omp_extend)(g, Q, Lk, k, dinv[k], w[k], npad, s->Q + k * npad, alpha);
+        energy -= w[k] * w[k];
+        ++k;
+        if (use_tol) { /* residual energy ||x||^2 - ||w||^2 = ||x||^2 - gamma . G[S, S] gamma */
+            if ((energy < 0 ? -energy : energy) <= p->tol) break;
+            if (k == max_atoms) {
+                *premature = 1;
+                break;
+            }
+        } else if (k == max_atoms) {
+            break;
+        }
+    }
+    /* gamma = L^-T w (back substitution, row j of L scattered into the partial sums). */
+    REAL *restrict gamma = s->gamma, *restrict t = s->t;
+    for (sn_size i = 0; i < k; ++i)
+        t[i] = w[i];
+    for (sn_size j = k - 1; j >= 0; --j) {
+        const REAL *Lj = L + j * max_atoms;
+        const REAL gj = t[j] * dinv[j];
+        gamma[j] = gj;
+        for (sn_size i = 0; i < j; ++i)
+            t[i] -= Lj[i] * gj;
+    }
+    return k;
+}
+
+/* Writes signal j's result: a dense column, or its CSC entries sorted by atom. */
+static void K(omp_store)(const PROBLEM *p, const SCRATCH *s, sn_size j, sn_size k)
+{
+    if (p->Y != NULL) {
+        REAL *y = p->Y + j * p->n_atoms;
+        for (sn_size i = 0; i < p->n_atoms; ++i)
+            y[i] = 0;
+        for (sn_size i = 0; i < k; ++i)
+            y[s->S[i]] = s->gamma[i];
+        return;
+    }
+    int32_t *idx = p->indices + j * p->max_atoms;
+    REAL *val = p->values + j * p->max_atoms;
+    for (sn_size i = 0; i < k; ++i) { /* insertion sort: k is small, atoms are distinct */
+        const int32_t a = s->S[i];
+        const REAL v = s->gamma[i];
+        sn_size pos = i;
+        while (pos > 0 && idx[pos - 1] > a) {
+            idx[pos] = idx[pos - 1];
+            val[pos] = val[pos - 1];
+            --pos;
+        }
+        idx[pos] = a;
+        val[pos] = v;
+    }
+    p->counts[j] = k;
+}
+
+static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
+{
+    const sn_size n = p->n_atoms, n_signals = p->n_signals;
+    *n_premature = 0;
+    if (n_signals == 0) return SN_OK;
+    const sn_size npad = sn_omp_row_length(n);
+    const sn_size block_signals = sn_omp_block_signals(npad);
+    const int with_block = p->X != NULL;
+    SCRATCH layout;
+    const sn_size per_thread = K(omp_carve)(&layout, NULL, npad, p->max_atoms, block_signals,
+                                            with_block, p->G != NULL);
+    const sn_size n_blocks = (n_signals + block_signals - 1) / block_signals;
+    const sn_size work = n_signals * (p->max_atoms + 1) * npad * (p->max_atoms + 1);
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
+    char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
+    if (memory == NULL) return SN_ENOMEM;
+    sn_size premature_total = 0;
+
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : premature_total)
+    {
+        SCRATCH s = {0};
+        char *mine = memory + sn_thread_id() * per_thread;
+        memset(mine, 0, (size_t)per_thread); /* the rows' padding must start at zero */
+        K(omp_carve)(&s, mine, npad, p->max_atoms, block_signals, with_block, p->G != NULL);
+#pragma omp for schedule(dynamic, 1)
+        for (sn_size blk = 0; blk < n_blocks; ++blk) {
+            const sn_size j0 = blk * block_signals;
+            const sn_size nb = SN_MIN(block_signals, n_signals - j0);
+            if (with_block) K(omp_correlate)(p, npad, j0, nb, s.block);
+            for (sn_size j = j0; j < j0 + nb; ++j) {
+                const REAL *alpha0;
+                if (with_block) {
+                    alpha0 = s.block + (j - j0) * npad;
+                } else {
+                    const REAL *src = p->DtX + j * p->dtx_signal_stride;
+                    for (sn_size i = 0; i < n; ++i)
+                        s.alpha0[i] = src[i * p->dtx_atom_stride];
+                    alpha0 = s.alpha0;
+                }
+                int premature;
+                const REAL norm2 = p->norms != NULL ? p->norms[j] : 0;
+                const sn_size k = K(omp_signal)(p, &s, npad, alpha0, norm2, &premature);
+                premature_total += premature;
+                K(omp_store)(p, &s, j, k);
+            }
+        }
+    }
+    free(memory);
+    *n_premature = premature_total;
+    return SN_OK;
+}
+
+/* G = D^T D, n_atoms x npad (zero past n_atoms): the correlation tile with the atoms as the
+ * signals, on row blocks spread over the threads. Each entry is one fixed sequence of FMAs over
+ * the features, so G is exactly symmetric and the same for every thread count. */
+static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const REAL *D, REAL *G)
+{
+    if (n_atoms == 0) return SN_OK;
+    const sn_size npad = sn_omp_row_length(n_atoms);
+    PROBLEM p = {0};
+    p.n_features = n_features;
+    p.n_atoms = n_atoms;
+    p.D = D;
+    p.X = D; /* atom j, feature f at D[f * npad + j]: "signals" stored feature-major */
+    p.x_ld = npad;
+    p.x_signal_major = 0;
+    const sn_size rows = sn_omp_block_signals(npad);
+    const sn_size n_blocks = (n_atoms + rows - 1) / rows;
+    const sn_size work = n_atoms * npad * SN_MAX(n_features, (sn_size)1);
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
+#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
+    for (sn_size blk = 0; blk < n_blocks; ++blk) {
+        const sn_size i0 = blk * rows;
+        K(omp_correlate)(&p, npad, i0, SN_MIN(rows, n_atoms - i0), G + i0 * npad);
+    }
+    return SN_OK;
+}
+
+#undef K
+#undef VEC
+#undef IVEC
+#undef SN_OMP_TRACK
+#undef SN_OMP_MERGE
+#undef VLEN
+#undef PROBLEM
+#undef SCRATCH
+#undef TILE

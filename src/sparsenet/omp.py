@@ -1,0 +1,334 @@
+"""Sparse coding by Orthogonal Matching Pursuit: many signals against one dictionary (Batch-OMP).
+
+``omp(D, X)`` and ``omp_gram(G, DtX)`` follow scikit-learn's ``orthogonal_mp`` and
+``orthogonal_mp_gram``: the same defaults, stopping rules, errors and premature-stop warning, and
+the same answers. The native kernel computes G = D^T D, then D^T X block by block and the codes of
+the signals, in C on sparsenet's OpenMP threads, with progressive Cholesky updates (see
+csrc/batch_omp.h for why no BLAS).
+"""
+import math
+import warnings
+
+import numpy as np
+
+from sparsenet import _omp, backend, reference
+from sparsenet._validate import as_array, check_index, result_dtype
+
+# scikit-learn's message, so that code filtering its warning filters ours too.
+PREMATURE = ("Orthogonal matching pursuit ended prematurely due to linear dependence in the "
+             "dictionary. The requested precision might not have been met.")
+
+_INT32_MAX = 2**31 - 1
+
+
+def _check_finite(a, name):
+    # A sum is cheaper than isfinite(a).all(); only when it is not finite (NaN, inf, or an overflow
+    # of huge finite values) is the exact test run.
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspicious = a.size and not np.isfinite(a.sum())
+    if suspicious and not np.isfinite(a).all():
+        raise ValueError(f"{name} must not contain NaN or infinity")
+
+
+def _check_stop(n_nonzero_coefs, tol, n_atoms, default):
+    """(max atoms per signal, tol or None) from the two stop rules, as scikit-learn settles them."""
+    if n_nonzero_coefs is not None:
+        n_nonzero_coefs = check_index(n_nonzero_coefs, "n_nonzero_coefs", low=1)
+    if tol is not None:
+        if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+            raise TypeError(f"tol must be a real number or None, got {type(tol).__name__}")
+        tol = float(tol)
+        if not tol >= 0 or math.isinf(tol):
+            raise ValueError(f"tol must be a finite number >= 0 (a squared residual norm), got {tol}")
+        return None, tol
+    if n_nonzero_coefs is None:
+        n_nonzero_coefs = default
+        if n_nonzero_coefs < 1:
+            raise ValueError(f"the default n_nonzero_coefs, int(0.1 * n_atoms) = {n_nonzero_coefs} "
+                             f"for n_atoms = {n_atoms}, must be positive; give n_nonzero_coefs or "
+                             f"tol")
+    if n_nonzero_coefs > n_atoms:
+        raise ValueError(f"n_nonzero_coefs must be <= n_atoms = {n_atoms} (the number of atoms, "
+                         f"columns of the dictionary), got {n_nonzero_coefs}")
+    return n_nonzero_coefs, None
+
+
+def _check_format(return_format):
+    if return_format not in ("dense", "csc"):
+        raise ValueError(f"return_format must be 'dense' or 'csc', got {return_format!r}")
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
+def _flat(a):
+    """A contiguous array as a flat view (a copy only if it is contiguous in neither order)."""
+    return np.ravel(a, order="K") if (a.flags.c_contiguous or a.flags.f_contiguous) else \
+        np.ravel(np.ascontiguousarray(a))
+
+
+def _empty(dtype):
+    return np.empty(0, dtype=dtype)
+
+
+def _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype, return_format, *, D=None,
+            G=None, X=None, DtX=None, norms=None):
+    """Runs the kernel on validated, dtype-normalised arrays; returns (coef, n_premature) with coef
+    of shape (n_atoms, n_signals), dense (column-major) or CSC."""
+    isa, threads = backend.native_options()
+    none = _empty(dtype)
+    x_flat, x_ld, x_signal_major = none, 0, False
+    if X is not None:
+        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+            X = np.ascontiguousarray(X)
+        x_signal_major = not X.flags.c_contiguous  # F order: each signal contiguous
+        x_ld = n_features if x_signal_major else n_signals
+        x_flat = _flat(X)
+    dtx_flat, dtx_atom_stride, dtx_signal_stride = none, 0, 0
+    if DtX is not None:
+        if not (DtX.flags.c_contiguous or DtX.flags.f_contiguous):
+            DtX = np.ascontiguousarray(DtX)
+        dtx_flat = _flat(DtX)
+        if DtX.flags.c_contiguous:
+            dtx_atom_stride, dtx_signal_stride = n_signals, 1
+        else:
+            dtx_atom_stride, dtx_signal_stride = 1, n_atoms
+    if return_format == "dense":
+        Y = np.empty((n_atoms, n_signals), dtype=dtype, order="F")
+        values, indices, counts = none, np.empty(0, np.int32), np.empty(0, np.int64)
+        y_flat = np.ravel(Y, order="K")
+    else:
+        Y = None
+        y_flat = none
+        values = np.empty(n_signals * max_atoms, dtype=dtype)
+        indices = np.empty(n_signals * max_atoms, dtype=np.int32)
+        counts = np.empty(n_signals, dtype=np.int64)
+    n_premature = _omp.run(
+        isa, threads, n_features, n_atoms, n_signals, max_atoms,
+        none if D is None else _flat(D), none if G is None else _flat(G), x_flat, x_ld,
+        x_signal_major, dtx_flat, dtx_atom_stride, dtx_signal_stride,
+        none if norms is None else norms, -1.0 if tol is None else tol, y_flat, values, indices,
+        counts)
+    if Y is not None:
+        return Y, n_premature
+    return _csc(values, indices, counts, max_atoms, (n_atoms, n_signals)), n_premature
+
+
+def _csc(values, indices, counts, max_atoms, shape):
+    """The csc_array of the kernel's per-signal (atoms, coefficients) rows."""
+    import scipy.sparse as sp
+
+    n_signals = shape[1]
+    indptr = np.zeros(n_signals + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    keep = (np.arange(max_atoms) < counts[:, None]).ravel()
+    index_dtype = np.int32 if indptr[-1] < 2**31 else np.int64
+    return sp.csc_array((values[keep], indices[keep].astype(index_dtype, copy=False),
+                         indptr.astype(index_dtype, copy=False)), shape=shape)
+
+
+def _shape_result(coef, one_signal, return_format):
+    if return_format == "dense" and one_signal:
+        return coef[:, 0]
+    return coef
+
+
+def _warn(n_premature, n_signals):
+    if n_premature:
+        warnings.warn(f"{PREMATURE} ({n_premature} of {n_signals} signals)", RuntimeWarning,
+                      stacklevel=3)
+
+
+def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
+        copy=True):
+    """Sparse codes of the signals `X` over the dictionary `D` by Orthogonal Matching Pursuit.
+
+    For each signal x (a column of X), greedily finds coefficients g with few nonzeros that make
+    ``D @ g`` close to x: ``min ||x - D g||^2`` subject to ``||g||_0 <= n_nonzero_coefs``, or
+    ``min ||g||_0`` subject to ``||x - D g||^2 <= tol``. Same answers as scikit-learn's
+    ``orthogonal_mp(D, X, ...)``, computed by Batch-OMP in C on all threads.
+
+    Parameters
+    ----------
+    D : array_like, shape (n_features, n_atoms)
+        The dictionary, one atom per column; atoms are assumed to have unit norm (as in
+        scikit-learn, the stopping thresholds are absolute).
+    X : array_like, shape (n_features,) or (n_features, n_signals)
+        One signal, or one per column. C or F order (F, signal-contiguous, is read directly).
+    n_nonzero_coefs : int, optional
+        Atoms per signal. Default: ``max(1, int(0.1 * n_atoms))`` when `tol` is not given either.
+        Must be <= n_atoms.
+    tol : float, optional
+        Maximum squared norm of the residual; overrides `n_nonzero_coefs`.
+    precompute : bool or "auto", default "auto"
+        Compute the Gram matrix ``D.T @ D`` once (fast for many signals), or compute only the rows
+        of the chosen atoms for each signal (no n_atoms^2 memory: for few signals and large
+        dictionaries). "auto" precomputes when the signals would compute more than half of its
+        rows and it takes at most 1 GiB.
+        The answers are the same either way.
+    return_format : {"dense", "csc"}, default "dense"
+        A dense ndarray, or a ``scipy.sparse.csc_array`` of shape (n_atoms, n_signals) with one
+        column per signal (row indices sorted).
+    copy : bool, default True
+        Kept for scikit-learn compatibility (``copy_X``): sparsenet never writes to its inputs, so
+        ``False`` changes nothing.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_atoms,) or (n_atoms, n_signals), or csc_array
+        float32 when D and X are float32, else float64. Unlike scikit-learn, a 2-D X with one column
+        gives a 2-D result (no squeeze). A dense 2-D result is in F order (one contiguous column
+        per signal).
+
+    Warns
+    -----
+    RuntimeWarning
+        Once per call when some signals stopped early: the next atom was linearly dependent on
+        the chosen ones (Cholesky pivot <= eps), already chosen, or had a squared correlation
+        below eps (e.g. a zero signal). Their coefficients are those found so far.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> D = np.eye(4)
+    >>> sparsenet.omp(D, np.array([0., 3., 0., -1.]), n_nonzero_coefs=1)
+    array([0., 3., 0., 0.])
+    >>> sparsenet.omp(D, np.array([0., 3., 0., -1.]), tol=0.5)
+    array([ 0.,  3.,  0., -1.])
+    """
+    D = as_array(D, "D", ndim=2)
+    X = as_array(X, "X", ndim=(1, 2))
+    n_features, n_atoms = D.shape
+    if n_features == 0 or n_atoms == 0:
+        raise ValueError(f"D must have at least one row (feature) and one column (atom), "
+                         f"got shape {D.shape}")
+    if X.shape[0] != n_features:
+        raise ValueError(f"shape mismatch: D has {n_features} rows (features), so X.shape[0] must be "
+                         f"{n_features}; got X.shape={X.shape}")
+    dtype = result_dtype(D, X, names=("D", "X"))
+    max_atoms, tol = _check_stop(n_nonzero_coefs, tol, n_atoms, max(int(0.1 * n_atoms), 1))
+    if not (isinstance(precompute, (bool, np.bool_)) or precompute == "auto"):
+        raise ValueError(f"precompute must be True, False or 'auto', got {precompute!r}")
+    _check_format(return_format)
+    _check_bool(copy, "copy")
+    _check_finite(D, "D")
+    _check_finite(X, "X")
+    one_signal = X.ndim == 1
+    X2 = X.reshape(n_features, -1)
+    n_signals = X2.shape[1]
+    if n_atoms > _INT32_MAX:
+        raise ValueError(f"D must have fewer than 2**31 atoms (int32 atom indices), got {D.shape}")
+    if backend.use_numpy():
+        return reference.omp(D, X, n_nonzero_coefs=max_atoms, tol=tol, precompute=precompute,
+                             return_format=return_format, copy=copy)
+    if tol is not None:  # at most rank(D) <= n_features atoms can be independent
+        max_atoms = min(n_atoms, n_features)
+    if precompute == "auto":
+        # Gram rows from D cost n_features * n_atoms each, streaming D; the Gram matrix costs n_atoms
+        # of them in a register tile, several times faster (measured break-even: about half of its
+        # rows), and n_atoms^2 memory.
+        precompute = (2 * n_signals * max_atoms >= n_atoms
+                      and n_atoms * n_atoms * np.dtype(dtype).itemsize <= 2**30)
+    D_padded = np.zeros((n_features, _omp.row_length(n_atoms)), dtype=dtype)
+    D_padded[:, :n_atoms] = D
+    X2 = X2.astype(dtype, copy=False)
+    G = None
+    if precompute:
+        G = np.empty((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
+        isa, threads = backend.native_options()
+        _omp.gram(isa, threads, D_padded, n_atoms, G)
+    norms = None
+    if tol is not None:
+        norms = np.ascontiguousarray(np.einsum("ij,ij->j", X2, X2), dtype=dtype)
+    coef, n_premature = _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype,
+                                return_format, D=D_padded, G=G, X=X2, norms=norms)
+    _warn(n_premature, n_signals)
+    return _shape_result(coef, one_signal, return_format)
+
+
+def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None,
+             return_format="dense", copy=True):
+    """Orthogonal Matching Pursuit from the Gram matrix ``G = D.T @ D`` and ``DtX = D.T @ X``.
+
+    For callers who precompute (K-SVD, cross-validation): the same pursuit as :func:`omp`, with
+    scikit-learn's ``orthogonal_mp_gram`` semantics.
+
+    Parameters
+    ----------
+    G : array_like, shape (n_atoms, n_atoms)
+        Gram matrix of the dictionary; symmetric (only its rows are read).
+    DtX : array_like, shape (n_atoms,) or (n_atoms, n_signals)
+        Correlations of the signals with the atoms.
+    n_nonzero_coefs : int, optional
+        Atoms per signal. Default, as scikit-learn: ``int(0.1 * n_atoms)``, which must be >= 1
+        when `tol` is not given.
+    tol : float, optional
+        Maximum squared norm of the residual; overrides `n_nonzero_coefs`. Needs `norms_squared`.
+    norms_squared : float or array_like of shape (n_signals,), optional
+        Squared norms of the signals, ``(X ** 2).sum(axis=0)``; required with `tol`.
+    return_format : {"dense", "csc"}, default "dense"
+    copy : bool, default True
+        Kept for scikit-learn compatibility (``copy_Gram``, ``copy_Xy``): inputs are never written.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_atoms,) or (n_atoms, n_signals), or csc_array
+        float32 when G and DtX are float32, else float64.
+
+    Warns
+    -----
+    RuntimeWarning
+        Once per call when some signals stopped early, as in :func:`omp`.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> D = np.eye(3); x = np.array([1., 0., -2.])
+    >>> sparsenet.omp_gram(D.T @ D, D.T @ x, n_nonzero_coefs=1)
+    array([ 0.,  0., -2.])
+    """
+    G = as_array(G, "G", ndim=2)
+    DtX = as_array(DtX, "DtX", ndim=(1, 2))
+    n_atoms = G.shape[0]
+    if G.shape != (n_atoms, n_atoms) or n_atoms == 0:
+        raise ValueError(f"G must be a non-empty square matrix, got shape {G.shape}")
+    if DtX.shape[0] != n_atoms:
+        raise ValueError(f"shape mismatch: G is {n_atoms}x{n_atoms}, so DtX.shape[0] must be "
+                         f"{n_atoms}; got DtX.shape={DtX.shape}")
+    dtype = result_dtype(G, DtX, names=("G", "DtX"))
+    max_atoms, tol = _check_stop(n_nonzero_coefs, tol, n_atoms, int(0.1 * n_atoms))
+    _check_format(return_format)
+    _check_bool(copy, "copy")
+    _check_finite(G, "G")
+    _check_finite(DtX, "DtX")
+    one_signal = DtX.ndim == 1
+    DtX2 = DtX.reshape(n_atoms, -1)
+    n_signals = DtX2.shape[1]
+    norms = None
+    if tol is not None:
+        if norms_squared is None:
+            raise ValueError("omp_gram needs norms_squared (the squared norms of the signals) to "
+                             "evaluate the residual for tol")
+        norms = as_array(norms_squared, "norms_squared", ndim=(0, 1)).reshape(-1)
+        if norms.shape[0] != n_signals:
+            raise ValueError(f"norms_squared must have one entry per signal ({n_signals}), got "
+                             f"shape {np.shape(norms_squared)}")
+        _check_finite(norms, "norms_squared")
+        norms = np.ascontiguousarray(norms, dtype=dtype)
+        max_atoms = n_atoms
+    if n_atoms > _INT32_MAX:
+        raise ValueError(f"G's dimensions must be below 2**31 (int32 atom indices), got {G.shape}")
+    if backend.use_numpy():
+        return reference.omp_gram(G, DtX, n_nonzero_coefs=max_atoms if tol is None else None,
+                                  tol=tol, norms_squared=norms_squared,
+                                  return_format=return_format, copy=copy)
+    G_padded = np.zeros((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
+    G_padded[:, :n_atoms] = G
+    DtX2 = DtX2.astype(dtype, copy=False)
+    coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
+                                G=G_padded, DtX=DtX2, norms=norms)
+    _warn(n_premature, n_signals)
+    return _shape_result(coef, one_signal, return_format)

@@ -1,0 +1,452 @@
+"""Orthogonal Matching Pursuit: native against scikit-learn, the NumPy reference, and itself under
+other thread counts, ISA levels and layouts; stop rules, warnings and every bad argument."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sparsenet
+from sparsenet import reference
+
+sklearn_omp = pytest.importorskip("sklearn.linear_model")
+orthogonal_mp, orthogonal_mp_gram = sklearn_omp.orthogonal_mp, sklearn_omp.orthogonal_mp_gram
+
+PREMATURE = "Orthogonal matching pursuit ended prematurely"
+
+
+def dictionary(n_features, n_atoms, seed=0, dtype=np.float64):
+    """Gaussian atoms of unit norm."""
+    D = np.random.default_rng(seed).standard_normal((n_features, n_atoms))
+    return (D / np.linalg.norm(D, axis=0)).astype(dtype)
+
+
+def sparse_signals(D, n_signals, k, noise=0.01, seed=1):
+    """Signals D @ C + noise with k-sparse C: (X, C)."""
+    rng = np.random.default_rng(seed)
+    n_atoms = D.shape[1]
+    C = np.zeros((n_atoms, n_signals))
+    for j in range(n_signals):
+        support = rng.choice(n_atoms, k, replace=False)
+        C[support, j] = rng.uniform(1, 2, k) * rng.choice([-1, 1], k)
+    X = D.astype(np.float64) @ C + noise * rng.standard_normal((D.shape[0], n_signals))
+    return X.astype(D.dtype), C
+
+
+def assert_same_codes(ours, theirs, rtol):
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours != 0, theirs != 0)  # identical supports
+    scale = np.abs(theirs).max(axis=0, keepdims=True) + np.finfo(theirs.dtype).tiny
+    assert np.abs(ours - theirs).max(initial=0) <= rtol * scale.max(initial=0)
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * scale.max(initial=1))
+
+
+# --- agreement with scikit-learn ------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape,k", [((64, 256), 8), ((32, 100), 5), ((20, 20), 20), ((128, 64), 12),
+                                     ((8, 40), 1)])
+@pytest.mark.parametrize("precompute", [True, False, "auto"])
+def test_random_problems_match_sklearn(shape, k, precompute):
+    D = dictionary(*shape)
+    X = np.random.default_rng(2).standard_normal((shape[0], 60))
+    expected = orthogonal_mp(D, X, n_nonzero_coefs=k, precompute=True)
+    ours = sparsenet.omp(D, X, n_nonzero_coefs=k, precompute=precompute)
+    assert ours.dtype == np.float64
+    assert_same_codes(ours, expected, 1e-9)
+    assert_same_codes(ours, orthogonal_mp(D, X, n_nonzero_coefs=k), 1e-9)
+
+
+def test_sparse_ground_truth_matches_sklearn_and_gram():
+    D = dictionary(64, 256)
+    X, _ = sparse_signals(D, 200, 6)
+    expected = orthogonal_mp(D, X, n_nonzero_coefs=10, precompute=True)
+    assert_same_codes(sparsenet.omp(D, X, n_nonzero_coefs=10), expected, 1e-9)
+    G, DtX = D.T @ D, D.T @ X
+    expected_gram = orthogonal_mp_gram(G, DtX, n_nonzero_coefs=10)
+    assert_same_codes(sparsenet.omp_gram(G, DtX, n_nonzero_coefs=10), expected_gram, 1e-9)
+
+
+@pytest.mark.parametrize("stop", [{"n_nonzero_coefs": 8}, {"tol": 0.1}])
+def test_many_signals_at_the_benchmark_shape_match_sklearn(stop):
+    D = dictionary(64, 256)
+    X, _ = sparse_signals(D, 1000, 8, noise=0.02, seed=16)
+    expected = orthogonal_mp(D, X, precompute=True, **stop)
+    assert_same_codes(sparsenet.omp(D, X, **stop), expected, 1e-9)
+
+
+def test_exact_recovery_of_sparse_signals():
+    D = dictionary(64, 256)
+    X, C = sparse_signals(D, 100, 5, noise=0.0)
+    coef = sparsenet.omp(D, X, n_nonzero_coefs=5)
+    np.testing.assert_array_equal(coef != 0, C != 0)
+    np.testing.assert_allclose(coef, C, atol=1e-10)
+
+
+@pytest.mark.parametrize("tol", [0.5, 5.0, 30.0])
+def test_tol_stops_where_sklearn_stops(tol):
+    D = dictionary(32, 128)
+    X = np.random.default_rng(3).standard_normal((32, 80))
+    expected = orthogonal_mp(D, X, tol=tol, precompute=True)
+    ours = sparsenet.omp(D, X, tol=tol, n_nonzero_coefs=3)  # tol overrides n_nonzero_coefs
+    assert_same_codes(ours, expected, 1e-9)
+    residual = ((X - D @ ours) ** 2).sum(axis=0)
+    assert (residual <= tol * (1 + 1e-9)).all()
+    norms = (X ** 2).sum(axis=0)
+    gram = sparsenet.omp_gram(D.T @ D, D.T @ X, tol=tol, norms_squared=norms)
+    assert_same_codes(gram, orthogonal_mp_gram(D.T @ D, D.T @ X, tol=tol, norms_squared=norms), 1e-9)
+
+
+def test_full_support_reaches_least_squares_without_warning():
+    D = dictionary(30, 12)  # more features than atoms: the full support is independent
+    x = np.random.default_rng(4).standard_normal(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        coef = sparsenet.omp(D, x, n_nonzero_coefs=12)
+    lstsq = np.linalg.lstsq(D, x, rcond=None)[0]
+    np.testing.assert_allclose(coef, lstsq, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(coef, orthogonal_mp(D, x, n_nonzero_coefs=12), rtol=1e-9, atol=1e-12)
+
+
+def test_float32_matches_sklearn_float32():
+    D = dictionary(64, 256, dtype=np.float32)
+    X, _ = sparse_signals(D, 150, 6)
+    ours = sparsenet.omp(D, X, n_nonzero_coefs=6)
+    assert ours.dtype == np.float32
+    expected = orthogonal_mp(D, X, n_nonzero_coefs=6, precompute=True)
+    assert expected.dtype == np.float32
+    np.testing.assert_array_equal(ours != 0, expected != 0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+    G, DtX = D.T @ D, D.T @ X
+    gram = sparsenet.omp_gram(G, DtX, n_nonzero_coefs=6)
+    assert gram.dtype == np.float32
+    np.testing.assert_allclose(gram, orthogonal_mp_gram(G, DtX, n_nonzero_coefs=6), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_float32_tol():
+    D = dictionary(32, 96, dtype=np.float32)
+    X, _ = sparse_signals(D, 50, 4, noise=0.05)
+    ours = sparsenet.omp(D, X, tol=0.2)
+    expected = orthogonal_mp(D, X, tol=0.2, precompute=True)
+    np.testing.assert_array_equal(ours != 0, expected != 0)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+
+
+# --- the NumPy reference --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_matches_reference(dtype):
+    D = dictionary(24, 64, dtype=dtype)
+    X, _ = sparse_signals(D, 30, 4, noise=0.02)
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    for kwargs in ({"n_nonzero_coefs": 6}, {"tol": 0.05}):
+        ours = sparsenet.omp(D, X, **kwargs)
+        ref = reference.omp(D, X, **kwargs)
+        assert ref.dtype == ours.dtype == dtype
+        np.testing.assert_array_equal(ours != 0, ref != 0)
+        np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)
+        G, DtX = D.T @ D, D.T @ X
+        norms = (X.astype(np.float64) ** 2).sum(axis=0).astype(dtype)
+        ours = sparsenet.omp_gram(G, DtX, norms_squared=norms, **kwargs)
+        ref = reference.omp_gram(G, DtX, norms_squared=norms, **kwargs)
+        np.testing.assert_array_equal(ours != 0, ref != 0)
+        np.testing.assert_allclose(ours, ref, rtol=tol, atol=tol)
+
+
+def test_numpy_backend_routes_to_reference():
+    D = dictionary(16, 40)
+    X = np.random.default_rng(5).standard_normal((16, 7))
+    native = sparsenet.omp(D, X, n_nonzero_coefs=3)
+    with sparsenet.use_backend("numpy"):
+        numpy = sparsenet.omp(D, X, n_nonzero_coefs=3)
+        gram = sparsenet.omp_gram(D.T @ D, D.T @ X, n_nonzero_coefs=3)
+        csc = sparsenet.omp(D, X, n_nonzero_coefs=3, return_format="csc")
+    np.testing.assert_allclose(numpy, native, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(gram, native, rtol=1e-9, atol=1e-12)
+    assert isinstance(csc, sp.csc_array)
+    np.testing.assert_allclose(csc.toarray(), native, rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n_features=st.integers(1, 12), n_atoms=st.integers(1, 20), n_signals=st.integers(0, 5),
+       seed=st.integers(0, 2**16), k=st.integers(1, 20), dtype=st.sampled_from([np.float32, np.float64]))
+def test_property_native_equals_reference(n_features, n_atoms, n_signals, seed, k, dtype):
+    k = min(k, n_atoms)
+    D = dictionary(n_features, n_atoms, seed=seed, dtype=dtype)
+    X = np.random.default_rng(seed + 1).standard_normal((n_features, n_signals)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ours = sparsenet.omp(D, X, n_nonzero_coefs=k)
+        ref = reference.omp(D, X, n_nonzero_coefs=k)
+    assert ours.shape == ref.shape == (n_atoms, n_signals) and ours.dtype == dtype
+    # Near-dependent supports may end one atom apart; the fits must agree, up to the error of the
+    # normal equations (cond^2 eps: the kernel, like scikit-learn, solves with a Cholesky factor of
+    # the Gram matrix, the reference with lstsq).
+    eps = np.finfo(dtype).eps
+    for j in range(n_signals):
+        support = np.flatnonzero(ours[:, j])
+        cond = np.linalg.cond(D[:, support].astype(np.float64)) if support.size else 1.0
+        tol = max(1e-3 if dtype == np.float32 else 1e-7, 10 * cond ** 2 * eps)
+        scale = max(1.0, float(np.linalg.norm(X[:, j])))
+        np.testing.assert_allclose(D @ ours[:, j], D @ ref[:, j], rtol=tol, atol=tol * scale)
+
+
+# --- scikit-learn's edge cases --------------------------------------------------------------------
+
+def test_identical_atoms_warn_once():
+    D = dictionary(32, 50)
+    D[:, 1] = D[:, 0]
+    gamma = np.zeros(50)
+    gamma[0] = gamma[1] = 1.0
+    X = np.column_stack([D @ gamma] * 5)
+    with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
+        sparsenet.omp(D, X, n_nonzero_coefs=2)
+    assert len([w for w in record if issubclass(w.category, RuntimeWarning)]) == 1
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        sparsenet.omp_gram(D.T @ D, D.T @ X, n_nonzero_coefs=2)
+
+
+def test_linear_dependence_stops_with_a_warning():
+    D = dictionary(8, 20)
+    x = np.random.default_rng(6).standard_normal(8)
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        coef = sparsenet.omp(D, x, tol=0.0)
+    assert 1 <= np.count_nonzero(coef) <= 8
+    np.testing.assert_allclose(D @ coef, x, atol=1e-8)
+
+
+def test_swapped_atoms_keep_the_right_support():
+    D = dictionary(64, 100)
+    gamma = np.zeros(100)
+    gamma[21], gamma[0] = 1.0, 0.5
+    y = D @ gamma
+    np.testing.assert_array_equal(np.flatnonzero(sparsenet.omp(D, y, n_nonzero_coefs=2)), [0, 21])
+    np.testing.assert_array_equal(
+        np.flatnonzero(sparsenet.omp_gram(D.T @ D, D.T @ y, n_nonzero_coefs=2)), [0, 21])
+
+
+def test_zero_signal_gives_zero_codes_and_warns():
+    D = dictionary(16, 30)
+    X = np.zeros((16, 3))
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        coef = sparsenet.omp(D, X, n_nonzero_coefs=2)
+    assert coef.shape == (30, 3) and not coef.any()
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        assert not sparsenet.omp_gram(D.T @ D, np.zeros(30), n_nonzero_coefs=1).any()
+
+
+def test_zero_atom_is_never_chosen():
+    D = dictionary(16, 30)
+    D[:, 7] = 0
+    X = np.random.default_rng(7).standard_normal((16, 20))
+    coef = sparsenet.omp(D, X, n_nonzero_coefs=5)
+    assert not coef[7].any()
+    assert_same_codes(coef, orthogonal_mp(D, X, n_nonzero_coefs=5, precompute=True), 1e-9)
+
+
+def test_readonly_inputs_and_inputs_not_modified():
+    D = dictionary(32, 64)
+    X = np.random.default_rng(8).standard_normal((32, 10))
+    G, DtX = D.T @ D, D.T @ X
+    copies = [a.copy() for a in (D, X, G, DtX)]
+    for a in (D, X, G, DtX):
+        a.flags.writeable = False
+    coef = sparsenet.omp(D, X, n_nonzero_coefs=4, copy=False)
+    coef_gram = sparsenet.omp_gram(G, DtX, n_nonzero_coefs=4, copy=False)
+    np.testing.assert_allclose(coef, coef_gram, rtol=1e-9, atol=1e-12)
+    for a, c in zip((D, X, G, DtX), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_default_n_nonzero_coefs():
+    D = dictionary(32, 64)
+    x = np.random.default_rng(9).standard_normal(32)
+    assert np.count_nonzero(sparsenet.omp(D, x)) == 6  # int(0.1 * 64)
+    assert np.count_nonzero(sparsenet.omp(dictionary(8, 5), x[:8])) == 1  # at least one
+    assert np.count_nonzero(sparsenet.omp_gram(D.T @ D, D.T @ x)) == 6
+    with pytest.raises(ValueError, match="n_nonzero_coefs"):  # scikit-learn: int(0.1 * 5) = 0
+        sparsenet.omp_gram(np.eye(5), np.ones(5))
+
+
+# --- layouts, shapes, formats, threads, ISA ---------------------------------------------------------
+
+def test_layouts_and_views_agree():
+    D = dictionary(32, 80)
+    X = np.random.default_rng(10).standard_normal((32, 40))
+    expected = sparsenet.omp(D, X, n_nonzero_coefs=5)
+    for variant in (np.asfortranarray(X), np.asfortranarray(D)):
+        Dv, Xv = (variant, X) if variant.shape == D.shape else (D, variant)
+        np.testing.assert_array_equal(sparsenet.omp(Dv, Xv, n_nonzero_coefs=5), expected)
+    wide = np.random.default_rng(10).standard_normal((32, 80))
+    wide[:, ::2] = X
+    np.testing.assert_array_equal(sparsenet.omp(D, wide[:, ::2], n_nonzero_coefs=5), expected)
+    DtX = D.T @ X
+    for dtx in (DtX, np.asfortranarray(DtX), np.repeat(DtX, 2, axis=1)[:, ::2]):
+        np.testing.assert_allclose(sparsenet.omp_gram(D.T @ D, dtx, n_nonzero_coefs=5), expected,
+                                   rtol=1e-9, atol=1e-12)
+
+
+def test_shapes():
+    D = dictionary(16, 30)
+    x = np.random.default_rng(11).standard_normal(16)
+    assert sparsenet.omp(D, x, n_nonzero_coefs=2).shape == (30,)
+    assert sparsenet.omp(D, x[:, None], n_nonzero_coefs=2).shape == (30, 1)
+    empty = sparsenet.omp(D, np.zeros((16, 0)), n_nonzero_coefs=2)
+    assert empty.shape == (30, 0)
+    assert sparsenet.omp(D, np.zeros((16, 0)), n_nonzero_coefs=2, return_format="csc").shape == (30, 0)
+    one_atom = sparsenet.omp(np.ones((1, 1)), np.array([3.0]), n_nonzero_coefs=1)
+    np.testing.assert_array_equal(one_atom, [3.0])
+    ints = sparsenet.omp(np.eye(3, dtype=np.int64), np.array([0, 5, 0]), n_nonzero_coefs=1)
+    assert ints.dtype == np.float64 and ints[1] == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_csc_output(dtype):
+    D = dictionary(32, 64, dtype=dtype)
+    X = np.random.default_rng(12).standard_normal((32, 25)).astype(dtype)
+    dense = sparsenet.omp(D, X, n_nonzero_coefs=5)
+    csc = sparsenet.omp(D, X, n_nonzero_coefs=5, return_format="csc")
+    assert isinstance(csc, sp.csc_array) and csc.dtype == dtype and csc.shape == (64, 25)
+    assert csc.has_sorted_indices and csc.nnz == 5 * 25
+    np.testing.assert_array_equal(csc.toarray(), dense)
+    one = sparsenet.omp(D, X[:, 0], n_nonzero_coefs=5, return_format="csc")
+    assert one.shape == (64, 1)
+    gram = sparsenet.omp_gram(D.T @ D, D.T @ X, tol=1.0, norms_squared=(X ** 2).sum(axis=0),
+                              return_format="csc")
+    np.testing.assert_array_equal(gram.toarray(), sparsenet.omp_gram(
+        D.T @ D, D.T @ X, tol=1.0, norms_squared=(X ** 2).sum(axis=0)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thread_count_and_isa_do_not_change_results(dtype):
+    D = dictionary(40, 200, dtype=dtype)
+    X = np.random.default_rng(13).standard_normal((40, 700)).astype(dtype)
+    sparsenet.set_num_threads(1)
+    one = sparsenet.omp(D, X, n_nonzero_coefs=7)
+    one_tol = sparsenet.omp(D, X, tol=5.0)
+    sparsenet.set_num_threads(2)
+    np.testing.assert_array_equal(sparsenet.omp(D, X, n_nonzero_coefs=7), one)
+    np.testing.assert_array_equal(sparsenet.omp(D, X, tol=5.0), one_tol)
+    sparsenet.set_isa("baseline")
+    portable = sparsenet.omp(D, X, n_nonzero_coefs=7)
+    np.testing.assert_array_equal(portable != 0, one != 0)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(portable, one, rtol=tol, atol=tol)
+
+
+def test_precompute_choices_agree():
+    D = dictionary(24, 300)
+    x = np.random.default_rng(14).standard_normal(24)
+    gram = sparsenet.omp(D, x, n_nonzero_coefs=6, precompute=True)
+    rows = sparsenet.omp(D, x, n_nonzero_coefs=6, precompute=False)
+    np.testing.assert_array_equal(gram != 0, rows != 0)
+    np.testing.assert_allclose(gram, rows, rtol=1e-9, atol=1e-12)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+def test_bad_arguments():
+    D = dictionary(8, 10)
+    x = np.ones(8)
+    with pytest.raises(ValueError, match="n_nonzero_coefs must be <= n_atoms = 10"):
+        sparsenet.omp(D, x, n_nonzero_coefs=11)
+    with pytest.raises(ValueError, match="n_nonzero_coefs must be <= n_atoms"):
+        sparsenet.omp_gram(D.T @ D, D.T @ x, n_nonzero_coefs=11)
+    sparsenet.omp(D, x, n_nonzero_coefs=11, tol=1.0)  # tol overrides it, as in scikit-learn
+    with pytest.raises(ValueError, match="n_nonzero_coefs"):
+        sparsenet.omp(D, x, n_nonzero_coefs=0)
+    with pytest.raises(TypeError, match="n_nonzero_coefs"):
+        sparsenet.omp(D, x, n_nonzero_coefs=2.5)
+    with pytest.raises(ValueError, match="tol"):
+        sparsenet.omp(D, x, tol=-1.0)
+    with pytest.raises(ValueError, match="tol"):
+        sparsenet.omp(D, x, tol=float("nan"))
+    with pytest.raises(TypeError, match="tol"):
+        sparsenet.omp(D, x, tol="small")
+    with pytest.raises(ValueError, match="precompute"):
+        sparsenet.omp(D, x, precompute="yes")
+    with pytest.raises(ValueError, match="return_format"):
+        sparsenet.omp(D, x, return_format="csr")
+    with pytest.raises(TypeError, match="copy"):
+        sparsenet.omp(D, x, copy="no")
+    with pytest.raises(ValueError, match="X.shape"):
+        sparsenet.omp(D, np.ones(7))
+    with pytest.raises(ValueError, match="D must be 2-D"):
+        sparsenet.omp(np.ones(8), x)
+    with pytest.raises(ValueError, match="X must be"):
+        sparsenet.omp(D, np.ones((8, 2, 2)))
+    with pytest.raises(ValueError, match="at least one"):
+        sparsenet.omp(np.ones((8, 0)), x, tol=1.0)
+    with pytest.raises(TypeError, match="D"):
+        sparsenet.omp(D.astype(complex), x)
+    with pytest.raises(TypeError, match="dense"):
+        sparsenet.omp(sp.csr_array(D), x)
+    with pytest.raises(ValueError, match="G must be a non-empty square"):
+        sparsenet.omp_gram(np.ones((3, 4)), np.ones(3))
+    with pytest.raises(ValueError, match="DtX.shape"):
+        sparsenet.omp_gram(np.eye(10), np.ones(9))
+    with pytest.raises(ValueError, match="norms_squared"):
+        sparsenet.omp_gram(np.eye(10), np.ones(10), tol=1.0)
+    with pytest.raises(ValueError, match="norms_squared"):
+        sparsenet.omp_gram(np.eye(10), np.ones((10, 3)), tol=1.0, norms_squared=np.ones(2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_raises(bad):
+    D = dictionary(8, 10)
+    x = np.ones(8)
+    x_bad = x.copy()
+    x_bad[3] = bad
+    D_bad = D.copy()
+    D_bad[2, 2] = bad
+    with pytest.raises(ValueError, match="X must not contain NaN"):
+        sparsenet.omp(D, x_bad)
+    with pytest.raises(ValueError, match="D must not contain NaN"):
+        sparsenet.omp(D_bad, x)
+    with pytest.raises(ValueError, match="DtX must not contain NaN"):
+        sparsenet.omp_gram(D.T @ D, np.full(10, bad))
+    with pytest.raises(ValueError, match="norms_squared"):
+        sparsenet.omp_gram(D.T @ D, D.T @ x, tol=1.0, norms_squared=bad)
+
+
+def test_huge_finite_values_are_not_rejected():
+    D = np.eye(4)
+    x = np.array([1e308, 1e308, -1e308, -1e308])  # their sum is not finite, the values are
+    coef = sparsenet.omp(D, x, n_nonzero_coefs=1)
+    np.testing.assert_array_equal(coef, [1e308, 0, 0, 0])
+
+
+def test_gram_rows_from_the_dictionary_with_tol_and_float32():
+    for dtype, rtol in ((np.float64, 1e-9), (np.float32, 1e-4)):
+        D = dictionary(16, 300, dtype=dtype)
+        X, _ = sparse_signals(D, 3, 3, noise=0.05)
+        for kwargs in ({"tol": 0.05}, {"n_nonzero_coefs": 4}):
+            rows = sparsenet.omp(D, X, precompute=False, **kwargs)
+            gram = sparsenet.omp(D, X, precompute=True, **kwargs)
+            assert rows.dtype == dtype
+            np.testing.assert_array_equal(rows != 0, gram != 0)
+            np.testing.assert_allclose(rows, gram, rtol=rtol, atol=rtol)
+
+
+def test_csc_with_signals_of_different_lengths():
+    D = dictionary(16, 40)
+    X = np.random.default_rng(15).standard_normal((16, 6))
+    X[:, 2] = 0  # stops at once
+    X[:, 4] = D[:, 3]  # one atom explains it
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        dense = sparsenet.omp(D, X, tol=1e-6)
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        csc = sparsenet.omp(D, X, tol=1e-6, return_format="csc")
+    np.testing.assert_array_equal(csc.toarray(), dense)
+    counts = np.diff(csc.indptr)
+    assert counts[2] == 0 and counts[4] == 1 and csc.has_sorted_indices
+
+
+def test_warning_points_at_the_caller():
+    D = dictionary(8, 10)
+    with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
+        sparsenet.omp(D, np.zeros(8), n_nonzero_coefs=1)
+    assert record[0].filename == __file__
