@@ -4,6 +4,10 @@ Each kernel family contributes cases: a workload and the callables that compute 
 (sparsenet, the NumPy reference, and peers such as SciPy when importable). Every time is the median
 of repeated runs after a warm-up; every speedup is a ratio of two times taken in the same run.
 """
+import contextlib
+import json
+import os
+import platform
 import sys
 import time
 
@@ -277,35 +281,146 @@ def omp_cases(quick):
 FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cases, "omp": omp_cases}
 
 
-def run(families=None, *, quick=False, threads=None, stream=sys.stdout):
-    """Time every case of `families` (all by default) and print one table; returns the rows."""
+def run(families=None, *, quick=False, threads=None, stream=None):
+    """Time every case of `families` (all by default), print one table and return the rows
+    [(case, {implementation: seconds})] and the machine's description (see `machine`). BLAS-backed
+    peers get the same thread count as sparsenet."""
     families = list(FAMILIES) if not families else families
     previous_threads = backend._state["threads"]
     if threads is not None:
         backend.set_num_threads(threads)
     rows = []
     try:
-        for family in families:
-            for case in FAMILIES[family](quick):
-                print(f"  timing {case.family}: {case.kernel} ...", file=sys.stderr, flush=True)
-                times = {name: median_time(fn, repeat=3 if quick else 7, min_time=0.05 if quick else 0.2)
+        with _blas_threads(backend.get_num_threads()):
+            cases = [case for family in families for case in FAMILIES[family](quick)]
+            for i, case in enumerate(cases, 1):
+                print(f"\r[{i}/{len(cases)}] {case.family}: {case.kernel:<40}", end="",
+                      file=sys.stderr, flush=True)
+                times = {name: median_time(fn, repeat=3 if quick else 7,
+                                           min_time=0.05 if quick else 0.2)
                          for name, fn in case.runs.items()}
                 rows.append((case, times))
-        _print_table(rows, stream)
+            print(file=sys.stderr)
+            info = machine()
+        _print_table(rows, stream if stream is not None else sys.stdout)
     finally:
         backend._state["threads"] = previous_threads
-    return rows
+    return rows, info
+
+
+@contextlib.contextmanager
+def _blas_threads(n):
+    """Limit the BLAS of NumPy / SciPy / scikit-learn to `n` threads (needs threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(n):
+        yield
+
+
+def machine():
+    """What the figures were measured on: CPU, cores, versions, BLAS, sparsenet's settings."""
+    info = {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "sparsenet_threads": backend.get_num_threads(),
+        "sparsenet_isa": backend.get_isa(),
+        "openmp": backend.has_openmp(),
+        "environment": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                   "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                        if k in os.environ},
+    }
+    import sparsenet
+
+    for name in ("numpy", "scipy", "sklearn", "spams", "torch"):
+        module = sys.modules.get(name)
+        if module is not None:
+            info[name] = getattr(module, "__version__", "?")
+    info["sparsenet"] = sparsenet.__version__
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: lib.get(k) for k in ("internal_api", "version", "architecture",
+                                                 "num_threads")}
+                        for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    except ImportError:
+        pass
+    return info
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def write_json(rows, info, path):
+    """Every figure of `rows` and the machine's description `info`, as JSON."""
+    results = [{"family": case.family, "kernel": case.kernel, "workload": case.workload,
+                "seconds": times,
+                "speedup": {name: t / times["sparsenet"] for name, t in times.items()
+                            if name != "sparsenet"}}
+               for case, times in rows]
+    with open(path, "w") as f:
+        json.dump({"machine": info, "results": results}, f, indent=2)
+
+
+def plot(rows, path):
+    """A bar chart of sparsenet's speedup over each other implementation, one group per kernel."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise SystemExit("--plot needs matplotlib: pip install 'sparsenet[bench]' "
+                         "(or pip install matplotlib)") from None
+    labels, bars = [], {}
+    for case, times in rows:
+        labels.append(f"{case.family}: {case.kernel}")
+        for name, t in times.items():
+            if name != "sparsenet":
+                bars.setdefault(name, {})[len(labels) - 1] = t / times["sparsenet"]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(labels) * max(1, len(bars)) / 2 + 2))
+    height = 0.8 / max(1, len(bars))
+    for j, (name, values) in enumerate(sorted(bars.items())):
+        ys = [i + j * height for i in values]
+        ax.barh(ys, list(values.values()), height=height, label=name)
+    ax.set_yticks([i + 0.4 - height / 2 for i in range(len(labels))], labels)
+    ax.invert_yaxis()
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("sparsenet speedup (other time / sparsenet time), log scale")
+    ax.set_title(f"sparsenet on {_cpu_name()}, {backend.get_num_threads()} thread(s)")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def _print_table(rows, stream):
-    print(f"sparsenet bench  (threads={backend.get_num_threads()}, isa={backend.get_isa()})",
-          file=stream)
-    header = f"{'kernel':<18} {'workload':<28} {'implementation':<24} {'ms':>9} {'sparsenet speedup':>18}"
+    print(f"sparsenet bench on {_cpu_name()}  (threads={backend.get_num_threads()}, "
+          f"isa={backend.get_isa()})", file=stream)
+    slow_blas = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
+    if slow_blas:
+        print(f"note: {' and '.join(slow_blas)} set: they slow current OpenBLAS, so the dense BLAS "
+              f"baselines may look slower than they are; unset them for this command "
+              f"(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...)", file=stream)
+    header = (f"{'kernel':<22} {'workload':<30} {'implementation':<24} {'ms':>10} "
+              f"{'sparsenet speedup':>18}")
     print(header, file=stream)
     print("-" * len(header), file=stream)
     for case, times in rows:
         ours = times["sparsenet"]
         for name, t in times.items():
             speedup = "" if name == "sparsenet" else f"{t / ours:.2f}x"
-            print(f"{case.kernel:<18} {case.workload:<28} {name:<24} {t * 1e3:9.3f} {speedup:>18}",
-                  file=stream)
+            print(f"{case.kernel:<22} {case.workload:<30} {name:<24} {t * 1e3:10.3f} "
+                  f"{speedup:>18}", file=stream)
