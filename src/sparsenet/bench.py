@@ -54,7 +54,7 @@ def csr_cases(quick):
     X = rng.standard_normal((n, 64), dtype=np.float32)
     workload = f"{n}x{n} d=0.10 f32"
     dense = A.toarray()
-    return [
+    cases = [
         Case("csr", "spmv", workload, {
             "sparsenet": lambda: sparsenet.spmv(C, x),
             "sparsenet (scipy input)": lambda: sparsenet.spmv(A, x),
@@ -78,6 +78,28 @@ def csr_cases(quick):
             "scipy": lambda: A.T @ X,
         }),
     ]
+    for case, run in zip(cases, _torch_csr_runs(A, x, X)):
+        case.runs["pytorch"] = run
+    return cases
+
+
+def _torch_csr_runs(A, x, X):
+    """PyTorch's CPU sparse CSR kernels on the same products as csr_cases (spmv, spmv transposed,
+    spmm, spmm transposed) on sparsenet's thread count; none when torch is not importable."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    import warnings
+
+    torch.set_num_threads(backend.get_num_threads())
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore")
+        T = torch.sparse_csr_tensor(torch.from_numpy(A.indptr.astype(np.int64)),
+                                    torch.from_numpy(A.indices.astype(np.int64)),
+                                    torch.from_numpy(A.data), size=A.shape)
+    tx, tX, Tt = torch.from_numpy(x), torch.from_numpy(X), T.t()
+    return [lambda: T @ tx, lambda: Tt @ tx, lambda: T @ tX, lambda: Tt @ tX]
 
 
 def threshold_cases(quick):
