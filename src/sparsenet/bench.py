@@ -410,11 +410,11 @@ def plot(rows, path):
                          "(or pip install matplotlib)") from None
     labels, bars = [], {}
     for case, times in rows:
-        labels.append(f"{case.family}: {case.kernel}")
+        labels.append(f"{case.kernel}\n{case.workload}")
         for name, t in times.items():
             if name != "sparsenet":
                 bars.setdefault(name, {})[len(labels) - 1] = t / times["sparsenet"]
-    fig, ax = plt.subplots(figsize=(10, 0.35 * len(labels) * max(1, len(bars)) / 2 + 2))
+    fig, ax = plt.subplots(figsize=(11, 0.2 * len(labels) * max(2, len(bars)) + 2))
     height = 0.8 / max(1, len(bars))
     for j, (name, values) in enumerate(sorted(bars.items())):
         ys = [i + j * height for i in values]
