@@ -382,17 +382,19 @@ def test_column_tiled_products(dtype, transpose, n_cols, k):
 
 def test_misaligned_operands_are_handled():
     """Matrix operands are realigned to cache lines; a misaligned out= is still written correctly."""
-    from sparsenet._validate import ALIGNMENT, aligned_empty, as_aligned_c_array
+    from sparsenet._validate import ALIGN_MIN_BYTES, ALIGNMENT, aligned_empty, as_aligned_c_array
 
-    for shape in [(0, 3), (5, 7), (64, 64)]:
+    big = ALIGN_MIN_BYTES // 4  # float32 entries of an array large enough to be realigned
+    for shape in [(0, 3), (5, 7), (big // 64, 64)]:
         a = aligned_empty(shape, np.float32)
         assert a.shape == shape and a.flags.c_contiguous
-        assert a.size == 0 or a.ctypes.data % ALIGNMENT == 0
+        assert a.nbytes < ALIGN_MIN_BYTES or a.ctypes.data % ALIGNMENT == 0
     rng = np.random.default_rng(10)
-    A = random_csr(rng, 50, 40, 0.3, np.float32)
-    buf = np.zeros(40 * 16 + 1, dtype=np.float32)
-    X = buf[1:].reshape(40, 16)  # 4 bytes off any cache line
-    X[:] = rng.standard_normal((40, 16))
+    n_rows = big // 16
+    A = random_csr(rng, 50, n_rows, 0.05, np.float32)
+    buf = np.zeros(n_rows * 16 + 1, dtype=np.float32)
+    X = buf[1:].reshape(n_rows, 16)  # 4 bytes off any cache line
+    X[:] = rng.standard_normal((n_rows, 16))
     assert as_aligned_c_array(X, np.float32).ctypes.data % ALIGNMENT == 0
     out_buf = np.zeros(50 * 16 + 1, dtype=np.float32)
     out = out_buf[1:].reshape(50, 16)

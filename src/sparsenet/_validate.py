@@ -20,11 +20,12 @@ def result_dtype(*arrays_or_dtypes, names=()):
 
 
 def as_array(x, name, *, ndim=None):
-    """`x` as an ndarray, with its dimension checked."""
-    if hasattr(x, "format") and hasattr(x, "tocsr"):
-        raise TypeError(f"{name} must be a dense array, got a scipy.sparse {type(x).__name__}")
-    x = np.asarray(x)
-    if ndim is not None and x.ndim not in np.atleast_1d(ndim):
+    """`x` as an ndarray, with its dimension checked (`ndim`: an int or a tuple of allowed ones)."""
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "format") and hasattr(x, "tocsr"):
+            raise TypeError(f"{name} must be a dense array, got a scipy.sparse {type(x).__name__}")
+        x = np.asarray(x)
+    if ndim is not None and x.ndim != ndim and not (isinstance(ndim, tuple) and x.ndim in ndim):
         raise ValueError(f"{name} must be {ndim}-D, got an array of shape {x.shape}")
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must have a real numeric dtype, got {x.dtype}")
@@ -37,11 +38,16 @@ def as_c_array(x, dtype):
 
 
 ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
+# Below this size a realigning copy costs more than the split loads it saves.
+ALIGN_MIN_BYTES = 1 << 16
 
 
 def aligned_empty(shape, dtype):
     """An uninitialised C-contiguous array whose data starts on a cache line, so that kernels
     loading whole rows never split a vector load across two lines."""
+    a = np.empty(shape, dtype)
+    if a.ctypes.data % ALIGNMENT == 0 or a.nbytes < ALIGN_MIN_BYTES:
+        return a
     dtype = np.dtype(dtype)
     n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     buffer = np.empty(n_bytes + ALIGNMENT, dtype=np.uint8)
@@ -50,9 +56,11 @@ def aligned_empty(shape, dtype):
 
 
 def as_aligned_c_array(x, dtype):
-    """`x` as a C-contiguous, cache-line aligned array of `dtype` (copied only when needed)."""
+    """`x` as a C-contiguous array of `dtype`, cache-line aligned unless it is small (copied only
+    when needed)."""
     x = np.asarray(x)
-    if x.dtype == dtype and x.flags.c_contiguous and x.ctypes.data % ALIGNMENT == 0:
+    if x.dtype == dtype and x.flags.c_contiguous and (
+            x.ctypes.data % ALIGNMENT == 0 or x.nbytes < ALIGN_MIN_BYTES):
         return x
     out = aligned_empty(x.shape, dtype)
     np.copyto(out, x, casting="unsafe")

@@ -3,6 +3,7 @@
 State is process-wide and read lazily: importing sparsenet changes nothing and counts no cores.
 """
 import contextlib
+import functools
 import os
 import warnings
 
@@ -53,11 +54,13 @@ def use_backend(name):
         set_backend(previous)
 
 
+@functools.lru_cache(maxsize=None)
 def has_openmp():
     """True when the native kernels were compiled with OpenMP (else they run on one thread)."""
     return _runtime.has_openmp()
 
 
+@functools.lru_cache(maxsize=None)  # read at the first call, not at import
 def _default_threads():
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:

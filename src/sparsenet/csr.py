@@ -267,8 +267,13 @@ def _product(A, X, transpose, out, ndim):
         fn = reference.spmv if ndim == 1 else reference.spmm
         return fn(A, X, transpose=transpose, out=out)
     # rows of a matrix operand are loaded whole: keep them on cache lines
-    X2 = (as_c_array(X, dtype) if ndim == 1 else as_aligned_c_array(X, dtype)).reshape(n_in, k)
-    Y = out if out is not None else aligned_empty(out_shape, dtype)
+    if ndim == 1:
+        X2, Y = as_c_array(X, dtype).reshape(n_in, 1), out
+        if Y is None:
+            Y = np.empty(out_shape, dtype=dtype)
+    else:
+        X2 = as_aligned_c_array(X, dtype)
+        Y = out if out is not None else aligned_empty(out_shape, dtype)
     native(A, *backend.native_options(), X2, Y.reshape(n_out, k), transpose)
     return Y
 
