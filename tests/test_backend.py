@@ -33,8 +33,11 @@ def test_use_backend_restores_even_on_error():
 def test_num_threads():
     sparsenet.set_num_threads(1)
     assert sparsenet.get_num_threads() == 1
-    for bad in (0, -1, 1.5, "2", True):
-        with pytest.raises(ValueError):
+    for bad in (0, -1, 2**40):
+        with pytest.raises(ValueError, match="n must be in"):
+            sparsenet.set_num_threads(bad)
+    for bad in (1.5, 2.0, "2", True):
+        with pytest.raises(TypeError, match="n must be a positive int"):
             sparsenet.set_num_threads(bad)
     sparsenet.set_num_threads(None)
     assert sparsenet.get_num_threads() >= 1

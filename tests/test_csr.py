@@ -346,7 +346,7 @@ def test_bad_vectors_and_out_raise():
 def test_csr_constructor_errors():
     with pytest.raises(TypeError, match="shape"):
         sparsenet.CSR([1.0], [0], [0, 1], shape=None)
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(ValueError, match=r"A.shape\[0\] must be \[0, "):
         sparsenet.CSR([], [], [0], shape=(-1, 2))
     with pytest.raises(ValueError, match="1-D"):
         sparsenet.CSR([1.0], [[0]], [0, 1], shape=(1, 1))
@@ -414,3 +414,29 @@ def test_concurrent_calls_from_python_threads():
         threaded = list(pool.map(lambda X: sparsenet.spmm(A, X), inputs))
     for a, b in zip(serial, threaded):
         np.testing.assert_array_equal(a, b)
+
+
+def test_checked_containers_cannot_be_changed_after_their_check():
+    """The kernels trust a CSR's arrays: they cannot be swapped, nor written through."""
+    A = sparsenet.CSR.from_dense(np.eye(3))
+    for name, value in (("indices", np.array([0, 1, 2**31 - 1], dtype=np.int32)),
+                        ("shape", (3, 1)), ("data", np.ones(3))):
+        with pytest.raises(AttributeError, match="read-only"):
+            setattr(A, name, value)
+    with pytest.raises(AttributeError):
+        del A.indptr
+    for array in (A.data, A.indices, A.indptr):
+        with pytest.raises(ValueError):
+            array[0] = 7
+        with pytest.raises(ValueError):
+            array.flags.writeable = True
+    np.testing.assert_array_equal(sparsenet.spmv(A, np.ones(3), transpose=True), np.ones(3))
+
+
+def test_bad_shapes_and_unsigned_indices_name_the_argument():
+    with pytest.raises(TypeError, match=r"A.shape\[1\] must be an int"):
+        sparsenet.CSR([], [], [0], shape=(0, 2.5))
+    with pytest.raises(ValueError, match=r"A.shape\[1\] must be"):
+        sparsenet.CSR([], [], [0], shape=(0, 2**70))
+    with pytest.raises(ValueError, match="above 2\\*\\*63"):
+        sparsenet.CSR([1.0], np.array([2**64 - 1], dtype=np.uint64), np.array([0, 1]), shape=(1, 2))

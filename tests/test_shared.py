@@ -582,3 +582,37 @@ def test_concurrent_calls_from_python_threads():
         parallel = list(pool.map(lambda job: job(), jobs))
     for a, b in zip(serial, parallel):
         np.testing.assert_array_equal(a, b)
+
+
+def test_review_findings_shared():
+    """Checked objects are frozen; out= may not overlap the codebook or the codes; from_csr copies
+    the caller's structure; the reference handles empty products."""
+    cb = np.array([1.0, 2.0, 3.0])
+    sw = sparsenet.SharedWeights(cb, np.array([[0, 1, 2], [2, 1, 0], [1, 1, 1]], np.uint8),
+                                 copy=False)
+    with pytest.raises(AttributeError, match="read-only"):
+        sw.codebook = np.zeros(1)
+    with pytest.raises(ValueError, match="share memory"):
+        sparsenet.shared_matvec(sw, np.ones(3), out=cb)
+    big = np.zeros(4 * 64, np.uint16)
+    sw16 = sparsenet.SharedWeights(np.array([2.0]), big[:64].reshape(64, 1), copy=False)
+    with pytest.raises(ValueError, match="share memory"):
+        sparsenet.shared_matvec(sw16, np.ones(1), out=big.view(np.float64))
+    hw = sparsenet.HashedWeights((3, 4), np.array([0.5, 2.0]), seed=7)
+    with pytest.raises(AttributeError, match="read-only"):
+        hw.shape = (300, 400)
+    B = sp.csr_array((np.array([1.0, -1.0]), np.array([1, 0]), np.array([0, 2])), shape=(1, 2))
+    S = sparsenet.SharedCSR.from_csr(B, np.array([-1.0, 1.0]))
+    x = np.array([10.0, 1.0])
+    before = sparsenet.spmv(S, x)
+    B.sort_indices()
+    np.testing.assert_array_equal(sparsenet.spmv(S, x), before)
+    empty = sparsenet.SharedWeights([1.0, 2.0], np.zeros((5, 0), np.uint8))
+    native = sparsenet.codebook_grad(empty, np.ones((5, 2)), np.ones((0, 2)))
+    with sparsenet.use_backend("numpy"):
+        np.testing.assert_array_equal(
+            sparsenet.codebook_grad(empty, np.ones((5, 2)), np.ones((0, 2))), native)
+    with pytest.raises(TypeError, match="tol must be a real number"):
+        sparsenet.kmeans_codebook(np.arange(10.0), 2, tol="a")
+    with pytest.raises(ValueError, match="max_iter"):
+        sparsenet.kmeans_codebook(np.arange(10.0), 2, max_iter=2**70)

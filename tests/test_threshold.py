@@ -479,3 +479,10 @@ def test_column_major_inputs_copied_in_tiles(dtype):
         assert_csr_equal(sparsenet.hard_threshold(xl, 1.0, format="csr"),
                          reference.hard_threshold(x, 1.0, format="csr"))
     assert_array_equal(sparsenet.topk(x.T, 5, axis=0), reference.topk(x.T, 5, axis=0))
+
+
+def test_topk_with_a_huge_k_keeps_everything():
+    x = np.arange(6.0).reshape(2, 3)
+    for k in (3, 4, 2**63, np.uint64(2**64 - 1)):
+        np.testing.assert_array_equal(sparsenet.topk(x, k), x)
+        np.testing.assert_array_equal(sparsenet.reference.topk(x, k), x)

@@ -67,6 +67,32 @@ def as_aligned_c_array(x, dtype):
     return out
 
 
+class Frozen:
+    """Attributes set once, in __init__: the kernels trust what __init__ checked, so a checked
+    object's arrays, shape or codebook cannot be swapped afterwards."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        if hasattr(self, name):
+            raise AttributeError(f"{type(self).__name__}.{name} is read-only (checked when the "
+                                 f"object was built); build a new {type(self).__name__} instead")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+
+
+def read_only(a, *, owned=False):
+    """A read-only view of `a`. With owned=True (a fresh copy nobody else holds) `a` itself is made
+    read-only first, so the view cannot be made writeable again."""
+    if owned:
+        a.flags.writeable = False
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
 def check_out(out, shape, dtype, inputs, name="out"):
     """Check a caller-provided output array: ndarray, writeable, C-contiguous, the right shape and
     dtype, and sharing no memory with the inputs (a kernel would read what it overwrote)."""

@@ -13,6 +13,7 @@ BACKENDS = ("native", "numpy")
 ISA_LEVELS = ("baseline", "avx2", "avx512")
 
 _state = {"backend": "native", "threads": None, "isa": None}
+MAX_THREADS = 1 << 15
 
 
 def set_backend(name):
@@ -87,8 +88,10 @@ def set_num_threads(n):
     if n is None:
         _state["threads"] = None
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be a positive int or None, got {type(n).__name__}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n must be in [1, {MAX_THREADS}] or None, got {n}")
     if n > 1 and not has_openmp():
         warnings.warn("sparsenet was built without OpenMP; kernels run on one thread", RuntimeWarning,
                       stacklevel=2)

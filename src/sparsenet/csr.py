@@ -7,13 +7,13 @@ are never trusted); a :class:`CSR` was checked when it was built and is used as 
 import numpy as np
 
 from sparsenet import _csr, backend, reference
-from sparsenet._validate import (aligned_empty, as_aligned_c_array, as_array, as_c_array, check_out,
-                                 result_dtype)
+from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
+                                 check_index, check_out, read_only, result_dtype)
 
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
-class CSR:
+class CSR(Frozen):
     """A validated, read-only CSR matrix: the fast path of every sparsenet kernel.
 
     Parameters
@@ -56,7 +56,7 @@ class CSR:
         arrays = [as_c_array(data, dtype), indices, indptr]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
-        self.data, self.indices, self.indptr = (_read_only(a) for a in arrays)
+        self.data, self.indices, self.indptr = (read_only(a, owned=copy) for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
 
@@ -64,13 +64,14 @@ class CSR:
     def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
         """A CSR around arrays a sparsenet kernel has just built, without the O(nnz) check.
 
-        Safe only for arrays valid by construction that nobody else holds: the thresholding kernels
-        (sparsenet.threshold) write indptr as the prefix sum of their own row counts (it starts at 0,
+        Safe only for arrays valid by construction that nobody else holds: from_dense (np.nonzero's
+        output) and the thresholding kernels (sparsenet.threshold), which write indptr as the prefix sum of their own row counts (it starts at 0,
         never decreases and ends at len(indices) == len(data)), column indices below n_cols, and the
         arrays are fresh, so no one can change them after this. Never call it on user input.
         """
         self = cls.__new__(cls)
-        self.data, self.indices, self.indptr = (_read_only(a) for a in (data, indices, indptr))
+        self.data, self.indices, self.indptr = (read_only(a, owned=True)
+                                                for a in (data, indices, indptr))
         self.shape = (int(shape[0]), int(shape[1]))
         self.has_canonical_format = bool(canonical)
         return self
@@ -107,8 +108,9 @@ class CSR:
         index = np.int32 if max(W.shape[1], rows.size) < 2**31 else np.int64
         indptr = np.zeros(W.shape[0] + 1, dtype=index)
         np.cumsum(np.bincount(rows, minlength=W.shape[0]), out=indptr[1:])
-        return cls(W[rows, cols].astype(dtype), cols.astype(index), indptr, W.shape, copy=False,
-                   _name="W")
+        # np.nonzero lists entries row by row, columns increasing: valid and canonical as built
+        return cls._from_trusted(W[rows, cols].astype(dtype), cols.astype(index), indptr,
+                                 W.shape, canonical=True)
 
     def to_scipy(self, kind="array"):
         """The same matrix as a ``scipy.sparse.csr_array`` (kind="array") or ``csr_matrix``
@@ -149,19 +151,13 @@ class CSR:
                 f"entries, {self.indices.dtype} indices>")
 
 
-def _read_only(a):
-    a = a.view()
-    a.flags.writeable = False
-    return a
-
-
 def _check_shape(shape, name):
     try:
-        n_rows, n_cols = (int(s) for s in shape)
+        n_rows, n_cols = shape
     except (TypeError, ValueError):
         raise TypeError(f"{name}.shape must be a pair of ints, got {shape!r}") from None
-    if n_rows < 0 or n_cols < 0:
-        raise ValueError(f"{name}.shape must be non-negative, got {shape!r}")
+    n_rows = check_index(n_rows, f"{name}.shape[0]", low=0, high=2**62)
+    n_cols = check_index(n_cols, f"{name}.shape[1]", low=0, high=2**62)
     return n_rows, n_cols
 
 
@@ -197,6 +193,8 @@ def _index_arrays(indices, indptr, name):
             raise ValueError(f"{name}.{what} must be 1-D, got shape {arr.shape}")
         if arr.dtype.kind not in "iu":
             raise TypeError(f"{name}.{what} must have an integer dtype, got {arr.dtype}")
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name}.{what} has a value above 2**63 ({int(arr.max())}): out of range")
     if indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES:
         return np.ascontiguousarray(indices), np.ascontiguousarray(indptr)
     # Widening to int64 keeps every value; an unsigned value above 2**63 wraps negative and is then

@@ -2,7 +2,9 @@
 
 ``omp(D, X)`` and ``omp_gram(G, DtX)`` follow scikit-learn's ``orthogonal_mp`` and
 ``orthogonal_mp_gram``: the same defaults, stopping rules, errors and premature-stop warning, and
-the same answers. The native kernel computes G = D^T D, then D^T X block by block and the codes of
+the same answers (but for exact ties between identical atoms: sparsenet takes the lowest original
+index, scikit-learn the lowest position after its swaps; the residuals are the same). The native
+kernel computes G = D^T D, then D^T X block by block and the codes of
 the signals, in C on sparsenet's OpenMP threads, with progressive Cholesky updates (see
 csrc/batch_omp.h for why no BLAS).
 """
@@ -149,7 +151,8 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     For each signal x (a column of X), greedily finds coefficients g with few nonzeros that make
     ``D @ g`` close to x: ``min ||x - D g||^2`` subject to ``||g||_0 <= n_nonzero_coefs``, or
     ``min ||g||_0`` subject to ``||x - D g||^2 <= tol``. Same answers as scikit-learn's
-    ``orthogonal_mp(D, X, ...)``, computed by Batch-OMP in C on all threads.
+    ``orthogonal_mp(D, X, ...)`` (on an exact tie between identical atoms, the lower index),
+    computed by Batch-OMP in C on all threads.
 
     Parameters
     ----------

@@ -238,8 +238,9 @@ def codebook_grad(w, grad_out, X):
     """dL/dcodebook of Y = W X: ``bincount(codes, weights=sign * (grad_out X^T))``."""
     G, X = np.asarray(grad_out), np.asarray(X)
     dtype = _float_dtype(w.codebook, G, X)
-    G2 = G.reshape(G.shape[0], -1).astype(dtype, copy=False)
-    X2 = X.reshape(X.shape[0], -1).astype(dtype, copy=False)
+    k = G.shape[1] if G.ndim == 2 else 1
+    G2 = G.reshape(G.shape[0], k).astype(dtype, copy=False)
+    X2 = X.reshape(X.shape[0], k).astype(dtype, copy=False)
     dW = G2 @ X2.T
     n_codes = w.codebook.shape[0]
     if hasattr(w, "seed"):

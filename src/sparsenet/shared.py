@@ -15,7 +15,8 @@ import importlib
 import numpy as np
 
 from sparsenet import backend, csr, reference
-from sparsenet._validate import as_array, as_c_array, check_index, check_out, result_dtype
+from sparsenet._validate import (Frozen, as_array, as_c_array, check_index, check_out, read_only,
+                                 result_dtype)
 
 _CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 _MAX_CODES = 1 << 16
@@ -41,10 +42,9 @@ def _index_dtype(n_codes, index_dtype=None):
     return dtype
 
 
-def _read_only(a):
-    a = a.view()
-    a.flags.writeable = False
-    return a
+def _codes_of(w):
+    """The code array of SharedWeights (none for HashedWeights, whose codes are computed)."""
+    return (w.indices,) if isinstance(w, SharedWeights) else ()
 
 
 def _as_codebook(codebook, name="codebook"):
@@ -72,7 +72,7 @@ def _as_codes(codes, n_codes, name):
     return np.ascontiguousarray(codes, dtype=dtype)
 
 
-class SharedWeights:
+class SharedWeights(Frozen):
     """A weight array stored as a codebook and one code per weight: ``W = codebook[indices]``.
 
     Parameters
@@ -82,7 +82,8 @@ class SharedWeights:
     indices : array_like of int
         One code in [0, K) per weight, any shape (2-D for the products). Stored as uint8 or uint16.
     copy : bool, default True
-        Copy the arrays (the stored ones are read-only and were checked once).
+        Copy the arrays, so that later changes to the caller's arrays cannot invalidate the checked
+        codes. ``copy=False`` shares them: the caller promises not to modify them.
 
     Attributes
     ----------
@@ -115,7 +116,8 @@ class SharedWeights:
         indices = _as_codes(indices, codebook.shape[0], "indices")
         if copy:
             codebook, indices = codebook.copy(), indices.copy()
-        self.codebook, self.indices = _read_only(codebook), _read_only(indices)
+        self.codebook = read_only(codebook, owned=copy)
+        self.indices = read_only(indices, owned=copy)
 
     @property
     def shape(self):
@@ -155,7 +157,7 @@ class SharedWeights:
                 f"{self.indices.dtype} indices, {self.compression_ratio:.2f}x smaller>")
 
 
-class HashedWeights:
+class HashedWeights(Frozen):
     """A weight matrix whose entries are a hash of their position (HashedNets): nothing per weight.
 
     ``W[i, j] = sign(i, j) * codebook[code(i, j)]`` with, in uint32 arithmetic (mod 2**32)::
@@ -194,7 +196,7 @@ class HashedWeights:
             raise TypeError(f"shape must be a pair of ints, got {shape!r}") from None
         if len(self.shape) != 2 or min(self.shape) < 0:
             raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
-        self.codebook = _read_only(_as_codebook(codebook).copy())
+        self.codebook = read_only(_as_codebook(codebook).copy(), owned=True)
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
 
     @property
@@ -277,7 +279,9 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
     if W.size == 0:
         raise ValueError("W must not be empty")
     n_clusters = check_index(n_clusters, "n_clusters", low=1, high=min(W.size, _MAX_CODES))
-    max_iter = check_index(max_iter, "max_iter", low=1)
+    max_iter = check_index(max_iter, "max_iter", low=1, high=2**31 - 1)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.integer, np.floating)):
+        raise TypeError(f"tol must be a real number, got {type(tol).__name__}")
     if not np.isfinite(tol) or tol < 0:
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
     code_dtype = _index_dtype(n_clusters, index_dtype)
@@ -348,7 +352,7 @@ def _product(w, X, transpose, out, ndim, kind, names):
                          f"{wname}.shape={w.shape} and {xname}.shape={X.shape}")
     out_shape = (n_out, k) if ndim == 2 else (n_out,)
     if out is not None:
-        check_out(out, out_shape, dtype, inputs=(X,))
+        check_out(out, out_shape, dtype, inputs=(X, w.codebook, *_codes_of(w)))
     if backend.use_numpy():
         fn = getattr(reference, f"{'hashed' if kind is HashedWeights else 'shared'}_mat"
                                 f"{'vec' if ndim == 1 else 'mul'}")
@@ -514,7 +518,7 @@ def _nearest_codes(values, codebook):
     return order[np.searchsorted(mids, values.astype(np.float64), side="left")]
 
 
-class SharedCSR:
+class SharedCSR(Frozen):
     """A pruned and shared matrix (Deep Compression's storage): CSR whose values are codebook codes.
 
     Stored value p is ``codebook[codes[p]]``. ``sparsenet.spmv`` / ``sparsenet.spmm`` take it (the CSR
@@ -529,6 +533,8 @@ class SharedCSR:
     shape : (int, int)
     codebook : array_like, shape (K,)
     copy : bool, default True
+        Copy the arrays, so that later changes to the caller's arrays cannot invalidate the checked
+        structure. ``copy=False`` shares them: the caller promises not to modify them.
 
     Examples
     --------
@@ -555,7 +561,8 @@ class SharedCSR:
         arrays = [codes, codebook, indices, indptr]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
-        self.codes, self.codebook, self.indices, self.indptr = (_read_only(a) for a in arrays)
+        self.codes, self.codebook, self.indices, self.indptr = (read_only(a, owned=copy)
+                                                                for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
 
@@ -581,7 +588,8 @@ class SharedCSR:
                 raise ValueError("the stored values must be finite to be quantised")
             codes = _nearest_codes(A.data, codebook).astype(
                 _index_dtype(codebook.shape[0], index_dtype))
-        return cls(codes, A.indices, A.indptr, A.shape, codebook, copy=False)
+        # the structure is copied: from a scipy matrix it is the caller's, who may change it
+        return cls(codes, A.indices, A.indptr, A.shape, codebook)
 
     def operands(self):
         """The arrays the product kernels read."""

@@ -362,6 +362,7 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis must be in [{-x.ndim}, {x.ndim - 1}] for a {x.ndim}-D x, got {axis}")
     axis = int(axis) % x.ndim
+    k = min(k, x.shape[axis])  # k >= the row length keeps everything (and fits the kernel's int64)
     if not isinstance(largest_magnitude, (bool, np.bool_)):
         raise TypeError(f"largest_magnitude must be a bool, got {type(largest_magnitude).__name__}")
     _check_format(format, x)
