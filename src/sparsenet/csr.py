@@ -62,12 +62,13 @@ class CSR(Frozen):
 
     @classmethod
     def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
-        """A CSR around arrays a sparsenet kernel has just built, without the O(nnz) check.
+        """A CSR around arrays sparsenet has just built, without the O(nnz) check.
 
         Safe only for arrays valid by construction that nobody else holds: from_dense (np.nonzero's
-        output) and the thresholding kernels (sparsenet.threshold), which write indptr as the prefix sum of their own row counts (it starts at 0,
-        never decreases and ends at len(indices) == len(data)), column indices below n_cols, and the
-        arrays are fresh, so no one can change them after this. Never call it on user input.
+        output) and the thresholding kernels (sparsenet.threshold), which write indptr as the
+        prefix sum of their own row counts (it starts at 0, never decreases and ends at
+        len(indices) == len(data)) and column indices below n_cols, into fresh arrays that no one
+        can change after this. Never call it on user input.
         """
         self = cls.__new__(cls)
         self.data, self.indices, self.indptr = (read_only(a, owned=True)
