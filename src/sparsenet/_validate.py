@@ -32,6 +32,20 @@ def as_array(x, name, *, ndim=None):
     return x
 
 
+def product_operand(X, shape, transpose, ndim, names):
+    """Check the dense operand X (ndim 1: a vector, 2: a matrix) of a product with the matrix
+    `names[0]` of `shape` (its transpose when `transpose`); returns (X, n_in, n_out, k, out_shape)."""
+    wname, xname = names
+    X = as_array(X, xname, ndim=ndim)
+    n_in, n_out = (shape[0], shape[1]) if transpose else (shape[1], shape[0])
+    if X.shape[0] != n_in:
+        op = f"{wname}.T" if transpose else wname
+        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
+                         f"{n_in}; got {xname}.shape={X.shape}")
+    k = X.shape[1] if ndim == 2 else 1
+    return X, n_in, n_out, k, ((n_out, k) if ndim == 2 else (n_out,))
+
+
 def as_c_array(x, dtype):
     """`x` as a C-contiguous array of `dtype` (copied only when it is not one already)."""
     return np.ascontiguousarray(x, dtype=dtype)

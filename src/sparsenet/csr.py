@@ -8,7 +8,8 @@ import numpy as np
 
 from sparsenet import _csr, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
-                                 check_index, check_out, read_only, result_dtype)
+                                 check_index, check_out, product_operand, read_only,
+                                 result_dtype)
 
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
@@ -251,15 +252,8 @@ def _product(A, X, transpose, out, ndim):
     if native is None:
         A, native = as_csr(A), _csr_native
     xname = "x" if ndim == 1 else "X"
-    X = as_array(X, xname, ndim=ndim)
-    n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
-    if X.shape[0] != n_in:
-        op = "A.T" if transpose else "A"
-        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
-                         f"{n_in}; got {xname}.shape={X.shape}")
+    X, n_in, n_out, k, out_shape = product_operand(X, A.shape, transpose, ndim, ("A", xname))
     dtype = result_dtype(A.dtype, X, names=("A", xname))
-    k = X.shape[1] if ndim == 2 else 1
-    out_shape = (n_out, k) if ndim == 2 else (n_out,)
     if out is not None:
         check_out(out, out_shape, dtype, inputs=(X, *A.operands()))
     if backend.use_numpy():

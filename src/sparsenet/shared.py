@@ -15,8 +15,8 @@ import importlib
 import numpy as np
 
 from sparsenet import backend, csr, reference
-from sparsenet._validate import (Frozen, as_array, as_c_array, check_index, check_out, read_only,
-                                 result_dtype)
+from sparsenet._validate import (Frozen, as_array, as_c_array, check_index, check_out,
+                                 product_operand, read_only, result_dtype)
 
 _CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 _MAX_CODES = 1 << 16
@@ -72,7 +72,21 @@ def _as_codes(codes, n_codes, name):
     return np.ascontiguousarray(codes, dtype=dtype)
 
 
-class SharedWeights(Frozen):
+class _CodebookWeights(Frozen):
+    """What every codebook-backed weight matrix reports about its codebook."""
+
+    __slots__ = ()
+
+    @property
+    def dtype(self):
+        return self.codebook.dtype
+
+    @property
+    def n_codes(self):
+        return self.codebook.shape[0]
+
+
+class SharedWeights(_CodebookWeights):
     """A weight array stored as a codebook and one code per weight: ``W = codebook[indices]``.
 
     Parameters
@@ -124,14 +138,6 @@ class SharedWeights(Frozen):
         return self.indices.shape
 
     @property
-    def dtype(self):
-        return self.codebook.dtype
-
-    @property
-    def n_codes(self):
-        return self.codebook.shape[0]
-
-    @property
     def nbytes(self):
         return self.codebook.nbytes + self.indices.nbytes
 
@@ -157,7 +163,7 @@ class SharedWeights(Frozen):
                 f"{self.indices.dtype} indices, {self.compression_ratio:.2f}x smaller>")
 
 
-class HashedWeights(Frozen):
+class HashedWeights(_CodebookWeights):
     """A weight matrix whose entries are a hash of their position (HashedNets): nothing per weight.
 
     ``W[i, j] = sign(i, j) * codebook[code(i, j)]`` with, in uint32 arithmetic (mod 2**32)::
@@ -198,14 +204,6 @@ class HashedWeights(Frozen):
             raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
         self.codebook = read_only(_as_codebook(codebook).copy(), owned=True)
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
-
-    @property
-    def dtype(self):
-        return self.codebook.dtype
-
-    @property
-    def n_codes(self):
-        return self.codebook.shape[0]
 
     @property
     def nbytes(self):
@@ -339,18 +337,11 @@ def _product(w, X, transpose, out, ndim, kind, names):
     """Shared body of the shared/hashed matvec (ndim=1) and matmul (ndim=2)."""
     wname, xname = names
     w = _check_weights(w, kind, wname)
-    X = as_array(X, xname, ndim=ndim)
-    n_in, n_out = (w.shape[0], w.shape[1]) if transpose else (w.shape[1], w.shape[0])
-    if X.shape[0] != n_in:
-        op = f"{wname}.T" if transpose else wname
-        raise ValueError(f"shape mismatch: {op} is {n_out}x{n_in}, so {xname}.shape[0] must be "
-                         f"{n_in}; got {xname}.shape={X.shape}")
+    X, n_in, n_out, k, out_shape = product_operand(X, w.shape, transpose, ndim, names)
     dtype = result_dtype(w.codebook, X, names=(f"{wname}.codebook", xname))
-    k = X.shape[1] if ndim == 2 else 1
     if k > 1 and max(w.shape[0], w.shape[1], k) > _BLAS_MAX:
         raise ValueError(f"every dimension must be below 2**31 for the blocked product, got "
                          f"{wname}.shape={w.shape} and {xname}.shape={X.shape}")
-    out_shape = (n_out, k) if ndim == 2 else (n_out,)
     if out is not None:
         check_out(out, out_shape, dtype, inputs=(X, w.codebook, *_codes_of(w)))
     if backend.use_numpy():
