@@ -19,6 +19,7 @@ DEBUG = os.environ.get("SPARSENET_DEBUG", "") not in ("", "0")
 # extension module -> its C kernel files (csrc/sparsenet.c, the run-time facts, goes into every one)
 EXTENSIONS = {
     "_runtime": [],
+    "_buffers": [],
     "_csr": ["csrc/csr.c"],
     "_threshold": ["csrc/threshold.c"],
     "_shared": ["csrc/shared.c"],

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test starts from the default backend, thread count and ISA level."""
+"""Shared fixtures: every test starts from the default backend, thread count, ISA level and output
+buffer cache cap."""
 import pytest
 
 import sparsenet
@@ -10,3 +11,4 @@ def _default_state():
     sparsenet.set_backend("native")
     sparsenet.set_num_threads(None)
     sparsenet.set_isa(None)
+    sparsenet.set_buffer_cache(None)

@@ -7,10 +7,12 @@ and Orthogonal Matching Pursuit, each a hand-written C kernel with a NumPy twin 
 from sparsenet import reference
 from sparsenet.backend import (
     get_backend,
+    get_buffer_cache,
     get_isa,
     get_num_threads,
     has_openmp,
     set_backend,
+    set_buffer_cache,
     set_isa,
     set_num_threads,
     use_backend,
@@ -53,6 +55,8 @@ __all__ = [
     "has_openmp",
     "get_isa",
     "set_isa",
+    "set_buffer_cache",
+    "get_buffer_cache",
     "SharedWeights",
     "HashedWeights",
     "SharedCSR",

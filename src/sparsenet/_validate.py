@@ -5,6 +5,8 @@ ValueError for shapes and values.
 """
 import numpy as np
 
+from sparsenet import _buffers
+
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -56,10 +58,33 @@ ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
 ALIGN_MIN_BYTES = 1 << 16
 
 
+def new_output(shape, dtype):
+    """A new uninitialised C-contiguous result array; large ones come from the output cache
+    (sparsenet._buffers: page-aligned blocks whose pages are already mapped; see
+    sparsenet.set_buffer_cache), small ones are plain np.empty."""
+    return _buffers.empty(shape, dtype)
+
+
+def new_output_like(x, dtype):
+    """``np.empty_like(x, dtype=dtype)`` (same shape, axes in x's memory order: C for C-contiguous
+    x, F for F-contiguous, else sorted by decreasing |stride|, as NumPy's order="K"), from the
+    output cache when large."""
+    if x.size * np.dtype(dtype).itemsize < _buffers.MIN_BYTES:
+        return np.empty_like(x, dtype=dtype)
+    if x.flags.c_contiguous or x.ndim <= 1:
+        return _buffers.empty(x.shape, dtype)
+    if x.flags.f_contiguous:
+        return _buffers.empty(x.shape[::-1], dtype).T
+    perm = sorted(range(x.ndim), key=lambda i: -abs(x.strides[i]))  # stable, as NumPy's sort
+    y = _buffers.empty(tuple(x.shape[i] for i in perm), dtype)
+    return y.transpose(np.argsort(perm))
+
+
 def aligned_empty(shape, dtype):
     """An uninitialised C-contiguous array whose data starts on a cache line, so that kernels
-    loading whole rows never split a vector load across two lines."""
-    a = np.empty(shape, dtype)
+    loading whole rows never split a vector load across two lines (large ones come from the output
+    cache, page-aligned)."""
+    a = _buffers.empty(shape, dtype)
     if a.ctypes.data % ALIGNMENT == 0 or a.nbytes < ALIGN_MIN_BYTES:
         return a
     dtype = np.dtype(dtype)

@@ -1,13 +1,17 @@
-"""Backend selection ("native" C kernels or the "numpy" reference), thread count and ISA level.
+"""Backend selection ("native" C kernels or the "numpy" reference), thread count, ISA level and the
+output buffer cache.
 
 State is process-wide and read lazily: importing sparsenet changes nothing and counts no cores.
 """
 import contextlib
 import functools
 import os
+import sys
 import warnings
 
-from sparsenet import _runtime
+import numpy as np
+
+from sparsenet import _buffers, _runtime
 
 BACKENDS = ("native", "numpy")
 ISA_LEVELS = ("baseline", "avx2", "avx512")
@@ -103,6 +107,47 @@ def get_num_threads():
     if _state["threads"] is None:
         return _default_threads() if has_openmp() else 1
     return _state["threads"] if has_openmp() else 1
+
+
+def set_buffer_cache(max_bytes):
+    """Let the cache of large output arrays hold at most `max_bytes` idle bytes (None: back to the
+    default, 512 MiB; 0: no cache, and every cached block is released now).
+
+    A new array of a megabyte or more costs the OS time on first touch (mapping zeroed pages, about
+    5 ms for 64 MiB: more than soft-thresholding it). So the native kernels take their large new
+    results (``soft_threshold(x, lam)``, ``spmm(A, X)``, ``decode(w)``, ...) from page-aligned
+    blocks that go back into a cache, not to the OS, when the last array viewing them dies; the next
+    result of about that size reuses one, its pages already mapped. Only blocks no array views
+    count against `max_bytes` (the least recently freed go first); the NumPy backend never uses the
+    cache. Lowering the cap releases the blocks above it now, so
+    ``set_buffer_cache(0); set_buffer_cache(n)`` empties the cache and keeps the cap n.
+
+    Arrays from the cache are ordinary writeable ndarrays that view a buffer object
+    (``a.base is not None``, ``a.flags.owndata`` is False, so ``a.resize`` refuses).
+
+    Examples
+    --------
+    >>> import sparsenet
+    >>> sparsenet.get_buffer_cache() // 2**20
+    512
+    >>> sparsenet.set_buffer_cache(0)          # off: every new result is a fresh np.empty
+    >>> sparsenet.get_buffer_cache()
+    0
+    >>> sparsenet.set_buffer_cache(None)       # back to the default
+    """
+    if max_bytes is None:
+        _buffers.set_limit(_buffers.DEFAULT_LIMIT)
+        return
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
+        raise TypeError(f"max_bytes must be an int >= 0 or None, got {type(max_bytes).__name__}")
+    if not 0 <= max_bytes <= sys.maxsize:
+        raise ValueError(f"max_bytes must be in [0, {sys.maxsize}] or None, got {max_bytes}")
+    _buffers.set_limit(int(max_bytes))
+
+
+def get_buffer_cache():
+    """The idle bytes the output buffer cache may hold (see `set_buffer_cache`); 0 when it is off."""
+    return _buffers.get_limit()
 
 
 def get_isa():

@@ -16,7 +16,7 @@ import numpy as np
 
 from sparsenet import backend, csr, reference
 from sparsenet._validate import (Frozen, as_array, as_c_array, check_index, check_out,
-                                 product_operand, read_only, result_dtype)
+                                 new_output, product_operand, read_only, result_dtype)
 
 _CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 _MAX_CODES = 1 << 16
@@ -323,10 +323,10 @@ def decode(w):
         return reference.decode(w)
     isa, threads = backend.native_options()
     if isinstance(w, HashedWeights):
-        out = np.empty(w.shape, dtype=w.dtype)
+        out = new_output(w.shape, w.dtype)
         _native().hashed_decode(isa, threads, w.shape[0], w.shape[1], w.codebook, w.seed, out.ravel())
         return out
-    out = np.empty(w.shape, dtype=w.dtype)
+    out = new_output(w.shape, w.dtype)
     n_rows = w.shape[0] if w.indices.ndim else 1
     _native().decode(isa, threads, n_rows, w.indices.size // max(n_rows, 1), w.codebook,
                    w.indices.ravel(), out.ravel())
@@ -350,7 +350,7 @@ def _product(w, X, transpose, out, ndim, kind, names):
         return fn(w, X, transpose=transpose, out=out)
     codebook = as_c_array(w.codebook, dtype)
     X2 = as_c_array(X, dtype).reshape(n_in, k)
-    Y = out if out is not None else np.empty(out_shape, dtype=dtype)
+    Y = out if out is not None else new_output(out_shape, dtype)
     isa, threads = backend.native_options()
     if kind is HashedWeights:
         _native().hashed_matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.seed, X2,

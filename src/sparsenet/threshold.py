@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from sparsenet import _threshold, backend, reference
-from sparsenet._validate import as_array, check_index, result_dtype
+from sparsenet._validate import as_array, check_index, new_output, new_output_like, result_dtype
 from sparsenet.csr import CSR
 
 _FORMATS = ("dense", "csr")
@@ -121,7 +121,7 @@ def _row_major(x):
     (scanning the rows of a column-major matrix would touch a cache line per element)."""
     if x.shape[1] <= 1 or x.strides[1] == x.itemsize:
         return x
-    y = np.empty(x.shape, dtype=x.dtype)
+    y = new_output(x.shape, x.dtype)
     isa, threads = backend.native_options()
     _threshold.copy_rows(isa, threads, x, y)
     return y
@@ -171,7 +171,7 @@ def _elementwise(op, x, p, out, format, out_dtype=None):
             raise ValueError("out is only for format='dense'")
         return _elementwise_csr(op, x, p)
     out_dtype = x.dtype if out_dtype is None else out_dtype
-    y = out if out is not None else np.empty_like(x, dtype=out_dtype)
+    y = out if out is not None else new_output_like(x, out_dtype)
     isa, threads = backend.native_options()
     for xv, yv in _folded_views(x, y):
         if op == _BINARIZE and out_dtype in _BYTE_DTYPES:
@@ -377,7 +377,7 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
     moved = np.moveaxis(x, axis, -1)
     n = moved.shape[-1]
     rows = _row_major(moved.reshape(math.prod(moved.shape[:-1]), n))
-    y = np.empty(rows.shape, dtype=x.dtype)
+    y = new_output(rows.shape, x.dtype)
     isa, threads = backend.native_options()
     _threshold.topk(isa, threads, rank, k, rows, y)
     return np.moveaxis(y.reshape(moved.shape), -1, axis)

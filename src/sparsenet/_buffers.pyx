@@ -1,0 +1,196 @@
+"""A bounded cache of large output buffers (in the spirit of PyTorch's caching allocator).
+
+A fresh multi-megabyte array costs more than many kernels that fill it: the OS maps zeroed pages
+on first touch (about 5 ms for 64 MiB here, longer than soft thresholding the array). So large
+results of the native kernels live in page-aligned blocks of this module: when the last array
+viewing a block dies, the block is not unmapped but kept in a small free list, and the next
+request of about that size takes it, its pages already mapped.
+
+- Requests below MIN_BYTES are plain ``np.empty`` (malloc recycles small blocks itself).
+- Capacities are rounded up to whole 2 MiB huge pages; a request takes a cached block of the same
+  capacity, or the smallest one up to 1.25 times it, else maps a fresh block (2 MiB aligned, with
+  MADV_HUGEPAGE where the OS has it, as NumPy does for large arrays).
+- The cache holds at most `limit` idle bytes (blocks no array views): a block coming back that
+  does not fit evicts the least recently returned ones; one larger than the limit is unmapped.
+  A request larger than the limit, or any request with the limit 0, is plain ``np.empty``.
+- Safety: an array made here is ``np.frombuffer(block)``, so the block is its base (through any
+  views, reshapes and slices) and ``__dealloc__`` runs only once no array can reach the memory.
+
+The default limit, 512 MiB, keeps eight 64 MiB results (a 4096 x 4096 float32 activation) ready
+for the next step of a loop, and bounds what is held idle: memory that would otherwise have gone
+back to the OS.
+
+Thread safety: the free list is only read and written by the C functions _take, _give and _trim
+below, which call no Python code and run with the GIL held (allocation from `empty`, release from
+Block.__dealloc__, the limit from set_limit), so on a GIL build of CPython each runs as one atomic
+step. This module does not declare itself free-threading compatible, so a free-threaded CPython
+turns the GIL back on when it is imported; dropping that would need a lock around the free list.
+"""
+import operator
+
+import numpy as np
+
+from cpython.buffer cimport PyBuffer_FillInfo
+from libc.stdint cimport uintptr_t
+from posix.mman cimport MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap
+
+cdef extern from *:
+    """
+    #include <sys/mman.h>
+    static void sn_advise_hugepages(void *p, size_t n) {
+    #ifdef MADV_HUGEPAGE
+        (void)madvise(p, n, MADV_HUGEPAGE);  /* advice only: failure changes nothing */
+    #else
+        (void)p; (void)n;
+    #endif
+    }
+    """
+    void sn_advise_hugepages(void *p, size_t n) nogil
+
+MIN_BYTES = 1 << 20          # smaller requests are plain np.empty
+DEFAULT_LIMIT = 512 << 20    # idle bytes the cache may hold by default
+cdef enum:
+    GRANULE = 2 << 20        # capacities are whole 2 MiB huge pages, blocks 2 MiB aligned
+    N_SLOTS = 32             # the free list's length (blocks held at most)
+
+# The free list, oldest first: block i is _ptr[i] of _cap[i] bytes; _held = sum of _cap.
+cdef void *_ptr[N_SLOTS]
+cdef size_t _cap[N_SLOTS]
+cdef int _n_free = 0
+cdef size_t _held = 0
+cdef size_t _limit = DEFAULT_LIMIT
+cdef size_t _min_bytes = MIN_BYTES
+
+
+cdef void *_map(size_t capacity) noexcept nogil:
+    """A fresh GRANULE-aligned mapping of `capacity` (a multiple of GRANULE) bytes, or NULL."""
+    cdef size_t span = capacity + GRANULE
+    cdef char *raw = <char *>mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                  -1, 0)
+    if <void *>raw == MAP_FAILED:
+        return NULL
+    cdef size_t head = (GRANULE - <uintptr_t>raw % GRANULE) % GRANULE
+    if head:
+        munmap(raw, head)
+    munmap(raw + head + capacity, GRANULE - head)
+    sn_advise_hugepages(raw + head, capacity)
+    return raw + head
+
+
+cdef void _drop(int i) noexcept:
+    """Unmap cached block i and close the gap in the free list."""
+    global _n_free, _held
+    cdef int j
+    munmap(_ptr[i], _cap[i])
+    _held -= _cap[i]
+    _n_free -= 1
+    for j in range(i, _n_free):
+        _ptr[j], _cap[j] = _ptr[j + 1], _cap[j + 1]
+
+
+cdef void _trim(size_t target) noexcept:
+    """Unmap the least recently returned blocks until at most `target` bytes are held."""
+    while _n_free and _held > target:
+        _drop(0)
+
+
+cdef void *_take(size_t capacity) noexcept:
+    """A block of at least `capacity` bytes (a multiple of GRANULE): the smallest cached one up to
+    1.25 times it (the most recently returned among equals), else a fresh mapping; NULL when the OS
+    has no memory even after the cache let go of everything."""
+    global _n_free, _held
+    cdef int i, best = -1
+    cdef size_t most = capacity + capacity // 4
+    for i in range(_n_free):
+        if capacity <= _cap[i] <= most and (best < 0 or _cap[i] <= _cap[best]):
+            best = i
+    cdef void *p
+    if best >= 0:
+        p = _ptr[best]
+        _held -= _cap[best]
+        _n_free -= 1
+        for i in range(best, _n_free):
+            _ptr[i], _cap[i] = _ptr[i + 1], _cap[i + 1]
+        return p
+    p = _map(capacity)
+    if p == NULL and _n_free:
+        _trim(0)
+        p = _map(capacity)
+    return p
+
+
+cdef void _give(void *p, size_t capacity) noexcept:
+    """Take back a block no array views: cache it (evicting the oldest as needed), or unmap it."""
+    global _n_free, _held
+    if capacity > _limit:
+        munmap(p, capacity)
+        return
+    _trim(_limit - capacity)
+    if _n_free == N_SLOTS:
+        _drop(0)
+    _ptr[_n_free], _cap[_n_free] = p, capacity
+    _n_free += 1
+    _held += capacity
+
+
+cdef class Block:
+    """Page-aligned memory exported through the buffer protocol; returns to the cache when the
+    last reference (every array built on it holds one) goes."""
+    cdef void *ptr
+    cdef size_t capacity
+    cdef Py_ssize_t nbytes
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        PyBuffer_FillInfo(view, self, self.ptr, self.nbytes, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            _give(self.ptr, self.capacity)
+            self.ptr = NULL
+
+
+def empty(shape, dtype):
+    """An uninitialised C-contiguous array of `shape` and `dtype`, from the cache when large."""
+    dtype = np.dtype(dtype)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    cdef object n = dtype.itemsize
+    for d in shape:
+        d = operator.index(d)
+        if d < 0:
+            return np.empty(shape, dtype)  # NumPy's own error for negative dimensions
+        n *= d
+    if n < _min_bytes or n > _limit or dtype.hasobject:
+        return np.empty(shape, dtype)
+    cdef size_t nbytes = n
+    cdef size_t capacity = (nbytes + GRANULE - 1) // GRANULE * GRANULE
+    cdef Block block = Block.__new__(Block)
+    block.ptr = _take(capacity)
+    if block.ptr == NULL:
+        raise MemoryError(f"sparsenet: cannot map {nbytes} bytes for an output array")
+    block.capacity, block.nbytes = capacity, nbytes
+    return np.frombuffer(block, dtype=dtype, count=nbytes // dtype.itemsize).reshape(shape)
+
+
+def set_limit(size_t limit):
+    """Hold at most `limit` idle bytes from now on; cached blocks beyond it are unmapped now."""
+    global _limit
+    _limit = limit
+    _trim(limit)
+
+
+def get_limit():
+    return _limit
+
+
+def cached_bytes():
+    """Bytes of the idle blocks the cache holds now."""
+    return _held
+
+
+def cached_blocks():
+    """The number of idle blocks the cache holds now."""
+    return _n_free
