@@ -1,5 +1,6 @@
-/* Instantiates the CSR templates for {float, double} x {int32, int64} and every ISA level, and
- * exports the entry points of csr.h, which pick the level at run time. */
+/* Instantiates the CSR templates for {float, double} x {int32, int64} (column blocks: {float,
+ * double}) and every ISA level, and exports the entry points of csr.h, which pick the level at run
+ * time. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,41 @@ SN_CSR_DEFINE(f32_i32, float, int32_t)
 SN_CSR_DEFINE(f32_i64, float, int64_t)
 SN_CSR_DEFINE(f64_i32, double, int32_t)
 SN_CSR_DEFINE(f64_i64, double, int64_t)
+
+#undef SN_TEMPLATE
+#define SN_TEMPLATE "csr_blocked_kernels.h"
+#define INDEX sn_size
+
+#define REAL float
+#define REAL_BYTES 4
+#define SFX f32_blk
+#include "sn_instantiate.h"
+#undef REAL
+#undef REAL_BYTES
+#undef SFX
+
+#define REAL double
+#define REAL_BYTES 8
+#define SFX f64_blk
+#include "sn_instantiate.h"
+#undef REAL
+#undef REAL_BYTES
+#undef SFX
+
+#undef INDEX
+
+#define SN_CSR_BLOCKED_DEFINE(SFX, REAL)                                                          \
+    int sn_csr_blocked_matmul_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_blocks,     \
+                                    sn_size width, const sn_size *row_ptr, const sn_size *seg_ptr, \
+                                    const uint16_t *col, const REAL *val, sn_size k,              \
+                                    const REAL *X, REAL *Y)                                       \
+    {                                                                                             \
+        SN_DISPATCH(isa, blocked_matmul_##SFX##_blk,                                              \
+                    (n_threads, n_rows, n_blocks, width, row_ptr, seg_ptr, col, val, k, X, Y));   \
+    }
+
+SN_CSR_BLOCKED_DEFINE(f32, float)
+SN_CSR_BLOCKED_DEFINE(f64, double)
 
 #undef SN_TEMPLATE
 #define SN_TEMPLATE "csr_check.h"

@@ -26,6 +26,16 @@ SN_CSR_DECLARE(f32_i64, float, int64_t)
 SN_CSR_DECLARE(f64_i32, double, int32_t)
 SN_CSR_DECLARE(f64_i64, double, int64_t)
 
+/* Y (n_rows x k) = A X for A in column blocks of `width` columns (layout: csr_blocked_kernels.h). */
+int sn_csr_blocked_matmul_f32(int isa, int n_threads, sn_size n_rows, sn_size n_blocks,
+                              sn_size width, const sn_size *row_ptr, const sn_size *seg_ptr,
+                              const uint16_t *col, const float *val, sn_size k, const float *X,
+                              float *Y);
+int sn_csr_blocked_matmul_f64(int isa, int n_threads, sn_size n_rows, sn_size n_blocks,
+                              sn_size width, const sn_size *row_ptr, const sn_size *seg_ptr,
+                              const uint16_t *col, const double *val, sn_size k, const double *X,
+                              double *Y);
+
 /* Structural check (csr_check.h): first bad row (n_rows when none) and whether rows are canonical. */
 int sn_csr_check_i32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                      const int32_t *indptr, const int32_t *indices, sn_size *first_bad_row,

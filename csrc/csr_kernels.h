@@ -9,146 +9,15 @@
  * Every function writes its whole output; none reads memory the caller did not validate. */
 #include "csr_tuning.h"
 
+#define COL INDEX
+
 #ifndef CSR_VALUES
 #define CSR_VALUES const REAL *
 #define CSR_VALUE(v, p) ((v)[p])
 #define SN_CSR_DEFAULT_VALUES
 #endif
 
-#define K(name) SN_CAT3(name, SFX, ISA)
-#define VEC K(vec)
-#define VLEN ((sn_size)(SN_VBYTES / sizeof(REAL)))
-
-/* Unaligned GCC vector of VLEN REALs: plain arithmetic compiles to the ISA's widest FMAs. */
-typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
-
-/* First row of part `part` when [0, n_rows) is cut into `parts` ranges of equal nnz + rows, so a few
- * dense rows do not leave the other threads idle. */
-static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_size parts)
-{
-    if (part <= 0) return 0;
-    if (part >= parts) return n_rows;
-    const sn_size total = (sn_size)indptr[n_rows] + n_rows;
-    const sn_size target = total / parts * part + total % parts * part / parts;
-    sn_size lo = 0, hi = n_rows; /* smallest r with indptr[r] + r >= target */
-    while (lo < hi) {
-        const sn_size mid = lo + (hi - lo) / 2;
-        if ((sn_size)indptr[mid] + mid < target)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* ---- one row segment: the entries [p0, p1) of one row ------------------------------------------ */
-
-/* sum_p CSR_VALUE(data, p) * x[indices[p]]: a gather-FMA reduction. */
-static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
-                                  const REAL *x)
-{
-    REAL sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (sn_size p = p0; p < p1; ++p)
-        sum += CSR_VALUE(data, p) * x[indices[p]];
-    return sum;
-}
-
-/* yi[c + j*VLEN : c + (j+1)*VLEN] = sum_p CSR_VALUE(data, p) * X[indices[p], same columns] for j < nv <= 4 (nv
- * is a constant wherever this is inlined, so the sums stay in registers). Entries are taken `ways` at
- * a time into separate sums so the FMA latency does not serialise them, and the X rows needed
- * SN_CSR_PREFETCH entries later are requested early: they are random, no hardware prefetcher can. */
-static inline __attribute__((always_inline)) void K(gather_tile)(
-    sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *X,
-    REAL *yi, sn_size c, const int nv)
-{
-    enum { MAX_WAYS = 4 };
-    const int ways = nv == 1 ? 4 : 2;
-    VEC part[MAX_WAYS][4];
-    for (int w = 0; w < ways; ++w)
-        for (int j = 0; j < nv; ++j) part[w][j] = (VEC){0};
-    sn_size p = p0;
-    for (; p + ways <= p1; p += ways) {
-        if (p + SN_CSR_PREFETCH + ways <= p1) {
-            for (int w = 0; w < ways; ++w) {
-                const REAL *ahead = X + (sn_size)indices[p + SN_CSR_PREFETCH + w] * k + c;
-                for (int j = 0; j < nv; ++j) __builtin_prefetch(ahead + j * VLEN);
-            }
-        }
-        for (int w = 0; w < ways; ++w) {
-            const REAL v = CSR_VALUE(data, p + w);
-            const VEC *xr = (const VEC *)(X + (sn_size)indices[p + w] * k + c);
-            for (int j = 0; j < nv; ++j) part[w][j] += v * xr[j];
-        }
-    }
-    for (; p < p1; ++p) {
-        const REAL v = CSR_VALUE(data, p);
-        const VEC *xr = (const VEC *)(X + (sn_size)indices[p] * k + c);
-        for (int j = 0; j < nv; ++j) part[0][j] += v * xr[j];
-    }
-    VEC *yr = (VEC *)(yi + c);
-    for (int j = 0; j < nv; ++j) {
-        VEC sum = part[0][j];
-        for (int w = 1; w < ways; ++w) sum += part[w][j];
-        yr[j] = sum;
-    }
-}
-
-/* yi[0:k] = sum_p CSR_VALUE(data, p) * X[indices[p], :]. */
-static void K(gather_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
-                              sn_size k, const REAL *X, REAL *yi)
-{
-    if (k == 1) {
-        yi[0] = K(dot_segment)(p0, p1, indices, data, X);
-        return;
-    }
-    sn_size c = 0;
-    for (; c + 4 * VLEN <= k; c += 4 * VLEN)
-        K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 4);
-    switch ((k - c) / VLEN) {
-    case 3: K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 3); c += 3 * VLEN; break;
-    case 2: K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 2); c += 2 * VLEN; break;
-    case 1: K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 1); c += VLEN; break;
-    default: break;
-    }
-    for (; c < k; ++c) {
-        REAL sum = 0;
-        for (sn_size p = p0; p < p1; ++p)
-            sum += CSR_VALUE(data, p) * X[(sn_size)indices[p] * k + c];
-        yi[c] = sum;
-    }
-}
-
-/* Y[indices[p], c : c + nv*VLEN] += CSR_VALUE(data, p) * xi[c : c + nv*VLEN]; xi's tile stays in registers. */
-static inline __attribute__((always_inline)) void K(scatter_tile)(
-    sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *xi,
-    REAL *Y, sn_size c, const int nv)
-{
-    VEC xv[4];
-    for (int j = 0; j < nv; ++j) xv[j] = ((const VEC *)(xi + c))[j];
-    for (sn_size p = p0; p < p1; ++p) {
-        const REAL v = CSR_VALUE(data, p);
-        VEC *yr = (VEC *)(Y + (sn_size)indices[p] * k + c);
-        for (int j = 0; j < nv; ++j) yr[j] += v * xv[j];
-    }
-}
-
-/* Y[indices[p], :] += CSR_VALUE(data, p) * xi[:] for the segment's entries. */
-static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
-                               sn_size k, const REAL *xi, REAL *Y)
-{
-    if (k == 1) {
-        const REAL v = xi[0];
-        for (sn_size p = p0; p < p1; ++p) Y[indices[p]] += CSR_VALUE(data, p) * v;
-        return;
-    }
-    sn_size c = 0;
-    for (; c + 4 * VLEN <= k; c += 4 * VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 4);
-    for (; c + VLEN <= k; c += VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 1);
-    for (; c < k; ++c)
-        for (sn_size p = p0; p < p1; ++p)
-            Y[(sn_size)indices[p] * k + c] += CSR_VALUE(data, p) * xi[c];
-}
+#include "csr_segments.h"
 
 /* ---- tiling for rows with sorted column indices ------------------------------------------------- */
 
@@ -229,9 +98,8 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, con
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
-        const sn_size r1 = K(split)(n_rows, indptr, t + 1, team);
-        for (sn_size i = K(split)(n_rows, indptr, t, team); i < r1; ++i)
-            K(gather_segment)(indptr[i], indptr[i + 1], indices, data, k, X, Y + i * k);
+        K(gather_rows)(K(split)(n_rows, indptr, t, team), K(split)(n_rows, indptr, t + 1, team),
+                       indptr, indices, data, k, X, Y, 0);
     }
     return SN_OK;
 }
@@ -297,6 +165,7 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
 #undef K
 #undef VEC
 #undef VLEN
+#undef COL
 #ifdef SN_CSR_DEFAULT_VALUES
 #undef CSR_VALUES
 #undef CSR_VALUE

@@ -1,7 +1,7 @@
 """Thin wrappers of the CSR kernels: memoryviews in, the GIL released, status -> exception.
 
 Arguments are validated by sparsenet.csr before they get here; nothing is checked twice."""
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint16_t
 
 from sparsenet._kernels cimport *
 
@@ -43,6 +43,29 @@ def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] ind
         else:
             status = (sn_csr_matmul_t_f64_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
                       if transpose else sn_csr_matmul_f64_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+    raise_for_status(status)
+
+
+def blocked_matmul(int isa, int n_threads, sn_size width, const sn_size[::1] row_ptr,
+                   const sn_size[:, ::1] seg_ptr, const uint16_t[::1] col, const real[::1] val,
+                   const real[:, ::1] X, real[:, ::1] Y):
+    """Y = A X, A in column blocks (seg_ptr: one row of n_rows + 1 pointers per block)."""
+    cdef sn_size n_rows = row_ptr.shape[0] - 1
+    cdef sn_size n_blocks = seg_ptr.shape[0]
+    cdef sn_size k = Y.shape[1]
+    cdef const sn_size *sp = &seg_ptr[0, 0] if n_blocks else NULL
+    cdef const uint16_t *cp = &col[0] if col.shape[0] else NULL
+    cdef const real *vp = &val[0] if val.shape[0] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef int status
+    with nogil:
+        if real is float:
+            status = sn_csr_blocked_matmul_f32(isa, n_threads, n_rows, n_blocks, width, &row_ptr[0],
+                                               sp, cp, vp, k, xp, yp)
+        else:
+            status = sn_csr_blocked_matmul_f64(isa, n_threads, n_rows, n_blocks, width, &row_ptr[0],
+                                               sp, cp, vp, k, xp, yp)
     raise_for_status(status)
 
 

@@ -1,5 +1,5 @@
 # Declarations of the C kernels in csrc/ (the one place they are declared to Cython).
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint16_t
 
 cdef extern from "sparsenet.h" nogil:
     ctypedef int64_t sn_size
@@ -44,6 +44,14 @@ cdef extern from "csr.h" nogil:
     int sn_csr_check_i64(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                          const int64_t *indptr, const int64_t *indices, sn_size *first_bad_row,
                          int *canonical)
+    int sn_csr_blocked_matmul_f32(int isa, int n_threads, sn_size n_rows, sn_size n_blocks,
+                                  sn_size width, const sn_size *row_ptr, const sn_size *seg_ptr,
+                                  const uint16_t *col, const float *val, sn_size k, const float *X,
+                                  float *Y)
+    int sn_csr_blocked_matmul_f64(int isa, int n_threads, sn_size n_rows, sn_size n_blocks,
+                                  sn_size width, const sn_size *row_ptr, const sn_size *seg_ptr,
+                                  const uint16_t *col, const double *val, sn_size k, const double *X,
+                                  double *Y)
 
 # --- threshold ---
 from libc.stdint cimport uint8_t, uint64_t

@@ -6,7 +6,7 @@ are never trusted); a :class:`CSR` was checked when it was built and is used as 
 """
 import numpy as np
 
-from sparsenet import _csr, backend, reference
+from sparsenet import _csr, _csr_blocks, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
                                  check_index, check_out, product_operand, read_only,
                                  result_dtype)
@@ -46,7 +46,8 @@ class CSR(Frozen):
     array([2., 3.], dtype=float32)
     """
 
-    __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format")
+    __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format", "_blocks",
+                 "_blocks_t")
 
     def __init__(self, data, indices, indptr, shape, *, copy=True, _name="A"):
         shape = _check_shape(shape, _name)
@@ -60,6 +61,7 @@ class CSR(Frozen):
         self.data, self.indices, self.indptr = (read_only(a, owned=copy) for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
+        self._blocks = self._blocks_t = None
 
     @classmethod
     def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
@@ -76,6 +78,7 @@ class CSR(Frozen):
                                                 for a in (data, indices, indptr))
         self.shape = (int(shape[0]), int(shape[1]))
         self.has_canonical_format = bool(canonical)
+        self._blocks = self._blocks_t = None
         return self
 
     @classmethod
@@ -131,6 +134,55 @@ class CSR(Frozen):
         np.add.at(out, (rows, self.indices), self.data)
         return out
 
+    def optimize(self, *, batch=1, transpose=False):
+        """This matrix with a layout for faster products (an inspector-executor step, as MKL's
+        ``mkl_sparse_optimize``): call it once on a matrix you multiply many times.
+
+        The entries are also stored in blocks of columns, so that each block's products gather from
+        a slice of the dense operand that stays in cache; ``spmv`` and ``spmm`` then use the blocks.
+        Results are the same to rounding (sums are grouped by block) and, as always, the same for
+        every thread count.
+
+        Parameters
+        ----------
+        batch : int, default 1
+            The number of columns of X the products will mostly see (1 for ``spmv``): the blocks
+            are sized for it. Products with any other number are correct, and faster or slower.
+        transpose : bool, default False
+            Also store A^T in blocks, for ``transpose=True`` products (the backward pass): they then
+            gather instead of scatter, about 3x faster for ``spmv``.
+
+        Returns
+        -------
+        CSR
+            A new matrix sharing this one's arrays, with the blocks. Memory: about 6 bytes per
+            stored float32 entry (10 per float64), twice with ``transpose=True``. When blocks would
+            not pay (one block covers every column, or rows are too sparse) none are made and the
+            products run as before.
+
+        Examples
+        --------
+        >>> import numpy as np, scipy.sparse as sp, sparsenet
+        >>> S = sp.random(300, 5000, density=0.1, format="csr", dtype=np.float32, random_state=0)
+        >>> A = sparsenet.CSR.from_scipy(S).optimize(transpose=True)
+        >>> x = np.ones(5000, dtype=np.float32)
+        >>> bool(np.allclose(sparsenet.spmv(A, x), S @ x, rtol=1e-5))
+        True
+        >>> y = np.ones(300, dtype=np.float32)
+        >>> bool(np.allclose(sparsenet.spmv(A, y, transpose=True), S.T @ y, rtol=1e-5))
+        True
+        """
+        batch = check_index(batch, "batch", low=1, high=2**31)
+        if not isinstance(transpose, (bool, np.bool_)):
+            raise TypeError(f"transpose must be a bool, got {type(transpose).__name__}")
+        optimized = CSR.__new__(CSR)
+        for name in ("data", "indices", "indptr", "shape", "has_canonical_format"):
+            setattr(optimized, name, getattr(self, name))
+        optimized._blocks = _csr_blocks.for_product(self, batch, transposed=False)
+        optimized._blocks_t = (_csr_blocks.for_product(self, batch, transposed=True)
+                               if transpose else None)
+        return optimized
+
     def operands(self):
         """The arrays the product kernels read."""
         return self.data, self.indices, self.indptr
@@ -149,8 +201,11 @@ class CSR(Frozen):
         return spmv(self, other) if other.ndim == 1 else spmm(self, other)
 
     def __repr__(self):
+        blocked = [what for what, blocks in (("A", self._blocks), ("A^T", self._blocks_t))
+                   if blocks is not None]
         return (f"<sparsenet.CSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored {self.dtype} "
-                f"entries, {self.indices.dtype} indices>")
+                f"entries, {self.indices.dtype} indices"
+                + (f", column blocks of {' and '.join(blocked)}" if blocked else "") + ">")
 
 
 def _check_shape(shape, name):
@@ -242,6 +297,11 @@ def register_product(cls, native):
 
 
 def _csr_native(A, isa, threads, X, Y, transpose):
+    blocks = A._blocks_t if transpose else A._blocks
+    if blocks is not None:
+        _csr.blocked_matmul(isa, threads, blocks.width, blocks.row_ptr, blocks.seg_ptr, blocks.col,
+                            as_c_array(blocks.values, Y.dtype), X, Y)
+        return
     _csr.matmul(isa, threads, A.indptr, A.indices, as_c_array(A.data, Y.dtype), X, Y, transpose,
                 A.has_canonical_format)
 

@@ -1,0 +1,222 @@
+"""CSR.optimize: products on the column-blocked layout == NumPy reference == SciPy.
+
+Blocks are sized for cache (thousands of columns for a vector), so most tests shrink them with
+`small_blocks` to exercise many blocks on small matrices."""
+import contextlib
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_csr import ISAS, assert_close, check_product, random_csr
+
+import sparsenet
+from sparsenet import _csr_blocks
+
+
+@contextlib.contextmanager
+def small_blocks(slice_bytes=32, min_segment=0):
+    """Blocks sized for `slice_bytes` of the dense operand, never widened for sparse rows."""
+    saved = (_csr_blocks.VECTOR_SLICE_BYTES, _csr_blocks.BATCH_SLICE_BYTES, _csr_blocks.MIN_SEGMENT)
+    _csr_blocks.VECTOR_SLICE_BYTES = _csr_blocks.BATCH_SLICE_BYTES = slice_bytes
+    _csr_blocks.MIN_SEGMENT = min_segment
+    try:
+        yield
+    finally:
+        _csr_blocks.VECTOR_SLICE_BYTES, _csr_blocks.BATCH_SLICE_BYTES, _csr_blocks.MIN_SEGMENT = saved
+
+
+def optimized(A, batch=1, **kwargs):
+    with small_blocks(**kwargs):
+        return sparsenet.CSR.from_scipy(A).optimize(batch=batch, transpose=True)
+
+
+def check_blocks(blocks, M):
+    """The blocks hold exactly the entries of the scipy matrix M, each in its block."""
+    n_rows, n_cols = M.shape
+    n_blocks = blocks.seg_ptr.shape[0]
+    assert n_blocks == -(-n_cols // blocks.width)
+    assert np.all(np.diff(blocks.seg_ptr.ravel()) >= 0)
+    assert blocks.seg_ptr[0, 0] == 0 and blocks.seg_ptr[-1, -1] == M.nnz
+    np.testing.assert_array_equal(blocks.seg_ptr[1:, 0], blocks.seg_ptr[:-1, -1])
+    np.testing.assert_array_equal(blocks.row_ptr, M.indptr)
+    rebuilt = np.zeros(M.shape)
+    for b in range(n_blocks):
+        for i in range(n_rows):
+            s, e = blocks.seg_ptr[b, i], blocks.seg_ptr[b, i + 1]
+            cols = b * blocks.width + blocks.col[s:e].astype(np.int64)
+            assert np.all(cols < min(n_cols, (b + 1) * blocks.width))
+            np.add.at(rebuilt, (i, cols), blocks.values[s:e])
+    np.testing.assert_array_equal(rebuilt, M.toarray())
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("k", [None, 1, 3, 16, 17, 64, 133])
+def test_optimized_matches_scipy(isa, dtype, index, transpose, k):
+    sparsenet.set_isa(isa)
+    rng = np.random.default_rng(hash((isa, index, transpose, k)) % 2**32)
+    A = random_csr(rng, 57, 43, 0.3, dtype, index)
+    B = optimized(A, batch=k or 1)
+    assert (B._blocks_t if transpose else B._blocks) is not None
+    n_in = A.shape[0] if transpose else A.shape[1]
+    X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(dtype)
+    got = check_product(B, X, transpose)
+    plain = (sparsenet.spmv if k is None else sparsenet.spmm)(A, X, transpose=transpose)
+    np.testing.assert_allclose(got, plain, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@st.composite
+def problems(draw):
+    n_rows, n_cols = draw(st.integers(0, 40)), draw(st.integers(0, 40))
+    density = draw(st.sampled_from([0.0, 0.05, 0.3, 1.0]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    index = draw(st.sampled_from([np.int32, np.int64]))
+    duplicates, unsorted, transpose = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    k = draw(st.sampled_from([None, 0, 1, 2, 5, 16, 33]))
+    slice_bytes = draw(st.sampled_from([1, 8, 32, 100, 1 << 14]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    A = random_csr(rng, n_rows, n_cols, density, dtype, index, duplicates=duplicates,
+                   unsorted=unsorted)
+    n_in = n_rows if transpose else n_cols
+    X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(dtype)
+    return A, X, transpose, slice_bytes
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems())
+def test_random_problems(problem):
+    A, X, transpose, slice_bytes = problem
+    B = optimized(A, batch=X.shape[1] if X.ndim == 2 and X.shape[1] else 1,
+                  slice_bytes=slice_bytes)
+    check_product(B, X, transpose)
+    for blocks, M in ((B._blocks, A), (B._blocks_t, A.T.tocsr())):
+        if blocks is not None:
+            check_blocks(blocks, M)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (1, 1), (1, 1000), (1000, 1)])
+def test_degenerate_shapes(shape):
+    rng = np.random.default_rng(0)
+    A = random_csr(rng, *shape, density=0.5)
+    B = optimized(A)
+    for transpose in (False, True):
+        n_in = shape[0] if transpose else shape[1]
+        check_product(B, rng.standard_normal(n_in), transpose)
+        check_product(B, rng.standard_normal((n_in, 3)), transpose)
+
+
+def test_empty_rows_duplicates_unsorted_nan_and_inf():
+    rng = np.random.default_rng(1)
+    A = random_csr(rng, 60, 50, 0.2, duplicates=True, unsorted=True)
+    A.data[3], A.data[7] = np.nan, np.inf
+    A.indptr[10:21] = A.indptr[10]  # rows 10..19 empty: move their entries to row 20
+    B = optimized(A)
+    x = rng.standard_normal(50)
+    x[[4, 9]] = np.inf, np.nan
+    for transpose, v in ((False, x), (True, rng.standard_normal(60))):
+        got = sparsenet.spmv(B, v, transpose=transpose)
+        want = (A.T if transpose else A) @ v
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+@pytest.mark.parametrize("k", [None, 1, 5, 64])
+def test_thread_count_does_not_change_results(transpose, k):
+    rng = np.random.default_rng(2)
+    A = random_csr(rng, 3000, 2500, 0.05, np.float32)
+    B = optimized(A, batch=k or 1, slice_bytes=1024)
+    n_in = A.shape[0] if transpose else A.shape[1]
+    X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(np.float32)
+    fn = sparsenet.spmv if k is None else sparsenet.spmm
+    results = []
+    for threads in (1, 2, 3):
+        sparsenet.set_num_threads(threads)
+        results.append(fn(B, X, transpose=transpose))
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    assert_close(results[0], A, X, transpose)
+
+
+def test_out_layouts_and_mixed_dtypes():
+    rng = np.random.default_rng(3)
+    A = random_csr(rng, 30, 40, 0.3, np.float32)
+    B = optimized(A, batch=12)
+    X = rng.standard_normal((80, 12)).astype(np.float32)
+    for view in (np.asfortranarray(X[:40]), X[::2], X[:40, ::3]):
+        check_product(B, view, False)
+    out = np.full((30, 12), np.nan, dtype=np.float32)
+    for _ in range(2):
+        assert sparsenet.spmm(B, X[:40], out=out) is out
+        assert_close(out, A, X[:40], False)
+    x64 = rng.standard_normal(40)
+    assert check_product(B, x64, False).dtype == np.float64  # float32 blocks promoted per call
+    with sparsenet.use_backend("numpy"):
+        check_product(B, x64, False)
+
+
+def test_optimize_returns_a_new_matrix_sharing_the_arrays():
+    rng = np.random.default_rng(4)
+    S = random_csr(rng, 20, 5000, 0.1, np.float32)
+    A = sparsenet.CSR.from_scipy(S)
+    B = A.optimize()
+    assert A._blocks is None and B._blocks is not None and B._blocks_t is None
+    assert B.data is A.data and B.indices is A.indices and B.indptr is A.indptr
+    assert B.shape == A.shape and B.nnz == A.nnz
+    assert "column blocks of A" in repr(B) and "column blocks" not in repr(A)
+    assert (B.to_scipy() != S).nnz == 0
+    with pytest.raises(AttributeError):
+        B._blocks = None
+    with pytest.raises(ValueError):
+        B._blocks.values[0] = 1.0  # the blocks are read-only too
+    C = B.optimize(batch=64, transpose=True)  # re-optimising starts from the plain arrays
+    assert C._blocks.width < B._blocks.width and C._blocks_t is not None
+
+
+def test_optimize_arguments():
+    A = sparsenet.CSR.from_dense(np.eye(3))
+    for batch, exc in ((0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError),
+                       ("2", TypeError)):
+        with pytest.raises(exc, match="batch"):
+            A.optimize(batch=batch)
+    with pytest.raises(TypeError, match="transpose"):
+        A.optimize(transpose="yes")
+
+
+def test_block_widths_follow_the_cache_and_the_density():
+    width = _csr_blocks.block_width
+    assert width(8192, 8192, 6_710_886, 1, 4) == 4096        # x: 16 KiB of float32
+    assert width(8192, 8192, 6_710_886, 1, 8) == 2048
+    assert width(8192, 8192, 6_710_886, 64, 4) == 128        # X: 32 KiB of 64-column rows
+    assert width(8192, 8192, 671_089, 64, 4) == 1024         # 1%: widened to 8+ entries a row
+    assert width(8192, 4096, 3_355_443, 1, 4) == 0           # one block: plain CSR is as fast
+    assert width(8192, 4096, 3_355_443, 1, 4, transposed=True) == 4096  # A^T: gather beats scatter
+    assert width(100, 10**6, 1000, 1, 4) == 0                # too sparse for 65536-column blocks
+    assert width(100, 100, 0, 1, 4, transposed=True) == 0
+
+
+def test_real_sized_blocks_match_scipy():
+    rng = np.random.default_rng(5)
+    S = random_csr(rng, 300, 9000, 0.05, np.float32)
+    A = sparsenet.CSR.from_scipy(S).optimize(transpose=True)
+    assert A._blocks.seg_ptr.shape[0] == 3 and A._blocks_t.seg_ptr.shape[0] == 1
+    check_blocks(A._blocks, S)
+    check_product(A, rng.standard_normal(9000).astype(np.float32), False)
+    check_product(A, rng.standard_normal(300).astype(np.float32), True)
+    A64 = sparsenet.CSR.from_scipy(S).optimize(batch=64, transpose=True)
+    check_product(A64, rng.standard_normal((9000, 64)).astype(np.float32), False)
+    check_product(A64, rng.standard_normal((300, 64)).astype(np.float32), True)
+
+
+def test_scipy_product_operators_still_work():
+    """A blocked matrix is still a CSR: the @ operator and the shared kernels take it."""
+    A = sparsenet.CSR.from_scipy(sp.random(10, 7000, density=0.1, format="csr", random_state=0))
+    B = A.optimize()
+    x = np.ones(7000)
+    np.testing.assert_allclose(B @ x, A @ x, rtol=1e-12)
