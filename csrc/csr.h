@@ -36,6 +36,19 @@ int sn_csr_blocked_matmul_f64(int isa, int n_threads, sn_size n_rows, sn_size n_
                               const uint16_t *col, const double *val, sn_size k, const double *X,
                               double *Y);
 
+/* The column blocks of width 1 << shift of a checked CSR matrix A (n_rows rows), or of A^T with
+ * transposed = 1: out_rows rows (n_rows, or A's n_cols), n_blocks blocks. seg_ptr[n_blocks *
+ * (out_rows + 1)] and row_ptr[out_rows + 1] must come zeroed; col[nnz] and val[nnz] are written,
+ * values being value_bytes (4 or 8) wide (csr_blocks_build.h). */
+int sn_csr_build_blocks_i32(int transposed, sn_size n_rows, const int32_t *indptr,
+                            const int32_t *indices, const void *data, int value_bytes, int shift,
+                            sn_size out_rows, sn_size n_blocks, sn_size *seg_ptr, sn_size *row_ptr,
+                            uint16_t *col, void *val);
+int sn_csr_build_blocks_i64(int transposed, sn_size n_rows, const int64_t *indptr,
+                            const int64_t *indices, const void *data, int value_bytes, int shift,
+                            sn_size out_rows, sn_size n_blocks, sn_size *seg_ptr, sn_size *row_ptr,
+                            uint16_t *col, void *val);
+
 /* Structural check (csr_check.h): first bad row (n_rows when none) and whether rows are canonical. */
 int sn_csr_check_i32(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                      const int32_t *indptr, const int32_t *indices, sn_size *first_bad_row,

@@ -19,6 +19,39 @@
 
 #include "csr_segments.h"
 
+/* ---- scattering one row segment (transposed products) --------------------------------------------- */
+
+/* Y[indices[p], c : c + nv*VLEN] += CSR_VALUE(data, p) * xi[c : c + nv*VLEN]; xi's tile stays in registers. */
+static inline __attribute__((always_inline)) void K(scatter_tile)(
+    sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *xi,
+    REAL *Y, sn_size c, const int nv)
+{
+    VEC xv[4];
+    for (int j = 0; j < nv; ++j) xv[j] = ((const VEC *)(xi + c))[j];
+    for (sn_size p = p0; p < p1; ++p) {
+        const REAL v = CSR_VALUE(data, p);
+        VEC *yr = (VEC *)(Y + (sn_size)indices[p] * k + c);
+        for (int j = 0; j < nv; ++j) yr[j] += v * xv[j];
+    }
+}
+
+/* Y[indices[p], :] += CSR_VALUE(data, p) * xi[:] for the segment's entries. */
+static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
+                               sn_size k, const REAL *xi, REAL *Y)
+{
+    if (k == 1) {
+        const REAL v = xi[0];
+        for (sn_size p = p0; p < p1; ++p) Y[indices[p]] += CSR_VALUE(data, p) * v;
+        return;
+    }
+    sn_size c = 0;
+    for (; c + 4 * VLEN <= k; c += 4 * VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 4);
+    for (; c + VLEN <= k; c += VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 1);
+    for (; c < k; ++c)
+        for (sn_size p = p0; p < p1; ++p)
+            Y[(sn_size)indices[p] * k + c] += CSR_VALUE(data, p) * xi[c];
+}
+
 /* ---- tiling for rows with sorted column indices ------------------------------------------------- */
 
 /* Columns per block of A^T X by column ownership: Y's rows of one block stay in L2 while a panel of
@@ -99,7 +132,7 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, con
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         K(gather_rows)(K(split)(n_rows, indptr, t, team), K(split)(n_rows, indptr, t + 1, team),
-                       indptr, indices, data, k, X, Y, 0);
+                       indptr, indices, data, k, X, Y, 0, 0);
     }
     return SN_OK;
 }

@@ -1,6 +1,7 @@
 /* Template part: what the CSR product drivers share, the plain ones (csr_kernels.h) and the
- * column-blocked ones (csr_blocked_kernels.h): the row partition and the row-segment primitives (the
- * entries [p0, p1) of one row). Both templates include it first and #undef K, VEC, VLEN, COL after.
+ * column-blocked ones (csr_blocked_kernels.h): the row partition and the gathering row-segment
+ * primitives (a segment: the entries [p0, p1) of one row). Both templates include it first and
+ * #undef K, VEC, VLEN, COL after.
  *
  * Parameters: REAL, INDEX (type of the row pointers), SFX, ISA, SN_VBYTES, CSR_VALUES / CSR_VALUE
  * (csr_kernels.h), and
@@ -119,10 +120,13 @@ static inline __attribute__((always_inline)) void K(gather_rows_k)(
         K(gather_segment)(ptr[i], ptr[i + 1], indices, data, k, X, Y + i * k, accumulate);
 }
 
-/* The same, with k a compile-time constant for the common batch widths: X's row offsets then cost
- * a shift, not a multiply, which was a quarter of A X's time at k = 64 on Zen 4. */
+/* The same, for any k; with fixed_widths, k is a compile-time constant for the common batch
+ * widths, so X's row offsets cost a shift, not a multiply. That was a quarter of the time of column
+ * blocks' A X at k = 64 on Zen 4 (X's rows in L2), and made the plain kernel (X's rows in L3) 5%
+ * slower. */
 static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *ptr, const COL *indices,
-                           CSR_VALUES data, sn_size k, const REAL *X, REAL *Y, int accumulate)
+                           CSR_VALUES data, sn_size k, const REAL *X, REAL *Y, int accumulate,
+                           int fixed_widths)
 {
     if (k == 1) {
         for (sn_size i = r0; i < r1; ++i) {
@@ -131,42 +135,11 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *ptr, const COL *
         }
         return;
     }
-    switch (k) {
+    switch (fixed_widths ? k : 0) {
     case 16: K(gather_rows_k)(r0, r1, ptr, indices, data, 16, X, Y, accumulate); break;
     case 32: K(gather_rows_k)(r0, r1, ptr, indices, data, 32, X, Y, accumulate); break;
     case 64: K(gather_rows_k)(r0, r1, ptr, indices, data, 64, X, Y, accumulate); break;
     case 128: K(gather_rows_k)(r0, r1, ptr, indices, data, 128, X, Y, accumulate); break;
     default: K(gather_rows_k)(r0, r1, ptr, indices, data, k, X, Y, accumulate); break;
     }
-}
-
-/* Y[indices[p], c : c + nv*VLEN] += CSR_VALUE(data, p) * xi[c : c + nv*VLEN]; xi's tile stays in registers. */
-static inline __attribute__((always_inline)) void K(scatter_tile)(
-    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, const REAL *xi,
-    REAL *Y, sn_size c, const int nv)
-{
-    VEC xv[4];
-    for (int j = 0; j < nv; ++j) xv[j] = ((const VEC *)(xi + c))[j];
-    for (sn_size p = p0; p < p1; ++p) {
-        const REAL v = CSR_VALUE(data, p);
-        VEC *yr = (VEC *)(Y + (sn_size)indices[p] * k + c);
-        for (int j = 0; j < nv; ++j) yr[j] += v * xv[j];
-    }
-}
-
-/* Y[indices[p], :] += CSR_VALUE(data, p) * xi[:] for the segment's entries. */
-static inline void K(scatter_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
-                               sn_size k, const REAL *xi, REAL *Y)
-{
-    if (k == 1) {
-        const REAL v = xi[0];
-        for (sn_size p = p0; p < p1; ++p) Y[indices[p]] += CSR_VALUE(data, p) * v;
-        return;
-    }
-    sn_size c = 0;
-    for (; c + 4 * VLEN <= k; c += 4 * VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 4);
-    for (; c + VLEN <= k; c += VLEN) K(scatter_tile)(p0, p1, indices, data, k, xi, Y, c, 1);
-    for (; c < k; ++c)
-        for (sn_size p = p0; p < p1; ++p)
-            Y[(sn_size)indices[p] * k + c] += CSR_VALUE(data, p) * xi[c];
 }

@@ -69,6 +69,29 @@ def blocked_matmul(int isa, int n_threads, sn_size width, const sn_size[::1] row
     raise_for_status(status)
 
 
+def build_blocks(bint transposed, const index[::1] indptr, const index[::1] indices,
+                 const real[::1] data, int shift, sn_size[:, ::1] seg_ptr, sn_size[::1] row_ptr,
+                 uint16_t[::1] col, real[::1] val):
+    """Fill the column blocks (seg_ptr and row_ptr zeroed, col, val) of a checked CSR matrix, or
+    of its transpose; see csrc/csr_blocks_build.h."""
+    cdef sn_size n_rows = indptr.shape[0] - 1
+    cdef sn_size nnz = indices.shape[0]
+    cdef sn_size out_rows = row_ptr.shape[0] - 1
+    cdef sn_size n_blocks = seg_ptr.shape[0]
+    cdef const index *ix = &indices[0] if nnz else NULL
+    cdef const real *dp = &data[0] if nnz else NULL
+    cdef sn_size *sp = &seg_ptr[0, 0] if n_blocks else NULL
+    cdef uint16_t *cp = &col[0] if nnz else NULL
+    cdef real *vp = &val[0] if nnz else NULL
+    with nogil:
+        if index is int32_t:
+            sn_csr_build_blocks_i32(transposed, n_rows, &indptr[0], ix, dp, sizeof(real), shift,
+                                    out_rows, n_blocks, sp, &row_ptr[0], cp, vp)
+        else:
+            sn_csr_build_blocks_i64(transposed, n_rows, &indptr[0], ix, dp, sizeof(real), shift,
+                                    out_rows, n_blocks, sp, &row_ptr[0], cp, vp)
+
+
 def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const index[::1] indices):
     """(first bad row or n_rows, canonical) of the structure; see csrc/csr_check.h."""
     cdef sn_size n_rows = indptr.shape[0] - 1

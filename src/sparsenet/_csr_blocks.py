@@ -5,9 +5,11 @@ x no longer fits in L1 next to the streams of A (a batch's X, 2 MiB at 64 column
 Cut into blocks of columns, stored one after another, the matrix is swept block by block and each
 block gathers from a slice of x that stays in cache. Columns within a block fit in 16 bits.
 Measured on Zen 4 at 8192^2, 10% density, float32: spmv 4.3 -> 2.2 ms, spmm (64 columns)
-27 -> 15 ms. See csrc/csr_blocked_kernels.h for the kernel.
+28 -> 13 ms. The kernel is csrc/csr_blocked_kernels.h, the builder csrc/csr_blocks_build.h.
 """
 import numpy as np
+
+from sparsenet import _csr
 
 # The slice of the dense operand one block gathers from: x in half of L1 for a vector, the rows of a
 # batch well inside L2 (measured best at 16 KiB and at 64 KiB on Zen 4's 32 KiB L1d, 1 MiB L2).
@@ -39,7 +41,8 @@ class ColumnBlocks:
 
 
 def block_width(n_rows, n_cols, nnz, batch, itemsize, *, transposed=False):
-    """Columns per block for products with `batch` columns, or 0 when blocks would not pay: the
+    """Columns per block (a power of two) for products with `batch` columns, or 0 when blocks would
+    not pay: the
     rows are too sparse for blocks of at most MAX_WIDTH columns, or, for A itself, one block covers
     every column (the plain kernel is as fast). A^T in blocks pays even as one block: its products
     then gather instead of scatter."""
@@ -50,40 +53,24 @@ def block_width(n_rows, n_cols, nnz, batch, itemsize, *, transposed=False):
     # widen until a row has MIN_SEGMENT entries per block on average: nnz/n_rows * width/n_cols
     while width < MAX_WIDTH and nnz * width < MIN_SEGMENT * n_rows * n_cols:
         width *= 2
-    if width >= n_cols:
-        return n_cols if transposed and n_cols <= MAX_WIDTH else 0
+    if width >= n_cols:  # one block, of the power of two that covers every column
+        return 1 << (n_cols - 1).bit_length() if transposed and n_cols <= MAX_WIDTH else 0
     if width > MAX_WIDTH or nnz * width < MIN_SEGMENT * n_rows * n_cols:
         return 0
     return width
 
 
-def build(rows, cols, values, n_rows, n_cols, width):
-    """The column blocks of the n_rows x n_cols matrix whose entries are (rows, cols, values), in
-    any order; the entries of one row and block keep the order in which they are listed."""
-    n_blocks = -(-n_cols // width)
-    block = cols // width
-    key = block * n_rows + rows
-    order = np.argsort(key, kind="stable")
-    starts = np.zeros(n_blocks * n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key, minlength=n_blocks * n_rows), out=starts[1:])
-    seg_ptr = np.empty((n_blocks, n_rows + 1), dtype=np.int64)
-    seg_ptr[:, :n_rows] = starts[:-1].reshape(n_blocks, n_rows)
-    seg_ptr[:, n_rows] = starts[n_rows::n_rows]
-    row_ptr = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=row_ptr[1:])
-    col = (cols[order] - block[order] * width).astype(np.uint16)
-    return ColumnBlocks(width, row_ptr, seg_ptr, col, np.ascontiguousarray(values[order]))
-
-
 def for_product(A, batch, transposed):
     """The column blocks of A (or of A^T when transposed) for products with `batch` columns, or
-    None when they would not pay."""
+    None when they would not pay. A is a checked sparsenet.CSR: the native builder trusts it."""
     n_rows, n_cols = A.shape[::-1] if transposed else A.shape
     width = block_width(n_rows, n_cols, A.nnz, batch, A.dtype.itemsize, transposed=transposed)
     if width == 0:
         return None
-    rows = np.repeat(np.arange(A.shape[0], dtype=np.int64), np.diff(A.indptr))
-    cols = A.indices.astype(np.int64)
-    if transposed:
-        rows, cols = cols, rows
-    return build(rows, cols, A.data, n_rows, n_cols, width)
+    seg_ptr = np.zeros((-(-n_cols // width), n_rows + 1), dtype=np.int64)
+    row_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    col = np.empty(A.nnz, dtype=np.uint16)
+    values = np.empty(A.nnz, dtype=A.dtype)
+    _csr.build_blocks(transposed, A.indptr, A.indices, A.data, width.bit_length() - 1, seg_ptr,
+                      row_ptr, col, values)
+    return ColumnBlocks(width, row_ptr, seg_ptr, col, values)

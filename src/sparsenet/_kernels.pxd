@@ -52,6 +52,14 @@ cdef extern from "csr.h" nogil:
                                   sn_size width, const sn_size *row_ptr, const sn_size *seg_ptr,
                                   const uint16_t *col, const double *val, sn_size k, const double *X,
                                   double *Y)
+    int sn_csr_build_blocks_i32(int transposed, sn_size n_rows, const int32_t *indptr,
+                                const int32_t *indices, const void *data, int value_bytes, int shift,
+                                sn_size out_rows, sn_size n_blocks, sn_size *seg_ptr, sn_size *row_ptr,
+                                uint16_t *col, void *val)
+    int sn_csr_build_blocks_i64(int transposed, sn_size n_rows, const int64_t *indptr,
+                                const int64_t *indices, const void *data, int value_bytes, int shift,
+                                sn_size out_rows, sn_size n_blocks, sn_size *seg_ptr, sn_size *row_ptr,
+                                uint16_t *col, void *val)
 
 # --- threshold ---
 from libc.stdint cimport uint8_t, uint64_t
