@@ -155,17 +155,21 @@ def test_new_output_like_has_the_layout_of_empty_like():
 
 
 def test_capacity_rounding_and_matching():
-    a = new_output((3 * MIB // 4,), np.float32)  # 3 MiB -> a 4 MiB block
+    a = new_output((3 * MIB // 4,), np.float32)  # 3 MiB: below 4 MiB, whole 4 KiB pages
     address = a.ctypes.data
     del a
     gc.collect()
-    assert _buffers.cached_bytes() == 4 * MIB
-    b = new_output((7 * MIB,), np.uint8)  # 8 MiB: the 4 MiB block is too small
-    assert b.ctypes.data != address
-    c = new_output((1 * MIB + 1,), np.uint8)  # 2 MiB: the 4 MiB block is more than 1.25x too big
+    assert _buffers.cached_bytes() == 3 * MIB
+    b = new_output((7 * MIB,), np.uint8)  # 8 MiB of huge pages: the 3 MiB block is too small
+    assert b.ctypes.data != address and b.ctypes.data % (2 * MIB) == 0
+    c = new_output((MIB + 1,), np.uint8)  # the 3 MiB block is more than 1.25x too big
     assert c.ctypes.data != address
-    d = new_output((2 * MIB, 2), np.uint8)  # exactly 4 MiB
+    d = new_output((5 * MIB // 2,), np.uint8)  # 2.5 MiB takes the 3 MiB block ...
     assert d.ctypes.data == address
+    del b, c, d
+    gc.collect()
+    # ... and returns it whole; the 1 MiB + 1 request held one page more than 1 MiB, not 2 MiB
+    assert _buffers.cached_bytes() == 8 * MIB + 3 * MIB + MIB + 4096
 
 
 def test_cap_is_respected():

@@ -346,7 +346,7 @@ def test_bad_vectors_and_out_raise():
 def test_csr_constructor_errors():
     with pytest.raises(TypeError, match="shape"):
         sparsenet.CSR([1.0], [0], [0, 1], shape=None)
-    with pytest.raises(ValueError, match=r"A.shape\[0\] must be \[0, "):
+    with pytest.raises(ValueError, match=r"A.shape\[0\] must be in \[0, "):
         sparsenet.CSR([], [], [0], shape=(-1, 2))
     with pytest.raises(ValueError, match="1-D"):
         sparsenet.CSR([1.0], [[0]], [0, 1], shape=(1, 1))

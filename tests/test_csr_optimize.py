@@ -163,7 +163,7 @@ def test_out_layouts_and_mixed_dtypes():
 
 def test_optimize_returns_a_new_matrix_sharing_the_arrays():
     rng = np.random.default_rng(4)
-    S = random_csr(rng, 20, 5000, 0.1, np.float32)
+    S = random_csr(rng, 200, 5000, 0.1, np.float32)
     A = sparsenet.CSR.from_scipy(S)
     B = A.optimize()
     assert A._blocks is None and B._blocks is not None and B._blocks_t is None
@@ -198,6 +198,7 @@ def test_block_widths_follow_the_cache_and_the_density():
     assert width(8192, 4096, 3_355_443, 1, 4) == 0           # one block: plain CSR is as fast
     assert width(8192, 4096, 3_355_443, 1, 4, transposed=True) == 4096  # A^T: gather beats scatter
     assert width(100, 10**6, 1000, 1, 4) == 0                # too sparse for 65536-column blocks
+    assert width(4_000_000, 8, 320, 1, 4, transposed=True) == 0  # one block, rows nearly empty
     assert width(100, 100, 0, 1, 4, transposed=True) == 0
 
 
@@ -220,3 +221,23 @@ def test_scipy_product_operators_still_work():
     B = A.optimize()
     x = np.ones(7000)
     np.testing.assert_allclose(B @ x, A @ x, rtol=1e-12)
+
+
+def test_pickles_are_checked_again_and_keep_the_blocks():
+    import pickle
+
+    rng = np.random.default_rng(6)
+    S = random_csr(rng, 300, 9000, 0.05, np.float32)
+    A = sparsenet.CSR.from_scipy(S).optimize(batch=3, transpose=True)
+    P = pickle.loads(pickle.dumps(A))
+    assert P._optimized == (3, True) and P._blocks.width == A._blocks.width
+    for a in (P.data, P.indices, P.indptr, P._blocks.col, P._blocks.seg_ptr, P._blocks_t.values):
+        assert not a.flags.writeable
+    x = rng.standard_normal(9000).astype(np.float32)
+    np.testing.assert_array_equal(sparsenet.spmv(P, x), sparsenet.spmv(A, x))
+    plain = pickle.loads(pickle.dumps(sparsenet.CSR.from_scipy(S)))
+    assert plain._blocks is None and plain._optimized is None
+    rebuild, args = A.__reduce__()
+    bad = (args[0], np.full_like(args[1], 9000), *args[2:])  # a tampered pickle: out of range
+    with pytest.raises(ValueError, match="out of range"):
+        rebuild(*bad)

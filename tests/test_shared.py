@@ -422,8 +422,8 @@ def test_kmeans_layouts_and_edge_cases():
     ((np.array([1.0, np.nan]), 1), {}, ValueError, r"W must be finite; W.flat\[1\] = nan"),
     ((np.array([1.0, np.inf]), 1), {}, ValueError, "finite"),
     ((np.array([]), 1), {}, ValueError, "W must not be empty"),
-    ((np.ones(5), 0), {}, ValueError, r"n_clusters must be \[1, 5\], got 0"),
-    ((np.ones(5), 6), {}, ValueError, r"n_clusters must be \[1, 5\], got 6"),
+    ((np.ones(5), 0), {}, ValueError, r"n_clusters must be in \[1, 5\], got 0"),
+    ((np.ones(5), 6), {}, ValueError, r"n_clusters must be in \[1, 5\], got 6"),
     ((np.ones(70000), 65537), {}, ValueError, "n_clusters must be"),
     ((np.ones(5), 2.0), {}, TypeError, "n_clusters must be an int"),
     ((np.ones(500), 300), {"index_dtype": np.uint8}, ValueError, "cannot index 300"),
@@ -616,3 +616,30 @@ def test_review_findings_shared():
         sparsenet.kmeans_codebook(np.arange(10.0), 2, tol="a")
     with pytest.raises(ValueError, match="max_iter"):
         sparsenet.kmeans_codebook(np.arange(10.0), 2, max_iter=2**70)
+
+
+def test_pickles_are_checked_again():
+    """Unpickling goes through the checking constructors: arrays come back read-only, and a
+    tampered pickle (a code past the codebook) is refused."""
+    import pickle
+
+    rng = np.random.default_rng(11)
+    W = rng.standard_normal((20, 30)).astype(np.float32)
+    W[W < 0.5] = 0
+    codebook = np.array([0.25, 0.5, 1.0], dtype=np.float32)
+    containers = [sparsenet.kmeans_codebook(W, 8),
+                  sparsenet.HashedWeights((20, 30), codebook, seed=3),
+                  sparsenet.SharedCSR.from_dense(W, codebook)]
+    x = rng.standard_normal(30).astype(np.float32)
+    for w in containers:
+        back = pickle.loads(pickle.dumps(w))
+        assert type(back) is type(w)
+        for name in ("codebook", "indices", "codes", "indptr"):
+            if hasattr(w, name) and isinstance(getattr(w, name), np.ndarray):
+                assert not getattr(back, name).flags.writeable
+        matvec = {sparsenet.SharedCSR: sparsenet.spmv, sparsenet.HashedWeights:
+                  sparsenet.hashed_matvec}.get(type(w), sparsenet.shared_matvec)
+        np.testing.assert_array_equal(matvec(back, x), matvec(w, x))
+    rebuild, args = containers[0].__reduce__()
+    with pytest.raises(ValueError, match="indices"):
+        rebuild(np.array([1.0], dtype=np.float32), args[1])  # codes >= 1 point past the codebook

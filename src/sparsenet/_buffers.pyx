@@ -7,9 +7,11 @@ viewing a block dies, the block is not unmapped but kept in a small free list, a
 request of about that size takes it, its pages already mapped.
 
 - Requests below MIN_BYTES are plain ``np.empty`` (malloc recycles small blocks itself).
-- Capacities are rounded up to whole 2 MiB huge pages; a request takes a cached block of the same
-  capacity, or the smallest one up to 1.25 times it, else maps a fresh block (2 MiB aligned, with
-  MADV_HUGEPAGE where the OS has it, as NumPy does for large arrays).
+- Capacities of HUGE_MIN (4 MiB) and more are rounded up to whole 2 MiB huge pages and
+  mapped 2 MiB aligned with MADV_HUGEPAGE where the OS has it, as NumPy does for arrays of 4 MiB
+  and more; smaller ones to 4 KiB pages, without huge pages (a 1.05 MiB result would otherwise
+  hold 2 MiB). A request takes a cached block of the same capacity, or the smallest one up to 1.25
+  times it, else maps a fresh block.
 - The cache holds at most `limit` idle bytes (blocks no array views): a block coming back that
   does not fit evicts the least recently returned ones; one larger than the limit is unmapped.
   A request larger than the limit, or any request with the limit 0, is plain ``np.empty``.
@@ -50,7 +52,9 @@ cdef extern from *:
 MIN_BYTES = 1 << 20          # smaller requests are plain np.empty
 DEFAULT_LIMIT = 512 << 20    # idle bytes the cache may hold by default
 cdef enum:
-    GRANULE = 2 << 20        # capacities are whole 2 MiB huge pages, blocks 2 MiB aligned
+    HUGE_MIN = 4 << 20       # from this size on, blocks are huge pages
+    GRANULE = 2 << 20        # capacities from HUGE_MIN: whole 2 MiB huge pages, 2 MiB aligned
+    PAGE = 4096              # smaller capacities: whole pages
     N_SLOTS = 32             # the free list's length (blocks held at most)
 
 # The free list, oldest first: block i is _ptr[i] of _cap[i] bytes; _held = sum of _cap.
@@ -63,10 +67,15 @@ cdef size_t _min_bytes = MIN_BYTES
 
 
 cdef void *_map(size_t capacity) noexcept nogil:
-    """A fresh GRANULE-aligned mapping of `capacity` (a multiple of GRANULE) bytes, or NULL."""
+    """A fresh mapping of `capacity` bytes, or NULL: GRANULE-aligned huge pages when capacity (then
+    a multiple of GRANULE) is HUGE_MIN or more, plain pages otherwise."""
+    cdef char *raw
+    if capacity < HUGE_MIN:
+        raw = <char *>mmap(NULL, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                           -1, 0)
+        return NULL if <void *>raw == MAP_FAILED else raw
     cdef size_t span = capacity + GRANULE
-    cdef char *raw = <char *>mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                                  -1, 0)
+    raw = <char *>mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
     if <void *>raw == MAP_FAILED:
         return NULL
     cdef size_t head = (GRANULE - <uintptr_t>raw % GRANULE) % GRANULE
@@ -94,28 +103,28 @@ cdef void _trim(size_t target) noexcept:
         _drop(0)
 
 
-cdef void *_take(size_t capacity) noexcept:
-    """A block of at least `capacity` bytes (a multiple of GRANULE): the smallest cached one up to
-    1.25 times it (the most recently returned among equals), else a fresh mapping; NULL when the OS
-    has no memory even after the cache let go of everything."""
+cdef void *_take(size_t *capacity) noexcept:
+    """A block of at least *capacity bytes: the smallest cached one up to 1.25 times it (the most
+    recently returned among equals), whose size then goes to *capacity, else a fresh mapping;
+    NULL when the OS has no memory even after the cache let go of everything."""
     global _n_free, _held
     cdef int i, best = -1
-    cdef size_t most = capacity + capacity // 4
+    cdef size_t most = capacity[0] + capacity[0] // 4
     for i in range(_n_free):
-        if capacity <= _cap[i] <= most and (best < 0 or _cap[i] <= _cap[best]):
+        if capacity[0] <= _cap[i] <= most and (best < 0 or _cap[i] <= _cap[best]):
             best = i
     cdef void *p
     if best >= 0:
-        p = _ptr[best]
+        p, capacity[0] = _ptr[best], _cap[best]
         _held -= _cap[best]
         _n_free -= 1
         for i in range(best, _n_free):
             _ptr[i], _cap[i] = _ptr[i + 1], _cap[i + 1]
         return p
-    p = _map(capacity)
+    p = _map(capacity[0])
     if p == NULL and _n_free:
         _trim(0)
-        p = _map(capacity)
+        p = _map(capacity[0])
     return p
 
 
@@ -166,9 +175,10 @@ def empty(shape, dtype):
     if n < _min_bytes or n > _limit or dtype.hasobject:
         return np.empty(shape, dtype)
     cdef size_t nbytes = n
-    cdef size_t capacity = (nbytes + GRANULE - 1) // GRANULE * GRANULE
+    cdef size_t unit = GRANULE if nbytes >= HUGE_MIN else PAGE
+    cdef size_t capacity = (nbytes + unit - 1) // unit * unit
     cdef Block block = Block.__new__(Block)
-    block.ptr = _take(capacity)
+    block.ptr = _take(&capacity)  # a cached block may be larger: it keeps its own size
     if block.ptr == NULL:
         raise MemoryError(f"sparsenet: cannot map {nbytes} bytes for an output array")
     block.capacity, block.nbytes = capacity, nbytes

@@ -42,10 +42,9 @@ class ColumnBlocks:
 
 def block_width(n_rows, n_cols, nnz, batch, itemsize, *, transposed=False):
     """Columns per block (a power of two) for products with `batch` columns, or 0 when blocks would
-    not pay: the
-    rows are too sparse for blocks of at most MAX_WIDTH columns, or, for A itself, one block covers
-    every column (the plain kernel is as fast). A^T in blocks pays even as one block: its products
-    then gather instead of scatter."""
+    not pay: rows too sparse (under MIN_SEGMENT entries per block on average) even for blocks of
+    MAX_WIDTH columns, or, for A itself, one block covering every column (the plain kernel is as
+    fast). A^T in blocks pays even as one block: its products then gather instead of scatter."""
     if nnz == 0:
         return 0
     budget = VECTOR_SLICE_BYTES if batch == 1 else BATCH_SLICE_BYTES
@@ -54,8 +53,10 @@ def block_width(n_rows, n_cols, nnz, batch, itemsize, *, transposed=False):
     while width < MAX_WIDTH and nnz * width < MIN_SEGMENT * n_rows * n_cols:
         width *= 2
     if width >= n_cols:  # one block, of the power of two that covers every column
-        return 1 << (n_cols - 1).bit_length() if transposed and n_cols <= MAX_WIDTH else 0
-    if width > MAX_WIDTH or nnz * width < MIN_SEGMENT * n_rows * n_cols:
+        width = 1 << (n_cols - 1).bit_length()
+        if not transposed or width > MAX_WIDTH:
+            return 0
+    if nnz * min(width, n_cols) < MIN_SEGMENT * n_rows * n_cols:
         return 0
     return width
 

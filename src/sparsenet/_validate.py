@@ -121,6 +121,15 @@ class Frozen:
     def __delattr__(self, name):
         raise AttributeError(f"{type(self).__name__}.{name} is read-only")
 
+    def __reduce__(self):
+        # A pickle is untrusted input, and its arrays would come back writeable: unpickling goes
+        # through __init__ again, which checks them and keeps read-only copies.
+        return type(self), self._init_args()
+
+    def _init_args(self):
+        """The positional arguments of __init__ that rebuild this object (for pickling)."""
+        raise NotImplementedError
+
 
 def read_only(a, *, owned=False):
     """A read-only view of `a`. With owned=True (a fresh copy nobody else holds) `a` itself is made
@@ -157,6 +166,6 @@ def check_index(value, name, *, low=0, high=None):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     value = int(value)
     if value < low or (high is not None and value > high):
-        bound = f"[{low}, {high}]" if high is not None else f">= {low}"
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
     return value

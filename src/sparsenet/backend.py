@@ -146,7 +146,21 @@ def set_buffer_cache(max_bytes):
 
 
 def get_buffer_cache():
-    """The idle bytes the output buffer cache may hold (see `set_buffer_cache`); 0 when it is off."""
+    """The idle bytes the output buffer cache may hold (see `set_buffer_cache`).
+
+    Returns
+    -------
+    int
+        The cap in bytes; 0 when the cache is off.
+
+    Examples
+    --------
+    >>> import sparsenet
+    >>> sparsenet.set_buffer_cache(64 << 20)
+    >>> sparsenet.get_buffer_cache() == 64 << 20
+    True
+    >>> sparsenet.set_buffer_cache(None)
+    """
     return _buffers.get_limit()
 
 

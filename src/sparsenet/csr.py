@@ -8,7 +8,7 @@ import numpy as np
 
 from sparsenet import _csr, _csr_blocks, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
-                                 check_index, check_out, product_operand, read_only,
+                                 check_index, check_out, new_output, product_operand, read_only,
                                  result_dtype)
 
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -47,7 +47,7 @@ class CSR(Frozen):
     """
 
     __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format", "_blocks",
-                 "_blocks_t")
+                 "_blocks_t", "_optimized")
 
     def __init__(self, data, indices, indptr, shape, *, copy=True, _name="A"):
         shape = _check_shape(shape, _name)
@@ -61,7 +61,7 @@ class CSR(Frozen):
         self.data, self.indices, self.indptr = (read_only(a, owned=copy) for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
-        self._blocks = self._blocks_t = None
+        self._blocks = self._blocks_t = self._optimized = None
 
     @classmethod
     def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
@@ -78,7 +78,7 @@ class CSR(Frozen):
                                                 for a in (data, indices, indptr))
         self.shape = (int(shape[0]), int(shape[1]))
         self.has_canonical_format = bool(canonical)
-        self._blocks = self._blocks_t = None
+        self._blocks = self._blocks_t = self._optimized = None
         return self
 
     @classmethod
@@ -182,7 +182,12 @@ class CSR(Frozen):
         optimized._blocks = _csr_blocks.for_product(self, batch, transposed=False)
         optimized._blocks_t = (_csr_blocks.for_product(self, batch, transposed=True)
                                if transpose else None)
+        optimized._optimized = (batch, bool(transpose))
         return optimized
+
+    def __reduce__(self):
+        # checked again on unpickling (see Frozen.__reduce__); the blocks are rebuilt, not stored
+        return _unpickle_csr, (self.data, self.indices, self.indptr, self.shape, self._optimized)
 
     def operands(self):
         """The arrays the product kernels read."""
@@ -207,6 +212,11 @@ class CSR(Frozen):
         return (f"<sparsenet.CSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored {self.dtype} "
                 f"entries, {self.indices.dtype} indices"
                 + (f", column blocks of {' and '.join(blocked)}" if blocked else "") + ">")
+
+
+def _unpickle_csr(data, indices, indptr, shape, optimized):
+    A = CSR(data, indices, indptr, shape)
+    return A if optimized is None else A.optimize(batch=optimized[0], transpose=optimized[1])
 
 
 def _check_shape(shape, name):
@@ -324,7 +334,7 @@ def _product(A, X, transpose, out, ndim):
     if ndim == 1:
         X2, Y = as_c_array(X, dtype).reshape(n_in, 1), out
         if Y is None:
-            Y = np.empty(out_shape, dtype=dtype)
+            Y = new_output(out_shape, dtype)
     else:
         X2 = as_aligned_c_array(X, dtype)
         Y = out if out is not None else aligned_empty(out_shape, dtype)

@@ -133,6 +133,9 @@ class SharedWeights(_CodebookWeights):
         self.codebook = read_only(codebook, owned=copy)
         self.indices = read_only(indices, owned=copy)
 
+    def _init_args(self):
+        return self.codebook, self.indices
+
     @property
     def shape(self):
         return self.indices.shape
@@ -204,6 +207,9 @@ class HashedWeights(_CodebookWeights):
             raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
         self.codebook = read_only(_as_codebook(codebook).copy(), owned=True)
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
+
+    def _init_args(self):
+        return self.shape, self.codebook, self.seed
 
     @property
     def nbytes(self):
@@ -556,6 +562,9 @@ class SharedCSR(Frozen):
                                                                 for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
+
+    def _init_args(self):
+        return self.codes, self.indices, self.indptr, self.shape, self.codebook
 
     @classmethod
     def from_dense(cls, W, codebook, *, index_dtype=None):
