@@ -108,20 +108,6 @@ SN_CSR_BLOCKED_DEFINE(f64, double)
 #undef INDEX
 #undef ISFX
 
-#define SN_CSR_BUILD_BLOCKS_DEFINE(ISFX, INDEX)                                                   \
-    int sn_csr_build_blocks_##ISFX(int transposed, sn_size n_rows, const INDEX *indptr,           \
-                                   const INDEX *indices, const void *data, int value_bytes,       \
-                                   int shift, sn_size out_rows, sn_size n_blocks,                 \
-                                   sn_size *seg_ptr, sn_size *row_ptr, uint16_t *col, void *val)  \
-    {                                                                                             \
-        build_blocks_##ISFX(transposed, n_rows, indptr, indices, data, value_bytes, shift,        \
-                            out_rows, n_blocks, seg_ptr, row_ptr, col, val);                      \
-        return SN_OK;                                                                             \
-    }
-
-SN_CSR_BUILD_BLOCKS_DEFINE(i32, int32_t)
-SN_CSR_BUILD_BLOCKS_DEFINE(i64, int64_t)
-
 #undef SN_TEMPLATE
 #define SN_TEMPLATE "csr_check.h"
 

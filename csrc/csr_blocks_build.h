@@ -2,16 +2,16 @@
  * csr_blocked_kernels.h), in three passes: count the entries of each (block, row), turn the counts
  * into starts, and place the entries. Entries of one (block, row) keep their CSR order.
  *
- * Included once per index type with INDEX and ISFX (i32, i64); plain C, memory-bound, no ISA
- * levels. `width` is a power of two (1 << shift); the blocked matrix has out_rows = n_rows (A) or
- * n_cols (A^T) rows and n_blocks blocks. The caller gives seg_ptr[n_blocks * (out_rows + 1)] and
- * row_ptr[out_rows + 1] zeroed, col[nnz] and val[nnz] (value_bytes, 4 or 8, each). */
+ * Included once per index type with INDEX and ISFX (i32, i64), defining the entry point
+ * sn_csr_build_blocks_<ISFX> of csr.h; plain C, memory-bound, no ISA levels. `width` is a power of
+ * two (1 << shift); the blocked matrix has out_rows = n_rows (A) or n_cols (A^T) rows and n_blocks
+ * blocks. The caller gives seg_ptr[n_blocks * (out_rows + 1)] and row_ptr[out_rows + 1] zeroed,
+ * col[nnz] and val[nnz] (value_bytes, 4 or 8, each). */
 
-static void SN_CAT(build_blocks, ISFX)(int transposed, sn_size n_rows, const INDEX *indptr,
-                                       const INDEX *indices, const void *data, int value_bytes,
-                                       int shift, sn_size out_rows, sn_size n_blocks,
-                                       sn_size *seg_ptr, sn_size *row_ptr, uint16_t *col,
-                                       void *val)
+int SN_CAT(sn_csr_build_blocks, ISFX)(int transposed, sn_size n_rows, const INDEX *indptr,
+                                      const INDEX *indices, const void *data, int value_bytes,
+                                      int shift, sn_size out_rows, sn_size n_blocks,
+                                      sn_size *seg_ptr, sn_size *row_ptr, uint16_t *col, void *val)
 {
     const sn_size stride = out_rows + 1;
     /* counts: seg_ptr[b * stride + r] entries of row r in block b */
@@ -53,4 +53,5 @@ static void SN_CAT(build_blocks, ISFX)(int transposed, sn_size n_rows, const IND
         for (sn_size r = out_rows - 1; r > 0; --r) seg[r] = seg[r - 1];
         if (out_rows > 0) seg[0] = b == 0 ? 0 : seg_ptr[(b - 1) * stride + out_rows];
     }
+    return SN_OK;
 }

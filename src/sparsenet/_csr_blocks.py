@@ -35,10 +35,6 @@ class ColumnBlocks:
         for a in (row_ptr, seg_ptr, col, values):
             a.flags.writeable = False
 
-    @property
-    def nbytes(self):
-        return sum(a.nbytes for a in (self.row_ptr, self.seg_ptr, self.col, self.values))
-
 
 def block_width(n_rows, n_cols, nnz, batch, itemsize, *, transposed=False):
     """Columns per block (a power of two) for products with `batch` columns, or 0 when blocks would

@@ -9,9 +9,8 @@ import os
 import sys
 import warnings
 
-import numpy as np
-
 from sparsenet import _buffers, _runtime
+from sparsenet._validate import check_index
 
 BACKENDS = ("native", "numpy")
 ISA_LEVELS = ("baseline", "avx2", "avx512")
@@ -138,11 +137,7 @@ def set_buffer_cache(max_bytes):
     if max_bytes is None:
         _buffers.set_limit(_buffers.DEFAULT_LIMIT)
         return
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)):
-        raise TypeError(f"max_bytes must be an int >= 0 or None, got {type(max_bytes).__name__}")
-    if not 0 <= max_bytes <= sys.maxsize:
-        raise ValueError(f"max_bytes must be in [0, {sys.maxsize}] or None, got {max_bytes}")
-    _buffers.set_limit(int(max_bytes))
+    _buffers.set_limit(check_index(max_bytes, "max_bytes", low=0, high=sys.maxsize))
 
 
 def get_buffer_cache():
