@@ -17,7 +17,7 @@ import sparsenet
 from sparsenet import bench
 
 
-def _positive_int(text):
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -57,7 +57,8 @@ def _check_plot(parser, option, path):
                      f"{', '.join(sorted(supported))} (e.g. .png)")
 
 
-def build_parser():
+def build_parser() -> "tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]":
+    """The parser and its subcommands' parsers (whose errors show the command's own usage)."""
     parser = argparse.ArgumentParser(prog="sparsenet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version",
                         version=f"sparsenet {sparsenet.__version__}")
@@ -78,14 +79,14 @@ def build_parser():
     p = commands.add_parser("plot", help="draw the figure of a `bench --json` file")
     p.add_argument("results", metavar="RESULTS.json")
     p.add_argument("path", metavar="PATH", help="the image to write (.png, .svg, .pdf)")
-    parser.commands = {"bench": b, "plot": p}  # for errors that show the command's own usage
-    return parser
+    return parser, {"bench": b, "plot": p}
 
 
-def main(argv=None):
-    parser = build_parser()
+def main(argv: "list[str] | None" = None) -> int:
+    """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    parser, commands = build_parser()
     args = parser.parse_args(argv)
-    parser = parser.commands[args.command]
+    parser = commands[args.command]
     out = sys.stdout
     if args.command == "plot":
         _check_plot(parser, "PATH", args.path)

@@ -34,7 +34,7 @@ RIDGE_FLOPS_PER_BYTE = 4.0
 INSTALL = {"torch": "pip install torch", "sklearn": "pip install scikit-learn",
            "threadpoolctl": "pip install threadpoolctl", "spams": "pip install spams-bin"}
 
-_skipped = {}  # peer or family -> why it did not run (filled while the cases are built)
+_skipped: "dict[str, str]" = {}  # peer or family -> why it did not run (filled while the cases are built)
 
 
 def optional_peer(module, peer):
@@ -819,7 +819,12 @@ def plot(results, path, info=None):
     for family in sorted(families, key=heights.get, reverse=True):
         min(columns, key=lambda c: sum(title_h + heights[f] + ticks_h for f in c)).append(family)
     columns = [[f for f in families if f in column] for column in columns if column]
-    label_w, col_w, top, bottom = 2.35, 8.2, 0.8, 0.45
+    kinds = [kind for kind in PEER_COLOURS if any(peer_of(name) == kind for cases in
+                                                  families.values() for _, bars in cases
+                                                  for name, _ in bars)]
+    legend_columns = min(len(kinds), 4 * len(columns))
+    label_w, col_w, bottom = 2.35, 8.2, 0.45
+    top = 0.75 + 0.22 * -(-len(kinds) // legend_columns)  # title, subtitle, legend rows
     column_h = [sum(title_h + heights[f] + ticks_h for f in column) for column in columns]
     width, height = col_w * len(columns), top + max(column_h) + bottom
     fig = plt.figure(figsize=(width, height))
@@ -859,20 +864,17 @@ def plot(results, path, info=None):
                          fontweight="bold")
             ax.grid(axis="x", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
-    title = "sparsenet's speedup over NumPy and its peers: other time / sparsenet time"
+    subtitle = "log scale; right of the black 1x line sparsenet is faster, left of it slower"
     if info:
-        title += (f"  ({info.get('cpu', '?')}, {info.get('sparsenet_threads', '?')} thread(s), "
-                  f"sparsenet {info.get('sparsenet', '?')}"
-                  f"{', --quick workloads' if info.get('quick') else ''})")
-    fig.text(0.1 / width, 1 - 0.12 / height, title, fontsize=12, va="top")
-    fig.text(0.1 / width, 1 - 0.42 / height, "log scale; right of the black 1x line sparsenet "
-             "is faster, left of it slower", fontsize=9, va="top", color="#444444")
-    kinds = [kind for kind in PEER_COLOURS if any(peer_of(name) == kind for cases in
-                                                  families.values() for _, bars in cases
-                                                  for name, _ in bars)]
+        subtitle = (f"{info.get('cpu', '?')}, {info.get('sparsenet_threads', '?')} thread(s), "
+                    f"sparsenet {info.get('sparsenet', '?')}"
+                    f"{', --quick workloads' if info.get('quick') else ''}; {subtitle}")
+    fig.text(0.1 / width, 1 - 0.1 / height, "sparsenet's speedup over NumPy and its peers: "
+             "other time / sparsenet time", fontsize=12, va="top")
+    fig.text(0.1 / width, 1 - 0.4 / height, subtitle, fontsize=9, va="top", color="#444444")
     fig.legend(handles=[Patch(color=PEER_COLOURS[k], label=k) for k in kinds],
-               loc="upper right", bbox_to_anchor=(1 - 0.1 / width, 1 - 0.08 / height),
-               ncol=min(len(kinds), 4), fontsize=9, frameon=False)
+               loc="upper left", bbox_to_anchor=(0.05 / width, 1 - 0.62 / height),
+               ncol=legend_columns, fontsize=9, frameon=False)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
