@@ -16,8 +16,8 @@ table gives, per level, the geometric mean over the layers of each peer's time /
     python -m pytest benchmarks/bench_dlmc.py --benchmark-only --benchmark-group-by=group
 
 The archive is ``../shared/data/dlmc-rn50-magnitude.npz`` from the working directory or the
-repository (or ``SPARSENET_DLMC=PATH``); without it the module is skipped. ``SPARSENET_BENCH_QUICK=1``
-times one layer per stage of the network. Compare dense BLAS fairly with
+repository (or ``SPARSENET_DLMC=PATH``); without it the module is skipped.
+``SPARSENET_BENCH_QUICK=1`` times one layer per stage of the network. Compare dense BLAS fairly with
 ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1``.
 """
 import os

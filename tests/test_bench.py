@@ -13,7 +13,11 @@ import sparsenet
 from sparsenet import __main__ as cli
 from sparsenet import bench
 
-REAL_DLMC = Path("/work/shared/data") / bench.DLMC_FILE
+# the archive beside the repository (../shared/data, as in CI), else this machine's copy
+REAL_DLMC = next((path for path in (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / bench.DLMC_FILE,
+    Path("/work/shared/data") / bench.DLMC_FILE) if path.is_file()),
+    Path(bench.DLMC_FILE))
 
 
 @pytest.fixture
@@ -54,9 +58,10 @@ def test_table_names_limits_rates_and_skipped_peers(tiny_family, capsys):
     out = capsys.readouterr().out
     assert "threads=1" in out and "python" in out
     assert "memory read 20.0 GB/s (fake bandwidth)" in out and "sgemm 100.0 GFLOP/s" in out
-    sum_row = next(line for line in out.splitlines() if line.startswith("sum ") and "sparsenet" in line)
+    lines = out.splitlines()
+    sum_row = next(line for line in lines if line.startswith("sum ") and "sparsenet" in line)
     assert "of BW" in sum_row  # no flops counted: memory-bound
-    dot_row = next(line for line in out.splitlines() if line.startswith("dot ") and "sparsenet" in line)
+    dot_row = next(line for line in lines if line.startswith("dot ") and "sparsenet" in line)
     assert "GFLOP/s" in dot_row
     assert "not run: ghost peer: sparsenet_no_such_peer is not installed" in out
 
@@ -100,7 +105,8 @@ def test_plot_of_every_family_stays_under_2000_pixels(tmp_path):
     bars = {"csr": [3, 3, 4, 3, 1], "dlmc": [3, 3, 3, 3, 2, 2, 2, 2],
             "shared": [2, 2, 2, 2, 1, 1, 1, 2, 2], "threshold": [2, 2, 2, 1, 1, 2, 2, 1, 1],
             "omp": [3, 3]}
-    results = [{"family": family, "kernel": f"kernel {i}", "workload": "4096x4096 d=0.10 f32, X n x 64",
+    workload = "4096x4096 d=0.10 f32, X n x 64"
+    results = [{"family": family, "kernel": f"kernel {i}", "workload": workload,
                 "speedup": {name: 10.0 ** ((i + j) % 5 - 1.5)
                             for j, name in enumerate(peers[i % 3:i % 3 + n + 1])}}
                for family, counts in bars.items() for i, n in enumerate(counts)]

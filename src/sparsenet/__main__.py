@@ -39,7 +39,7 @@ def _check_output(parser, option, path):
 
 
 def _check_plot(parser, option, path):
-    """--plot needs matplotlib and a file type it writes; fail before minutes of timing, not after."""
+    """--plot needs matplotlib and a file type it writes: fail before minutes of timing."""
     _check_output(parser, option, path)
     try:
         import matplotlib

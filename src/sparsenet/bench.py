@@ -9,7 +9,10 @@ run (one thread's memory bandwidth, dense sgemm's flop rate) and each row the di
 sparsenet to the limit that applies to it (see `rate`), figures that can be compared between
 machines and days.
 """
+from __future__ import annotations
+
 import contextlib
+import functools
 import json
 import math
 import os
@@ -17,6 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Sequence, TextIO
 
 import numpy as np
 
@@ -34,10 +38,13 @@ RIDGE_FLOPS_PER_BYTE = 4.0
 INSTALL = {"torch": "pip install torch", "sklearn": "pip install scikit-learn",
            "threadpoolctl": "pip install threadpoolctl", "spams": "pip install spams-bin"}
 
-_skipped: "dict[str, str]" = {}  # peer or family -> why it did not run (filled while the cases are built)
+Runs = Dict[str, Callable[[], object]]  # implementation name -> a call that computes the case
+
+# peer or family -> why it did not run (filled while the cases are built)
+_skipped: dict[str, str] = {}
 
 
-def optional_peer(module, peer):
+def optional_peer(module: str, peer: str) -> Any:
     """The module `module` of the optional peer `peer`, or None, noting why it was skipped."""
     import importlib
 
@@ -58,7 +65,8 @@ class Case:
     once, its output written once, in the layout it reads) and compute; either may be None. They
     give the row's rate (see `rate`)."""
 
-    def __init__(self, family, kernel, workload, runs, *, bytes=None, flops=None):
+    def __init__(self, family: str, kernel: str, workload: str, runs: Runs, *,
+                 bytes: "int | None" = None, flops: "int | None" = None) -> None:
         self.family, self.kernel, self.workload, self.runs = family, kernel, workload, runs
         self.bytes, self.flops = bytes, flops
 
@@ -68,8 +76,9 @@ class LayerSet(Case):
     returning (runs, bytes, flops) of that layer. The row's time is the sum over its layers (one
     pass through the network) and each speedup the geometric mean of the per-layer ratios."""
 
-    def __init__(self, family, kernel, workload, layers):
-        super().__init__(family, kernel, workload, runs=None)
+    def __init__(self, family: str, kernel: str, workload: str,
+                 layers: "list[tuple[str, Callable[[], tuple[Runs, int, int]]]]") -> None:
+        super().__init__(family, kernel, workload, runs={})  # each layer makes its own
         self.layers = layers
 
 
@@ -77,19 +86,20 @@ class Row:
     """The timing of one case: `seconds` per implementation; for a LayerSet, `layers` holds each
     layer's name, seconds, bytes and flops."""
 
-    def __init__(self, case, seconds, layers=None):
+    def __init__(self, case: Case, seconds: "dict[str, float]",
+                 layers: "list[dict[str, Any]] | None" = None) -> None:
         self.case, self.seconds, self.layers = case, seconds, layers
         if layers is not None:
             case.bytes = sum(layer["bytes"] for layer in layers)
             case.flops = sum(layer["flops"] for layer in layers)
 
-    def rate(self, bandwidth):
+    def rate(self, bandwidth: float) -> "dict[str, Any] | None":
         """sparsenet's rate on this row (see `rate`)."""
         largest = None if self.layers is None else max(layer["bytes"] for layer in self.layers)
         return rate(self.case.bytes, self.case.flops, self.seconds["sparsenet"], bandwidth,
                     largest=largest)
 
-    def speedups(self):
+    def speedups(self) -> "dict[str, float]":
         """sparsenet's speedup over each other implementation: other time / sparsenet time, or
         for a LayerSet the geometric mean of that ratio over the layers."""
         if self.layers is None:
@@ -100,18 +110,20 @@ class Row:
                                       for layer in self.layers]) for name in names}
 
 
-def geometric_mean(values):
+def geometric_mean(values: "Iterable[float]") -> float:
+    """exp(mean(log(values)))."""
+    values = list(values)
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def median_time(fn, *, repeat=7, min_time=0.2):
+def median_time(fn: Callable[[], object], *, repeat: int = 7, min_time: float = 0.2) -> float:
     """Median seconds of one call of `fn`, after a warm-up call, over at least `repeat` calls or
     `min_time` seconds; calls slower than a second (the slow baselines) are repeated 3 times."""
     t0 = time.perf_counter()
     fn()
     if time.perf_counter() - t0 > 1.0:
         repeat, min_time = min(repeat, 3), 0.0
-    times = []
+    times: list[float] = []
     start = time.perf_counter()
     while len(times) < repeat or (time.perf_counter() - start < min_time and len(times) < 1000):
         t0 = time.perf_counter()
@@ -120,7 +132,7 @@ def median_time(fn, *, repeat=7, min_time=0.2):
     return float(np.median(times))
 
 
-def layer_time(fn, *, rounds=3, min_sample=1e-3):
+def layer_time(fn: Callable[[], object], *, rounds: int = 3, min_sample: float = 1e-3) -> float:
     """Median seconds of one call of `fn` over `rounds` samples after a warm-up call: few samples,
     as a network has many layers; a sample repeats a fast call until it lasts `min_sample` seconds,
     so the timer's resolution does not matter for products of a few microseconds."""
@@ -136,7 +148,7 @@ def layer_time(fn, *, rounds=3, min_sample=1e-3):
     return float(np.median(samples))
 
 
-def memory_bandwidth(repeat=5, size=None):
+def memory_bandwidth(repeat: int = 5, size: "int | None" = None) -> "tuple[float, str]":
     """One thread's memory read bandwidth in bytes per second, and how it was measured: the median
     of `repeat` dot products of a float32 buffer with itself (BLAS sdot on one thread, streaming
     each byte once), the buffer (`size` bytes) by default 8 times the last-level cache and at least
@@ -146,12 +158,13 @@ def memory_bandwidth(repeat=5, size=None):
     buffer = np.ones(size // 4, dtype=np.float32)
     with _blas_threads(1) as limited:
         seconds = median_time(lambda: np.dot(buffer, buffer), repeat=repeat, min_time=0)
+    threads = "1 BLAS thread" if limited else "BLAS threads not limited: no threadpoolctl"
     method = (f"median of {repeat} float32 dot products of a {size >> 20} MiB buffer with itself"
-              f" (np.dot, {'1 BLAS thread' if limited else 'BLAS threads not limited: no threadpoolctl'})")
+              f" (np.dot, {threads})")
     return size / seconds, method
 
 
-def sgemm_rate(repeat=5, n=1024):
+def sgemm_rate(repeat: int = 5, n: int = 1024) -> "tuple[float, str]":
     """Dense float32 GEMM's flop rate on one thread (flops per second), and how it was measured."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
@@ -162,7 +175,8 @@ def sgemm_rate(repeat=5, n=1024):
     return 2 * n ** 3 / seconds, method
 
 
-def rate(bytes, flops, seconds, bandwidth, *, largest=None):
+def rate(bytes: "float | None", flops: "float | None", seconds: float, bandwidth: float, *,
+         largest: "float | None" = None) -> "dict[str, Any] | None":
     """sparsenet's distance to its limit on one row: for a memory-bound row (fewer than
     RIDGE_FLOPS_PER_BYTE flops per byte, or no flop count) the fraction of the measured bandwidth
     `bandwidth` it reaches, bytes / seconds / bandwidth; for a flop-bound row its GFLOP/s. None
@@ -180,7 +194,7 @@ def rate(bytes, flops, seconds, bandwidth, *, largest=None):
     return None
 
 
-def _last_level_cache():
+def _last_level_cache() -> int:
     """Bytes of the largest cache of CPU 0 (Linux sysfs), or 0 when unknown."""
     sizes = [0]
     for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
@@ -204,7 +218,7 @@ def _csr_bytes(A, *, transpose=False):
     return A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
 
 
-def csr_cases(quick):
+def csr_cases(quick: bool) -> "list[Case]":
     """The CSR workload of the benchmarks: 8192 x 8192 at 10% density, float32, int32 indices.
 
     "sparsenet" multiplies a matrix optimised once for the product (CSR.optimize, column blocks,
@@ -277,7 +291,7 @@ def _torch_csr_runs(A, x, X):
     return [lambda: T @ tx, lambda: Tt @ tx, lambda: T @ tX, lambda: Tt @ tX]
 
 
-def threshold_cases(quick):
+def threshold_cases(quick: bool) -> "list[Case]":
     """The thresholding workload: Z standard normal float32, 4096 x 4096 (64 MiB)."""
     import scipy.sparse as sp
 
@@ -345,7 +359,7 @@ def _argpartition_topk(Z, k):
     return y
 
 
-def shared_cases(quick):
+def shared_cases(quick: bool) -> "list[Case]":
     """The parameter-sharing workloads of the issue: K = 256 float32 codebook, uint8 codes of a
     4096 x 4096 layer (1024 x 1024 when quick), x of n, X of n x 128; k-means of N(0, 0.05) weights
     (scikit-learn takes about a minute on the issue's 4,000,000 weights, so this table uses 250,000,
@@ -438,7 +452,8 @@ def shared_cases(quick):
 
 
 def _random_shared_csr(rng, n, codebook):
-    """A 10%-dense n x n SharedCSR, uniform random columns and codes (the pruned-and-shared workload)."""
+    """A 10%-dense n x n SharedCSR, uniform random columns and codes (the pruned-and-shared
+    workload)."""
     import sparsenet
 
     per_row = n // 10
@@ -448,7 +463,7 @@ def _random_shared_csr(rng, n, codebook):
     return sparsenet.SharedCSR(codes, indices, indptr, (n, n), codebook, copy=False)
 
 
-def omp_cases(quick):
+def omp_cases(quick: bool) -> "list[Case]":
     """The OMP workloads of the issue (float64): O1 (D 64 x 256, 20000 signals, k = 8) and O2
     (D 256 x 1024, 2000 signals, k = 32); 40 times fewer signals when quick."""
     import sparsenet
@@ -463,20 +478,20 @@ def omp_cases(quick):
         D = rng.standard_normal((n_features, n_atoms))
         D /= np.linalg.norm(D, axis=0)
         X = rng.standard_normal((n_features, n_signals))
-        runs = {
-            "sparsenet": lambda D=D, X=X, k=k: sparsenet.omp(D, X, n_nonzero_coefs=k),
-            "numpy": lambda D=D, X=X, k=k: reference.omp(D, X, n_nonzero_coefs=k),
+        runs: Runs = {
+            "sparsenet": functools.partial(sparsenet.omp, D, X, n_nonzero_coefs=k),
+            "numpy": functools.partial(reference.omp, D, X, n_nonzero_coefs=k),
         }
         if optional_peer("sklearn", "scikit-learn"):
             from sklearn.linear_model import orthogonal_mp
 
-            runs["scikit-learn"] = lambda D=D, X=X, k=k: orthogonal_mp(D, X, n_nonzero_coefs=k,
-                                                                        precompute=True)
+            runs["scikit-learn"] = functools.partial(orthogonal_mp, D, X, n_nonzero_coefs=k,
+                                                     precompute=True)
         spams = optional_peer("spams", "spams")
         if spams is not None:
-            Df, Xf = np.asfortranarray(D), np.asfortranarray(X)
-            runs["spams"] = lambda Df=Df, Xf=Xf, k=k: spams.omp(
-                Xf, Df, L=k, numThreads=backend.get_num_threads())
+            runs["spams"] = functools.partial(spams.omp, np.asfortranarray(X),
+                                              np.asfortranarray(D), L=k,
+                                              numThreads=backend.get_num_threads())
         workload = f"{name}: D {n_features}x{n_atoms} X x{n_signals} k={k}"
         cases.append(Case("omp", "omp", workload, runs))
     return cases
@@ -489,7 +504,7 @@ DLMC_QUICK_LAYERS = ("bottleneck_2_block_group1_1_1", "bottleneck_2_block_group2
                      "bottleneck_2_block_group3_1_1", "bottleneck_2_block_group4_1_1")
 
 
-def find_dlmc(path=None):
+def find_dlmc(path: "str | os.PathLike[str] | None" = None) -> "Path | None":
     """The DLMC archive: `path` if given, else ``../shared/data/dlmc-rn50-magnitude.npz`` from the
     working directory or from the repository's root; None when there is none."""
     if path is not None:
@@ -506,10 +521,10 @@ class DlmcLayer:
     """One pruned layer: `name`, sparsity `level` (0.8 ... 0.98), `pattern` (scipy csr_array of
     ones, int32 indices) and `n`, its number of output positions (the dense operand's columns)."""
 
-    def __init__(self, name, level, pattern, n):
+    def __init__(self, name: str, level: float, pattern: Any, n: int) -> None:
         self.name, self.level, self.pattern, self.n = name, level, pattern, n
 
-    def matrix(self):
+    def matrix(self) -> "tuple[Any, np.random.Generator]":
         """The layer's weights: its pattern with standard normal float32 values, seeded by name
         (DLMC has no values), so every run and every suite multiplies the same matrix."""
         import zlib
@@ -520,12 +535,13 @@ class DlmcLayer:
         return A, rng
 
 
-def dlmc_layers(path, *, quick=False):
+def dlmc_layers(path: "str | os.PathLike[str]", *,
+                quick: bool = False) -> "dict[float, list[DlmcLayer]]":
     """The layers of the DLMC archive at `path` by sparsity level: {0.8: [DlmcLayer, ...], ...}
     (54 per level; DLMC_QUICK_LAYERS only when `quick`)."""
     import scipy.sparse as sp
 
-    levels = {}
+    levels: dict[float, list[DlmcLayer]] = {}
     with np.load(path) as archive:
         keys = sorted({name.rsplit("__", 1)[0] for name in archive.files})
         for key in keys:  # rn50__magnitude_pruning__0.9__<layer>
@@ -542,7 +558,7 @@ def dlmc_layers(path, *, quick=False):
     return dict(sorted(levels.items()))
 
 
-def dlmc_spmm(layer, torch=None):
+def dlmc_spmm(layer: DlmcLayer, torch: Any = None) -> "tuple[Runs, int, int]":
     """The runs of one layer's ``W @ X`` (X: cols x n standard normal float32), with its bytes and
     flops: sparsenet on ``CSR.optimize(batch=n)`` and on the plain CSR, dense sgemm, SciPy and,
     when `torch` is given, PyTorch's sparse CSR (MKL)."""
@@ -566,7 +582,7 @@ def dlmc_spmm(layer, torch=None):
     return runs, _csr_bytes(O) + X.nbytes + 4 * m * layer.n, 2 * A.nnz * layer.n
 
 
-def dlmc_spmv(layer):
+def dlmc_spmv(layer: DlmcLayer) -> "tuple[Runs, int, int]":
     """The runs of one layer's ``W @ x`` (one output position: decoding one token at a time), with
     its bytes and flops: sparsenet on ``CSR.optimize()`` and on the scipy matrix passed as is,
     SciPy and dense GEMV."""
@@ -595,7 +611,7 @@ def _torch_csr(torch, A):
                                        torch.from_numpy(A.data), size=A.shape)
 
 
-def dlmc_cases(quick, path=None):
+def dlmc_cases(quick: bool, path: "str | os.PathLike[str] | None" = None) -> "list[Case]":
     """DLMC's ResNet-50 pruned to 80/90/95/98%: per level, every layer's SpMM with its own number
     of output positions, and the same layers at N=1 (spmv). Skipped, with the reason, when the
     archive is not found (see find_dlmc)."""
@@ -607,17 +623,15 @@ def dlmc_cases(quick, path=None):
     torch = optional_peer("torch", "pytorch")
     if torch is not None:
         torch.set_num_threads(backend.get_num_threads())
-    cases = []
-    for level, layers in dlmc_layers(found, quick=quick).items():
-        tag = f"RN50 {level:.0%}, {len(layers)} layers"
-        cases.append(LayerSet("dlmc", f"spmm {level:.0%}", tag + ", X k x N",
-                              [(layer.name, lambda layer=layer: dlmc_spmm(layer, torch))
-                               for layer in layers]))
-    for level, layers in dlmc_layers(found, quick=quick).items():
-        tag = f"RN50 {level:.0%}, {len(layers)} layers"
-        cases.append(LayerSet("dlmc", f"spmv {level:.0%}", tag + ", N=1",
-                              [(layer.name, lambda layer=layer: dlmc_spmv(layer))
-                               for layer in layers]))
+    levels = dlmc_layers(found, quick=quick)
+    cases: list[Case] = []
+    for kernel, make, operand in (("spmm", lambda layer: dlmc_spmm(layer, torch), "X k x N"),
+                                  ("spmv", dlmc_spmv, "N=1")):
+        for level, layers in levels.items():
+            cases.append(LayerSet("dlmc", f"{kernel} {level:.0%}",
+                                  f"RN50 {level:.0%}, {len(layers)} layers, {operand}",
+                                  [(layer.name, functools.partial(make, layer))
+                                   for layer in layers]))
     return cases
 
 
@@ -625,7 +639,9 @@ FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cas
             "omp": omp_cases, "dlmc": dlmc_cases}
 
 
-def run(families=None, *, quick=False, threads=None, stream=None, dlmc_path=None):
+def run(families: "Sequence[str] | None" = None, *, quick: bool = False,
+        threads: "int | None" = None, stream: "TextIO | None" = None,
+        dlmc_path: "str | os.PathLike[str] | None" = None) -> "tuple[list[Row], dict[str, Any]]":
     """Time every case of `families` (all by default), print one table and return the rows
     (`Row`) and the machine's description (see `machine`, with the measured limits and the peers
     that did not run). BLAS-backed peers get the same thread count as sparsenet."""
@@ -671,7 +687,8 @@ def _time_case(case, quick):
                                                  for impl, fn in runs.items()},
                        "bytes": nbytes, "flops": flops})
         del runs  # the layer's operands, before the next layer's are made
-    seconds = {impl: sum(layer["seconds"][impl] for layer in layers) for impl in layers[0]["seconds"]}
+    seconds = {impl: sum(layer["seconds"][impl] for layer in layers)
+               for impl in layers[0]["seconds"]}
     return Row(case, seconds, layers)
 
 
@@ -688,7 +705,7 @@ def _blas_threads(n):
         yield True
 
 
-def machine():
+def machine() -> "dict[str, Any]":
     """What the figures were measured on: CPU, cores, versions, BLAS, sparsenet's settings."""
     info = {
         "cpu": _cpu_name(),
@@ -731,17 +748,17 @@ def _cpu_name():
     return platform.processor() or platform.machine()
 
 
-def records(rows, info):
+def records(rows: "list[Row]", info: "dict[str, Any]") -> "list[dict[str, Any]]":
     """The rows as JSON-ready dicts: seconds and speedups per implementation, sparsenet's bytes,
     flops and rate (see `rate`) and, for the layer sets, every layer's figures."""
     bandwidth = info["bandwidth"]["gbytes_per_s"] * 1e9
     results = []
     for row in rows:
         case = row.case
-        record = {"family": case.family, "kernel": case.kernel, "workload": case.workload,
-                  "seconds": row.seconds, "speedup": row.speedups(),
-                  "bytes": case.bytes, "flops": case.flops,
-                  "rate": row.rate(bandwidth)}
+        record: dict[str, Any] = {
+            "family": case.family, "kernel": case.kernel, "workload": case.workload,
+            "seconds": row.seconds, "speedup": row.speedups(), "bytes": case.bytes,
+            "flops": case.flops, "rate": row.rate(bandwidth)}
         if row.layers is not None:
             record["speedup_is"] = "geometric mean over the layers; seconds are sums"
             record["layers"] = [dict(layer, speedup={
@@ -753,7 +770,7 @@ def records(rows, info):
     return results
 
 
-def write_json(rows, info, path):
+def write_json(rows: "list[Row]", info: "dict[str, Any]", path: "str | os.PathLike[str]") -> None:
     """Every figure of `rows` and the machine's description `info`, as JSON."""
     with open(path, "w") as f:
         json.dump({"machine": info, "results": records(rows, info)}, f, indent=2)
@@ -774,7 +791,7 @@ PEER_COLOURS = {
 }
 
 
-def peer_of(implementation):
+def peer_of(implementation: str) -> str:
     """The kind of an implementation's name, a key of PEER_COLOURS."""
     name = implementation.lower()
     if name == "numpy":
@@ -787,7 +804,8 @@ def peer_of(implementation):
     return "other"
 
 
-def plot(results, path, info=None):
+def plot(results: "list[dict[str, Any]]", path: "str | os.PathLike[str]",
+         info: "dict[str, Any] | None" = None) -> None:
     """Draw sparsenet's speedups over its peers (`results`: the records of `records`, or the
     "results" of a --json file) into `path`: one panel per family in two columns, one bar per
     peer and kernel drawn from the 1x line (right: sparsenet faster), each kind of peer in its own
@@ -801,7 +819,7 @@ def plot(results, path, info=None):
     from matplotlib.patches import Patch
 
     order = list(PEER_COLOURS)
-    families = {}
+    families: dict[str, list[tuple[dict[str, Any], list[tuple[str, float]]]]] = {}
     for record in results:
         bars = sorted(((name, s) for name, s in record["speedup"].items()
                        if peer_of(name) != "sparsenet, other path"),
@@ -815,8 +833,8 @@ def plot(results, path, info=None):
     slots = {family: [max(len(bars), 2) for _, bars in cases]  # two lines of label per group
              for family, cases in families.items()}
     heights = {family: sum(n * bar + gap for n in slots[family]) + gap for family in families}
-    columns = [[], []]  # the tallest panels first, each into the shorter column; then in order
-    for family in sorted(families, key=heights.get, reverse=True):
+    columns: list[list[str]] = [[], []]  # the tallest first, each into the shorter column
+    for family in sorted(families, key=lambda f: heights[f], reverse=True):
         min(columns, key=lambda c: sum(title_h + heights[f] + ticks_h for f in c)).append(family)
     columns = [[f for f in families if f in column] for column in columns if column]
     kinds = [kind for kind in PEER_COLOURS if any(peer_of(name) == kind for cases in
