@@ -909,15 +909,15 @@ FAMILY_TITLES = {
 def _print_table(rows, info, stream):
     print(f"sparsenet {info['sparsenet']} bench on {info['cpu']}  "
           f"(threads={info['sparsenet_threads']}, isa={info['sparsenet_isa']})", file=stream)
-    print(f"limits, one thread: memory read {info['bandwidth']['gbytes_per_s']:.1f} GB/s "
-          f"({info['bandwidth']['method']}); dense sgemm {info['sgemm']['gflops']:.1f} GFLOP/s",
-          file=stream)
+    print(f"limits, one thread: memory read {info['bandwidth']['gbytes_per_s']:.1f} GB/s, "
+          f"dense sgemm {info['sgemm']['gflops']:.1f} GFLOP/s", file=stream)
+    print(f"  memory read: {info['bandwidth']['method']}", file=stream)
     slow_blas = [k for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ]
     if slow_blas:
         print(f"note: {' and '.join(slow_blas)} set: they slow current OpenBLAS, so the dense BLAS "
               f"baselines may look slower than they are; unset them for this command "
               f"(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...)", file=stream)
-    header = (f"{'kernel':<22} {'workload':<30} {'implementation':<24} {'ms':>10} "
+    header = (f"{'kernel':<22} {'workload':<32} {'implementation':<24} {'ms':>10} "
               f"{'sparsenet speedup':>18}  {'sparsenet rate':<16}")
     print(header, file=stream)
     print("-" * len(header), file=stream)
@@ -937,11 +937,11 @@ def _print_table(rows, info, stream):
                     limit += " (in cache)" if r["in_cache"] else ""
                 elif r is not None:
                     limit = f"{r['gflops']:.1f} GFLOP/s"
-            print(f"{case.kernel:<22} {case.workload:<30} {name:<24} {t * 1e3:10.3f} "
+            print(f"{case.kernel:<22} {case.workload:<32} {name:<24} {t * 1e3:10.3f} "
                   f"{speedup:>18}  {limit}".rstrip(), file=stream)
-    print("rate: a memory-bound row's bytes / time as a fraction of the measured bandwidth (BW; "
-          "in cache: its operands fit in the last-level cache), a flop-bound row's GFLOP/s",
-          file=stream)
+    print("rate: a memory-bound row's bytes moved / time as a fraction of the measured bandwidth "
+          "(BW; in cache: its operands\n      fit in the last-level cache, so it may pass 100%), "
+          "a flop-bound row's GFLOP/s", file=stream)
     if any_layers:
         print("dlmc rows: ms is the sum over the layers; 'gm' speedups are the geometric mean of "
               "the per-layer ratios (per-layer figures: --json)", file=stream)
