@@ -7,7 +7,9 @@ namespace, so later blocks use what earlier ones made. Pages with ``>>>`` exampl
 """
 import doctest
 import importlib
+import importlib.util
 import pathlib
+import pkgutil
 import re
 import textwrap
 
@@ -15,17 +17,38 @@ import pytest
 
 import sparsenet
 
-MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold",
-           "sparsenet.omp"]
+# Modules whose docstrings must hold examples; every other public module (sparsenet.<name>, the
+# optional integrations included) is found by _public_modules and its examples run too.
+CORE_MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold",
+                "sparsenet.omp"]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 
 
-@pytest.mark.parametrize("name", MODULES)
+def _public_modules():
+    found = {f"sparsenet.{m.name}" for m in pkgutil.iter_modules(sparsenet.__path__)
+             if not m.name.startswith("_")}
+    return sorted(found | set(CORE_MODULES))
+
+
+def _missing_imports(code):
+    """Top-level packages that `code` imports and that are not installed (optional libraries)."""
+    names = re.findall(r"^\s*(?:import|from)\s+(\w+)", code, flags=re.M)
+    return sorted({n for n in names if importlib.util.find_spec(n) is None})
+
+
+@pytest.mark.parametrize("name", _public_modules())
 def test_docstring_examples(name):
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:  # an optional integration whose library is not installed
+        if error.name and error.name.split(".")[0] != "sparsenet":
+            pytest.skip(f"{name} needs {error.name}")
+        raise
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    if name in CORE_MODULES:
+        assert result.attempted > 0
     assert result.failed == 0
 
 
@@ -35,6 +58,8 @@ def test_readme_examples():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     assert blocks
     for block in blocks:
+        if _missing_imports(block):
+            continue  # a section of an optional integration (PyTorch, Dask, ...) not installed here
         exec(compile(block, str(README), "exec"), {})
 
 
@@ -105,6 +130,9 @@ def test_docs_pages_found():
 def test_docs_page_runs(page, restore_runtime):
     text = page.read_text()
     blocks = python_blocks(text) if page.suffix == ".rst" else markdown_blocks(text)
+    missing = _missing_imports("\n".join(code for _, code in blocks))
+    if missing:
+        pytest.skip(f"the page's examples need {', '.join(missing)}")
     namespace = {"__name__": f"docs_{page.stem}"}
     for line, code in blocks:
         # pad so that a traceback's line number is the line in the page
