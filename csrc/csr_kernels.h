@@ -196,6 +196,138 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
     return SN_OK;
 }
 
+#ifdef SN_CSR_DEFAULT_VALUES
+/* ---- products of an unvalidated matrix (a scipy matrix as passed) --------------------------------
+ * The bounds check is fused into the product's own pass: each row's pointers are read once, and its
+ * column indices are copied in pieces of SN_CSR_CHECK_PIECE into the thread's own buffer while they
+ * are checked, and the product reads the checked copy. So a malformed matrix, or one another thread
+ * changes meanwhile, gives an error and never an access out of bounds, for the cost of a copy that
+ * stays in L1. *first_bad_row: the first row with a pair of row pointers decreasing or outside [0,
+ * nnz], or a column outside [0, n_cols); n_rows when none (else Y is garbage). nnz: the length of
+ * indices and data. n_cols and k must be positive (else SN_EINVAL: no entry would be read, so the
+ * caller checks such a matrix on its own). Rows are split evenly, not by indptr's values, which
+ * are not trusted yet. */
+#define SN_CSR_CHECK_PIECE 256
+
+/* local[0:len] = indices[q:q+len]; 1 when every one is in [0, n_cols). */
+static inline int K(copy_checked)(const INDEX *indices, sn_size q, sn_size len, sn_size n_cols,
+                                  INDEX *local)
+{
+    int outside = 0;
+#pragma omp simd reduction(| : outside)
+    for (sn_size t = 0; t < len; ++t) {
+        const INDEX j = indices[q + t];
+        local[t] = j;
+        outside |= (j < 0) | ((sn_size)j >= n_cols);
+    }
+    return !outside;
+}
+
+/* Row i's entries [*p0, *p1), each pointer read once; 0 when the pair is bad. */
+static inline int K(row_range)(const INDEX *indptr, sn_size i, sn_size nnz, sn_size *p0,
+                               sn_size *p1)
+{
+    *p0 = (sn_size)indptr[i];
+    *p1 = (sn_size)indptr[i + 1];
+    return 0 <= *p0 && *p0 <= *p1 && *p1 <= nnz;
+}
+
+/* Y[i, :] = row i of A times X for rows [r0, r1); the first bad row, or r1. */
+static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz,
+                                      const INDEX *indptr, const INDEX *indices, const REAL *data,
+                                      sn_size k, const REAL *X, REAL *Y)
+{
+    INDEX local[SN_CSR_CHECK_PIECE];
+    for (sn_size i = r0; i < r1; ++i) {
+        sn_size p0, p1;
+        if (!K(row_range)(indptr, i, nnz, &p0, &p1)) return i;
+        if (p0 == p1) { /* an empty row: zeros */
+            K(gather_rows)(0, 1, (const INDEX[]){0, 0}, local, data, k, X, Y + i * k, 0, 0);
+            continue;
+        }
+        for (sn_size q = p0; q < p1; q += SN_CSR_CHECK_PIECE) {
+            const sn_size len = SN_MIN((sn_size)SN_CSR_CHECK_PIECE, p1 - q);
+            if (!K(copy_checked)(indices, q, len, n_cols, local)) return i;
+            const INDEX piece[2] = {0, (INDEX)len};
+            K(gather_rows)(0, 1, piece, local, data + q, k, X, Y + i * k, q > p0, 0);
+        }
+    }
+    return r1;
+}
+
+static int K(csr_matmul_checked)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+                                 const INDEX *indptr, const INDEX *indices, const REAL *data,
+                                 sn_size k, const REAL *X, REAL *Y, sn_size *first_bad_row)
+{
+    sn_size first_bad = n_rows;
+    if (n_cols <= 0 || k <= 0) return SN_EINVAL;
+    const int nt = sn_threads_for(n_threads, (nnz + n_rows) * k, SN_CSR_GRAIN);
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
+    {
+        const sn_size team = sn_team_size(), t = sn_thread_id();
+        const sn_size r0 = n_rows * t / team, r1 = n_rows * (t + 1) / team;
+        const sn_size bad =
+            K(gather_rows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, k, X, Y);
+        first_bad = bad < r1 ? bad : n_rows;
+    }
+    *first_bad_row = first_bad;
+    return SN_OK;
+}
+
+/* A^T X scattered into `chunks` private buffers as in matmul_t_chunked, chunk c taking the rows
+ * [n_rows c / chunks, n_rows (c + 1) / chunks). */
+static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
+                                   const INDEX *indptr, const INDEX *indices, const REAL *data,
+                                   sn_size k, const REAL *X, REAL *Y, sn_size *first_bad_row)
+{
+    sn_size first_bad = n_rows;
+    if (n_cols <= 0 || k <= 0) return SN_EINVAL;
+    const sn_size out_size = n_cols * k;
+    const sn_size work = (nnz + n_rows) * k;
+    const sn_size chunks = sn_csr_t_chunks(work, out_size * (sn_size)sizeof(REAL));
+    REAL *scratch = NULL;
+    if (chunks > 1) {
+        scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
+        if (scratch == NULL) return SN_ENOMEM;
+    }
+    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, work, SN_CSR_GRAIN));
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
+    {
+        INDEX local[SN_CSR_CHECK_PIECE];
+        sn_size mine = n_rows; /* this thread's first bad row (first_bad's private copy starts at max) */
+#pragma omp for schedule(static)
+        for (sn_size c = 0; c < chunks; ++c) {
+            REAL *buf = c == 0 ? Y : scratch + (c - 1) * out_size;
+            memset(buf, 0, (size_t)out_size * sizeof(REAL));
+            const sn_size r1 = n_rows * (c + 1) / chunks;
+            for (sn_size i = n_rows * c / chunks; i < r1 && mine == n_rows; ++i) {
+                sn_size p0, p1;
+                if (!K(row_range)(indptr, i, nnz, &p0, &p1)) mine = i;
+                for (sn_size q = p0; q < p1 && mine == n_rows; q += SN_CSR_CHECK_PIECE) {
+                    const sn_size len = SN_MIN((sn_size)SN_CSR_CHECK_PIECE, p1 - q);
+                    if (!K(copy_checked)(indices, q, len, n_cols, local))
+                        mine = i;
+                    else
+                        K(scatter_segment)(0, len, local, data + q, k, X + i * k, buf);
+                }
+            }
+        }
+        first_bad = mine;
+        if (chunks > 1) {
+#pragma omp for simd schedule(static)
+            for (sn_size j = 0; j < out_size; ++j) {
+                REAL sum = Y[j];
+                for (sn_size c = 1; c < chunks; ++c) sum += scratch[(c - 1) * out_size + j];
+                Y[j] = sum;
+            }
+        }
+    }
+    free(scratch);
+    *first_bad_row = first_bad;
+    return SN_OK;
+}
+#endif
+
 #ifdef CSR_CODE
 /* The pruned-and-shared product (shared.c): the same drivers, each value read through its code. */
 static int K(shared_csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,

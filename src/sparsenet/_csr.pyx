@@ -30,6 +30,31 @@ def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] ind
     raise_for_status(status)
 
 
+def checked_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
+                   const index[::1] indices, const real[::1] data, const real[:, ::1] X,
+                   real[:, ::1] Y, bint transpose):
+    """Y = A X or A^T X for an unvalidated A, checked in the product's own pass (n_cols >= 1,
+    k >= 1); returns the first bad row, or n_rows when A was valid (else Y is garbage)."""
+    cdef sn_size n_rows = indptr.shape[0] - 1
+    cdef sn_size nnz = min(indices.shape[0], data.shape[0])
+    cdef sn_size k = Y.shape[1]
+    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
+    cdef const real *dx = &data[0] if data.shape[0] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef sn_size first_bad = n_rows
+    cdef int status
+    with nogil:
+        if transpose:
+            status = sn_csr_matmul_t_checked(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, dx,
+                                             k, xp, yp, &first_bad)
+        else:
+            status = sn_csr_matmul_checked(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, dx, k,
+                                           xp, yp, &first_bad)
+    raise_for_status(status)
+    return first_bad
+
+
 def blocked_matmul(int isa, int n_threads, sn_size width, const sn_size[::1] row_ptr,
                    const sn_size[:, ::1] seg_ptr, const uint16_t[::1] col, const real[::1] val,
                    const real[:, ::1] X, real[:, ::1] Y):
