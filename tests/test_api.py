@@ -31,10 +31,12 @@ def same_csr(A, S):
 
 # --- the constructor: scipy's forms -----------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")  # np.matrix, on purpose
 def test_constructor_forms_give_what_scipy_gives():
     rng = np.random.default_rng(0)
     S = random_scipy(rng)
     same_csr(sparsenet.CSR((S.data, S.indices, S.indptr), shape=S.shape), S)
+    same_csr(sparsenet.CSR((S.data, S.indices, S.indptr), S.shape), S)  # scipy's positional shape
     same_csr(sparsenet.CSR(S), S)
     same_csr(sparsenet.CSR(sp.csr_matrix(S)), S)
     for fmt in ("csc", "coo", "lil", "dok"):
@@ -42,6 +44,7 @@ def test_constructor_forms_give_what_scipy_gives():
     dense = S.toarray()
     same_csr(sparsenet.CSR(dense), sp.csr_array(dense))
     same_csr(sparsenet.CSR(dense.tolist()), sp.csr_array(dense))
+    same_csr(sparsenet.CSR(np.asmatrix(dense)), sp.csr_array(dense))
     # the old form, the arrays as separate arguments, still works
     same_csr(sparsenet.CSR(S.data, S.indices, S.indptr, S.shape), S)
     # copies by default, shares with copy=False
@@ -169,8 +172,10 @@ def test_dense_times_sparse_is_the_transposed_product(dtype):
     np.testing.assert_allclose(Z @ A.T, Z @ S.toarray().T, rtol=rtol, atol=rtol)
     with pytest.raises(ValueError, match=r"x @ A needs x.shape\[-1\] == A.shape\[0\] = 60"):
         np.ones((7, 59)) @ A
-    with pytest.raises(ValueError, match="x must be"):
+    with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
         np.ones((2, 2, 60)) @ A
+    with pytest.raises(ValueError, match="x must be 1-D or 2-D"):
+        A @ np.ones((2, 2, 45))
 
 
 def test_products_of_an_optimized_transpose_use_its_transposed_blocks(monkeypatch):

@@ -49,7 +49,8 @@ def as_array(x: Any, name: str, *, ndim: Union[None, int, Tuple[int, ...]] = Non
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must have a real numeric dtype, got {x.dtype}")
     if ndim is not None and x.ndim != ndim and not (isinstance(ndim, tuple) and x.ndim in ndim):
-        raise ValueError(f"{name} must be {ndim}-D, got an array of shape {x.shape}")
+        allowed = " or ".join(f"{n}-D" for n in (ndim if isinstance(ndim, tuple) else (ndim,)))
+        raise ValueError(f"{name} must be {allowed}, got an array of shape {x.shape}")
     return x
 
 

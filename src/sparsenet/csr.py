@@ -288,6 +288,8 @@ class CSR(SparseMatrix):
                  indptr: Optional[ArrayLike] = None, shape: Optional[Tuple[int, int]] = None, *,
                  dtype: Optional[DTypeLike] = None, copy: bool = True, _name: str = "A") -> None:
         copy = check_bool(copy, "copy")
+        if indptr is None and shape is None and _is_shape(indices):
+            indices, shape = None, indices  # scipy's positional shape: CSR(arg1, (M, N))
         if indices is not None or indptr is not None:
             if indices is None or indptr is None:
                 raise TypeError("give both indices and indptr with the data array, or a tuple "
@@ -478,6 +480,7 @@ def _unpickle_csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
 def _dense_to_csr_arrays(W: np.ndarray,
                          name: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(data, indices, indptr) of the nonzero entries of the checked 2-D array W, in fresh arrays."""
+    W = np.asarray(W)  # an np.matrix would index as a matrix
     dtype = result_dtype(W, names=(name,))
     rows, cols = np.nonzero(W)
     index = _policy.csr_index_dtype(W.shape[1], rows.size)
