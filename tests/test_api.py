@@ -227,7 +227,7 @@ def test_shared_csr_has_the_same_scipy_manners():
 def test_no_implicit_dense_conversion():
     A = sparsenet.CSR(np.eye(3))
     for M in (A, A.T):
-        with pytest.raises(TypeError, match=r"call \.toarray\(\)"):
+        with pytest.raises(TypeError, match=r"implicitly; use \.toarray\(\)"):
             np.asarray(M)
         with pytest.raises(TypeError):
             np.add(M, 1)

@@ -112,8 +112,8 @@ class SparseMatrix(Frozen):
         return self.toarray()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise TypeError(f"a sparsenet.{type(self).__name__} is not converted to a dense array "
-                        f"implicitly; call .toarray() for the dense matrix")
+        raise TypeError(f"sparsenet.{type(self).__name__} does not convert to a dense array "
+                        f"implicitly; use .toarray()")
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         _check_dense_operand(other, "x")
@@ -271,7 +271,7 @@ class CSR(SparseMatrix):
     >>> np.asarray(A)
     Traceback (most recent call last):
     ...
-    TypeError: a sparsenet.CSR is not converted to a dense array implicitly; call .toarray() for the dense matrix
+    TypeError: sparsenet.CSR does not convert to a dense array implicitly; use .toarray()
     """
 
     __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format", "_blocks",
