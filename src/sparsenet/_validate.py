@@ -26,7 +26,8 @@ def result_dtype(*arrays_or_dtypes: Any, names: Sequence[str] = ()) -> np.dtype:
         if dt.kind not in "biuf":
             name = names[i] if i < len(names) else "input"
             raise TypeError(f"{name} must have a real numeric dtype (float32 or float64), got {dt}")
-    return _policy.float_dtype(*dtypes)
+    dtype = np.result_type(*dtypes)  # _policy.float_dtype's rule, inline: this runs on every call
+    return dtype if dtype in FLOATS else np.dtype(np.float64)
 
 
 def as_array(x: Any, name: str, *, ndim: Union[None, int, Tuple[int, ...]] = None) -> np.ndarray:

@@ -71,10 +71,10 @@ class SparseMatrix(Frozen):
 
     # --- shared by all ---
 
-    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray]) -> np.ndarray:
-        """``A @ X`` (``A.T @ X`` when transpose) for X already checked by :func:`_product` (1-D or
-        2-D, rows matching) and `out` checked or None."""
-        dtype = result_dtype(self.dtype, X)
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        """``A @ X`` (``A.T @ X`` when transpose) in `dtype`, for X already checked by
+        :func:`_product` (1-D or 2-D, rows matching) and `out` checked or None."""
         if backend.use_numpy():
             fn = reference.spmv if X.ndim == 1 else reference.spmm
             return fn(self, X, transpose=transpose, out=out)
@@ -214,8 +214,9 @@ class Transposed(SparseMatrix):
         """The same matrix as a ``scipy.sparse`` CSC array (or matrix), sharing no memory."""
         return self.base.to_scipy(kind).T  # type: ignore[attr-defined]
 
-    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray]) -> np.ndarray:
-        return self.base._matmul(X, not transpose, out)
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        return self.base._matmul(X, not transpose, out, dtype)
 
     def __repr__(self) -> str:
         return f"<transposed view of {self.base!r}>"
@@ -655,7 +656,7 @@ def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: i
     dtype = result_dtype(A.dtype, X, names=("A", xname))
     if out is not None:
         check_out(out, out_shape, dtype, inputs=(X, *A.operands()))
-    return A._matmul(X, transpose, out)
+    return A._matmul(X, transpose, out, dtype)
 
 
 SparseInput = Union[SparseMatrix, "scipy.sparse.sparray", "scipy.sparse.spmatrix"]

@@ -89,12 +89,13 @@ class _CodebookWeights(Frozen):
                        Y: np.ndarray, transpose: bool) -> None:
         raise NotImplementedError
 
-    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray]) -> np.ndarray:
-        """``W @ X`` (``W.T @ X``) for X (1-D or 2-D) and out already checked by :func:`_product`."""
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        """``W @ X`` (``W.T @ X``) in `dtype`, for X (1-D or 2-D) and out already checked by
+        :func:`_product`."""
         if backend.use_numpy():
             fn = getattr(reference, self._REFERENCE[X.ndim - 1])
             return fn(self, X, transpose=transpose, out=out)
-        dtype = result_dtype(self.codebook, X)
         n_in, n_out = (self.shape[0], self.shape[1]) if transpose else (self.shape[1], self.shape[0])
         k = X.shape[1] if X.ndim == 2 else 1
         X2 = as_c_array(X, dtype).reshape(n_in, k)
@@ -415,7 +416,7 @@ def _product(w: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: i
                          f"{wname}.shape={w.shape} and {xname}.shape={X.shape}")
     if out is not None:
         check_out(out, out_shape, dtype, inputs=(X, w.codebook, *w._code_arrays()))
-    return w._matmul(X, transpose, out)
+    return w._matmul(X, transpose, out, dtype)
 
 
 def shared_matvec(sw: SharedWeights, x: ArrayLike, *, transpose: bool = False,
