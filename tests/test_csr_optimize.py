@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_csr import ISAS, assert_close, check_product, random_csr
+from test_csr import assert_close, check_product, random_csr
 
 import sparsenet
 from sparsenet import _csr_blocks
@@ -51,13 +51,11 @@ def check_blocks(blocks, M):
     np.testing.assert_array_equal(rebuilt, M.toarray())
 
 
-@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("k", [None, 1, 3, 16, 17, 64, 133])
 def test_optimized_matches_scipy(isa, dtype, index, transpose, k):
-    sparsenet.set_isa(isa)
     rng = np.random.default_rng(hash((isa, index, transpose, k)) % 2**32)
     A = random_csr(rng, 57, 43, 0.3, dtype, index)
     B = optimized(A, batch=k or 1)

@@ -1,40 +1,62 @@
-"""Argument checks and normalisation shared by the public API modules (the one place validation lives).
+"""The argument checks and normalisation that several API modules share.
 
-Messages name the argument, the expected and the actual value. TypeError for types and dtypes,
-ValueError for shapes and values.
+Validation happens in the Python API layer, before any kernel reads user memory: the generic checks
+(arrays and their dtypes, product operands, ``out=``, integer and bool arguments) are here; the
+checks that belong to one family stay beside its API, in ``csr.py`` (the CSR structure: shape,
+indptr, indices), ``shared.py`` (codebooks, codes), ``threshold.py`` (thresholds, formats, dense
+``out=``) and ``omp.py`` (stop rules, finiteness). Messages name the argument, the expected and the
+actual value. TypeError for types and dtypes, ValueError for shapes and values.
 """
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+
 import numpy as np
+from numpy.typing import DTypeLike
 
-from sparsenet import _buffers
+from sparsenet import _buffers, _policy
 
-FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+FLOATS = _policy.FLOATS
 
 
-def result_dtype(*arrays_or_dtypes, names=()):
+def result_dtype(*arrays_or_dtypes: Any, names: Sequence[str] = ()) -> np.dtype:
     """The float dtype NumPy's promotion gives the operands; integers and bools compute in float64."""
     dtypes = [np.dtype(getattr(a, "dtype", a)) for a in arrays_or_dtypes]
     for i, dt in enumerate(dtypes):
         if dt.kind not in "biuf":
             name = names[i] if i < len(names) else "input"
             raise TypeError(f"{name} must have a real numeric dtype (float32 or float64), got {dt}")
-    dtype = np.result_type(*dtypes)
+    dtype = np.result_type(*dtypes)  # _policy.float_dtype's rule, inline: this runs on every call
     return dtype if dtype in FLOATS else np.dtype(np.float64)
 
 
-def as_array(x, name, *, ndim=None):
-    """`x` as an ndarray, with its dimension checked (`ndim`: an int or a tuple of allowed ones)."""
+def as_array(x: Any, name: str, *, ndim: Union[None, int, Tuple[int, ...]] = None) -> np.ndarray:
+    """`x` as an ndarray, with its dimension checked (`ndim`: an int or a tuple of allowed ones).
+
+    TypeError for what is not an array of real numbers (None, strings, objects, sparse matrices),
+    before any shape check."""
     if not isinstance(x, np.ndarray):
-        if hasattr(x, "format") and hasattr(x, "tocsr"):
-            raise TypeError(f"{name} must be a dense array, got a scipy.sparse {type(x).__name__}")
-        x = np.asarray(x)
-    if ndim is not None and x.ndim != ndim and not (isinstance(ndim, tuple) and x.ndim in ndim):
-        raise ValueError(f"{name} must be {ndim}-D, got an array of shape {x.shape}")
+        if hasattr(x, "toarray") and hasattr(x, "nnz"):
+            kind = "scipy.sparse" if hasattr(x, "tocsr") else "sparse"
+            raise TypeError(f"{name} must be a dense array, got a {kind} {type(x).__name__} "
+                            f"(call {name}.toarray())")
+        try:
+            converted = np.asarray(x)
+        except (TypeError, ValueError):
+            converted = None
+        if converted is None or converted.dtype.kind in "OSUV":
+            raise TypeError(f"{name} must be an array of real numbers, got {type(x).__name__}")
+        x = converted
     if x.dtype.kind not in "biuf":
         raise TypeError(f"{name} must have a real numeric dtype, got {x.dtype}")
+    if ndim is not None and x.ndim != ndim and not (isinstance(ndim, tuple) and x.ndim in ndim):
+        allowed = " or ".join(f"{n}-D" for n in (ndim if isinstance(ndim, tuple) else (ndim,)))
+        raise ValueError(f"{name} must be {allowed}, got an array of shape {x.shape}")
     return x
 
 
-def product_operand(X, shape, transpose, ndim, names):
+def product_operand(X: Any, shape: Tuple[int, ...], transpose: bool, ndim: int,
+                    names: Tuple[str, str]) -> Tuple[np.ndarray, int, int, int, Tuple[int, ...]]:
     """Check the dense operand X (ndim 1: a vector, 2: a matrix) of a product with the matrix
     `names[0]` of `shape` (its transpose when `transpose`); returns (X, n_in, n_out, k, out_shape)."""
     wname, xname = names
@@ -48,7 +70,7 @@ def product_operand(X, shape, transpose, ndim, names):
     return X, n_in, n_out, k, ((n_out, k) if ndim == 2 else (n_out,))
 
 
-def as_c_array(x, dtype):
+def as_c_array(x: Any, dtype: DTypeLike) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype` (copied only when it is not one already)."""
     return np.ascontiguousarray(x, dtype=dtype)
 
@@ -58,14 +80,14 @@ ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
 ALIGN_MIN_BYTES = 1 << 16
 
 
-def new_output(shape, dtype):
+def new_output(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     """A new uninitialised C-contiguous result array; large ones come from the output cache
     (sparsenet._buffers: page-aligned blocks whose pages are already mapped; see
     sparsenet.set_buffer_cache), small ones are plain np.empty."""
     return _buffers.empty(shape, dtype)
 
 
-def new_output_like(x, dtype):
+def new_output_like(x: np.ndarray, dtype: DTypeLike) -> np.ndarray:
     """``np.empty_like(x, dtype=dtype)`` (same shape, axes in x's memory order: C for C-contiguous
     x, F for F-contiguous, else sorted by decreasing |stride|, as NumPy's order="K"), from the
     output cache when large."""
@@ -80,7 +102,7 @@ def new_output_like(x, dtype):
     return y.transpose(np.argsort(perm))
 
 
-def aligned_empty(shape, dtype):
+def aligned_empty(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on a cache line, so that kernels
     loading whole rows never split a vector load across two lines (large ones come from the output
     cache, page-aligned)."""
@@ -94,7 +116,7 @@ def aligned_empty(shape, dtype):
     return buffer[start:start + n_bytes].view(dtype).reshape(shape)
 
 
-def as_aligned_c_array(x, dtype):
+def as_aligned_c_array(x: Any, dtype: DTypeLike) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype`, cache-line aligned unless it is small (copied only
     when needed)."""
     x = np.asarray(x)
@@ -112,26 +134,26 @@ class Frozen:
 
     __slots__ = ()
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if hasattr(self, name):
             raise AttributeError(f"{type(self).__name__}.{name} is read-only (checked when the "
                                  f"object was built); build a new {type(self).__name__} instead")
         object.__setattr__(self, name, value)
 
-    def __delattr__(self, name):
+    def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__}.{name} is read-only")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         # A pickle is untrusted input, and its arrays would come back writeable: unpickling goes
         # through __init__ again, which checks them and keeps read-only copies.
         return type(self), self._init_args()
 
-    def _init_args(self):
+    def _init_args(self) -> Tuple[Any, ...]:
         """The positional arguments of __init__ that rebuild this object (for pickling)."""
         raise NotImplementedError
 
 
-def read_only(a, *, owned=False):
+def read_only(a: np.ndarray, *, owned: bool = False) -> np.ndarray:
     """A read-only view of `a`. With owned=True (a fresh copy nobody else holds) `a` itself is made
     read-only first, so the view cannot be made writeable again."""
     if owned:
@@ -141,7 +163,8 @@ def read_only(a, *, owned=False):
     return a
 
 
-def check_out(out, shape, dtype, inputs, name="out"):
+def check_out(out: Any, shape: Tuple[int, ...], dtype: DTypeLike, inputs: Iterable[np.ndarray],
+              name: str = "out") -> np.ndarray:
     """Check a caller-provided output array: ndarray, writeable, C-contiguous, the right shape and
     dtype, and sharing no memory with the inputs (a kernel would read what it overwrote)."""
     if not isinstance(out, np.ndarray):
@@ -160,7 +183,7 @@ def check_out(out, shape, dtype, inputs, name="out"):
     return out
 
 
-def check_index(value, name, *, low=0, high=None):
+def check_index(value: Any, name: str, *, low: int = 0, high: Optional[int] = None) -> int:
     """An int in [low, high] (high=None: no upper bound)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -169,3 +192,10 @@ def check_index(value, name, *, low=0, high=None):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
     return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A bool (Python's or NumPy's); TypeError for anything else (0, 1, None, strings)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)

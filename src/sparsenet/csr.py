@@ -1,33 +1,255 @@
 """Pruned weights in compressed sparse row (CSR) form: the validated container and its products.
 
-``spmv``/``spmm`` take a :class:`CSR`, or a ``scipy.sparse`` ``csr_array``/``csr_matrix``. A scipy
-matrix is checked in full on every call (one native pass over its indices: a user's index arrays
-are never trusted); a :class:`CSR` was checked when it was built and is used as it is.
+``spmv``/``spmm`` (and ``@``) take a :class:`CSR`, a ``SharedCSR``, the transposed view ``.T`` of
+either, or a ``scipy.sparse`` CSR matrix (or CSC, read as the transpose of a CSR one, as scipy's
+``A.T`` is). A scipy matrix is checked in full on every call (one native pass over its indices: a
+user's index arrays are never trusted); a :class:`CSR` was checked when it was built and is used as
+it is. Each matrix type computes its own products (:meth:`SparseMatrix._matmul`).
 """
-import numpy as np
+from __future__ import annotations
 
-from sparsenet import _csr, _csr_blocks, backend, reference
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from sparsenet import _csr, _csr_blocks, _policy, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
-                                 check_index, check_out, new_output, product_operand, read_only,
-                                 result_dtype)
+                                 check_bool, check_index, check_out, new_output, product_operand,
+                                 read_only, result_dtype)
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
-class CSR(Frozen):
+def _is_scipy_sparse(A: object) -> bool:
+    return hasattr(A, "format") and hasattr(A, "tocsr")
+
+
+class SparseMatrix(Frozen):
+    """What the CSR products take besides scipy matrices: a checked 2-D sparse matrix that computes
+    its own products (:class:`CSR`, ``sparsenet.SharedCSR`` and their transposed views).
+
+    It behaves as a scipy sparse array where it can: ``A @ x`` and ``x @ A`` for a dense x, ``.T``
+    (a view, no copy), ``.transpose()``, ``.ndim``, ``.shape``, ``.nnz``, ``.dtype``, ``.toarray()``
+    and ``.todense()``. As for scipy, ``np.asarray(A)`` raises TypeError (call ``A.toarray()``) and
+    NumPy ufuncs refuse it.
+    """
+
+    __slots__ = ()
+    __array_ufunc__ = None  # ndarray @ A returns NotImplemented, so Python calls A.__rmatmul__
+    ndim = 2
+    format = "csr"
+    shape: Tuple[int, int]
+
+    # --- what each matrix type defines ---
+
+    @property
+    def dtype(self) -> np.dtype:
+        raise NotImplementedError
+
+    @property
+    def nnz(self) -> int:
+        """Number of stored entries (explicit zeros and duplicates included)."""
+        raise NotImplementedError
+
+    def operands(self) -> Tuple[np.ndarray, ...]:
+        """The arrays the product kernels read."""
+        raise NotImplementedError
+
+    def toarray(self) -> np.ndarray:
+        """The dense matrix (duplicates summed)."""
+        raise NotImplementedError
+
+    def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
+                       transpose: bool) -> None:
+        """Y = A @ X (A.T @ X) by the native kernel, on checked C-ordered 2-D X and Y of the
+        result dtype."""
+        raise NotImplementedError
+
+    # --- shared by all ---
+
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        """``A @ X`` (``A.T @ X`` when transpose) in `dtype`, for X already checked by
+        :func:`_product` (1-D or 2-D, rows matching) and `out` checked or None."""
+        if backend.use_numpy():
+            fn = reference.spmv if X.ndim == 1 else reference.spmm
+            return fn(self, X, transpose=transpose, out=out)
+        n_in, n_out = (self.shape[0], self.shape[1]) if transpose else self.shape[::-1]
+        k = X.shape[1] if X.ndim == 2 else 1
+        if X.ndim == 1:
+            X2 = as_c_array(X, dtype).reshape(n_in, 1)
+            Y = out if out is not None else new_output((n_out,), dtype)
+        else:  # rows of a matrix operand are loaded whole: keep them on cache lines
+            X2 = as_aligned_c_array(X, dtype)
+            Y = out if out is not None else aligned_empty((n_out, k), dtype)
+        isa, threads = backend.native_options()
+        self._native_matmul(isa, threads, X2, Y.reshape(n_out, k), transpose)
+        return Y
+
+    @property
+    def T(self) -> SparseMatrix:
+        """The transpose, a view sharing this matrix's arrays (no copy): its products are this
+        matrix's ``transpose=True`` products (with the A^T blocks of ``optimize(transpose=True)``
+        when it has them), and ``A.T.T`` is ``A``."""
+        return Transposed(self)
+
+    def transpose(self, axes: None = None, copy: bool = False) -> SparseMatrix:
+        """The transpose, as scipy's: a view (:attr:`T`), or a copy's view with ``copy=True``."""
+        if axes is not None and tuple(axes) != (1, 0):
+            raise ValueError("axes must be None or (1, 0): swapping the two axes is the only "
+                             f"transpose of a matrix, got {axes!r}")
+        return (self._copy() if check_bool(copy, "copy") else self).T
+
+    def _copy(self) -> SparseMatrix:
+        raise NotImplementedError
+
+    def todense(self) -> np.ndarray:
+        """The dense matrix, as an ndarray (as scipy's sparse arrays give, not np.matrix)."""
+        return self.toarray()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError(f"sparsenet.{type(self).__name__} does not convert to a dense array "
+                        f"implicitly; use .toarray()")
+
+    def __matmul__(self, other: ArrayLike) -> np.ndarray:
+        _check_dense_operand(other, "x")
+        x = as_array(other, "x", ndim=(1, 2))
+        return _product(self, x, False, None, x.ndim)
+
+    def __rmatmul__(self, other: ArrayLike) -> np.ndarray:
+        # x @ A = (A.T @ x.T).T: the transposed product, no copy of A
+        _check_dense_operand(other, "x")
+        x = as_array(other, "x", ndim=(1, 2))
+        if x.shape[-1] != self.shape[0]:
+            raise ValueError(f"shape mismatch: x @ A needs x.shape[-1] == A.shape[0] = "
+                             f"{self.shape[0]}; got x.shape={x.shape}")
+        if x.ndim == 1:
+            return _product(self, x, True, None, 1)
+        return _product(self, x.T, True, None, 2).T
+
+
+def _check_dense_operand(other: object, name: str) -> None:
+    if isinstance(other, SparseMatrix) or _is_scipy_sparse(other):
+        raise TypeError(f"sparse @ sparse products are not supported; {name} must be a dense "
+                        f"array, got {type(other).__name__} (call .toarray() on one of them)")
+
+
+class Transposed(SparseMatrix):
+    """The transpose of a :class:`CSR` or ``SharedCSR`` (what ``A.T`` returns): a view sharing A's
+    arrays, whose products are A's transposed products.
+
+    As scipy's ``csr.T`` is a CSC matrix with the same arrays, its ``data``, ``indices`` and
+    ``indptr`` are A's and its format is "csc".
+
+    Examples
+    --------
+    >>> import numpy as np, sparsenet
+    >>> A = sparsenet.CSR(np.array([[1., 0., 2.], [0., 3., 0.]]))
+    >>> A.T.shape, A.T.T is A
+    ((3, 2), True)
+    >>> A.T @ np.array([1., 1.])
+    array([1., 3., 2.])
+    >>> np.array([1., 1.]) @ A     # x @ A is (A.T @ x.T).T
+    array([1., 3., 2.])
+    """
+
+    __slots__ = ("base",)
+    format = "csc"
+    base: SparseMatrix
+
+    def __init__(self, base: SparseMatrix) -> None:
+        if not isinstance(base, SparseMatrix) or isinstance(base, Transposed):
+            raise TypeError(f"base must be a sparsenet.CSR or SharedCSR, got {type(base).__name__}")
+        self.base = base
+
+    def _init_args(self) -> Tuple[Any, ...]:
+        return (self.base,)
+
+    @property
+    def shape(self) -> Tuple[int, int]:  # type: ignore[override]
+        return self.base.shape[1], self.base.shape[0]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.base.dtype
+
+    @property
+    def nnz(self) -> int:
+        return self.base.nnz
+
+    @property
+    def data(self) -> np.ndarray:
+        return self.base.data  # type: ignore[attr-defined]
+
+    @property
+    def indices(self) -> np.ndarray:
+        return self.base.indices  # type: ignore[attr-defined]
+
+    @property
+    def indptr(self) -> np.ndarray:
+        return self.base.indptr  # type: ignore[attr-defined]
+
+    @property
+    def has_canonical_format(self) -> bool:
+        return self.base.has_canonical_format  # type: ignore[attr-defined]
+
+    @property
+    def T(self) -> SparseMatrix:
+        return self.base
+
+    def _copy(self) -> SparseMatrix:
+        return self.base._copy().T
+
+    def operands(self) -> Tuple[np.ndarray, ...]:
+        return self.base.operands()
+
+    def toarray(self) -> np.ndarray:
+        return np.ascontiguousarray(self.base.toarray().T)
+
+    def to_scipy(self, kind: str = "array") -> Any:
+        """The same matrix as a ``scipy.sparse`` CSC array (or matrix), sharing no memory."""
+        return self.base.to_scipy(kind).T  # type: ignore[attr-defined]
+
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        return self.base._matmul(X, not transpose, out, dtype)
+
+    def __repr__(self) -> str:
+        return f"<transposed view of {self.base!r}>"
+
+
+class CSR(SparseMatrix):
     """A validated, read-only CSR matrix: the fast path of every sparsenet kernel.
+
+    Built as scipy's ``csr_array`` is:
+
+    - ``CSR((data, indices, indptr), shape=(M, N))``: the CSR arrays (shape inferred when omitted);
+    - ``CSR((data, (row, col)), shape=(M, N))``: coordinates (duplicates summed, as scipy does);
+    - ``CSR(S)``: from a ``scipy.sparse`` matrix or array of any format, or another sparsenet
+      matrix;
+    - ``CSR(D)``: the nonzero entries of a dense 2-D array (NaN counts as nonzero);
+    - ``CSR((M, N))``: an empty M x N matrix;
+    - and ``CSR(data, indices, indptr, shape)``, the arrays as separate arguments.
 
     Parameters
     ----------
-    data, indices, indptr : array_like
-        Values (float32 or float64; other real dtypes become float64), column indices and row
-        pointers, as in ``scipy.sparse.csr_array((data, indices, indptr), shape)``. Duplicate column
-        indices in a row are summed by the products, unsorted ones are fine.
-    shape : (int, int)
-        ``(n_rows, n_cols)``.
+    arg1 : tuple, scipy.sparse matrix, sparsenet matrix or array_like
+        One of the forms above. Values are float32 or float64 (other real dtypes become float64).
+        Duplicate column indices in a row are summed by the products, unsorted ones are fine.
+    indices, indptr : array_like, optional
+        Column indices and row pointers, when `arg1` is the data array.
+    shape : (int, int), optional
+        ``(n_rows, n_cols)``; required with separate arrays.
+    dtype : float32 or float64, optional
+        The values' dtype (by default the data's, integers becoming float64).
     copy : bool, default True
         Copy the arrays, so that later changes to the caller's arrays cannot invalidate the checked
-        structure. ``copy=False`` shares them: the caller promises not to modify them.
+        structure. ``copy=False`` shares them where it can: the caller promises not to modify
+        them. (scipy's default is False; sparsenet's is the safe one.)
 
     Attributes
     ----------
@@ -39,23 +261,55 @@ class CSR(Frozen):
     Examples
     --------
     >>> import numpy as np, sparsenet
-    >>> A = sparsenet.CSR.from_dense(np.array([[0., 2.], [3., 0.]], dtype=np.float32))
-    >>> A.nnz, A.dtype
-    (2, dtype('float32'))
-    >>> sparsenet.spmv(A, np.array([1., 1.], dtype=np.float32))
+    >>> A = sparsenet.CSR(([2., 3.], [1, 0], [0, 1, 2]), shape=(2, 2), dtype=np.float32)
+    >>> A.nnz, A.dtype, A.ndim
+    (2, dtype('float32'), 2)
+    >>> A @ np.array([1., 1.], dtype=np.float32)
     array([2., 3.], dtype=float32)
+    >>> A.T.toarray()
+    array([[0., 3.],
+           [2., 0.]], dtype=float32)
+    >>> np.asarray(A)
+    Traceback (most recent call last):
+    ...
+    TypeError: sparsenet.CSR does not convert to a dense array implicitly; use .toarray()
     """
 
     __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format", "_blocks",
                  "_blocks_t", "_optimized")
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    has_canonical_format: bool
+    _blocks: Optional[_csr_blocks.ColumnBlocks]
+    _blocks_t: Optional[_csr_blocks.ColumnBlocks]
+    _optimized: Optional[Tuple[int, bool]]
 
-    def __init__(self, data, indices, indptr, shape, *, copy=True, _name="A"):
+    def __init__(self, arg1: Any, indices: Optional[ArrayLike] = None,
+                 indptr: Optional[ArrayLike] = None, shape: Optional[Tuple[int, int]] = None, *,
+                 dtype: Optional[DTypeLike] = None, copy: bool = True, _name: str = "A") -> None:
+        copy = check_bool(copy, "copy")
+        if indptr is None and shape is None and _is_shape(indices):
+            indices, shape = None, indices  # scipy's positional shape: CSR(arg1, (M, N))
+        if indices is not None or indptr is not None:
+            if indices is None or indptr is None:
+                raise TypeError("give both indices and indptr with the data array, or a tuple "
+                                "(data, indices, indptr)")
+            data = arg1
+        else:
+            data, indices, indptr, shape, copy = _csr_arrays_of(arg1, shape, copy, _name)
         shape = _check_shape(shape, _name)
         data = as_array(data, f"{_name}.data", ndim=1)
         indices, indptr, canonical = check_structure(indices, indptr, shape, _name,
                                                      values=(data, f"{_name}.data"))
-        dtype = result_dtype(data, names=(f"{_name}.data",))
-        arrays = [as_c_array(data, dtype), indices, indptr]
+        if dtype is None:
+            value_dtype = result_dtype(data, names=(f"{_name}.data",))
+        else:
+            value_dtype = np.dtype(dtype)
+            if value_dtype not in _policy.FLOATS:
+                raise TypeError(f"dtype must be float32 or float64, got {value_dtype}")
+            result_dtype(data, names=(f"{_name}.data",))  # a complex or object data still refused
+        arrays = [as_c_array(data, value_dtype), indices, indptr]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
         self.data, self.indices, self.indptr = (read_only(a, owned=copy) for a in arrays)
@@ -64,7 +318,8 @@ class CSR(Frozen):
         self._blocks = self._blocks_t = self._optimized = None
 
     @classmethod
-    def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
+    def _from_trusted(cls, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                      shape: Tuple[int, int], *, canonical: bool) -> CSR:
         """A CSR around arrays sparsenet has just built, without the O(nnz) check.
 
         Safe only for arrays valid by construction that nobody else holds: from_dense (np.nonzero's
@@ -82,7 +337,7 @@ class CSR(Frozen):
         return self
 
     @classmethod
-    def from_scipy(cls, A, *, copy=True):
+    def from_scipy(cls, A: Any, *, copy: bool = True) -> CSR:
         """A CSR from a ``scipy.sparse`` matrix or array (other formats are converted with ``tocsr``).
 
         Examples
@@ -91,14 +346,12 @@ class CSR(Frozen):
         >>> sparsenet.CSR.from_scipy(sp.eye(3, format="csr")).nnz
         3
         """
-        if not (hasattr(A, "format") and hasattr(A, "tocsr")):
+        if not _is_scipy_sparse(A):
             raise TypeError(f"A must be a scipy.sparse matrix or array, got {type(A).__name__}")
-        if A.format != "csr":
-            A, copy = A.tocsr(), False
-        return cls(A.data, A.indices, A.indptr, A.shape, copy=copy)
+        return cls(A, copy=copy)
 
     @classmethod
-    def from_dense(cls, W):
+    def from_dense(cls, W: ArrayLike) -> CSR:
         """A CSR holding the nonzero entries of the 2-D array `W` (NaN counts as nonzero).
 
         Examples
@@ -108,16 +361,10 @@ class CSR(Frozen):
         array([0, 1], dtype=int32)
         """
         W = as_array(W, "W", ndim=2)
-        dtype = result_dtype(W, names=("W",))
-        rows, cols = np.nonzero(W)
-        index = np.int32 if max(W.shape[1], rows.size) < 2**31 else np.int64
-        indptr = np.zeros(W.shape[0] + 1, dtype=index)
-        np.cumsum(np.bincount(rows, minlength=W.shape[0]), out=indptr[1:])
         # np.nonzero lists entries row by row, columns increasing: valid and canonical as built
-        return cls._from_trusted(W[rows, cols].astype(dtype), cols.astype(index), indptr,
-                                 W.shape, canonical=True)
+        return cls._from_trusted(*_dense_to_csr_arrays(W, "W"), W.shape, canonical=True)
 
-    def to_scipy(self, kind="array"):
+    def to_scipy(self, kind: str = "array") -> Any:
         """The same matrix as a ``scipy.sparse.csr_array`` (kind="array") or ``csr_matrix``
         (kind="matrix"), sharing no memory with this one."""
         import scipy.sparse as sp
@@ -127,14 +374,14 @@ class CSR(Frozen):
         make = sp.csr_array if kind == "array" else sp.csr_matrix
         return make((self.data.copy(), self.indices.copy(), self.indptr.copy()), shape=self.shape)
 
-    def toarray(self):
+    def toarray(self) -> np.ndarray:
         """The dense matrix (duplicates summed)."""
         out = np.zeros(self.shape, dtype=self.dtype)
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
         np.add.at(out, (rows, self.indices), self.data)
         return out
 
-    def optimize(self, *, batch=1, transpose=False):
+    def optimize(self, *, batch: int = 1, transpose: bool = False) -> CSR:
         """This matrix with a layout for faster products (an inspector-executor step, as MKL's
         ``mkl_sparse_optimize``): call it once on a matrix you multiply many times.
 
@@ -174,8 +421,7 @@ class CSR(Frozen):
         True
         """
         batch = check_index(batch, "batch", low=1, high=2**31)
-        if not isinstance(transpose, (bool, np.bool_)):
-            raise TypeError(f"transpose must be a bool, got {type(transpose).__name__}")
+        transpose = check_bool(transpose, "transpose")
         optimized = CSR.__new__(CSR)
         for name in ("data", "indices", "indptr", "shape", "has_canonical_format"):
             setattr(optimized, name, getattr(self, name))
@@ -185,28 +431,40 @@ class CSR(Frozen):
         optimized._optimized = (batch, bool(transpose))
         return optimized
 
-    def __reduce__(self):
+    def __reduce__(self) -> Tuple[Any, ...]:
         # checked again on unpickling (see Frozen.__reduce__); the blocks are rebuilt, not stored
         return _unpickle_csr, (self.data, self.indices, self.indptr, self.shape, self._optimized)
 
-    def operands(self):
+    def operands(self) -> Tuple[np.ndarray, ...]:
         """The arrays the product kernels read."""
         return self.data, self.indices, self.indptr
 
     @property
-    def nnz(self):
+    def nnz(self) -> int:
         """Number of stored entries (explicit zeros and duplicates included)."""
-        return self.indices.shape[0]
+        return int(self.indices.shape[0])
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.data.dtype
 
-    def __matmul__(self, other):
-        other = np.asarray(other)
-        return spmv(self, other) if other.ndim == 1 else spmm(self, other)
+    def _copy(self) -> CSR:
+        copied = CSR(self.data, self.indices, self.indptr, self.shape)
+        if self._optimized is None:
+            return copied
+        return copied.optimize(batch=self._optimized[0], transpose=self._optimized[1])
 
-    def __repr__(self):
+    def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
+                       transpose: bool) -> None:
+        blocks = self._blocks_t if transpose else self._blocks
+        if blocks is not None:
+            _csr.blocked_matmul(isa, threads, blocks.width, blocks.row_ptr, blocks.seg_ptr,
+                                blocks.col, as_c_array(blocks.values, Y.dtype), X, Y)
+            return
+        _csr.matmul(isa, threads, self.indptr, self.indices, as_c_array(self.data, Y.dtype), X, Y,
+                    transpose, self.has_canonical_format)
+
+    def __repr__(self) -> str:
         blocked = [what for what, blocks in (("A", self._blocks), ("A^T", self._blocks_t))
                    if blocks is not None]
         return (f"<sparsenet.CSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored {self.dtype} "
@@ -214,12 +472,86 @@ class CSR(Frozen):
                 + (f", column blocks of {' and '.join(blocked)}" if blocked else "") + ">")
 
 
-def _unpickle_csr(data, indices, indptr, shape, optimized):
+def _unpickle_csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
+                  shape: Tuple[int, int], optimized: Optional[Tuple[int, bool]]) -> CSR:
     A = CSR(data, indices, indptr, shape)
     return A if optimized is None else A.optimize(batch=optimized[0], transpose=optimized[1])
 
 
-def _check_shape(shape, name):
+def _dense_to_csr_arrays(W: np.ndarray,
+                         name: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(data, indices, indptr) of the nonzero entries of the checked 2-D array W, in fresh arrays."""
+    W = np.asarray(W)  # an np.matrix would index as a matrix
+    dtype = result_dtype(W, names=(name,))
+    rows, cols = np.nonzero(W)
+    index = _policy.csr_index_dtype(W.shape[1], rows.size)
+    indptr = np.zeros(W.shape[0] + 1, dtype=index)
+    np.cumsum(np.bincount(rows, minlength=W.shape[0]), out=indptr[1:])
+    return W[rows, cols].astype(dtype), cols.astype(index), indptr
+
+
+def _is_shape(value: object) -> bool:
+    return (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in value))
+
+
+def _csr_arrays_of(arg1: Any, shape: Optional[Tuple[int, int]], copy: bool,
+                   name: str) -> Tuple[Any, Any, Any, Any, bool]:
+    """(data, indices, indptr, shape, copy) of the one-argument forms of CSR(...), scipy's: a tuple
+    (data, indices, indptr), (data, (row, col)) or (M, N), a sparse matrix, or a dense array.
+    `copy` comes back False where the arrays are fresh already."""
+    if isinstance(arg1, CSR):
+        return arg1.data, arg1.indices, arg1.indptr, _same_shape(arg1.shape, shape, name), copy
+    if isinstance(arg1, SparseMatrix):
+        arg1 = arg1.to_scipy()  # type: ignore[attr-defined]
+        copy = False
+    if _is_scipy_sparse(arg1):
+        if arg1.format != "csr":
+            arg1, copy = arg1.tocsr(), False
+        return arg1.data, arg1.indices, arg1.indptr, _same_shape(arg1.shape, shape, name), copy
+    if isinstance(arg1, tuple):
+        if _is_shape(arg1):
+            n_rows = check_index(arg1[0], f"{name}.shape[0]", low=0, high=2**62)
+            return (np.zeros(0), np.zeros(0, dtype=np.int32),
+                    np.zeros(n_rows + 1, dtype=np.int32), _same_shape(arg1, shape, name), False)
+        if len(arg1) == 3:
+            data, indices, indptr = arg1
+            if shape is None:  # scipy's inference: the rows indptr has, the columns indices reach
+                indices_array, indptr_array = np.asarray(indices), np.asarray(indptr)
+                if indptr_array.ndim != 1 or indices_array.ndim != 1:
+                    raise ValueError(f"{name}.indices and {name}.indptr must be 1-D")
+                if indices_array.size == 0:
+                    raise ValueError(f"{name}: the shape cannot be inferred without stored "
+                                     f"entries (as in scipy); give shape=(n_rows, n_cols)")
+                shape = (indptr_array.shape[0] - 1, int(indices_array.max()) + 1)
+            return data, indices, indptr, shape, copy
+        if len(arg1) == 2:
+            import scipy.sparse as sp
+
+            try:
+                coo = sp.coo_array(arg1, shape=shape)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{name}: bad (data, (row, col)) arguments: {error}") from None
+            S = coo.tocsr()
+            return S.data, S.indices, S.indptr, S.shape, False
+        raise TypeError(f"{name} as a tuple must be (data, indices, indptr), (data, (row, col)) or "
+                        f"a shape (M, N), got a tuple of {len(arg1)} items")
+    if arg1 is None:
+        raise TypeError(f"{name} must be a tuple of CSR arrays, a sparse matrix or a 2-D array, "
+                        f"got None")
+    W = as_array(arg1, name, ndim=2)
+    data, indices, indptr = _dense_to_csr_arrays(W, name)
+    return data, indices, indptr, _same_shape(W.shape, shape, name), False
+
+
+def _same_shape(actual: Tuple[int, ...], given: Optional[Tuple[int, int]],
+                name: str) -> Tuple[int, ...]:
+    if given is not None and tuple(given) != tuple(actual):
+        raise ValueError(f"shape {tuple(given)} does not match the {tuple(actual)} of {name}")
+    return tuple(actual)
+
+
+def _check_shape(shape: Any, name: str) -> Tuple[int, int]:
     try:
         n_rows, n_cols = shape
     except (TypeError, ValueError):
@@ -229,7 +561,8 @@ def _check_shape(shape, name):
     return n_rows, n_cols
 
 
-def check_structure(indices, indptr, shape, name, values):
+def check_structure(indices: ArrayLike, indptr: ArrayLike, shape: Tuple[int, int], name: str,
+                    values: Tuple[np.ndarray, str]) -> Tuple[np.ndarray, np.ndarray, bool]:
     """Check the CSR structure (indices, indptr) of a `shape` matrix whose stored values are
     values = (array, its name), in one native pass over the indices; returns (indices, indptr,
     canonical) with the index arrays of one dtype, int32 or int64."""
@@ -252,7 +585,8 @@ def check_structure(indices, indptr, shape, name, values):
     return indices, indptr, canonical
 
 
-def _index_arrays(indices, indptr, name):
+def _index_arrays(indices: ArrayLike, indptr: ArrayLike,
+                  name: str) -> Tuple[np.ndarray, np.ndarray]:
     """indices and indptr as 1-D arrays of one index dtype, int32 or int64 (values not yet checked)."""
     indices = np.asarray(indices)
     indptr = np.asarray(indptr)
@@ -271,7 +605,8 @@ def _index_arrays(indices, indptr, name):
             np.ascontiguousarray(indptr, dtype=np.int64))
 
 
-def _raise_bad_row(row, n_cols, indptr, indices, name):
+def _raise_bad_row(row: int, n_cols: int, indptr: np.ndarray, indices: np.ndarray,
+                   name: str) -> None:
     start, end = int(indptr[row]), int(indptr[row + 1])
     if not 0 <= start <= end <= indices.shape[0]:
         raise ValueError(f"{name}.indptr must be non-decreasing from 0 to nnz={indices.shape[0]}; "
@@ -282,11 +617,11 @@ def _raise_bad_row(row, n_cols, indptr, indices, name):
                      f"{n_cols} columns")
 
 
-def as_csr(A, name="A"):
+def as_csr(A: Any, name: str = "A") -> CSR:
     """`A` as a validated :class:`CSR`: itself, or a checked view of a scipy CSR matrix's arrays."""
     if isinstance(A, CSR):
         return A
-    if hasattr(A, "format") and hasattr(A, "tocsr"):
+    if _is_scipy_sparse(A):
         if A.format != "csr":
             raise TypeError(f"{name} must be a CSR matrix; got scipy.sparse format {A.format!r} "
                             f"(convert it with {name}.tocsr())")
@@ -295,60 +630,48 @@ def as_csr(A, name="A"):
                     f"got {type(A).__name__}")
 
 
-# Sparse matrix types of other kernel families that spmv/spmm also take (sparsenet.SharedCSR):
-# type -> native(A, isa, threads, X, Y, transpose), run after the checks of _product.
-_NATIVE_PRODUCTS = {}
+def as_sparse_matrix(A: Any, name: str = "A") -> SparseMatrix:
+    """`A` as a matrix that computes its own products: a sparsenet matrix as it is, a scipy CSR
+    matrix as a checked :class:`CSR` view of its arrays, a scipy CSC matrix as the transposed view
+    of the CSR matrix its arrays describe (scipy's ``A.T`` of a CSR matrix is one)."""
+    if isinstance(A, SparseMatrix):
+        return A
+    if _is_scipy_sparse(A):
+        if A.format == "csc":
+            return CSR(A.data, A.indices, A.indptr, A.shape[::-1], copy=False, _name=name).T
+        if A.format != "csr":
+            raise TypeError(f"{name} must be a CSR (or CSC) matrix; got scipy.sparse format "
+                            f"{A.format!r} (convert it with {name}.tocsr())")
+        return CSR(A.data, A.indices, A.indptr, A.shape, copy=False, _name=name)
+    raise TypeError(f"{name} must be a sparsenet.CSR or a scipy.sparse CSR matrix (or a "
+                    f"sparsenet.SharedCSR), got {type(A).__name__}")
 
 
-def register_product(cls, native):
-    """Make spmv/spmm take matrices of type `cls` (with .shape, .dtype, .indices, .indptr,
-    .has_canonical_format and .operands(), the arrays its kernel reads), computing with
-    `native(A, isa, threads, X, Y, transpose)` on checked C-ordered 2-D X and Y."""
-    _NATIVE_PRODUCTS[cls] = native
-
-
-def _csr_native(A, isa, threads, X, Y, transpose):
-    blocks = A._blocks_t if transpose else A._blocks
-    if blocks is not None:
-        _csr.blocked_matmul(isa, threads, blocks.width, blocks.row_ptr, blocks.seg_ptr, blocks.col,
-                            as_c_array(blocks.values, Y.dtype), X, Y)
-        return
-    _csr.matmul(isa, threads, A.indptr, A.indices, as_c_array(A.data, Y.dtype), X, Y, transpose,
-                A.has_canonical_format)
-
-
-def _product(A, X, transpose, out, ndim):
-    """Shared body of spmv (ndim=1) and spmm (ndim=2)."""
-    native = _NATIVE_PRODUCTS.get(type(A))
-    if native is None:
-        A, native = as_csr(A), _csr_native
+def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: int) -> np.ndarray:
+    """Shared body of spmv (ndim=1) and spmm (ndim=2): the checks, then A's own product."""
+    A = as_sparse_matrix(A)
+    transpose = check_bool(transpose, "transpose")
     xname = "x" if ndim == 1 else "X"
-    X, n_in, n_out, k, out_shape = product_operand(X, A.shape, transpose, ndim, ("A", xname))
+    X, _, _, _, out_shape = product_operand(X, A.shape, transpose, ndim, ("A", xname))
     dtype = result_dtype(A.dtype, X, names=("A", xname))
     if out is not None:
         check_out(out, out_shape, dtype, inputs=(X, *A.operands()))
-    if backend.use_numpy():
-        fn = reference.spmv if ndim == 1 else reference.spmm
-        return fn(A, X, transpose=transpose, out=out)
-    # rows of a matrix operand are loaded whole: keep them on cache lines
-    if ndim == 1:
-        X2, Y = as_c_array(X, dtype).reshape(n_in, 1), out
-        if Y is None:
-            Y = new_output(out_shape, dtype)
-    else:
-        X2 = as_aligned_c_array(X, dtype)
-        Y = out if out is not None else aligned_empty(out_shape, dtype)
-    native(A, *backend.native_options(), X2, Y.reshape(n_out, k), transpose)
-    return Y
+    return A._matmul(X, transpose, out, dtype)
 
 
-def spmv(A, x, *, transpose=False, out=None):
+SparseInput = Union[SparseMatrix, "scipy.sparse.sparray", "scipy.sparse.spmatrix"]
+"""What spmv and spmm take as A."""
+
+
+def spmv(A: SparseInput, x: ArrayLike, *, transpose: bool = False,
+         out: Optional[np.ndarray] = None) -> np.ndarray:
     """Sparse matrix-vector product ``y = A @ x`` (or ``A.T @ x`` with ``transpose=True``).
 
     Parameters
     ----------
-    A : sparsenet.CSR or scipy.sparse csr_array / csr_matrix
-        The (n_rows, n_cols) matrix. A scipy matrix is checked in full on each call.
+    A : sparsenet.CSR, sparsenet.SharedCSR, their ``.T``, or scipy.sparse csr_array / csr_matrix
+        The (n_rows, n_cols) matrix. A scipy matrix is checked in full on each call (a CSC one is
+        read as the transpose of the CSR matrix its arrays describe).
     x : array_like, shape (n_cols,), or (n_rows,) when transposed
     transpose : bool, default False
         Multiply by A^T (the backward pass of a sparse layer). The result is the same for every
@@ -374,12 +697,13 @@ def spmv(A, x, *, transpose=False, out=None):
     return _product(A, x, transpose, out, ndim=1)
 
 
-def spmm(A, X, *, transpose=False, out=None):
+def spmm(A: SparseInput, X: ArrayLike, *, transpose: bool = False,
+         out: Optional[np.ndarray] = None) -> np.ndarray:
     """Sparse times dense matrix product ``Y = A @ X`` (or ``A.T @ X`` with ``transpose=True``).
 
     Parameters
     ----------
-    A : sparsenet.CSR or scipy.sparse csr_array / csr_matrix
+    A : sparsenet.CSR, sparsenet.SharedCSR, their ``.T``, or scipy.sparse csr_array / csr_matrix
     X : array_like, shape (n_cols, k), or (n_rows, k) when transposed
         A batch of activations, one per column. C order is fastest; other layouts are copied.
     transpose : bool, default False

@@ -8,17 +8,18 @@ kernel computes G = D^T D, then D^T X block by block and the codes of
 the signals, in C on sparsenet's OpenMP threads, with progressive Cholesky updates (see
 csrc/batch_omp.h for why no BLAS).
 """
+from __future__ import annotations
+
 import math
-import warnings
+from typing import Any, Optional, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from sparsenet import _omp, backend, reference
-from sparsenet._validate import as_array, check_index, result_dtype
+from sparsenet import _omp, _policy, backend, reference
+from sparsenet._validate import as_array, check_bool, check_index, result_dtype
 
-# scikit-learn's message, so that code filtering its warning filters ours too.
-PREMATURE = ("Orthogonal matching pursuit ended prematurely due to linear dependence in the "
-             "dictionary. The requested precision might not have been met.")
+PREMATURE = _policy.OMP_PREMATURE  # scikit-learn's message, so its filters catch ours
 
 _INT32_MAX = 2**31 - 1
 
@@ -60,10 +61,7 @@ def _check_format(return_format):
         raise ValueError(f"return_format must be 'dense' or 'csc', got {return_format!r}")
 
 
-def _check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
+_check_bool = check_bool
 
 
 def _flat(a):
@@ -127,7 +125,7 @@ def _csc(values, indices, counts, max_atoms, shape):
     indptr = np.zeros(n_signals + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     keep = (np.arange(max_atoms) < counts[:, None]).ravel()
-    index_dtype = np.int32 if indptr[-1] < 2**31 else np.int64
+    index_dtype = _policy.csr_index_dtype(0, indptr[-1])
     return sp.csc_array((values[keep], indices[keep].astype(index_dtype, copy=False),
                          indptr.astype(index_dtype, copy=False)), shape=shape)
 
@@ -138,14 +136,13 @@ def _shape_result(coef, one_signal, return_format):
     return coef
 
 
-def _warn(n_premature, n_signals):
-    if n_premature:
-        warnings.warn(f"{PREMATURE} ({n_premature} of {n_signals} signals)", RuntimeWarning,
-                      stacklevel=3)
+def _warn(n_premature: int, n_signals: int) -> None:
+    _policy.warn_omp_premature(n_premature, n_signals, stacklevel=3)  # the caller of omp
 
 
-def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
-        copy=True):
+def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
+        tol: Optional[float] = None, precompute: Union[bool, str] = "auto",
+        return_format: str = "dense", copy: bool = True) -> Any:
     """Sparse codes of the signals `X` over the dictionary `D` by Orthogonal Matching Pursuit.
 
     For each signal x (a column of X), greedily finds coefficients g with few nonzeros that make
@@ -252,8 +249,9 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     return _shape_result(coef, one_signal, return_format)
 
 
-def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None,
-             return_format="dense", copy=True):
+def omp_gram(G: ArrayLike, DtX: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
+             tol: Optional[float] = None, norms_squared: Optional[ArrayLike] = None,
+             return_format: str = "dense", copy: bool = True) -> Any:
     """Orthogonal Matching Pursuit from the Gram matrix ``G = D.T @ D`` and ``DtX = D.T @ X``.
 
     For callers who precompute (K-SVD, cross-validation): the same pursuit as :func:`omp`, with

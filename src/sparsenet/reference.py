@@ -3,21 +3,35 @@
 Same names and signatures as the top-level functions, plain NumPy only (no scipy kernels), written
 the way a careful NumPy user would: vectorised, memory bounded, no Python loop per entry.
 ``sparsenet.set_backend("numpy")`` routes the top-level functions here.
+
+A leaf: it returns NumPy arrays and ``scipy.sparse`` objects (a CSR result is a ``csr_array``, a
+codebook a :class:`KMeansResult` of two arrays), never sparsenet's containers, and imports nothing of
+sparsenet but the policy both sides share (``sparsenet._policy``). Its matrix arguments are
+duck-typed: a CSR matrix is anything with ``data``, ``indices``, ``indptr`` and ``shape`` (a scipy
+CSR or CSC matrix, a ``sparsenet.CSR`` or ``SharedCSR`` or their ``.T``), a codebook matrix anything
+with ``codebook`` and ``codes`` (or ``shape`` and ``seed``, hashed).
 """
+from typing import NamedTuple
+
 import numpy as np
+
+from sparsenet import _policy
+from sparsenet._policy import kmeans_init  # noqa: F401  (part of the reference's API)
 
 # Entries per temporary block (nnz x columns) in the blocked products: bounds the baseline's memory.
 _BLOCK = 1 << 22
 
 
-def _float_dtype(*arrays):
-    dtype = np.result_type(*arrays)
-    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+_float_dtype = _policy.float_dtype
 
 
-def _csr_parts(A):
-    """(data, indices, indptr, shape) of a sparsenet.CSR or scipy CSR matrix."""
-    return np.asarray(A.data), np.asarray(A.indices), np.asarray(A.indptr), tuple(A.shape)
+def _csr_parts(A, transpose):
+    """(data, indices, indptr, shape of the CSR matrix they describe, transpose) of a CSR matrix;
+    a CSC one (format "csc": a transposed CSR) is read as the CSR matrix of its transpose."""
+    shape = tuple(A.shape)
+    if getattr(A, "format", "csr") == "csc":
+        shape, transpose = shape[::-1], not transpose
+    return np.asarray(A.data), np.asarray(A.indices), np.asarray(A.indptr), shape, transpose
 
 
 def _row_ids(indptr):
@@ -34,7 +48,7 @@ def _finish(y, out):
 
 def spmv(A, x, *, transpose=False, out=None):
     """``A @ x`` (or ``A.T @ x``) for a CSR matrix: products gathered, summed per row by bincount."""
-    data, indices, indptr, (n_rows, n_cols) = _csr_parts(A)
+    data, indices, indptr, (n_rows, n_cols), transpose = _csr_parts(A, transpose)
     x = np.asarray(x)
     dtype = _float_dtype(data, x)
     data, x = data.astype(dtype, copy=False), x.astype(dtype, copy=False)
@@ -56,7 +70,7 @@ def _csr_transpose(data, indices, indptr, n_cols):
 def spmm(A, X, *, transpose=False, out=None):
     """``A @ X`` (or ``A.T @ X``) for a CSR matrix: row blocks of gathered products summed with
     ``np.add.reduceat``."""
-    data, indices, indptr, (n_rows, n_cols) = _csr_parts(A)
+    data, indices, indptr, (n_rows, n_cols), transpose = _csr_parts(A, transpose)
     X = np.asarray(X)
     dtype = _float_dtype(data, X)
     data, X = data.astype(dtype, copy=False), X.astype(dtype, copy=False)
@@ -87,10 +101,15 @@ def _as_float(x):
 
 
 def _to_csr(y):
-    """sparsenet.CSR of the nonzero entries of the 2-D array y (NaN is nonzero)."""
-    from sparsenet.csr import CSR  # sparsenet.csr imports this module
+    """scipy.sparse.csr_array of the nonzero entries of the 2-D array y (NaN is nonzero), canonical,
+    with sparsenet's index dtype (int32 when it fits)."""
+    rows, cols = np.nonzero(y)
+    index = _policy.csr_index_dtype(y.shape[1], rows.size)
+    indptr = np.zeros(y.shape[0] + 1, dtype=index)
+    np.cumsum(np.bincount(rows, minlength=y.shape[0]), out=indptr[1:])
+    import scipy.sparse as sp  # here, not at import: it would slow ``import sparsenet``
 
-    return CSR.from_dense(y)
+    return sp.csr_array((y[rows, cols], cols.astype(index), indptr), shape=y.shape)
 
 
 def _dense_or_csr(y, out, format):
@@ -149,21 +168,16 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
     return _to_csr(y) if format == "csr" else y
 
 
-def _n_kept(sparsity, n):
-    """Entries kept of n when the fraction `sparsity` is pruned: n - round(sparsity * n)."""
-    return n - int(round(sparsity * n))
-
-
 def prune(W, *, sparsity=None, threshold=None, per_row=False):
-    """Magnitude pruning of the 2-D W to a sparsenet.CSR: keep ``|W| >= threshold``, or the
+    """Magnitude pruning of the 2-D W to a scipy csr_array: keep ``|W| >= threshold``, or the
     n - round(sparsity * n) entries of largest magnitude of W (or of each row, per_row=True)."""
     W = _as_float(W)
     if threshold is not None:
         return hard_threshold(W, threshold, format="csr")
     if per_row:
-        mask = _top_mask(np.abs(W), _n_kept(sparsity, W.shape[1]))
+        mask = _top_mask(np.abs(W), _policy.n_kept(sparsity, W.shape[1]))
     else:
-        mask = _top_mask(np.abs(W).reshape(1, -1), _n_kept(sparsity, W.size)).reshape(W.shape)
+        mask = _top_mask(np.abs(W).reshape(1, -1), _policy.n_kept(sparsity, W.size)).reshape(W.shape)
     return _to_csr(np.where(mask, W, 0))
 
 
@@ -176,9 +190,9 @@ _U32 = np.uint32
 def _fmix32(h):
     """MurmurHash3's 32-bit finaliser on a uint32 array (arithmetic wraps mod 2**32)."""
     h = h ^ (h >> _U32(16))
-    h = h * _U32(0x85EBCA6B)
+    h = h * _U32(_policy.FMIX_MUL1)
     h = h ^ (h >> _U32(13))
-    h = h * _U32(0xC2B2AE35)
+    h = h * _U32(_policy.FMIX_MUL2)
     return h ^ (h >> _U32(16))
 
 
@@ -191,19 +205,19 @@ def hashed_codes(shape, n_codes, seed):
     n_rows, n_cols = shape
     rows = np.arange(n_rows, dtype=np.uint64).astype(_U32)
     cols = np.arange(n_cols, dtype=np.uint64).astype(_U32)
-    r = _fmix32((rows * _U32(0x9E3779B1)) ^ _U32(seed))
-    h = _fmix32(r[:, None] + cols[None, :] * _U32(0x85EBCA77))
+    r = _fmix32((rows * _U32(_policy.HASH_ROW)) ^ _U32(seed))
+    h = _fmix32(r[:, None] + cols[None, :] * _U32(_policy.HASH_COL))
     codes = (h >> _U32(1)) % _U32(n_codes)
     signs = np.where(h & _U32(1), -1, 1).astype(np.int8)
     return codes, signs
 
 
 def decode(w):
-    """The dense weights of a SharedWeights (``codebook[indices]``) or a HashedWeights."""
+    """The dense weights of a SharedWeights (``codebook[codes]``) or a HashedWeights."""
     if hasattr(w, "seed"):
         codes, signs = hashed_codes(w.shape, w.codebook.shape[0], w.seed)
         return w.codebook[codes] * signs.astype(w.codebook.dtype)
-    return w.codebook[w.indices]
+    return w.codebook[w.codes]
 
 
 def _shared_product(w, X, transpose, out):
@@ -215,12 +229,12 @@ def _shared_product(w, X, transpose, out):
 
 
 def shared_matvec(sw, x, *, transpose=False, out=None):
-    """``codebook[indices] @ x`` (or its transpose)."""
+    """``codebook[codes] @ x`` (or its transpose)."""
     return _shared_product(sw, x, transpose, out)
 
 
 def shared_matmul(sw, X, *, transpose=False, out=None):
-    """``codebook[indices] @ X`` (or its transpose)."""
+    """``codebook[codes] @ X`` (or its transpose)."""
     return _shared_product(sw, X, transpose, out)
 
 
@@ -247,25 +261,15 @@ def codebook_grad(w, grad_out, X):
         codes, signs = hashed_codes(w.shape, n_codes, w.seed)
         dW = dW * signs
     else:
-        codes = w.indices
+        codes = w.codes
     return np.bincount(codes.ravel(), weights=dW.ravel(), minlength=n_codes).astype(dtype)
 
 
-def kmeans_init(w, n_clusters, init, random_state=None):
-    """Initial centroids (float64) of 1-D k-means: "linear" (evenly spaced from min to max), "density"
-    (the quantiles ``sorted(w)[((2c + 1)(n - 1)) // (2 n_clusters)]``), "random" (distinct
-    positions drawn by ``numpy.random.default_rng(random_state)``), or an array of n_clusters values."""
-    if isinstance(init, str):
-        if init == "linear":
-            return np.linspace(float(w.min()), float(w.max()), n_clusters)
-        if init == "density":
-            positions = ((2 * np.arange(n_clusters) + 1) * (w.size - 1)) // (2 * n_clusters)
-            return np.sort(w)[positions].astype(np.float64)
-        if init == "random":
-            rng = np.random.default_rng(random_state)
-            return w[rng.choice(w.size, n_clusters, replace=False)].astype(np.float64)
-        raise ValueError(f"init must be 'linear', 'density', 'random' or an array, got {init!r}")
-    return np.array(init, dtype=np.float64).ravel()
+class KMeansResult(NamedTuple):
+    """What :func:`kmeans_codebook` learns: ``W ~ codebook[codes]``."""
+
+    codebook: np.ndarray
+    codes: np.ndarray
 
 
 def _relocate_empty(sorted_w, start, centers, sums, counts):
@@ -301,9 +305,7 @@ def _relocate_empty(sorted_w, start, centers, sums, counts):
 def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, index_dtype=None,
                     random_state=None):
     """Exact 1-D k-means of the weights (sort, cumulative sums, ``searchsorted`` boundaries), the same
-    iterations as the native kernel; returns a ``sparsenet.SharedWeights``."""
-    from sparsenet.shared import SharedWeights, _index_dtype
-
+    iterations as the native kernel; returns the codebook and the codes (W's shape)."""
     W = np.asarray(W)
     w = W.ravel()
     centers = np.sort(kmeans_init(w, n_clusters, init, random_state))
@@ -330,22 +332,14 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
     mids = 0.5 * (centers[:-1] + centers[1:])
     codes = np.searchsorted(mids, w.astype(np.float64), side="left")
     dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    return SharedWeights(centers.astype(dtype), codes.astype(_index_dtype(n_clusters, index_dtype))
-                         .reshape(W.shape), copy=False)
+    return KMeansResult(centers.astype(dtype),
+                        codes.astype(_policy.code_dtype(n_clusters, index_dtype)).reshape(W.shape))
 
 
 # --- omp ---
 
-_OMP_PREMATURE = ("Orthogonal matching pursuit ended prematurely due to linear dependence in the "
-                  "dictionary. The requested precision might not have been met.")
-
-
 def _omp_result(coef, one_signal, return_format, n_premature):
-    if n_premature:
-        import warnings
-
-        warnings.warn(f"{_OMP_PREMATURE} ({n_premature} of {coef.shape[1]} signals)", RuntimeWarning,
-                      stacklevel=3)
+    _policy.warn_omp_premature(n_premature, coef.shape[1], stacklevel=3)
     if return_format == "csc":
         import scipy.sparse as sp
 

@@ -10,44 +10,34 @@
 - :class:`SharedCSR` is pruned and shared at once (Deep Compression's storage); ``sparsenet.spmv`` /
   ``sparsenet.spmm`` take it.
 """
+from __future__ import annotations
+
 import importlib
+import warnings
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from sparsenet import backend, csr, reference
-from sparsenet._validate import (Frozen, as_array, as_c_array, check_index, check_out,
+from sparsenet import _policy, backend, csr, reference
+from sparsenet._validate import (Frozen, as_array, as_c_array, check_bool, check_index, check_out,
                                  new_output, product_operand, read_only, result_dtype)
 
-_CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
-_MAX_CODES = 1 << 16
+_CODE_DTYPES = _policy.CODE_DTYPES
+_MAX_CODES = _policy.MAX_CODES
 _BLAS_MAX = 2**31 - 1  # BLAS (LP64) dimensions are C ints
 
 
-def _native():
+def _native() -> Any:
     """The compiled kernels, imported on first use: they bind SciPy's BLAS, whose import
     (scipy.linalg) would otherwise add a quarter of a second to ``import sparsenet``."""
     return importlib.import_module("sparsenet._shared")
 
 
-def _index_dtype(n_codes, index_dtype=None):
-    """uint8 when n_codes <= 256, else uint16; or `index_dtype` when it can hold n_codes codes."""
-    if index_dtype is None:
-        return np.dtype(np.uint8) if n_codes <= 256 else np.dtype(np.uint16)
-    dtype = np.dtype(index_dtype)
-    if dtype not in _CODE_DTYPES:
-        raise TypeError(f"index_dtype must be uint8 or uint16, got {dtype}")
-    if n_codes > np.iinfo(dtype).max + 1:
-        raise ValueError(f"index_dtype {dtype} cannot index {n_codes} codebook entries "
-                         f"(at most {np.iinfo(dtype).max + 1})")
-    return dtype
+_index_dtype = _policy.code_dtype
 
 
-def _codes_of(w):
-    """The code array of SharedWeights (none for HashedWeights, whose codes are computed)."""
-    return (w.indices,) if isinstance(w, SharedWeights) else ()
-
-
-def _as_codebook(codebook, name="codebook"):
+def _as_codebook(codebook: ArrayLike, name: str = "codebook") -> np.ndarray:
     """A 1-D float32/float64 codebook of 1 to 65536 entries (other real dtypes become float64)."""
     codebook = as_array(codebook, name, ndim=1)
     if not 1 <= codebook.shape[0] <= _MAX_CODES:
@@ -55,7 +45,7 @@ def _as_codebook(codebook, name="codebook"):
     return as_c_array(codebook, result_dtype(codebook, names=(name,)))
 
 
-def _as_codes(codes, n_codes, name):
+def _as_codes(codes: ArrayLike, n_codes: int, name: str) -> np.ndarray:
     """`codes` as a C-contiguous uint8/uint16 array with every value in [0, n_codes)."""
     codes = np.asarray(codes)
     if codes.dtype.kind not in "iu":
@@ -73,35 +63,68 @@ def _as_codes(codes, n_codes, name):
 
 
 class _CodebookWeights(Frozen):
-    """What every codebook-backed weight matrix reports about its codebook."""
+    """What every codebook-backed weight matrix reports about its codebook, and its products."""
 
     __slots__ = ()
+    codebook: np.ndarray
+    _REFERENCE: Tuple[str, str]  # the reference's matvec and matmul of this kind
 
     @property
-    def dtype(self):
+    def shape(self) -> Tuple[int, ...]:
+        raise NotImplementedError
+
+    @property
+    def dtype(self) -> np.dtype:
         return self.codebook.dtype
 
     @property
-    def n_codes(self):
-        return self.codebook.shape[0]
+    def n_codes(self) -> int:
+        return int(self.codebook.shape[0])
+
+    def _code_arrays(self) -> Tuple[np.ndarray, ...]:
+        """The code arrays the products read (none when codes are computed)."""
+        return ()
+
+    def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
+                       Y: np.ndarray, transpose: bool) -> None:
+        raise NotImplementedError
+
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        """``W @ X`` (``W.T @ X``) in `dtype`, for X (1-D or 2-D) and out already checked by
+        :func:`_product`."""
+        if backend.use_numpy():
+            fn = getattr(reference, self._REFERENCE[X.ndim - 1])
+            return fn(self, X, transpose=transpose, out=out)
+        n_in, n_out = (self.shape[0], self.shape[1]) if transpose else (self.shape[1], self.shape[0])
+        k = X.shape[1] if X.ndim == 2 else 1
+        X2 = as_c_array(X, dtype).reshape(n_in, k)
+        Y = out if out is not None else new_output((n_out, k) if X.ndim == 2 else (n_out,), dtype)
+        isa, threads = backend.native_options()
+        self._native_matmul(isa, threads, as_c_array(self.codebook, dtype), X2, Y.reshape(n_out, k),
+                            transpose)
+        return Y
 
 
 class SharedWeights(_CodebookWeights):
-    """A weight array stored as a codebook and one code per weight: ``W = codebook[indices]``.
+    """A weight array stored as a codebook and one code per weight: ``W = codebook[codes]``.
 
     Parameters
     ----------
     codebook : array_like, shape (K,)
         The K <= 65536 shared values, float32 or float64 (other real dtypes become float64).
-    indices : array_like of int
+    codes : array_like of int
         One code in [0, K) per weight, any shape (2-D for the products). Stored as uint8 or uint16.
     copy : bool, default True
         Copy the arrays, so that later changes to the caller's arrays cannot invalidate the checked
         codes. ``copy=False`` shares them: the caller promises not to modify them.
+    indices : array_like of int, optional
+        Deprecated name of `codes` (a DeprecationWarning).
 
     Attributes
     ----------
-    codebook, indices : ndarray (read-only)
+    codebook, codes : ndarray (read-only)
+        ``indices``, the old name of ``codes``, still reads it, with a DeprecationWarning.
     shape : tuple of int
     nbytes : int
         Bytes of the codebook and the codes.
@@ -123,47 +146,73 @@ class SharedWeights(_CodebookWeights):
     array([-1. ,  0.5], dtype=float32)
     """
 
-    __slots__ = ("codebook", "indices")
+    __slots__ = ("codebook", "codes")
+    codes: np.ndarray
+    _REFERENCE = ("shared_matvec", "shared_matmul")
 
-    def __init__(self, codebook, indices, *, copy=True):
-        codebook = _as_codebook(codebook)
-        indices = _as_codes(indices, codebook.shape[0], "indices")
+    def __init__(self, codebook: ArrayLike, codes: Optional[ArrayLike] = None, *, copy: bool = True,
+                 indices: Optional[ArrayLike] = None) -> None:
+        if indices is not None:
+            if codes is not None:
+                raise TypeError("give codes, not both codes and indices (its deprecated name)")
+            warnings.warn("SharedWeights(indices=...) is deprecated: the argument is now called "
+                          "codes", DeprecationWarning, stacklevel=2)
+            codes = indices
+        if codes is None:
+            raise TypeError("SharedWeights needs codes: one code into the codebook per weight")
+        values = _as_codebook(codebook)
+        checked = _as_codes(codes, values.shape[0], "codes")
         if copy:
-            codebook, indices = codebook.copy(), indices.copy()
-        self.codebook = read_only(codebook, owned=copy)
-        self.indices = read_only(indices, owned=copy)
+            values, checked = values.copy(), checked.copy()
+        self.codebook = read_only(values, owned=copy)
+        self.codes = read_only(checked, owned=copy)
 
-    def _init_args(self):
-        return self.codebook, self.indices
-
-    @property
-    def shape(self):
-        return self.indices.shape
+    def _init_args(self) -> Tuple[Any, ...]:
+        return self.codebook, self.codes
 
     @property
-    def nbytes(self):
-        return self.codebook.nbytes + self.indices.nbytes
+    def indices(self) -> np.ndarray:
+        """Deprecated: the old name of :attr:`codes`."""
+        warnings.warn("SharedWeights.indices is deprecated: use SharedWeights.codes",
+                      DeprecationWarning, stacklevel=2)
+        return self.codes
 
     @property
-    def compression_ratio(self):
-        return self.indices.size * self.codebook.itemsize / self.nbytes
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self.codes.shape)
 
-    def decode(self):
-        """The dense weights ``codebook[indices]``."""
+    @property
+    def nbytes(self) -> int:
+        return int(self.codebook.nbytes + self.codes.nbytes)
+
+    @property
+    def compression_ratio(self) -> float:
+        return float(self.codes.size * self.codebook.itemsize / self.nbytes)
+
+    def decode(self) -> np.ndarray:
+        """The dense weights ``codebook[codes]``."""
         return decode(self)
 
-    def to_arrays(self):
-        """{"codebook", "indices"}: what ``numpy.savez(file, **sw.to_arrays())`` stores and
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        """{"codebook", "codes"}: what ``numpy.savez(file, **sw.to_arrays())`` stores and
         ``SharedWeights(**numpy.load(file))`` reads back (no pickle)."""
-        return {"codebook": self.codebook, "indices": self.indices}
+        return {"codebook": self.codebook, "codes": self.codes}
 
-    def __matmul__(self, other):
-        other = np.asarray(other)
-        return shared_matvec(self, other) if other.ndim == 1 else shared_matmul(self, other)
+    def _code_arrays(self) -> Tuple[np.ndarray, ...]:
+        return (self.codes,)
 
-    def __repr__(self):
-        return (f"<sparsenet.SharedWeights {self.shape}, {self.n_codes} {self.dtype} codes, "
-                f"{self.indices.dtype} indices, {self.compression_ratio:.2f}x smaller>")
+    def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
+                       Y: np.ndarray, transpose: bool) -> None:
+        _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.codes.ravel(),
+                         X, Y, transpose)
+
+    def __matmul__(self, other: ArrayLike) -> np.ndarray:
+        x = as_array(other, "x", ndim=(1, 2))
+        return shared_matvec(self, x) if x.ndim == 1 else shared_matmul(self, x)
+
+    def __repr__(self) -> str:
+        return (f"<sparsenet.SharedWeights {self.shape}, {self.codes.dtype} codes into a codebook "
+                f"of {self.n_codes} {self.dtype} values, {self.compression_ratio:.2f}x smaller>")
 
 
 class HashedWeights(_CodebookWeights):
@@ -197,10 +246,13 @@ class HashedWeights(_CodebookWeights):
     """
 
     __slots__ = ("codebook", "shape", "seed")
+    shape: Tuple[int, int]
+    seed: int
+    _REFERENCE = ("hashed_matvec", "hashed_matmul")
 
-    def __init__(self, shape, codebook, seed=0):
+    def __init__(self, shape: Tuple[int, int], codebook: ArrayLike, seed: int = 0) -> None:
         try:
-            self.shape = tuple(int(s) for s in shape)
+            self.shape = tuple(int(s) for s in shape)  # type: ignore[assignment]
         except (TypeError, ValueError):
             raise TypeError(f"shape must be a pair of ints, got {shape!r}") from None
         if len(self.shape) != 2 or min(self.shape) < 0:
@@ -208,27 +260,36 @@ class HashedWeights(_CodebookWeights):
         self.codebook = read_only(_as_codebook(codebook).copy(), owned=True)
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
 
-    def _init_args(self):
+    def _init_args(self) -> Tuple[Any, ...]:
         return self.shape, self.codebook, self.seed
 
     @property
-    def nbytes(self):
-        return self.codebook.nbytes
+    def nbytes(self) -> int:
+        return int(self.codebook.nbytes)
 
     @property
-    def compression_ratio(self):
-        return self.shape[0] * self.shape[1] * self.codebook.itemsize / self.nbytes
+    def compression_ratio(self) -> float:
+        return float(self.shape[0] * self.shape[1] * self.codebook.itemsize / self.nbytes)
 
-    def decode(self):
+    def decode(self) -> np.ndarray:
         """The dense weights."""
         return decode(self)
 
-    def __repr__(self):
-        return (f"<sparsenet.HashedWeights {self.shape}, {self.n_codes} {self.dtype} codes, "
-                f"seed={self.seed}>")
+    def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
+                       Y: np.ndarray, transpose: bool) -> None:
+        _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.seed,
+                                X, Y, transpose)
+
+    def __matmul__(self, other: ArrayLike) -> np.ndarray:
+        x = as_array(other, "x", ndim=(1, 2))
+        return hashed_matvec(self, x) if x.ndim == 1 else hashed_matmul(self, x)
+
+    def __repr__(self) -> str:
+        return (f"<sparsenet.HashedWeights {self.shape}, a codebook of {self.n_codes} {self.dtype} "
+                f"values, seed={self.seed}>")
 
 
-def _check_weights(w, kind, name):
+def _check_weights(w: Any, kind: Any, name: str) -> Any:
     if not isinstance(w, kind):
         raise TypeError(f"{name} must be a sparsenet.{kind.__name__}, got {type(w).__name__}")
     if len(w.shape) != 2:
@@ -236,8 +297,9 @@ def _check_weights(w, kind, name):
     return w
 
 
-def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, index_dtype=None,
-                    random_state=None):
+def kmeans_codebook(W: ArrayLike, n_clusters: int, *, init: Union[str, ArrayLike] = "linear",
+                    max_iter: int = 300, tol: float = 1e-4, index_dtype: Optional[DTypeLike] = None,
+                    random_state: Union[None, int, np.random.Generator] = None) -> SharedWeights:
     """Learn a codebook of `n_clusters` values for the weights `W` by exact 1-D k-means (Lloyd).
 
     The values are sorted once; each iteration then finds the cluster boundaries (midpoints between
@@ -274,7 +336,7 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
     >>> sw = sparsenet.kmeans_codebook(W, 2)
     >>> sw.codebook
     array([0.11, 0.95], dtype=float32)
-    >>> sw.indices
+    >>> sw.codes
     array([[0, 0, 1],
            [1, 0, 1]], dtype=uint8)
     """
@@ -302,19 +364,20 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
     elif init not in ("linear", "density", "random"):
         raise ValueError(f"init must be 'linear', 'density', 'random' or an array, got {init!r}")
     if backend.use_numpy():
-        return reference.kmeans_codebook(W.astype(dtype, copy=False), n_clusters, init=init,
-                                         max_iter=max_iter, tol=tol, index_dtype=code_dtype,
-                                         random_state=random_state)
+        learned = reference.kmeans_codebook(W.astype(dtype, copy=False), n_clusters, init=init,
+                                            max_iter=max_iter, tol=tol, index_dtype=code_dtype,
+                                            random_state=random_state)
+        return SharedWeights(learned.codebook, learned.codes, copy=False)
     density = isinstance(init, str) and init == "density"
     centers = (np.zeros(n_clusters) if density
-               else np.ascontiguousarray(reference.kmeans_init(w, n_clusters, init, random_state)))
+               else np.ascontiguousarray(_policy.kmeans_init(w, n_clusters, init, random_state)))
     codes = np.empty(w.shape[0], dtype=code_dtype)
     isa, threads = backend.native_options()
     _native().kmeans(isa, threads, w, density, max_iter, float(tol), centers, codes)
     return SharedWeights(centers.astype(dtype), codes.reshape(W.shape), copy=False)
 
 
-def decode(w):
+def decode(w: Union[SharedWeights, HashedWeights]) -> np.ndarray:
     """The dense weights of a :class:`SharedWeights` or :class:`HashedWeights` (C order).
 
     Examples
@@ -333,42 +396,32 @@ def decode(w):
         _native().hashed_decode(isa, threads, w.shape[0], w.shape[1], w.codebook, w.seed, out.ravel())
         return out
     out = new_output(w.shape, w.dtype)
-    n_rows = w.shape[0] if w.indices.ndim else 1
-    _native().decode(isa, threads, n_rows, w.indices.size // max(n_rows, 1), w.codebook,
-                   w.indices.ravel(), out.ravel())
+    n_rows = w.shape[0] if w.codes.ndim else 1
+    _native().decode(isa, threads, n_rows, w.codes.size // max(n_rows, 1), w.codebook,
+                     w.codes.ravel(), out.ravel())
     return out
 
 
-def _product(w, X, transpose, out, ndim, kind, names):
-    """Shared body of the shared/hashed matvec (ndim=1) and matmul (ndim=2)."""
+def _product(w: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: int, kind: type,
+             names: Tuple[str, str]) -> np.ndarray:
+    """Shared body of the shared/hashed matvec (ndim=1) and matmul (ndim=2): the checks, then the
+    weights' own product."""
     wname, xname = names
     w = _check_weights(w, kind, wname)
+    transpose = check_bool(transpose, "transpose")
     X, n_in, n_out, k, out_shape = product_operand(X, w.shape, transpose, ndim, names)
     dtype = result_dtype(w.codebook, X, names=(f"{wname}.codebook", xname))
     if k > 1 and max(w.shape[0], w.shape[1], k) > _BLAS_MAX:
         raise ValueError(f"every dimension must be below 2**31 for the blocked product, got "
                          f"{wname}.shape={w.shape} and {xname}.shape={X.shape}")
     if out is not None:
-        check_out(out, out_shape, dtype, inputs=(X, w.codebook, *_codes_of(w)))
-    if backend.use_numpy():
-        fn = getattr(reference, f"{'hashed' if kind is HashedWeights else 'shared'}_mat"
-                                f"{'vec' if ndim == 1 else 'mul'}")
-        return fn(w, X, transpose=transpose, out=out)
-    codebook = as_c_array(w.codebook, dtype)
-    X2 = as_c_array(X, dtype).reshape(n_in, k)
-    Y = out if out is not None else new_output(out_shape, dtype)
-    isa, threads = backend.native_options()
-    if kind is HashedWeights:
-        _native().hashed_matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.seed, X2,
-                              Y.reshape(n_out, k), transpose)
-    else:
-        _native().matmul(isa, threads, w.shape[0], w.shape[1], codebook, w.indices.ravel(), X2,
-                       Y.reshape(n_out, k), transpose)
-    return Y
+        check_out(out, out_shape, dtype, inputs=(X, w.codebook, *w._code_arrays()))
+    return w._matmul(X, transpose, out, dtype)
 
 
-def shared_matvec(sw, x, *, transpose=False, out=None):
-    """``y = W @ x`` (or ``W.T @ x``) for ``W = sw.codebook[sw.indices]``, from the codes directly.
+def shared_matvec(sw: SharedWeights, x: ArrayLike, *, transpose: bool = False,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``y = W @ x`` (or ``W.T @ x``) for ``W = sw.codebook[sw.codes]``, from the codes directly.
 
     Parameters
     ----------
@@ -396,8 +449,9 @@ def shared_matvec(sw, x, *, transpose=False, out=None):
     return _product(sw, x, transpose, out, 1, SharedWeights, ("sw", "x"))
 
 
-def shared_matmul(sw, X, *, transpose=False, out=None):
-    """``Y = W @ X`` (or ``W.T @ X``) for ``W = sw.codebook[sw.indices]``.
+def shared_matmul(sw: SharedWeights, X: ArrayLike, *, transpose: bool = False,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``Y = W @ X`` (or ``W.T @ X``) for ``W = sw.codebook[sw.codes]``.
 
     Tiles of about 1Mi weights are decoded into cache and multiplied with BLAS (SciPy's
     ``sgemm``/``dgemm``, its own threads); the dense W is never held in full.
@@ -424,7 +478,8 @@ def shared_matmul(sw, X, *, transpose=False, out=None):
     return _product(sw, X, transpose, out, 2, SharedWeights, ("sw", "X"))
 
 
-def hashed_matvec(hw, x, *, transpose=False, out=None):
+def hashed_matvec(hw: HashedWeights, x: ArrayLike, *, transpose: bool = False,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
     """``y = W @ x`` (or ``W.T @ x``) for a :class:`HashedWeights` W, hashing on the fly.
 
     Examples
@@ -437,7 +492,8 @@ def hashed_matvec(hw, x, *, transpose=False, out=None):
     return _product(hw, x, transpose, out, 1, HashedWeights, ("hw", "x"))
 
 
-def hashed_matmul(hw, X, *, transpose=False, out=None):
+def hashed_matmul(hw: HashedWeights, X: ArrayLike, *, transpose: bool = False,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
     """``Y = W @ X`` (or ``W.T @ X``) for a :class:`HashedWeights` W (tiles decoded into cache).
 
     Examples
@@ -450,7 +506,8 @@ def hashed_matmul(hw, X, *, transpose=False, out=None):
     return _product(hw, X, transpose, out, 2, HashedWeights, ("hw", "X"))
 
 
-def codebook_grad(w, grad_out, X):
+def codebook_grad(w: Union[SharedWeights, HashedWeights], grad_out: ArrayLike,
+                  X: ArrayLike) -> np.ndarray:
     """Gradient of a loss with respect to the codebook of the layer ``Y = W @ X``.
 
     ``grad[c] = sum of (grad_out @ X.T)[i, j] * sign(i, j)`` over the positions (i, j) of code c
@@ -503,11 +560,11 @@ def codebook_grad(w, grad_out, X):
     if isinstance(w, HashedWeights):
         _native().hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
     else:
-        _native().grad(isa, threads, w.shape[0], w.shape[1], w.indices.ravel(), G2, X2, grad)
+        _native().grad(isa, threads, w.shape[0], w.shape[1], w.codes.ravel(), G2, X2, grad)
     return grad
 
 
-def _nearest_codes(values, codebook):
+def _nearest_codes(values: np.ndarray, codebook: np.ndarray) -> np.ndarray:
     """The code of the codebook entry nearest to each value (ties: the lower value)."""
     order = np.argsort(codebook, kind="stable")
     sorted_cb = codebook[order].astype(np.float64)
@@ -515,11 +572,13 @@ def _nearest_codes(values, codebook):
     return order[np.searchsorted(mids, values.astype(np.float64), side="left")]
 
 
-class SharedCSR(Frozen):
+class SharedCSR(csr.SparseMatrix):
     """A pruned and shared matrix (Deep Compression's storage): CSR whose values are codebook codes.
 
-    Stored value p is ``codebook[codes[p]]``. ``sparsenet.spmv`` / ``sparsenet.spmm`` take it (the CSR
-    kernels' structure, the value looked up in the codebook).
+    Stored value p is ``codebook[codes[p]]``. ``sparsenet.spmv`` / ``sparsenet.spmm`` and ``@``
+    take it and its transposed view ``.T`` (the CSR kernels' structure, the value looked up in the
+    codebook); it behaves as a :class:`sparsenet.CSR` does (``.T``, ``.ndim``, ``.todense()``,
+    ``x @ A``, no implicit ``np.asarray``).
 
     Parameters
     ----------
@@ -546,16 +605,22 @@ class SharedCSR(Frozen):
     """
 
     __slots__ = ("codes", "codebook", "indices", "indptr", "shape", "has_canonical_format")
+    codes: np.ndarray
+    codebook: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    has_canonical_format: bool
 
-    def __init__(self, codes, indices, indptr, shape, codebook, *, copy=True):
+    def __init__(self, codes: ArrayLike, indices: ArrayLike, indptr: ArrayLike,
+                 shape: Tuple[int, int], codebook: ArrayLike, *, copy: bool = True) -> None:
         shape = csr._check_shape(shape, "A")
         codebook = _as_codebook(codebook)
-        codes = _as_codes(codes, codebook.shape[0], "codes")
-        if codes.ndim != 1:
-            raise ValueError(f"codes must be 1-D, got shape {codes.shape}")
+        checked = _as_codes(codes, codebook.shape[0], "codes")
+        if checked.ndim != 1:
+            raise ValueError(f"codes must be 1-D, got shape {checked.shape}")
         indices, indptr, canonical = csr.check_structure(indices, indptr, shape, "A",
-                                                         values=(codes, "codes"))
-        arrays = [codes, codebook, indices, indptr]
+                                                         values=(checked, "codes"))
+        arrays = [checked, codebook, indices, indptr]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
         self.codes, self.codebook, self.indices, self.indptr = (read_only(a, owned=copy)
@@ -563,25 +628,28 @@ class SharedCSR(Frozen):
         self.shape = shape
         self.has_canonical_format = canonical
 
-    def _init_args(self):
+    def _init_args(self) -> Tuple[Any, ...]:
         return self.codes, self.indices, self.indptr, self.shape, self.codebook
 
     @classmethod
-    def from_dense(cls, W, codebook, *, index_dtype=None):
+    def from_dense(cls, W: ArrayLike, codebook: Union[int, ArrayLike], *,
+                   index_dtype: Optional[DTypeLike] = None) -> SharedCSR:
         """The nonzeros of the 2-D `W`, each replaced by its nearest codebook entry; `codebook` may
         also be an int K: a codebook learned by :func:`kmeans_codebook` on the nonzeros."""
         return cls._from_csr(csr.CSR.from_dense(W), codebook, index_dtype)
 
     @classmethod
-    def from_csr(cls, A, codebook, *, index_dtype=None):
+    def from_csr(cls, A: Any, codebook: Union[int, ArrayLike], *,
+                 index_dtype: Optional[DTypeLike] = None) -> SharedCSR:
         """As :meth:`from_dense`, from a :class:`sparsenet.CSR` or a scipy CSR matrix."""
         return cls._from_csr(csr.as_csr(A), codebook, index_dtype)
 
     @classmethod
-    def _from_csr(cls, A, codebook, index_dtype):
+    def _from_csr(cls, A: csr.CSR, codebook: Union[int, ArrayLike],
+                  index_dtype: Optional[DTypeLike]) -> SharedCSR:
         if isinstance(codebook, (int, np.integer)) and not isinstance(codebook, bool):
             sw = kmeans_codebook(A.data, int(codebook), index_dtype=index_dtype)
-            codebook, codes = sw.codebook, sw.indices
+            codebook, codes = sw.codebook, sw.codes
         else:
             codebook = _as_codebook(codebook)
             if not np.isfinite(A.data).all():
@@ -591,50 +659,53 @@ class SharedCSR(Frozen):
         # the structure is copied: from a scipy matrix it is the caller's, who may change it
         return cls(codes, A.indices, A.indptr, A.shape, codebook)
 
-    def operands(self):
+    def operands(self) -> Tuple[np.ndarray, ...]:
         """The arrays the product kernels read."""
         return self.codes, self.codebook, self.indices, self.indptr
 
     @property
-    def nnz(self):
-        return self.indices.shape[0]
+    def nnz(self) -> int:
+        return int(self.indices.shape[0])
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.codebook.dtype
 
     @property
-    def data(self):
+    def data(self) -> np.ndarray:
         """The stored values, decoded: ``codebook[codes]`` (a new array)."""
         return self.codebook[self.codes]
 
     @property
-    def nbytes(self):
-        return self.codes.nbytes + self.codebook.nbytes + self.indices.nbytes + self.indptr.nbytes
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + self.codebook.nbytes + self.indices.nbytes
+                   + self.indptr.nbytes)
 
-    def to_csr(self):
+    def to_csr(self) -> csr.CSR:
         """The same matrix as a :class:`sparsenet.CSR` with decoded values."""
         return csr.CSR(self.data, self.indices, self.indptr, self.shape, copy=False)
 
-    def toarray(self):
+    def to_scipy(self, kind: str = "array") -> Any:
+        """The same matrix, decoded, as a ``scipy.sparse.csr_array`` (or ``csr_matrix``)."""
+        return self.to_csr().to_scipy(kind)
+
+    def toarray(self) -> np.ndarray:
+        """The dense matrix, decoded."""
         return self.to_csr().toarray()
 
-    def __matmul__(self, other):
-        other = np.asarray(other)
-        return csr.spmv(self, other) if other.ndim == 1 else csr.spmm(self, other)
+    def _copy(self) -> SharedCSR:
+        return SharedCSR(*self._init_args())
 
-    def __repr__(self):
+    def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
+                       transpose: bool) -> None:
+        _native().csr_matmul(isa, threads, self.shape[1], self.indptr, self.indices, self.codes,
+                             as_c_array(self.codebook, Y.dtype), X, Y, transpose,
+                             self.has_canonical_format)
+
+    def __repr__(self) -> str:
         return (f"<sparsenet.SharedCSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored "
-                f"{self.codes.dtype} codes into {self.codebook.shape[0]} {self.dtype} values>")
-
-
-def _shared_csr_native(A, isa, threads, X, Y, transpose):
-    """The native spmv / spmm of a SharedCSR (registered with sparsenet.csr, which checks)."""
-    _native().csr_matmul(isa, threads, A.shape[1], A.indptr, A.indices, A.codes,
-                         as_c_array(A.codebook, Y.dtype), X, Y, transpose, A.has_canonical_format)
-
-
-csr.register_product(SharedCSR, _shared_csr_native)
+                f"{self.codes.dtype} codes into a codebook of {self.codebook.shape[0]} "
+                f"{self.dtype} values>")
 
 __all__ = ["SharedWeights", "HashedWeights", "SharedCSR", "kmeans_codebook", "decode",
            "shared_matvec", "shared_matmul", "hashed_matvec", "hashed_matmul", "codebook_grad"]

@@ -17,12 +17,17 @@ first and stays visible. -0.0 and +0.0 are equal everywhere.
 Thresholds are converted to the input's float dtype first (as NumPy 2 does with a Python float), so
 float32 data are compared with a float32 threshold.
 """
+from __future__ import annotations
+
 import math
+from typing import Any, Callable, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
-from sparsenet import _threshold, backend, reference
-from sparsenet._validate import as_array, check_index, new_output, new_output_like, result_dtype
+from sparsenet import _policy, _threshold, backend, reference
+from sparsenet._validate import (as_array, check_bool, check_index, new_output, new_output_like,
+                                 result_dtype)
 from sparsenet.csr import CSR
 
 _FORMATS = ("dense", "csr")
@@ -35,7 +40,7 @@ _TOO_HARD = getattr(np, "exceptions", np).TooHardError  # np.exceptions from Num
 # --- argument checks ---
 
 
-def _float_input(x, name, ndim=None):
+def _float_input(x: Any, name: str, ndim: Optional[int] = None) -> np.ndarray:
     """x as an aligned array of its float result dtype (float32 stays float32; integers and bools
     become float64, by an explicit copy)."""
     x = as_array(x, name, ndim=ndim)
@@ -45,7 +50,7 @@ def _float_input(x, name, ndim=None):
     return x
 
 
-def _real_scalar(value, name, dtype):
+def _real_scalar(value: Any, name: str, dtype: np.dtype) -> Any:
     """`value` as a scalar of `dtype`; TypeError unless a real number, ValueError for NaN."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
                                                                       np.floating)):
@@ -58,14 +63,14 @@ def _real_scalar(value, name, dtype):
     return scalar
 
 
-def _check_format(format, x, name="x"):
+def _check_format(format: str, x: np.ndarray, name: str = "x") -> None:
     if format not in _FORMATS:
         raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
     if format == "csr" and x.ndim != 2:
         raise ValueError(f"format='csr' needs a 2-D {name}, got an array of shape {x.shape}")
 
 
-def _check_dense_out(out, x, dtype):
+def _check_dense_out(out: Any, x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """A caller's `out` for an elementwise result: any layout; out=x (in place) is fine, any other
     overlap with x is not."""
     if not isinstance(out, np.ndarray):
@@ -82,7 +87,7 @@ def _check_dense_out(out, x, dtype):
             and out.strides == x.strides and out.dtype == x.dtype)
     if not same and np.may_share_memory(out, x):
         try:
-            overlap = np.shares_memory(out, x, max_work=10_000)
+            overlap = np.shares_memory(out, x, max_work=10_000)  # type: ignore[arg-type]
         except _TOO_HARD:
             overlap = True
         if overlap:
@@ -135,7 +140,7 @@ def _csr_arrays(counts, n_cols, dtype):
     indptr = np.zeros(counts.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     nnz = int(indptr[-1])
-    index = np.int32 if max(n_cols, nnz) < 2**31 else np.int64
+    index = _policy.csr_index_dtype(n_cols, nnz)
     return indptr.astype(index, copy=False), np.empty(nnz, dtype=index), np.empty(nnz, dtype=dtype)
 
 
@@ -181,10 +186,17 @@ def _elementwise(op, x, p, out, format, out_dtype=None):
     return y
 
 
+def _from_reference(result: Any) -> Any:
+    """A reference result in the native API's types: its scipy CSR matrices become sparsenet.CSR
+    (checked, sharing the reference's fresh arrays)."""
+    return CSR(result, copy=False) if hasattr(result, "tocsr") else result
+
+
 # --- public API ---
 
 
-def binarize(x, theta, *, dtype=None, out=None, format="dense"):
+def binarize(x: ArrayLike, theta: float, *, dtype: Optional[DTypeLike] = None,
+             out: Optional[np.ndarray] = None, format: str = "dense") -> Union[np.ndarray, CSR]:
     """Binary sparse code: 1 where ``x >= theta``, else 0.
 
     The seed's coding step "sigmoid, then threshold" needs no sigmoid pass: sigmoid is increasing,
@@ -234,11 +246,12 @@ def binarize(x, theta, *, dtype=None, out=None, format="dense"):
     if out is not None and format == "dense":
         _check_dense_out(out, x, out_dtype)
     if backend.use_numpy():
-        return reference.binarize(x, p, dtype=out_dtype, out=out, format=format)
+        return _from_reference(reference.binarize(x, p, dtype=out_dtype, out=out, format=format))
     return _elementwise(_BINARIZE, x, p, out, format, out_dtype)
 
 
-def hard_threshold(x, theta, *, out=None, format="dense"):
+def hard_threshold(x: ArrayLike, theta: float, *, out: Optional[np.ndarray] = None,
+                   format: str = "dense") -> Union[np.ndarray, CSR]:
     """Hard thresholding: ``x`` where ``|x| >= theta``, else 0.
 
     Parameters
@@ -274,11 +287,12 @@ def hard_threshold(x, theta, *, out=None, format="dense"):
     if out is not None and format == "dense":
         _check_dense_out(out, x, x.dtype)
     if backend.use_numpy():
-        return reference.hard_threshold(x, p, out=out, format=format)
+        return _from_reference(reference.hard_threshold(x, p, out=out, format=format))
     return _elementwise(_HARD, x, p, out, format)
 
 
-def soft_threshold(x, lam, *, out=None, format="dense"):
+def soft_threshold(x: ArrayLike, lam: float, *, out: Optional[np.ndarray] = None,
+                   format: str = "dense") -> Union[np.ndarray, CSR]:
     """Soft thresholding ``sign(x) * max(|x| - lam, 0)``: the proximal map of ``lam * ||x||_1``.
 
     Parameters
@@ -312,11 +326,12 @@ def soft_threshold(x, lam, *, out=None, format="dense"):
     if out is not None and format == "dense":
         _check_dense_out(out, x, x.dtype)
     if backend.use_numpy():
-        return reference.soft_threshold(x, p, out=out, format=format)
+        return _from_reference(reference.soft_threshold(x, p, out=out, format=format))
     return _elementwise(_SOFT, x, p, out, format)
 
 
-def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
+def topk(x: ArrayLike, k: int, *, axis: int = -1, largest_magnitude: bool = True,
+         format: str = "dense") -> Union[np.ndarray, CSR]:
     """k-winners-take-all: keep the k entries of largest magnitude (or value) along `axis`.
 
     A radix selection on the bit patterns of the values, one row at a time in cache, not a sort.
@@ -363,14 +378,13 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
         raise ValueError(f"axis must be in [{-x.ndim}, {x.ndim - 1}] for a {x.ndim}-D x, got {axis}")
     axis = int(axis) % x.ndim
     k = min(k, x.shape[axis])  # k >= the row length keeps everything (and fits the kernel's int64)
-    if not isinstance(largest_magnitude, (bool, np.bool_)):
-        raise TypeError(f"largest_magnitude must be a bool, got {type(largest_magnitude).__name__}")
+    largest_magnitude = check_bool(largest_magnitude, "largest_magnitude")
     _check_format(format, x)
     if format == "csr" and axis != 1:
         raise ValueError(f"format='csr' selects along rows: axis must be -1 or 1, got {axis}")
     if backend.use_numpy():
-        return reference.topk(x, k, axis=axis, largest_magnitude=bool(largest_magnitude),
-                              format=format)
+        return _from_reference(reference.topk(x, k, axis=axis,
+                                              largest_magnitude=largest_magnitude, format=format))
     rank = _MAGNITUDE if largest_magnitude else _VALUE
     if format == "csr":
         return _cut_csr(_threshold.topk_cut, (rank,), x, k)
@@ -383,7 +397,8 @@ def topk(x, k, *, axis=-1, largest_magnitude=True, format="dense"):
     return np.moveaxis(y.reshape(moved.shape), -1, axis)
 
 
-def prune(W, *, sparsity=None, threshold=None, per_row=False):
+def prune(W: ArrayLike, *, sparsity: Optional[float] = None, threshold: Optional[float] = None,
+          per_row: bool = False) -> CSR:
     """Magnitude pruning of a dense matrix straight into a :class:`sparsenet.CSR`.
 
     Give exactly one of `sparsity` and `threshold`. With `sparsity` s, the ``round(s * n)`` entries
@@ -422,20 +437,19 @@ def prune(W, *, sparsity=None, threshold=None, per_row=False):
     if (sparsity is None) == (threshold is None):
         raise ValueError("give exactly one of sparsity and threshold, got "
                          + ("both" if sparsity is not None else "neither"))
-    if not isinstance(per_row, (bool, np.bool_)):
-        raise TypeError(f"per_row must be a bool, got {type(per_row).__name__}")
+    per_row = check_bool(per_row, "per_row")
     if threshold is not None:
         if per_row:
             raise ValueError("per_row applies to sparsity; a threshold is the same for every row")
         p = _real_scalar(threshold, "threshold", W.dtype)
         if backend.use_numpy():
-            return reference.prune(W, threshold=p)
+            return CSR(reference.prune(W, threshold=p), copy=False)
         return _elementwise_csr(_HARD, W, p)
     s = float(_real_scalar(sparsity, "sparsity", np.dtype(np.float64)))
     if not 0.0 <= s <= 1.0:
         raise ValueError(f"sparsity must be in [0, 1], got {sparsity}")
     if backend.use_numpy():
-        return reference.prune(W, sparsity=s, per_row=bool(per_row))
+        return CSR(reference.prune(W, sparsity=s, per_row=per_row), copy=False)
     if per_row:
-        return _cut_csr(_threshold.topk_cut, (_MAGNITUDE,), W, reference._n_kept(s, W.shape[1]))
-    return _cut_csr(_threshold.prune_cut, (), W, reference._n_kept(s, W.size))
+        return _cut_csr(_threshold.topk_cut, (_MAGNITUDE,), W, _policy.n_kept(s, W.shape[1]))
+    return _cut_csr(_threshold.prune_cut, (), W, _policy.n_kept(s, W.size))

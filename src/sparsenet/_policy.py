@@ -1,0 +1,92 @@
+"""Policy that sparsenet's native API and its NumPy reference (``sparsenet.reference``) share.
+
+Both sides import this module and nothing imports back from it (it needs only NumPy), so the
+reference stays an independent oracle while the choices that must agree between the two (how many
+entries a sparsity keeps, k-means' first centroids, the index and code dtypes of results, the
+hash of HashedWeights, the text of a warning) are written once.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Optional, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+"""The dtypes the kernels compute in."""
+
+CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+"""The dtypes of codebook codes."""
+
+MAX_CODES = 1 << 16
+"""Most entries a codebook may have (uint16 codes)."""
+
+# HashedWeights' hash (csrc/shared_kernels.h computes the same): see sparsenet.HashedWeights.
+HASH_ROW = 0x9E3779B1
+HASH_COL = 0x85EBCA77
+FMIX_MUL1 = 0x85EBCA6B
+FMIX_MUL2 = 0xC2B2AE35
+
+# scikit-learn's message, so that code filtering its warning filters ours too.
+OMP_PREMATURE = ("Orthogonal matching pursuit ended prematurely due to linear dependence in the "
+                 "dictionary. The requested precision might not have been met.")
+
+
+def float_dtype(*arrays_or_dtypes: Any) -> np.dtype:
+    """The dtype a kernel computes in: NumPy's promotion of the operands when that is float32 or
+    float64, else float64 (integers and bools)."""
+    dtype = np.result_type(*(getattr(a, "dtype", a) for a in arrays_or_dtypes))
+    return dtype if dtype in FLOATS else np.dtype(np.float64)
+
+
+def csr_index_dtype(n_cols: int, nnz: int) -> np.dtype:
+    """Index dtype of a CSR (or CSC) result sparsenet builds: int32 when every column index and
+    every row pointer fits, else int64."""
+    return np.dtype(np.int32) if max(int(n_cols), int(nnz)) < 2**31 else np.dtype(np.int64)
+
+
+def n_kept(sparsity: float, n: int) -> int:
+    """Entries kept of n when the fraction `sparsity` is pruned: n - round(sparsity * n)."""
+    return n - int(round(sparsity * n))
+
+
+def code_dtype(n_codes: int, requested: Optional[DTypeLike] = None) -> np.dtype:
+    """The dtype of codes into a codebook of `n_codes` entries: uint8 when n_codes <= 256, else
+    uint16; or `requested` (the ``index_dtype`` argument) when it can hold n_codes codes."""
+    if requested is None:
+        return np.dtype(np.uint8) if n_codes <= 256 else np.dtype(np.uint16)
+    dtype = np.dtype(requested)
+    if dtype not in CODE_DTYPES:
+        raise TypeError(f"index_dtype must be uint8 or uint16, got {dtype}")
+    if n_codes > np.iinfo(dtype).max + 1:
+        raise ValueError(f"index_dtype {dtype} cannot index {n_codes} codebook entries "
+                         f"(at most {np.iinfo(dtype).max + 1})")
+    return dtype
+
+
+def kmeans_init(w: np.ndarray, n_clusters: int, init: Union[str, ArrayLike],
+                random_state: Union[None, int, np.random.Generator] = None) -> np.ndarray:
+    """Initial centroids (float64) of 1-D k-means over the values `w` (1-D): "linear" (evenly spaced
+    from min to max), "density" (the quantiles ``sorted(w)[((2c + 1)(n - 1)) // (2 n_clusters)]``),
+    "random" (distinct positions drawn by ``numpy.random.default_rng(random_state)``), or an array
+    of n_clusters values."""
+    if isinstance(init, str):
+        if init == "linear":
+            return np.linspace(float(w.min()), float(w.max()), n_clusters)
+        if init == "density":
+            positions = ((2 * np.arange(n_clusters) + 1) * (w.size - 1)) // (2 * n_clusters)
+            return np.sort(w)[positions].astype(np.float64)
+        if init == "random":
+            rng = np.random.default_rng(random_state)
+            return w[rng.choice(w.size, n_clusters, replace=False)].astype(np.float64)
+        raise ValueError(f"init must be 'linear', 'density', 'random' or an array, got {init!r}")
+    return np.array(init, dtype=np.float64).ravel()
+
+
+def warn_omp_premature(n_premature: int, n_signals: int, stacklevel: int) -> None:
+    """The one RuntimeWarning of an OMP call in which `n_premature` signals stopped early
+    (`stacklevel` counted from the caller of this function)."""
+    if n_premature:
+        warnings.warn(f"{OMP_PREMATURE} ({n_premature} of {n_signals} signals)", RuntimeWarning,
+                      stacklevel=stacklevel + 1)
