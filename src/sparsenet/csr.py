@@ -566,6 +566,17 @@ def check_structure(indices: ArrayLike, indptr: ArrayLike, shape: Tuple[int, int
     """Check the CSR structure (indices, indptr) of a `shape` matrix whose stored values are
     values = (array, its name), in one native pass over the indices; returns (indices, indptr,
     canonical) with the index arrays of one dtype, int32 or int64."""
+    indices, indptr = _check_layout(indices, indptr, shape, name, values)
+    first_bad, canonical = _csr.check(*backend.native_options(), shape[1], indptr, indices)
+    if first_bad < shape[0]:
+        _raise_bad_row(first_bad, shape[1], indptr, indices, name)
+    return indices, indptr, canonical
+
+
+def _check_layout(indices: ArrayLike, indptr: ArrayLike, shape: Tuple[int, int], name: str,
+                  values: Tuple[np.ndarray, str]) -> Tuple[np.ndarray, np.ndarray]:
+    """The O(1) checks of a CSR structure (dtypes, lengths, indptr's ends); the index arrays of one
+    dtype, int32 or int64. The O(nnz) ones are check_structure's or the fused products'."""
     indices, indptr = _index_arrays(indices, indptr, name)
     if indptr.shape[0] != shape[0] + 1:
         raise ValueError(f"{name}.indptr must have n_rows + 1 = {shape[0] + 1} entries, "
@@ -579,10 +590,7 @@ def check_structure(indices: ArrayLike, indptr: ArrayLike, shape: Tuple[int, int
     if indptr[-1] != nnz:
         raise ValueError(f"{name}.indptr[-1] must equal the number of stored entries {nnz}, "
                          f"got {indptr[-1]}")
-    first_bad, canonical = _csr.check(*backend.native_options(), shape[1], indptr, indices)
-    if first_bad < shape[0]:
-        _raise_bad_row(first_bad, shape[1], indptr, indices, name)
-    return indices, indptr, canonical
+    return indices, indptr
 
 
 def _index_arrays(indices: ArrayLike, indptr: ArrayLike,
@@ -612,7 +620,11 @@ def _raise_bad_row(row: int, n_cols: int, indptr: np.ndarray, indices: np.ndarra
         raise ValueError(f"{name}.indptr must be non-decreasing from 0 to nnz={indices.shape[0]}; "
                          f"got indptr[{row}]={start}, indptr[{row + 1}]={end}")
     segment = indices[start:end]
-    pos = start + int(np.flatnonzero((segment < 0) | (segment >= n_cols))[0])
+    outside = np.flatnonzero((segment < 0) | (segment >= n_cols))
+    if outside.size == 0:  # the kernel saw a bad index that is gone now: changed while being read
+        raise ValueError(f"{name}.indices (row {row}) held a column out of range for {n_cols} "
+                         f"columns while the product read it (changed by another thread?)")
+    pos = start + int(outside[0])
     raise ValueError(f"{name}.indices[{pos}]={int(indices[pos])} (row {row}) is out of range for "
                      f"{n_cols} columns")
 
@@ -630,26 +642,85 @@ def as_csr(A: Any, name: str = "A") -> CSR:
                     f"got {type(A).__name__}")
 
 
-def as_sparse_matrix(A: Any, name: str = "A") -> SparseMatrix:
+def as_sparse_matrix(A: Any, name: str = "A", *, fused_check: bool = False) -> SparseMatrix:
     """`A` as a matrix that computes its own products: a sparsenet matrix as it is, a scipy CSR
     matrix as a checked :class:`CSR` view of its arrays, a scipy CSC matrix as the transposed view
-    of the CSR matrix its arrays describe (scipy's ``A.T`` of a CSR matrix is one)."""
+    of the CSR matrix its arrays describe (scipy's ``A.T`` of a CSR matrix is one).
+
+    With fused_check, a scipy matrix is instead an :class:`_ScipyOperand`, whose index arrays the
+    native products check in their own pass (for one product: spmv, spmm)."""
     if isinstance(A, SparseMatrix):
         return A
     if _is_scipy_sparse(A):
-        if A.format == "csc":
-            return CSR(A.data, A.indices, A.indptr, A.shape[::-1], copy=False, _name=name).T
-        if A.format != "csr":
+        if A.format not in ("csr", "csc"):
             raise TypeError(f"{name} must be a CSR (or CSC) matrix; got scipy.sparse format "
                             f"{A.format!r} (convert it with {name}.tocsr())")
-        return CSR(A.data, A.indices, A.indptr, A.shape, copy=False, _name=name)
-    raise TypeError(f"{name} must be a sparsenet.CSR or a scipy.sparse CSR matrix (or a "
-                    f"sparsenet.SharedCSR), got {type(A).__name__}")
+        shape = A.shape if A.format == "csr" else A.shape[::-1]
+        if fused_check and not backend.use_numpy():
+            matrix: SparseMatrix = _ScipyOperand(A.data, A.indices, A.indptr, shape, name)
+        else:
+            matrix = CSR(A.data, A.indices, A.indptr, shape, copy=False, _name=name)
+        return matrix if A.format == "csr" else matrix.T
+    return as_csr(A, name)  # the TypeError for anything else
+
+
+class _ScipyOperand(SparseMatrix):
+    """A scipy CSR matrix's arrays for one native product, their O(nnz) check fused into the
+    product's own pass (csr_matmul_checked in csrc/csr_kernels.h): one pass over the indices
+    instead of two, and no window in which another thread could change a checked index before the
+    product reads it. Only the O(1) facts are checked here. Never handed to the user."""
+
+    __slots__ = ("data", "indices", "indptr", "shape", "_name")
+    has_canonical_format = False
+
+    def __init__(self, data: Any, indices: Any, indptr: Any, shape: Tuple[int, int],
+                 name: str) -> None:
+        self.shape = _check_shape(shape, name)
+        self.data = as_array(data, f"{name}.data", ndim=1)
+        self.indices, self.indptr = _check_layout(indices, indptr, self.shape, name,
+                                                  (self.data, f"{name}.data"))
+        self._name = name
+
+    @property
+    def dtype(self) -> np.dtype:
+        return result_dtype(self.data, names=(f"{self._name}.data",))
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.shape[0])
+
+    def operands(self) -> Tuple[np.ndarray, ...]:
+        return (self.data, self.indices, self.indptr)
+
+    def _checked(self) -> CSR:
+        return CSR(self.data, self.indices, self.indptr, self.shape, copy=False, _name=self._name)
+
+    def toarray(self) -> np.ndarray:
+        return self._checked().toarray()
+
+    def _copy(self) -> SparseMatrix:
+        return self._checked()._copy()
+
+    def _init_args(self) -> Tuple[Any, ...]:
+        raise TypeError("a scipy operand of one product is not pickled")
+
+    def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
+                       transpose: bool) -> None:
+        n_rows, n_cols = self.shape
+        if n_cols == 0 or Y.shape[1] == 0 or X.shape[1] == 0:
+            # no entry is read: check the structure on its own, as a CSR would be
+            self._checked()._native_matmul(isa, threads, X, Y, transpose)
+            return
+        data = as_c_array(self.data, Y.dtype)
+        first_bad = _csr.checked_matmul(isa, threads, n_cols, self.indptr, self.indices, data, X,
+                                        Y, transpose)
+        if first_bad < n_rows:
+            _raise_bad_row(first_bad, n_cols, self.indptr, self.indices, self._name)
 
 
 def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: int) -> np.ndarray:
     """Shared body of spmv (ndim=1) and spmm (ndim=2): the checks, then A's own product."""
-    A = as_sparse_matrix(A)
+    A = as_sparse_matrix(A, fused_check=True)
     transpose = check_bool(transpose, "transpose")
     xname = "x" if ndim == 1 else "X"
     X, _, _, _, out_shape = product_operand(X, A.shape, transpose, ndim, ("A", xname))

@@ -1,0 +1,138 @@
+"""A scipy matrix passed as is: its indices are checked inside the product's own pass
+(csr_matmul_checked). Bad structure gives a ValueError naming the array, a matrix another thread
+changes meanwhile gives a correct result or that ValueError, never a crash or another exception."""
+import threading
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import sparsenet
+
+PRODUCTS = [(sparsenet.spmv, False), (sparsenet.spmv, True), (sparsenet.spmm, False),
+            (sparsenet.spmm, True)]
+
+
+def operand(fn, A, transpose, k=5, dtype=np.float32):
+    n = A.shape[0] if transpose else A.shape[1]
+    rng = np.random.default_rng(1)
+    return rng.standard_normal(n if fn is sparsenet.spmv else (n, k)).astype(dtype)
+
+
+def expected(A, X, transpose):
+    return (A.T if transpose else A) @ X
+
+
+@pytest.mark.parametrize("fn, transpose", PRODUCTS)
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scipy_input_matches_scipy(fn, transpose, index_dtype, dtype):
+    # rows longer than the kernel's 256-entry pieces, empty rows and duplicates included
+    A = sp.random(70, 900, density=0.4, format="csr", dtype=dtype, random_state=3)
+    A.indices = A.indices.astype(index_dtype)
+    A.indptr = A.indptr.astype(index_dtype)
+    A.data[A.indptr[4]:A.indptr[5]] = 0
+    X = operand(fn, A, transpose, dtype=dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(fn(A, X, transpose=transpose), expected(A, X, transpose),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("fn, transpose", PRODUCTS)
+def test_scipy_input_same_for_every_thread_count(fn, transpose):
+    A = sp.random(3000, 2000, density=0.05, format="csr", dtype=np.float32, random_state=4)
+    X = operand(fn, A, transpose, k=9)
+    results = []
+    for n in (1, 2, 3):
+        sparsenet.set_num_threads(n)
+        try:
+            results.append(fn(A, X, transpose=transpose))
+        finally:
+            sparsenet.set_num_threads(None)
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
+def broken(kind, index_dtype=np.int32):
+    A = sp.random(40, 30, density=0.3, format="csr", dtype=np.float32, random_state=5)
+    indices, indptr = A.indices.astype(index_dtype), A.indptr.astype(index_dtype)
+    row = 17
+    if kind == "column too large":
+        indices[indptr[row]] = 30
+    elif kind == "negative column":
+        indices[indptr[row]] = -1
+    elif kind == "huge column":
+        indices[indptr[row]] = np.iinfo(index_dtype).max
+    elif kind == "indptr decreasing":
+        indptr[row + 1] = indptr[row] - 1
+    elif kind == "indptr past nnz":
+        indptr[row + 1] = len(indices) + 5
+    B = sp.csr_array((A.data, A.indices, A.indptr), shape=A.shape)
+    B.indices, B.indptr = indices, indptr  # scipy does not re-check attributes set afterwards
+    return B
+
+
+@pytest.mark.parametrize("fn, transpose", PRODUCTS)
+@pytest.mark.parametrize("kind", ["column too large", "negative column", "huge column",
+                                  "indptr decreasing", "indptr past nnz"])
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_bad_structure_is_a_value_error_naming_the_array(fn, transpose, kind, index_dtype):
+    A = broken(kind, index_dtype)
+    X = operand(fn, A, transpose)
+    what = "A.indices" if "column" in kind else "A.indptr"
+    with pytest.raises(ValueError, match=what):
+        fn(A, X, transpose=transpose)
+    with sparsenet.use_backend("numpy"), pytest.raises(ValueError, match=what):
+        fn(A, X, transpose=transpose)
+
+
+@pytest.mark.parametrize("fn, transpose", PRODUCTS)
+def test_bad_structure_checked_when_no_entry_is_read(fn, transpose):
+    A = broken("column too large")
+    if fn is sparsenet.spmm:  # k = 0: the product reads nothing, the structure is still checked
+        X = np.zeros((A.shape[0] if transpose else A.shape[1], 0), np.float32)
+        with pytest.raises(ValueError, match="A.indices"):
+            fn(A, X, transpose=transpose)
+
+
+def test_racing_mutation_gives_a_result_or_a_value_error():
+    A = sp.random(2000, 2000, density=0.02, format="csr", dtype=np.float32, random_state=6)
+    good = A.indices.copy()
+    X = np.ones((2000, 4), np.float32)
+    want = {t: expected(A, X, t) for t in (False, True)}
+    stop = time.monotonic() + 3.0
+    errors, outcomes = [], {"ok": 0, "refused": 0}
+
+    def flip():
+        pos = np.arange(0, len(good), 97)
+        while time.monotonic() < stop:
+            A.indices[pos] = 2**30
+            A.indices[pos] = good[pos]
+
+    def multiply(transpose):
+        while time.monotonic() < stop:
+            try:
+                Y = sparsenet.spmm(A, X, transpose=transpose)
+            except ValueError:
+                outcomes["refused"] += 1
+                continue
+            except Exception as e:  # any other exception type is a failure
+                errors.append(e)
+                return
+            # a call that passed read only valid indices; they may be a mix of two valid states,
+            # and here both states are the same matrix
+            if not np.allclose(Y, want[transpose], rtol=1e-4, atol=1e-4):
+                errors.append(AssertionError("a passing call gave a wrong result"))
+                return
+            outcomes["ok"] += 1
+
+    threads = [threading.Thread(target=flip)] + [
+        threading.Thread(target=multiply, args=(t,)) for t in (False, True, False)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    A.indices[:] = good
+    assert not errors, errors[0]
+    assert outcomes["ok"] + outcomes["refused"] > 0
