@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from sparsenet import _policy, backend, csr, reference
+from sparsenet import _blas, _policy, backend, csr, reference
 from sparsenet._validate import (Frozen, as_array, as_c_array, check_bool, check_index, check_out,
                                  new_output, product_operand, read_only, result_dtype)
 
@@ -203,8 +203,9 @@ class SharedWeights(_CodebookWeights):
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
                        Y: np.ndarray, transpose: bool) -> None:
-        _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.codes.ravel(),
-                         X, Y, transpose)
+        with _blas.one_thread(X.shape[1] > 1):  # k > 1 multiplies decoded tiles with xGEMM
+            _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook,
+                             self.codes.ravel(), X, Y, transpose)
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         x = as_array(other, "x", ndim=(1, 2))
@@ -277,8 +278,9 @@ class HashedWeights(_CodebookWeights):
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
                        Y: np.ndarray, transpose: bool) -> None:
-        _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.seed,
-                                X, Y, transpose)
+        with _blas.one_thread(X.shape[1] > 1):
+            _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook,
+                                    self.seed, X, Y, transpose)
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         x = as_array(other, "x", ndim=(1, 2))
@@ -557,10 +559,11 @@ def codebook_grad(w: Union[SharedWeights, HashedWeights], grad_out: ArrayLike,
     X2 = as_c_array(X, dtype).reshape(X.shape[0], k)
     grad = np.empty(w.n_codes, dtype=dtype)
     isa, threads = backend.native_options()
-    if isinstance(w, HashedWeights):
-        _native().hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
-    else:
-        _native().grad(isa, threads, w.shape[0], w.shape[1], w.codes.ravel(), G2, X2, grad)
+    with _blas.one_thread(k > 1):  # k > 1 forms tiles of G X^T with xGEMM
+        if isinstance(w, HashedWeights):
+            _native().hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
+        else:
+            _native().grad(isa, threads, w.shape[0], w.shape[1], w.codes.ravel(), G2, X2, grad)
     return grad
 
 
