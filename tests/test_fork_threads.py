@@ -205,6 +205,24 @@ def test_joblib_multiprocessing_backend():
     assert results == [[]] * 4
 
 
+def test_a_parent_that_never_ran_threads_passes_its_count_on():
+    """A forkserver, or any process that forks before its first multi-threaded kernel, has no team
+    to lose: its children keep its thread count."""
+    code = textwrap.dedent("""
+        import os, sparsenet
+        sparsenet.set_num_threads(3)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if sparsenet.get_num_threads() == 3 else 1)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+    """)
+    if not sparsenet.has_openmp():
+        pytest.skip("built without OpenMP")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "0", out.stderr
+
+
 def test_threadpoolctl_lists_and_limits_sparsenet():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     sparsenet.set_num_threads(2)

@@ -42,6 +42,7 @@ _best_isa = _runtime.isa_supported()  # one CPUID query, cached: it cannot chang
 _thread_cap = MAX_THREADS if _runtime.has_openmp() else 1
 _default_thread_count = None  # the machine's default, resolved at the first kernel call
 _verified_threads = 1  # the largest thread count the OS was seen to start
+_threads_used = False  # a kernel was allowed more than one thread (so OpenMP may have a team)
 
 
 @contextlib.contextmanager
@@ -169,8 +170,9 @@ def set_num_threads(n):
     process. `threadpoolctl.threadpool_limits` sets this default too.
 
     A child made by ``fork`` (``os.fork``, ``multiprocessing``'s "fork" start method, joblib's
-    multiprocessing backend) starts with 1 thread; ``set_num_threads(n)`` there gives it threads
-    back. Children made by "spawn" or "forkserver" start fresh and are unaffected.
+    multiprocessing backend) after the parent ran kernels on several threads starts with 1 thread;
+    ``set_num_threads(n)`` there gives it threads back. Children made by "spawn" or "forkserver"
+    start fresh and are unaffected.
 
     Examples
     --------
@@ -230,12 +232,15 @@ def _process_threads():
 
 
 def _after_fork_in_child():
-    """A forked child runs on 1 thread until `set_num_threads` says otherwise (as PyTorch does: a
-    pool of N processes must not start N teams of N threads). When the parent could not release its
-    OpenMP team, the forking thread's pool is a copy without workers: then the child stays on one
-    thread, which never touches that pool."""
-    global _thread_cap
-    _state["threads"] = 1
+    """The child of a parent that ran kernels on several threads runs on 1 thread until
+    `set_num_threads` says otherwise (as PyTorch does: a pool of N processes must not start N teams
+    of N threads). A parent that never did (a forkserver, say) passes its settings on unchanged.
+    When the parent could not release its OpenMP team, the forking thread's pool is a copy without
+    workers: then the child stays on one thread, which never touches that pool."""
+    global _thread_cap, _threads_used
+    if _threads_used:
+        _state["threads"] = 1
+        _threads_used = False
     if not _runtime.fork_team_released():
         _thread_cap = 1
 
@@ -353,9 +358,17 @@ def native_options():
             threads = local.threads
     if threads is None:
         threads = _default_thread_count or _default_threads()
-    if threads > _thread_cap:
-        threads = _thread_cap
+    if threads > 1:
+        if threads > _thread_cap:
+            threads = _thread_cap
+        elif not _threads_used:
+            _mark_threads_used()
     return (_best_isa if isa is None else isa), threads
+
+
+def _mark_threads_used():
+    global _threads_used
+    _threads_used = True
 
 
 def use_numpy():
