@@ -14,7 +14,7 @@ import functools
 import os
 import sys
 import warnings
-from typing import NamedTuple, Optional
+from typing import ContextManager, NamedTuple, Optional
 
 from sparsenet import _buffers, _runtime
 from sparsenet._validate import check_index
@@ -77,7 +77,7 @@ def get_backend():
     return local.backend
 
 
-def use_backend(name):
+def use_backend(name: str) -> ContextManager[None]:
     """Context manager: run the calls the calling thread makes inside it on backend `name`.
 
     Other threads keep their backend; the previous one comes back on exit, even on error.
@@ -159,7 +159,7 @@ def _check_thread_count(n, name):
     return n
 
 
-def set_num_threads(n):
+def set_num_threads(n: Optional[int]) -> None:
     """Use at most `n` OpenMP threads in every native kernel, in every thread that has no
     `use_num_threads` context of its own (None: back to the default).
 
@@ -187,7 +187,7 @@ def set_num_threads(n):
     _state["threads"] = _check_thread_count(n, "n")
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The number of threads native kernels called from this thread use at most.
 
     Examples
@@ -200,7 +200,7 @@ def get_num_threads():
     return native_options()[1]
 
 
-def use_num_threads(n):
+def use_num_threads(n: int) -> ContextManager[None]:
     """Context manager: native kernels called from the calling thread inside it use at most `n`
     threads; other threads keep theirs (a Dask task gives itself its share of the worker this way).
 
@@ -326,7 +326,7 @@ def set_isa(name):
     _state["isa"] = None if name is None else _check_isa(name)
 
 
-def use_isa(name):
+def use_isa(name: str) -> ContextManager[None]:
     """Context manager: native kernels called from the calling thread inside it run instruction
     set `name` at most; other threads keep theirs.
 
