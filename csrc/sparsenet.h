@@ -95,4 +95,12 @@ static inline int sn_team_size(void)
 #define SN_ISA_TABLE_VBMI(fn) SN_ISA_TABLE(fn)
 #endif
 
+/* Fork safety (sparsenet.c): release the forking thread's OpenMP team before every fork. Installed
+ * once; sn_fork_team_released() tells a child whether that worked (else it must stay on one thread). */
+int sn_install_fork_guard(void);
+int sn_fork_team_released(void);
+void sn_set_release_at_fork(int release); /* tests only: 0 leaves the team to the child */
+/* Threads (1 + workers) the OS lets start at once with libgomp's stack size, up to n_threads. */
+int sn_probe_threads(int n_threads);
+
 #endif /* SPARSENET_H */

@@ -62,3 +62,69 @@ def test_isa_levels():
         sparsenet.set_isa("sse9")
     sparsenet.set_isa(None)
     assert sparsenet.get_isa() == best
+
+
+def test_isa_level_is_read_once(monkeypatch):
+    best = sparsenet.get_isa()
+
+    def no_more_cpuid():
+        raise AssertionError("the ISA level is cached; no kernel call should query the CPU again")
+
+    monkeypatch.setattr(sparsenet.backend._runtime, "isa_supported", no_more_cpuid)
+    assert sparsenet.get_isa() == best
+    sparsenet.set_isa("baseline")
+    assert sparsenet.backend.native_options()[0] == 0
+    with pytest.raises(ValueError, match="this CPU cannot run|isa must be one of"):
+        sparsenet.set_isa(sparsenet.backend.ISA_LEVELS[-1] + "x")
+
+
+def test_native_options_follow_the_settings():
+    from sparsenet import backend
+
+    sparsenet.set_num_threads(1)
+    sparsenet.set_isa("baseline")
+    assert backend.native_options() == (0, 1)
+    with sparsenet.use_isa(sparsenet.backend.ISA_LEVELS[backend._best_isa]):
+        assert backend.native_options() == (backend._best_isa, 1)
+    sparsenet.set_isa(None)
+    sparsenet.set_num_threads(None)
+    assert backend.native_options() == (backend._best_isa, sparsenet.get_num_threads())
+
+
+def test_use_backend_checks_its_argument_before_the_block():
+    with pytest.raises(ValueError, match="backend must be one of"):
+        sparsenet.use_backend("torch")
+    assert sparsenet.get_backend() == "native"
+
+
+@pytest.fixture
+def refusing_os(monkeypatch):
+    """The OS lets only 3 threads (the caller and 2 workers) start."""
+    from sparsenet import backend
+
+    monkeypatch.setattr(backend._runtime, "probe_threads", lambda n: min(n, 3))
+    monkeypatch.setattr(backend, "_verified_threads", 1)
+    monkeypatch.setattr(backend, "_thread_cap", backend.MAX_THREADS)
+
+
+def test_set_num_threads_raises_when_the_os_refuses(refusing_os):
+    sparsenet.set_num_threads(3)
+    assert sparsenet.get_num_threads() == 3
+    with pytest.raises(RuntimeError, match="the OS started only 3"):
+        sparsenet.set_num_threads(4)
+    with pytest.raises(RuntimeError, match="the OS started only 3"):
+        sparsenet.use_num_threads(8)
+    assert sparsenet.get_num_threads() == 3
+
+
+def test_default_thread_count_falls_back_with_a_warning(refusing_os, monkeypatch):
+    from sparsenet import backend
+
+    if not sparsenet.has_openmp():
+        pytest.skip("built without OpenMP")
+
+    monkeypatch.setattr(backend, "_default_thread_count", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    with pytest.warns(RuntimeWarning, match="started only 3 of the 8"):
+        assert backend.native_options()[1] == 3
+    assert sparsenet.get_num_threads() == 3

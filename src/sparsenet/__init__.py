@@ -16,6 +16,8 @@ from sparsenet.backend import (
     set_isa,
     set_num_threads,
     use_backend,
+    use_isa,
+    use_num_threads,
 )
 from sparsenet.csr import CSR, spmm, spmv
 from sparsenet.threshold import binarize, hard_threshold, prune, soft_threshold, topk
@@ -32,6 +34,7 @@ from sparsenet.shared import (
     shared_matvec,
 )
 from sparsenet.omp import omp, omp_gram
+from sparsenet import _threadpool  # noqa: F401  (registers sparsenet with threadpoolctl)
 
 __version__ = "0.1.0"
 
@@ -50,6 +53,8 @@ __all__ = [
     "set_backend",
     "get_backend",
     "use_backend",
+    "use_num_threads",
+    "use_isa",
     "set_num_threads",
     "get_num_threads",
     "has_openmp",

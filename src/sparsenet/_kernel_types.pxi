@@ -11,6 +11,10 @@ cdef extern from "sparsenet.h" nogil:
         SN_EINVAL
     int sn_isa_supported()
     int sn_has_openmp()
+    int sn_install_fork_guard()
+    int sn_fork_team_released()
+    void sn_set_release_at_fork(int release)
+    int sn_probe_threads(int n_threads)
 
 
 cdef extern from "threshold.h" nogil:
