@@ -32,6 +32,7 @@ from sparsenet.shared import (
     shared_matvec,
 )
 from sparsenet.omp import omp, omp_gram
+from sparsenet.sddmm import sddmm
 
 __version__ = "0.1.0"
 
@@ -67,4 +68,5 @@ __all__ = [
     "hashed_matvec",
     "hashed_matmul",
     "codebook_grad",
+    "sddmm",
 ]
