@@ -7,6 +7,7 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 import warnings
 
 from sparsenet import _buffers, _runtime
@@ -185,9 +186,26 @@ def _isa_level():
     return _runtime.isa_supported() if _state["isa"] is None else _state["isa"]
 
 
+_local = threading.local()  # per Python thread: a cap on the threads of native calls
+
+
+@contextlib.contextmanager
+def thread_limit(n):
+    """Run the native calls made by this Python thread inside the block on at most `n` threads
+    (sparsenet.torch caps them at ``torch.get_num_threads()``). Other threads are not affected."""
+    previous = getattr(_local, "limit", None)
+    _local.limit = n if previous is None else min(n, previous)
+    try:
+        yield
+    finally:
+        _local.limit = previous
+
+
 def native_options():
     """(isa level, thread count) to pass to a native kernel call."""
-    return _isa_level(), get_num_threads()
+    limit = getattr(_local, "limit", None)
+    threads = get_num_threads()
+    return _isa_level(), threads if limit is None else max(1, min(threads, limit))
 
 
 def use_numpy():
