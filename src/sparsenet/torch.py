@@ -25,7 +25,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 import sparsenet
-from sparsenet import backend
+from sparsenet import _csr_blocks, backend
 from sparsenet.csr import CSR
 from sparsenet.shared import HashedWeights, SharedCSR, SharedWeights
 from sparsenet._validate import read_only
@@ -88,6 +88,43 @@ def _with_values(pattern, values):
     return A
 
 
+class _Layout:
+    """A checked CSR structure and its column-blocked layouts (those of ``CSR.optimize``), one per
+    block width, for A and for A^T, each kept as the order of the stored values in the blocks: a
+    layer's values change at every training step, the layout never does, so a product costs one
+    gather of the values (nnz) instead of a rebuild.  The blocks make the product gather from a
+    slice of X that stays in cache (MiniLM FFN, 1536 x 384 at 10%, 128 tokens: 1.0 -> 0.7 ms)."""
+
+    def __init__(self, pattern):
+        self.pattern = pattern
+        self._orders = {}
+
+    def _order(self, batch, itemsize, transposed):
+        P = self.pattern
+        n_rows, n_cols = P.shape[::-1] if transposed else P.shape
+        width = _csr_blocks.block_width(n_rows, n_cols, P.nnz, batch, itemsize,
+                                        transposed=transposed)
+        key = (width, transposed)
+        if key not in self._orders:
+            blocks = None
+            if width and P.nnz < 2**53:  # entry numbers exact in float64
+                numbered = _with_values(P, np.arange(P.nnz, dtype=np.float64))
+                blocks = _csr_blocks.for_product(numbered, batch, transposed, itemsize)
+            self._orders[key] = blocks and (blocks, blocks.values.astype(np.intp))
+        return self._orders[key]
+
+    def matrix(self, values, batch, transpose):
+        """The CSR with `values`, and the blocks for a product with `batch` columns (of A^T with
+        `transpose`) when they pay."""
+        A = _with_values(self.pattern, values)
+        found = self._order(batch, values.dtype.itemsize, transpose)
+        if found is not None:
+            b, order = found
+            blocks = _csr_blocks.ColumnBlocks(b.width, b.row_ptr, b.seg_ptr, b.col, values[order])
+            object.__setattr__(A, "_blocks_t" if transpose else "_blocks", blocks)
+        return A
+
+
 def _with_codebook(w, codebook):
     """A copy of the checked SharedWeights / SharedCSR / HashedWeights `w` whose codebook is the
     array `codebook` (same length: the codes were checked against it)."""
@@ -118,10 +155,17 @@ def _product(native, X, transpose=False):
 
 # ---- autograd functions -------------------------------------------------------------------------------
 
+def _matrix(layout, values, batch, transpose):
+    if isinstance(layout, _Layout) and batch > 1:
+        return layout.matrix(values, batch, transpose)
+    return _with_values(layout.pattern if isinstance(layout, _Layout) else layout, values)
+
+
 class _CSRMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, X, pattern):
-        A = _with_values(pattern, _array(values))
+        # pattern: a checked CSR, or a _Layout (SparseLinear's: the blocked layouts cached)
+        A = _matrix(pattern, _array(values), X.shape[1] if X.ndim == 2 else 1, False)
         ctx.pattern = pattern
         ctx.save_for_backward(values, X)
         product = sparsenet.spmv if X.ndim == 1 else sparsenet.spmm
@@ -131,7 +175,8 @@ class _CSRMatmul(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad):
         values, X = ctx.saved_tensors
-        pattern = ctx.pattern
+        layout = ctx.pattern
+        pattern = layout.pattern if isinstance(layout, _Layout) else layout
         grad_values = grad_X = None
         G = _array(grad)
         with _threads():
@@ -139,7 +184,7 @@ class _CSRMatmul(torch.autograd.Function):
                 two_d = (G.reshape(G.shape[0], -1), _array(X).reshape(X.shape[0], -1))
                 grad_values = _tensor(sparsenet.sddmm(pattern, *two_d))
             if ctx.needs_input_grad[1]:  # dL/dX = A^T G
-                A = _with_values(pattern, _array(values))
+                A = _matrix(layout, _array(values), G.shape[1] if G.ndim == 2 else 1, True)
                 product = sparsenet.spmv if G.ndim == 1 else sparsenet.spmm
                 grad_X = _tensor(product(A, G, transpose=True))
         return grad_values, grad_X, None
@@ -524,14 +569,26 @@ class SparseLinear(_SparsenetLinear):
         return self
 
     def _build_structure(self):
-        return CSR(np.zeros(self.indices.shape[0], dtype=np.float64), self.indices.numpy(),
-                   self.indptr.numpy(), (self.out_features, self.in_features))
+        return _Layout(CSR(np.zeros(self.indices.shape[0], dtype=np.float64),
+                           self.indices.numpy(), self.indptr.numpy(),
+                           (self.out_features, self.in_features)))
+
+    def structure(self):
+        """The layer's checked structure, a :class:`sparsenet.CSR` (its values are not the
+        layer's: those are ``values``)."""
+        return self._layout().pattern
+
+    def _layout(self):
+        return _SparsenetLinear.structure(self)
 
     def _parameter_dtype(self):
         return self.values.dtype
 
     def _matmul(self, XT):
-        return csr_matmul(self.structure(), self.values, XT)
+        layout = self._layout()
+        _check_values(self.values, layout.pattern.nnz, "values")
+        _check_operand(XT, self.in_features, self.values.dtype, "X", "in_features")
+        return _CSRMatmul.apply(self.values, XT, layout)
 
     @property
     def nnz(self):
