@@ -14,8 +14,8 @@ Each stage prints its test accuracy and the stored size of the model (``stored_n
 
     python examples/deep_compression_digits.py [--epochs 60] [--finetune-epochs 10]
 
-Measured (seed 0, one thread): dense 98.00%, pruned to 90% 97.33%, shared to 16 values and
-fine-tuned 97.78%, 16x smaller than the dense float32 model.
+Measured (seed 0, one thread): dense 98.00%, pruned to 90% and fine-tuned 97.33%, shared to 16
+values and fine-tuned 98.00%, 16.2x smaller than the dense float32 model.
 """
 import argparse
 

@@ -312,3 +312,38 @@ def test_errors():
         snt.shared_matmul(P, torch.ones(2), torch.ones(4))
     with pytest.raises(ValueError, match="k must be"):
         snt.KWinners(-1)
+
+
+def test_sparse_linear_through_column_blocks_matches_dense():
+    # wide enough for CSR.optimize's column blocks of A (forward) and A^T (input gradient)
+    torch.manual_seed(3)
+    layer = snt.SparseLinear(2048, 64, sparsity=0.5, dtype=torch.float64)
+    dense = nn.Linear(2048, 64, dtype=torch.float64)
+    with torch.no_grad():
+        dense.weight.copy_(layer.weight)
+        dense.bias.copy_(layer.bias)
+    x1 = f64(16, 2048, seed=4).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    y = layer(x1)
+    layout = layer._layout()
+    assert layout._order(16, 8, False) is not None and layout._order(16, 8, True) is not None
+    torch.testing.assert_close(y, dense(x2), rtol=1e-12, atol=1e-12)
+    for _ in range(2):  # values change between steps: the cached layout must follow them
+        layer.zero_grad(), dense.zero_grad()
+        layer(x1).square().sum().backward()
+        dense(x2).square().sum().backward()
+        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-10, atol=1e-10)
+        rows = np.repeat(np.arange(64), np.diff(layer.indptr.numpy()))
+        torch.testing.assert_close(layer.values.grad, dense.weight.grad[rows, layer.indices.long()],
+                                   rtol=1e-10, atol=1e-10)
+        with torch.no_grad():
+            layer.values.mul_(0.5)
+            dense.weight.copy_(layer.weight)
+        x1.grad = x2.grad = None
+
+
+def test_import_sparsenet_does_not_import_torch():
+    import subprocess
+    import sys
+    code = "import sys, sparsenet; sparsenet.sddmm; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
