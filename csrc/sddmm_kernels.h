@@ -10,6 +10,8 @@
  *   SFX    type suffix (f32_i32, ...)   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
  * Rows are split between threads by nnz (csr_segments.h); every entry is summed by one thread in a
  * fixed order, so the result does not depend on the thread count. */
+#include <string.h>
+
 #include "csr_tuning.h"
 
 #define COL INDEX
@@ -21,12 +23,15 @@
 #include "csr_segments.h"
 #pragma GCC diagnostic pop
 
-/* Sum of the lanes of v. */
+/* Sum of the lanes of v, pairwise (a tree of depth log2(VLEN), not a chain of VLEN dependent adds:
+ * the chain cost more than the dot itself at k = 128). */
 static inline REAL K(sddmm_hsum)(VEC v)
 {
-    REAL sum = 0;
-    for (int l = 0; l < (int)VLEN; ++l) sum += v[l];
-    return sum;
+    REAL lanes[VLEN];
+    memcpy(lanes, &v, sizeof lanes);
+    for (int width = (int)VLEN / 2; width >= 1; width /= 2)
+        for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
+    return lanes[0];
 }
 
 /* out[p + w] = dot(a, B[indices[p + w]]) for w < ways (ways is a constant wherever this is inlined):
