@@ -39,14 +39,6 @@
 #undef INDEX
 #undef SFX
 
-#define SN_SDDMM_DEFINE(SFX, REAL, INDEX)                                                         \
-    int sn_sddmm_##SFX(int isa, int n_threads, sn_size n_rows, const INDEX *indptr,               \
-                       const INDEX *indices, sn_size k, const REAL *A, const REAL *B, REAL *out)  \
-    {                                                                                             \
-        SN_DISPATCH(isa, sddmm_##SFX, (n_threads, n_rows, indptr, indices, k, A, B, out));        \
-    }
+#undef SN_TEMPLATE
 
-SN_SDDMM_DEFINE(f32_i32, float, int32_t)
-SN_SDDMM_DEFINE(f32_i64, float, int64_t)
-SN_SDDMM_DEFINE(f64_i32, double, int32_t)
-SN_SDDMM_DEFINE(f64_i64, double, int64_t)
+#include "sn_sddmm_dispatch.h"
