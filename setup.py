@@ -27,6 +27,7 @@ EXTENSIONS = {
     "_threshold": ["csrc/threshold.c"],
     "_shared": ["csrc/shared.c"],
     "_omp": ["csrc/omp.c"],
+    "_sddmm": ["csrc/sddmm.c"],
 }
 
 

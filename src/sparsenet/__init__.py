@@ -34,6 +34,7 @@ from sparsenet.shared import (
     shared_matvec,
 )
 from sparsenet.omp import omp, omp_gram
+from sparsenet.sddmm import sddmm
 from sparsenet import _threadpool  # noqa: F401  (registers sparsenet with threadpoolctl)
 
 __version__ = "0.1.0"
@@ -72,4 +73,5 @@ __all__ = [
     "hashed_matvec",
     "hashed_matmul",
     "codebook_grad",
+    "sddmm",
 ]

@@ -63,11 +63,15 @@ def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *
     return width
 
 
-def for_product(A: Any, batch: int, transposed: bool) -> Optional[ColumnBlocks]:
+def for_product(A: Any, batch: int, transposed: bool,
+                itemsize: Optional[int] = None) -> Optional[ColumnBlocks]:
     """The column blocks of A (or of A^T when transposed) for products with `batch` columns, or
-    None when they would not pay. A is a checked sparsenet.CSR: the native builder trusts it."""
+    None when they would not pay. A is a checked sparsenet.CSR: the native builder trusts it.
+    `itemsize`: the bytes per value the blocks are sized for, when not A's (sparsenet.torch
+    builds them on the entry numbers, in float64, to learn the order of the entries)."""
     n_rows, n_cols = A.shape[::-1] if transposed else A.shape
-    width = block_width(n_rows, n_cols, A.nnz, batch, A.dtype.itemsize, transposed=transposed)
+    width = block_width(n_rows, n_cols, A.nnz, batch, itemsize or A.dtype.itemsize,
+                        transposed=transposed)
     if width == 0:
         return None
     seg_ptr = np.zeros((-(-n_cols // width), n_rows + 1), dtype=np.int64)

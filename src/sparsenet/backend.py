@@ -344,6 +344,12 @@ def _isa_level():
     return native_options()[0]
 
 
+def thread_limit(n: int) -> ContextManager[None]:
+    """Like `use_num_threads`, but never raising the calling thread's count: at most `n` threads
+    and at most what it uses now (sparsenet.torch caps its calls at ``torch.get_num_threads()``)."""
+    return use_num_threads(max(1, min(n, native_options()[1])))
+
+
 def native_options():
     """(isa level, thread count) to pass to a native kernel call from the calling thread.
 

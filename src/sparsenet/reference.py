@@ -441,3 +441,22 @@ def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, retu
             elif len(support) == n_nonzero_coefs:
                 break
     return _omp_result(coef, DtX.ndim == 1, return_format, n_premature)
+
+
+# --- sddmm ---
+# The sampled dense-dense product (sparsenet.sddmm), self-contained.
+
+def sddmm(pattern, A, B, *, out=None):
+    """``(A @ B.T)`` at the stored positions of the CSR `pattern`, in the order of its indices:
+    rows of A and B gathered per entry and multiplied, in blocks of entries (memory bounded)."""
+    indices, indptr = np.asarray(pattern.indices), np.asarray(pattern.indptr)
+    A, B = np.asarray(A), np.asarray(B)
+    dtype = _float_dtype(A, B)
+    A, B = A.astype(dtype, copy=False), B.astype(dtype, copy=False)
+    rows = np.repeat(np.arange(indptr.shape[0] - 1), np.diff(indptr))
+    values = np.empty(indices.shape[0], dtype=dtype)
+    step = max(1, _BLOCK // max(1, A.shape[1]))
+    for p in range(0, indices.shape[0], step):
+        q = min(indices.shape[0], p + step)
+        values[p:q] = np.einsum("ij,ij->i", A[rows[p:q]], B[indices[p:q]])
+    return _finish(values, out)

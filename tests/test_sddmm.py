@@ -1,0 +1,140 @@
+"""SDDMM: native == NumPy reference == SciPy's masked (A @ B.T) == torch.sparse.sampled_addmm."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import sparsenet
+from sparsenet import reference
+
+from test_csr import ISAS, random_csr
+
+EPS = {np.float32: 2e-5, np.float64: 1e-12}
+
+
+def scipy_sddmm(P, A, B):
+    """(A @ B.T) at P's stored positions, in P's entry order (duplicates included)."""
+    rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+    return (A.astype(np.float64) @ B.astype(np.float64).T)[rows, P.indices]
+
+
+def check(P, A, B, got):
+    want = scipy_sddmm(P, A, B)
+    rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+    scale = np.abs(A.astype(np.float64))[rows] * np.abs(B.astype(np.float64))[P.indices]
+    tol = EPS[got.dtype.type] * (scale.sum(axis=1) if A.shape[1] else 0) + 1e-300
+    assert got.shape == (P.nnz,)
+    np.testing.assert_array_less(np.abs(got - want), tol + 1e-30)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 16, 33, 64, 130])
+@pytest.mark.parametrize("kind", ["plain", "duplicates", "unsorted"])
+def test_matches_scipy_and_reference(isa, dtype, index, k, kind):
+    rng = np.random.default_rng(k)
+    P = random_csr(rng, 37, 29, 0.3, dtype, index, duplicates=kind == "duplicates",
+                   unsorted=kind == "unsorted")
+    A = rng.standard_normal((37, k)).astype(dtype)
+    B = rng.standard_normal((29, k)).astype(dtype)
+    sparsenet.set_isa(isa)
+    got = sparsenet.sddmm(P, A, B)
+    assert got.dtype == dtype
+    check(P, A, B, got)
+    ref = reference.sddmm(P, A, B)
+    assert ref.dtype == dtype
+    check(P, A, B, ref)
+
+
+def test_threads_give_identical_results():
+    rng = np.random.default_rng(1)
+    P = sparsenet.CSR.from_scipy(sp.random(3000, 500, density=0.05, format="csr", random_state=rng))
+    A = rng.standard_normal((3000, 40)).astype(np.float32)
+    B = rng.standard_normal((500, 40)).astype(np.float32)
+    results = []
+    for n in (1, 2, 3, 5):
+        sparsenet.set_num_threads(n)
+        results.append(sparsenet.sddmm(P, A, B))
+    for r in results[1:]:
+        assert np.array_equal(r, results[0])
+
+
+def test_degenerate_shapes():
+    for shape in [(0, 0), (0, 5), (5, 0), (4, 4)]:
+        P = sparsenet.CSR.from_dense(np.zeros(shape))
+        out = sparsenet.sddmm(P, np.ones((shape[0], 3)), np.ones((shape[1], 3)))
+        assert out.shape == (0,)
+    P = sparsenet.CSR.from_dense(np.eye(3))
+    np.testing.assert_array_equal(sparsenet.sddmm(P, np.ones((3, 0)), np.ones((3, 0))), 0)
+
+
+def test_layouts_nan_and_shared_csr():
+    rng = np.random.default_rng(2)
+    S = random_csr(rng, 20, 30, 0.3)
+    A = np.asfortranarray(rng.standard_normal((20, 9)))
+    B = rng.standard_normal((60, 9))[::2]  # strided rows
+    check(S, A, B, sparsenet.sddmm(S, A, B))
+    A[0, 0] = np.nan
+    got = sparsenet.sddmm(S, A, B)
+    row0 = slice(S.indptr[0], S.indptr[1])
+    assert np.isnan(got[row0]).all() and not np.isnan(got[S.indptr[1]:]).any()
+    shared = sparsenet.SharedCSR.from_csr(S, 4)
+    A[0, 0] = 1.0
+    np.testing.assert_array_equal(sparsenet.sddmm(shared, A, B), sparsenet.sddmm(S, A, B))
+
+
+def test_mixed_dtypes_promote_and_out():
+    rng = np.random.default_rng(3)
+    P = sparsenet.CSR.from_scipy(random_csr(rng, 8, 6, 0.5))
+    A32 = rng.standard_normal((8, 4)).astype(np.float32)
+    B64 = rng.standard_normal((6, 4))
+    assert sparsenet.sddmm(P, A32, B64).dtype == np.float64
+    assert sparsenet.sddmm(P, A32, A32[:6]).dtype == np.float32
+    out = np.empty(P.nnz)
+    assert sparsenet.sddmm(P, A32, B64, out=out) is out
+    check(P, A32, B64, out)
+    with sparsenet.use_backend("numpy"):
+        np.testing.assert_allclose(sparsenet.sddmm(P, A32, B64), out, rtol=1e-6)
+
+
+def test_argument_errors():
+    P = sparsenet.CSR.from_dense(np.eye(3))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        sparsenet.sddmm(P, np.ones((2, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        sparsenet.sddmm(P, np.ones((3, 2)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="A must be 2-D"):
+        sparsenet.sddmm(P, np.ones(3), np.ones((3, 1)))
+    with pytest.raises(TypeError, match="B must have a real numeric dtype"):
+        sparsenet.sddmm(P, np.ones((3, 1)), np.ones((3, 1), dtype=complex))
+    with pytest.raises(TypeError, match="pattern must be a sparsenet.CSR"):
+        sparsenet.sddmm(np.eye(3), np.ones((3, 1)), np.ones((3, 1)))
+    with pytest.raises(ValueError, match="out must have shape"):
+        sparsenet.sddmm(P, np.ones((3, 1)), np.ones((3, 1)), out=np.empty(4))
+    bad = sp.csr_array((np.ones(1), np.array([7]), np.array([0, 1, 1, 1])), shape=(3, 3))
+    with pytest.raises(ValueError, match="out of range"):
+        sparsenet.sddmm(bad, np.ones((3, 1)), np.ones((3, 1)))
+
+
+def test_inputs_not_modified():
+    rng = np.random.default_rng(4)
+    P = random_csr(rng, 10, 10, 0.4)
+    A, B = rng.standard_normal((10, 5)), rng.standard_normal((10, 5))
+    copies = [a.copy() for a in (A, B, P.data, P.indices, P.indptr)]
+    sparsenet.sddmm(P, A, B)
+    for before, after in zip(copies, (A, B, P.data, P.indices, P.indptr)):
+        assert np.array_equal(before, after)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse")
+def test_matches_torch_sampled_addmm():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    S = random_csr(rng, 30, 20, 0.2)
+    A, B = rng.standard_normal((30, 8)), rng.standard_normal((20, 8))
+    pattern = torch.sparse_csr_tensor(torch.from_numpy(S.indptr.astype(np.int64)),
+                                      torch.from_numpy(S.indices.astype(np.int64)),
+                                      torch.from_numpy(S.data), size=S.shape)
+    want = torch.sparse.sampled_addmm(pattern, torch.from_numpy(A), torch.from_numpy(B).T,
+                                      beta=0.0).values().numpy()
+    np.testing.assert_allclose(sparsenet.sddmm(S, A, B), want, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,349 @@
+"""sparsenet.torch: autograd functions and layers against PyTorch's dense computation."""
+import io
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import sparsenet  # noqa: E402
+import sparsenet.torch as snt  # noqa: E402
+from torch import nn  # noqa: E402
+
+
+def f64(*shape, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, dtype=torch.float64, generator=g)
+
+
+def pattern(n_rows, n_cols, density=0.3, seed=0, index=np.int32):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < density)
+    A = sparsenet.CSR.from_dense(W)
+    return sparsenet.CSR(A.data, A.indices.astype(index), A.indptr.astype(index), A.shape)
+
+
+# ---- functions: gradcheck in float64 -------------------------------------------------------------------
+
+@pytest.mark.parametrize("k", [None, 1, 5])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_csr_matmul_gradcheck(k, index):
+    P = pattern(7, 6, seed=1, index=index)
+    values = f64(P.nnz, seed=2).requires_grad_()
+    X = (f64(6, seed=3) if k is None else f64(6, k, seed=3)).requires_grad_()
+    assert torch.autograd.gradcheck(lambda v, x: snt.csr_matmul(P, v, x), (values, X))
+    Y = snt.csr_matmul(P, values, X)
+    W = torch.from_numpy(sparsenet.CSR(values.detach().numpy(), P.indices, P.indptr,
+                                       P.shape).toarray())
+    np.testing.assert_allclose(Y.detach(), (W @ X).detach(), rtol=1e-12)
+
+
+def test_sddmm_gradcheck_and_value():
+    P = pattern(5, 4, 0.5, seed=4)
+    A, B = f64(5, 3, seed=5).requires_grad_(), f64(4, 3, seed=6).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: snt.sddmm(P, a, b), (A, B))
+    dense = (A @ B.T).detach().numpy()
+    rows = np.repeat(np.arange(5), np.diff(P.indptr))
+    np.testing.assert_allclose(snt.sddmm(P, A, B).detach(), dense[rows, P.indices], rtol=1e-12)
+
+
+def test_shared_and_hashed_gradcheck():
+    sw = sparsenet.kmeans_codebook(np.random.default_rng(0).standard_normal((6, 5)), 4)
+    cb = f64(4, seed=7).requires_grad_()
+    X = f64(5, 3, seed=8).requires_grad_()
+    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X))
+    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X[:, 0]))
+    hw = sparsenet.HashedWeights((6, 5), np.zeros(4), seed=11)
+    assert torch.autograd.gradcheck(lambda c, x: snt.hashed_matmul(hw, c, x), (cb, X))
+    A = sparsenet.SharedCSR.from_csr(pattern(6, 5, 0.5, seed=9), 4)
+    assert torch.autograd.gradcheck(lambda c, x: snt.shared_csr_matmul(A, c, x), (cb, X))
+    W = A.codebook[A.codes]
+    dense = torch.from_numpy(sparsenet.CSR(cb.detach().numpy()[A.codes], A.indices, A.indptr,
+                                           A.shape).toarray())
+    np.testing.assert_allclose(snt.shared_csr_matmul(A, cb, X).detach(), (dense @ X).detach(),
+                               rtol=1e-12)
+    assert W.shape == (A.nnz,)
+
+
+def test_kwinners_gradcheck():
+    x = f64(4, 9, seed=10).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 3), (x,))
+    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 2, largest_magnitude=True), (x,))
+    y = snt.kwinners(x, 3)
+    assert ((y != 0).sum(dim=-1) == 3).all()
+    want = torch.where(x >= x.topk(3, dim=-1).values[..., -1:], x, torch.zeros_like(x))
+    assert torch.equal(y.detach(), want.detach())
+
+
+# ---- layers --------------------------------------------------------------------------------------------
+
+def make_layers(dtype=torch.float64):
+    torch.manual_seed(0)
+    return [snt.SparseLinear(12, 7, sparsity=0.7, dtype=dtype),
+            snt.SparseLinear(12, 7, bias=False, sparsity=0.5, dtype=dtype),
+            snt.SharedLinear(12, 7, n_clusters=5, dtype=dtype),
+            snt.SharedSparseLinear(12, 7, sparsity=0.6, n_clusters=4, dtype=dtype),
+            snt.HashedLinear(12, 7, n_codes=6, seed=4, dtype=dtype)]
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_layer_gradcheck_over_input_and_parameters(i):
+    layer = make_layers()[i]
+    names = [name for name, _ in layer.named_parameters()]
+    x = f64(3, 2, 12, seed=i).requires_grad_()
+
+    def run(x, *params):
+        return torch.func.functional_call(layer, dict(zip(names, params)), (x,))
+
+    inputs = (x, *[p.detach().clone().requires_grad_() for p in layer.parameters()])
+    assert torch.autograd.gradcheck(run, inputs)
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_layer_float32_equals_dense_masked_linear(i):
+    layer = make_layers(torch.float32)[i]
+    dense = nn.Linear(12, 7, bias=layer.bias is not None)
+    with torch.no_grad():
+        dense.weight.copy_(layer.weight)
+        if layer.bias is not None:
+            dense.bias.copy_(layer.bias)
+    x = torch.randn(5, 12)
+    y = layer(x)
+    assert y.dtype == torch.float32 and y.shape == (5, 7)
+    torch.testing.assert_close(y, dense(x), rtol=1e-5, atol=1e-6)
+    # gradients of the input and of the trainable values equal the dense ones at stored positions
+    x1 = x.clone().requires_grad_()
+    x2 = x.clone().requires_grad_()
+    layer(x1).square().sum().backward()
+    dense(x2).square().sum().backward()
+    torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-4, atol=1e-5)
+    if isinstance(layer, snt.SparseLinear):
+        rows = np.repeat(np.arange(7), np.diff(layer.indptr.numpy()))
+        torch.testing.assert_close(layer.values.grad,
+                                   dense.weight.grad[rows, layer.indices.long()],
+                                   rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_state_dict_and_torch_save_round_trip(i):
+    layer = make_layers()[i]
+    x = f64(4, 12, seed=1)
+    want = layer(x)
+    buffer = io.BytesIO()
+    torch.save(layer, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    torch.testing.assert_close(loaded(x), want)
+    fresh = make_layers()[i]
+    # a layer of another structure takes the state dict's
+    torch.manual_seed(123)
+    other = {0: lambda: snt.SparseLinear(12, 7, sparsity=0.2, dtype=torch.float64),
+             1: lambda: snt.SparseLinear(12, 7, bias=False, sparsity=0.9, dtype=torch.float64),
+             2: lambda: snt.SharedLinear(12, 7, n_clusters=3, dtype=torch.float64),
+             3: lambda: snt.SharedSparseLinear(12, 7, sparsity=0.1, n_clusters=2,
+                                               dtype=torch.float64),
+             4: lambda: snt.HashedLinear(12, 7, n_codes=2, seed=0, dtype=torch.float64)}[i]()
+    other.load_state_dict(layer.state_dict())
+    torch.testing.assert_close(other(x), want)
+    buffer = io.BytesIO()
+    torch.save(layer.state_dict(), buffer)
+    buffer.seek(0)
+    fresh.load_state_dict(torch.load(buffer))
+    torch.testing.assert_close(fresh(x), want)
+
+
+def test_structure_buffer_changed_in_place_is_checked_again():
+    layer = make_layers()[0]
+    x = f64(2, 12)
+    layer(x)
+    with torch.no_grad():
+        layer.indices[0] = 99  # out of range: must be caught, never read
+    with pytest.raises(ValueError, match="out of range"):
+        layer(x)
+    shared = make_layers()[2]
+    with torch.no_grad():
+        shared.codes[0, 0] = 200
+    with pytest.raises(ValueError, match="out of range"):
+        shared(x)
+
+
+def test_fine_tuning_keeps_the_structure():
+    layer = make_layers(torch.float32)[0]
+    pruned = layer.weight.detach() == 0
+    opt = torch.optim.SGD(layer.parameters(), lr=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        layer(torch.randn(8, 12)).square().mean().backward()
+        opt.step()
+    assert (layer.weight.detach()[pruned] == 0).all()
+
+
+def test_chained_layers_and_batch_shapes():
+    torch.manual_seed(1)
+    model = nn.Sequential(snt.SparseLinear(10, 20), nn.ReLU(), snt.SparseLinear(20, 3))
+    x = torch.randn(2, 4, 10)
+    y = model(x)
+    assert y.shape == (2, 4, 3)
+    dense = nn.Sequential(nn.Linear(10, 20), nn.ReLU(), nn.Linear(20, 3))
+    with torch.no_grad():
+        for d, s in ((dense[0], model[0]), (dense[2], model[2])):
+            d.weight.copy_(s.weight)
+            d.bias.copy_(s.bias)
+    torch.testing.assert_close(y, dense(x), rtol=1e-5, atol=1e-6)
+    assert model(torch.randn(0, 10)).shape == (0, 3)
+
+
+def test_kwinners_layer():
+    layer = snt.KWinners(2)
+    assert repr(layer) == "KWinners(k=2)"
+    x = torch.tensor([[1., -5., 3., 2.]], requires_grad=True)
+    y = layer(x)
+    assert torch.equal(y.detach(), torch.tensor([[0., 0., 3., 2.]]))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.tensor([[0., 0., 1., 1.]]))
+
+
+# ---- conversion ----------------------------------------------------------------------------------------
+
+def mlp():
+    torch.manual_seed(2)
+    return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Sequential(nn.Linear(32, 8)))
+
+
+def test_sparsify_then_share_gives_shared_sparse_layers():
+    model = mlp()
+    x = torch.randn(6, 16)
+    pruned_weights = [m.weight.detach().clone() for m in model.modules() if isinstance(m, nn.Linear)]
+    sparse = snt.sparsify(model, sparsity=0.75)
+    assert [type(m).__name__ for m in sparse.modules() if "Linear" in type(m).__name__] == \
+        ["SparseLinear", "SparseLinear"]
+    # outputs equal the dense model with the pruned weights zeroed, to float32 tolerance
+    reference = mlp()
+    with torch.no_grad():
+        for d, s, w in zip([reference[0], reference[2][0]], [sparse[0], sparse[2][0]],
+                           pruned_weights):
+            kept = torch.from_numpy(sparsenet.prune(w.numpy(), sparsity=0.75).toarray())
+            d.weight.copy_(kept)
+            assert (s.weight.detach() == kept).all()
+    torch.testing.assert_close(sparse(x), reference(x), rtol=1e-5, atol=1e-6)
+    shared = snt.share(sparse, n_clusters=4)
+    kinds = [type(m).__name__ for m in shared.modules() if "Linear" in type(m).__name__]
+    assert kinds == ["SharedSparseLinear", "SharedSparseLinear"]
+    with torch.no_grad():
+        reference[0].weight.copy_(shared[0].weight)
+        reference[2][0].weight.copy_(shared[2][0].weight)
+    torch.testing.assert_close(shared(x), reference(x), rtol=1e-5, atol=1e-6)
+
+
+def test_share_dense_and_names():
+    model = snt.share(mlp(), n_clusters=8, names=["0"])
+    assert isinstance(model[0], snt.SharedLinear) and isinstance(model[2][0], nn.Linear)
+    model = snt.sparsify(mlp(), 0.5, names=["2.0"])
+    assert isinstance(model[0], nn.Linear) and isinstance(model[2][0], snt.SparseLinear)
+    with pytest.raises(ValueError, match="not layers"):
+        snt.sparsify(mlp(), 0.5, names=["nope"])
+    single = snt.sparsify(nn.Linear(4, 4), 0.5)
+    assert isinstance(single, snt.SparseLinear)
+
+
+def test_stored_nbytes():
+    model = mlp()
+    dense = snt.stored_nbytes(model)
+    assert dense == 4 * sum(p.numel() for p in model.parameters())
+    compressed = snt.share(snt.sparsify(model, 0.9), n_clusters=16)
+    nnz = sum(m.nnz for m in compressed.modules() if isinstance(m, snt.SharedSparseLinear))
+    assert nnz == round(0.1 * 16 * 32) + round(0.1 * 32 * 8)
+    assert snt.stored_nbytes(compressed) < dense / 5
+
+
+# ---- threads -------------------------------------------------------------------------------------------
+
+def test_threads_follow_torch(monkeypatch):
+    layer = make_layers(torch.float32)[0]
+    seen = []
+    real = sparsenet.backend.native_options
+
+    def spy():
+        seen.append(real()[1])
+        return real()
+
+    monkeypatch.setattr(sparsenet.backend, "native_options", spy)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        x = torch.randn(3, 12, requires_grad=True)
+        layer(x).sum().backward()
+        assert len(seen) >= 4 and set(seen) == {1}  # check, product, sddmm, transposed product
+    finally:
+        torch.set_num_threads(previous)
+    seen.clear()
+    sparsenet.spmm(sparsenet.CSR.from_dense(np.eye(3)), np.ones((3, 2)))
+    assert seen == [sparsenet.get_num_threads()]
+
+
+# ---- errors --------------------------------------------------------------------------------------------
+
+def test_errors():
+    layer = make_layers(torch.float32)[0]
+    with pytest.raises(TypeError, match="dtype torch.float32"):
+        layer(torch.randn(2, 12, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 12\)"):
+        layer(torch.randn(2, 11))
+    with pytest.raises(ValueError, match="CPU tensor"):
+        layer(torch.empty(2, 12, device="meta"))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        layer(np.ones((2, 12), dtype=np.float32))
+    with pytest.raises(TypeError, match="strided"):
+        layer(torch.randn(2, 12).to_sparse())
+    P = pattern(3, 4)
+    with pytest.raises(ValueError, match="values must have shape"):
+        snt.csr_matmul(P, torch.ones(P.nnz + 1, dtype=torch.float64), torch.ones(4))
+    with pytest.raises(TypeError, match="float32 or float64"):
+        snt.csr_matmul(P, torch.ones(P.nnz, dtype=torch.int64), torch.ones(4))
+    with pytest.raises(ValueError, match="X must have shape"):
+        snt.csr_matmul(P, torch.ones(P.nnz, dtype=torch.float64),
+                       torch.ones(5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="pattern must be"):
+        snt.csr_matmul(np.eye(3), torch.ones(3), torch.ones(3))
+    with pytest.raises(ValueError, match="device must be the CPU"):
+        snt.SparseLinear(3, 3, device="meta")
+    with pytest.raises(TypeError, match="dtype must be"):
+        snt.SharedLinear(3, 3, dtype=torch.float16)
+    with pytest.raises(TypeError, match="weights must be a sparsenet.SharedWeights"):
+        snt.shared_matmul(P, torch.ones(2), torch.ones(4))
+    with pytest.raises(ValueError, match="k must be"):
+        snt.KWinners(-1)
+
+
+def test_sparse_linear_through_column_blocks_matches_dense():
+    # wide enough for CSR.optimize's column blocks of A (forward) and A^T (input gradient)
+    torch.manual_seed(3)
+    layer = snt.SparseLinear(2048, 64, sparsity=0.5, dtype=torch.float64)
+    dense = nn.Linear(2048, 64, dtype=torch.float64)
+    with torch.no_grad():
+        dense.weight.copy_(layer.weight)
+        dense.bias.copy_(layer.bias)
+    x1 = f64(16, 2048, seed=4).requires_grad_()
+    x2 = x1.detach().clone().requires_grad_()
+    y = layer(x1)
+    layout = layer._layout()
+    assert layout._order(16, 8, False) is not None and layout._order(16, 8, True) is not None
+    torch.testing.assert_close(y, dense(x2), rtol=1e-12, atol=1e-12)
+    for _ in range(2):  # values change between steps: the cached layout must follow them
+        layer.zero_grad(), dense.zero_grad()
+        layer(x1).square().sum().backward()
+        dense(x2).square().sum().backward()
+        torch.testing.assert_close(x1.grad, x2.grad, rtol=1e-10, atol=1e-10)
+        rows = np.repeat(np.arange(64), np.diff(layer.indptr.numpy()))
+        torch.testing.assert_close(layer.values.grad, dense.weight.grad[rows, layer.indices.long()],
+                                   rtol=1e-10, atol=1e-10)
+        with torch.no_grad():
+            layer.values.mul_(0.5)
+            dense.weight.copy_(layer.weight)
+        x1.grad = x2.grad = None
+
+
+def test_import_sparsenet_does_not_import_torch():
+    import subprocess
+    import sys
+    code = "import sys, sparsenet; sparsenet.sddmm; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
