@@ -24,6 +24,7 @@ EXTENSIONS = {
     "_threshold": ["csrc/threshold.c"],
     "_shared": ["csrc/shared.c"],
     "_omp": ["csrc/omp.c"],
+    "_coding": ["csrc/coding.c"],
 }
 
 
