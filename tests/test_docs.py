@@ -7,7 +7,7 @@ import re
 import pytest
 
 MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold",
-           "sparsenet.omp"]
+           "sparsenet.omp", "sparsenet.coding", "sparsenet.image"]
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -132,7 +132,7 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
     >>> import numpy as np, sparsenet
     >>> D = np.eye(3)
     >>> sparsenet.lasso(D, np.array([3., -0.5, 1.]), alpha=1.0)
-    array([ 2., -0.,  0.])
+    array([2., 0., 0.])
     """
     D = as_array(D, "D", ndim=2)
     X = as_array(X, "X", ndim=(1, 2))
