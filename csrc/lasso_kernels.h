@@ -1,27 +1,33 @@
 /* Template: batch LASSO by coordinate descent on the Gram matrix (see coding.h for the problem).
  *
  * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
- *   REAL  value type     SFX  type suffix (f32, f64)     ABS  |x| for REAL     ISA  level name
+ *   REAL  value type     SFX  type suffix (f32, f64)     ABS, SQRT  |x| and sqrt for REAL
  *
- * Per signal, with b = D^T x and the correlations of the residual c = b - G a:
- *   1. the active set A: the nonzero coefficients and the zero ones that violate the optimality
- *      conditions (|c_i| > alpha; c_i > alpha when positive), in increasing atom order;
- *   2. cyclic sweeps over A only, keeping c on A alone (k entries updated per change, not n_atoms),
- *      until the largest coefficient change is <= tol_inner * the largest coefficient (scikit-learn's
- *      rule for its full sweeps; tol_inner starts at max(tol, 1e-4): early active sets may be wrong);
- *   3. c brought up to date on all atoms from the changes of the phase (one n_atoms pass per active
- *      atom), then 1 again. With no violator left the solution is optimal up to the phase's
- *      tolerance; the duality gap (scikit-learn's formula) decides: <= tol * ||x||^2 stops,
- *      otherwise tol_inner shrinks tenfold and the sweeps go on (without norms, tol_inner = tol and
- *      no gap test).
- * max_iter is a work budget, counted as scikit-learn's full sweeps: max_iter * n_atoms coordinate
- * visits (a sweep over k active atoms costs k, a pass over all atoms n).
+ * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, one
+ * pass over the atoms that violate the optimality conditions, largest |c| first (in index order,
+ * atoms correlated with the signal's own would mostly enter first; sorted, a third of the work on
+ * the issue's workload). Then repeat:
+ *   1. one full cyclic sweep over all atoms (scikit-learn's sweep: each change updates c on every
+ *      atom), which also brings in the atoms that violate the optimality conditions;
+ *   2. if that sweep moved no coefficient by more than tol_inner times the largest, the point is
+ *      optimal up to tol_inner: the duality gap (scikit-learn's formula) <= tol * ||x||^2 stops.
+ *      Otherwise the exact solution for the current support and signs, a_S = G_SS^-1 (b_S - alpha
+ *      s_S) (a Cholesky solve, supports up to LASSO_NEWTON_MAX atoms), is tried: kept when its
+ *      signs agree and no other atom violates the conditions, and then the gap decides again. Else
+ *      tol_inner shrinks tenfold;
+ *   3. cyclic sweeps over the nonzero coefficients only, keeping c on them alone (k entries per
+ *      change, not n_atoms), until the largest change is <= tol_inner * the largest coefficient
+ *      (scikit-learn's rule); then c on every atom from the phase's accumulated changes.
+ * tol_inner starts at max(tol, 1e-4): the first supports may be wrong, so converging tightly on
+ * them is wasted. Without norms (no gap test), tol_inner = tol and step 2 stops on the change rule.
+ * max_iter is a work budget counted in scikit-learn's full sweeps: max_iter * n_atoms coordinate
+ * visits (a sweep over k active atoms costs k).
  * Every signal is coded by one thread in one fixed order, so results do not depend on the thread
  * count. Nothing is allocated per signal. */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
 
-/* Relative coefficient-change tolerance of the first active-set phases. */
+/* Relative coefficient-change tolerance of the first phases. */
 #define LASSO_FIRST_TOL 1e-4
 
 static inline REAL K(lasso_shrink)(REAL z, REAL alpha, int positive)
@@ -53,15 +59,103 @@ static double K(lasso_gap)(sn_size n, const REAL *b, const REAL *c, const REAL *
     return gap + alpha * l1 - scale * norm2 + scale * ab;
 }
 
-/* Codes one signal into a (n entries; the start point when warm). Scratch: b, c, cA, dA (n REALs),
- * A (n ints). Returns the work done, in full sweeps (coordinate visits / n, rounded up);
- * *converged tells whether the stop rule was met. */
-static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL *bsrc,
-                               sn_size b_stride, double norm2, int has_norm, REAL alpha,
-                               int positive, sn_size max_iter, double tol, int warm, REAL *restrict a,
-                               REAL *restrict b, REAL *restrict c, REAL *restrict cA,
-                               REAL *restrict dA, int32_t *restrict A, int *converged)
+/* Per-thread scratch: n-long b, c, cA, dA, cN; the support A (n ints); the Newton system L
+ * (LASSO_NEWTON_MAX^2) and its right-hand side / solution (LASSO_NEWTON_MAX). */
+typedef struct {
+    REAL *b, *c, *cA, *dA, *cN, *L, *x;
+    int32_t *A;
+} K(lasso_scratch);
+
+/* The exact minimiser for the support and signs of a (k = |A| nonzeros listed in A): solves
+ * G_AA z = b_A - alpha sign(a_A) by Cholesky; on success (PD system, signs kept, no violator off
+ * the support) writes z into a, the new correlations into c and returns 1. */
+static int K(lasso_newton)(sn_size n, const REAL *G, sn_size ld, const REAL *diag, REAL alpha,
+                           int positive, sn_size k, REAL *restrict a, K(lasso_scratch) *s)
 {
+    const int32_t *A = s->A;
+    REAL *restrict L = s->L, *restrict x = s->x, *restrict cN = s->cN;
+    if (k == 0 || k > LASSO_NEWTON_MAX) return 0;
+    for (sn_size p = 0; p < k; ++p) { /* L = chol(G_AA), row-major lower; x = rhs */
+        const REAL *row = G + (sn_size)A[p] * ld;
+        for (sn_size q = 0; q <= p; ++q) {
+            REAL v = row[A[q]];
+            for (sn_size r = 0; r < q; ++r)
+                v -= L[p * LASSO_NEWTON_MAX + r] * L[q * LASSO_NEWTON_MAX + r];
+            if (q < p) {
+                L[p * LASSO_NEWTON_MAX + q] = v / L[q * LASSO_NEWTON_MAX + q];
+            } else {
+                if (!(v > diag[A[p]] * (REAL)1e-10)) return 0; /* (nearly) dependent atoms */
+                L[p * LASSO_NEWTON_MAX + p] = SQRT(v);
+            }
+        }
+        x[p] = s->b[A[p]] - (a[A[p]] > 0 ? alpha : -alpha);
+    }
+    for (sn_size p = 0; p < k; ++p) { /* L y = rhs */
+        REAL v = x[p];
+        for (sn_size r = 0; r < p; ++r)
+            v -= L[p * LASSO_NEWTON_MAX + r] * x[r];
+        x[p] = v / L[p * LASSO_NEWTON_MAX + p];
+    }
+    for (sn_size p = k - 1; p >= 0; --p) { /* L^T z = y */
+        REAL v = x[p];
+        for (sn_size r = p + 1; r < k; ++r)
+            v -= L[r * LASSO_NEWTON_MAX + p] * x[r];
+        x[p] = v / L[p * LASSO_NEWTON_MAX + p];
+        if (!(x[p] * a[A[p]] > 0)) return 0; /* a sign changed: not this support */
+    }
+    for (sn_size t = 0; t < n; ++t)
+        cN[t] = s->b[t];
+    for (sn_size p = 0; p < k; ++p) {
+        const REAL *row = G + (sn_size)A[p] * ld, z = x[p];
+        for (sn_size t = 0; t < n; ++t)
+            cN[t] -= z * row[t];
+    }
+    const REAL limit = alpha * (1 + 64 * (REAL)SN_EPS);
+    for (sn_size t = 0, p = 0; t < n; ++t) { /* off the support: |c| <= alpha (c <= alpha) */
+        if (p < k && A[p] == t) {
+            ++p;
+            continue;
+        }
+        if (diag[t] > 0 && (positive ? cN[t] > limit : ABS(cN[t]) > limit)) return 0;
+    }
+    for (sn_size p = 0; p < k; ++p)
+        a[A[p]] = x[p];
+    for (sn_size t = 0; t < n; ++t)
+        s->c[t] = cN[t];
+    return 1;
+}
+
+/* Sorts idx[0:m) by decreasing key (ties: increasing index), keys along: Shell sort (m is at most
+ * n_atoms; a fixed sequence of comparisons, so the order is deterministic). */
+static void K(lasso_sort)(REAL *key, int32_t *idx, sn_size m)
+{
+    static const sn_size gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
+    for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); ++g) {
+        const sn_size gap = gaps[g];
+        for (sn_size i = gap; i < m; ++i) {
+            const REAL kv = key[i];
+            const int32_t iv = idx[i];
+            sn_size j = i;
+            while (j >= gap && (key[j - gap] < kv || (key[j - gap] == kv && idx[j - gap] > iv))) {
+                key[j] = key[j - gap];
+                idx[j] = idx[j - gap];
+                j -= gap;
+            }
+            key[j] = kv;
+            idx[j] = iv;
+        }
+    }
+}
+
+/* Codes one signal into a (n entries; the start point when warm). Returns the work done, in full
+ * sweeps (coordinate visits / n, rounded up); *converged tells whether the stop rule was met. */
+static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL *diag,
+                               const REAL *bsrc, sn_size b_stride, double norm2, int has_norm,
+                               REAL alpha, int positive, sn_size max_iter, double tol, int warm,
+                               REAL *restrict a, K(lasso_scratch) *s, int *converged)
+{
+    REAL *restrict b = s->b, *restrict c = s->c, *restrict cA = s->cA, *restrict dA = s->dA;
+    int32_t *restrict A = s->A;
     for (sn_size i = 0; i < n; ++i)
         b[i] = c[i] = bsrc[i * b_stride];
     if (warm) {
@@ -75,53 +169,82 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
         for (sn_size i = 0; i < n; ++i)
             a[i] = 0;
     }
-    /* The first phases converge loosely (their active set may still be wrong); each gap test that
-     * fails with no violator left tightens the phases tenfold, down to tol. */
     double tol_inner = has_norm ? SN_MAX(tol, LASSO_FIRST_TOL) : tol;
-    int settled = !warm; /* the coefficients on the current active set are converged */
-    /* Work in coordinate visits: max_iter full sweeps' worth (max_iter * n), as scikit-learn's. */
     const sn_size budget = max_iter * n;
     sn_size work = 0;
     *converged = 0;
-    for (;;) {
-        sn_size k = 0, n_violators = 0;
+    if (!warm) { /* 0. the violators, strongest first */
+        sn_size nv = 0;
         for (sn_size i = 0; i < n; ++i) {
-            const REAL ci = c[i];
-            const int violates = a[i] == 0 && G[i * ld + i] > 0 &&
-                                 (positive ? ci > alpha : ABS(ci) > alpha);
-            n_violators += violates;
-            if (a[i] != 0 || violates) A[k++] = (int32_t)i;
+            const REAL ci = positive ? c[i] : ABS(c[i]);
+            if (ci > alpha && diag[i] > 0) {
+                A[nv] = (int32_t)i;
+                s->cN[nv++] = ci;
+            }
         }
-        if (n_violators == 0 && settled) {
-            if (!has_norm || K(lasso_gap)(n, b, c, a, norm2, alpha, positive) <= tol * norm2) {
+        K(lasso_sort)(s->cN, A, nv);
+        for (sn_size p = 0; p < nv; ++p) {
+            const sn_size i = A[p];
+            const REAL gii = diag[i];
+            const REAL new = K(lasso_shrink)(c[i], alpha, positive) / gii; /* a[i] is 0 */
+            if (new == 0) continue;
+            a[i] = new;
+            const REAL *row = G + i * ld;
+            for (sn_size t = 0; t < n; ++t)
+                c[t] -= new * row[t];
+        }
+        work += nv;
+    }
+    for (;;) {
+        REAL max_change = 0, max_coef = 0;
+        for (sn_size i = 0; i < n; ++i) { /* 1. the full sweep */
+            const REAL gii = diag[i];
+            if (!(gii > 0)) continue; /* an atom of norm zero never moves (as scikit-learn) */
+            const REAL old = a[i];
+            const REAL new = K(lasso_shrink)(c[i] + gii * old, alpha, positive) / gii;
+            if (ABS(new) > max_coef) max_coef = ABS(new);
+            if (new == old) continue;
+            const REAL d = new - old;
+            a[i] = new;
+            if (ABS(d) > max_change) max_change = ABS(d);
+            const REAL *row = G + i * ld;
+            for (sn_size t = 0; t < n; ++t)
+                c[t] -= d * row[t];
+        }
+        work += n;
+        sn_size k = 0;
+        for (sn_size i = 0; i < n; ++i)
+            if (a[i] != 0) A[k++] = (int32_t)i;
+        if (max_change <= tol_inner * max_coef) { /* 2. optimal up to tol_inner */
+            if (!has_norm) {
                 *converged = 1;
                 break;
             }
-            if (tol_inner <= tol) { /* already at tol: the gap needs finer steps than asked */
-                tol_inner *= 0.1;
-            } else {
-                tol_inner = SN_MAX(tol, tol_inner * 0.1);
+            const double goal = tol * norm2;
+            if (K(lasso_gap)(n, b, c, a, norm2, alpha, positive) <= goal ||
+                (K(lasso_newton)(n, G, ld, diag, alpha, positive, k, a, s) &&
+                 K(lasso_gap)(n, b, c, a, norm2, alpha, positive) <= goal)) {
+                *converged = 1;
+                break;
             }
+            tol_inner = tol_inner > tol ? SN_MAX(tol, tol_inner * 0.1) : tol_inner * 0.1;
         }
-        work += n;
         if (work >= budget) break;
-        settled = 0;
-        for (sn_size p = 0; p < k; ++p) {
+        for (sn_size p = 0; p < k; ++p) { /* 3. sweeps over the support */
             cA[p] = c[A[p]];
             dA[p] = 0;
         }
         while (work < budget) {
             work += SN_MAX(k, (sn_size)1);
-            REAL max_change = 0, max_coef = 0;
+            max_change = 0;
+            max_coef = 0;
             for (sn_size p = 0; p < k; ++p) {
                 const sn_size i = A[p];
                 const REAL *row = G + i * ld;
-                const REAL gii = row[i];
-                if (!(gii > 0)) continue; /* an atom of norm zero never moves (as scikit-learn) */
+                const REAL gii = diag[i];
                 const REAL old = a[i];
                 const REAL new = K(lasso_shrink)(cA[p] + gii * old, alpha, positive) / gii;
-                const REAL anew = ABS(new);
-                if (anew > max_coef) max_coef = anew;
+                if (ABS(new) > max_coef) max_coef = ABS(new);
                 if (new == old) continue;
                 const REAL d = new - old;
                 a[i] = new;
@@ -130,10 +253,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 for (sn_size q = 0; q < k; ++q)
                     cA[q] -= d * row[A[q]];
             }
-            if (max_change <= tol_inner * max_coef) {
-                settled = 1;
-                break;
-            }
+            if (max_change <= tol_inner * max_coef) break;
         }
         for (sn_size p = 0; p < k; ++p) { /* c on every atom, from the phase's changes */
             const REAL d = dA[p];
@@ -154,29 +274,44 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     *n_iter_max = 0;
     *n_unconverged = 0;
     if (n_signals == 0 || n_atoms == 0) return SN_OK;
-    const sn_size n = n_atoms;
-    const sn_size per_thread = 4 * n * (sn_size)sizeof(REAL) + n * (sn_size)sizeof(int32_t) + 64;
+    const sn_size n = n_atoms, m = LASSO_NEWTON_MAX;
+    const sn_size per_thread = (5 * n + m * m + m) * (sn_size)sizeof(REAL) +
+                               n * (sn_size)sizeof(int32_t) + 64;
     const int nt = sn_threads_for(n_threads, n_signals * n * 32, SN_CODING_GRAIN);
     char *memory = (char *)malloc((size_t)(nt * per_thread));
-    if (memory == NULL) return SN_ENOMEM;
+    REAL *diag = (REAL *)malloc((size_t)n * sizeof(REAL));
+    if (memory == NULL || diag == NULL) {
+        free(memory);
+        free(diag);
+        return SN_ENOMEM;
+    }
+    for (sn_size i = 0; i < n; ++i) /* read once, not one cache line per atom per sweep */
+        diag[i] = G[i * g_ld + i];
     sn_size iter_max = 0, unconverged = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(max : iter_max) reduction(+ : unconverged)
     {
-        REAL *b = (REAL *)(memory + sn_thread_id() * per_thread);
-        REAL *c = b + n, *cA = c + n, *dA = cA + n;
-        int32_t *act = (int32_t *)(dA + n);
+        K(lasso_scratch) s;
+        s.b = (REAL *)(memory + sn_thread_id() * per_thread);
+        s.c = s.b + n;
+        s.cA = s.c + n;
+        s.dA = s.cA + n;
+        s.cN = s.dA + n;
+        s.L = s.cN + n;
+        s.x = s.L + m * m;
+        s.A = (int32_t *)(s.x + m);
 #pragma omp for schedule(dynamic, 16)
         for (sn_size j = 0; j < n_signals; ++j) {
             int converged;
             const sn_size it = K(lasso_signal)(
-                n, G, g_ld, B + j * b_signal_stride, b_atom_stride,
+                n, G, g_ld, diag, B + j * b_signal_stride, b_atom_stride,
                 norms != NULL ? (double)norms[j] : 0.0, norms != NULL, (REAL)alpha, positive,
-                max_iter, tol, warm, A + j * n, b, c, cA, dA, act, &converged);
+                max_iter, tol, warm, A + j * n, &s, &converged);
             if (it > iter_max) iter_max = it;
             unconverged += !converged;
         }
     }
     free(memory);
+    free(diag);
     *n_iter_max = iter_max;
     *n_unconverged = unconverged;
     return SN_OK;
