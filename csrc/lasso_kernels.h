@@ -3,21 +3,22 @@
  * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
  *   REAL  value type     SFX  type suffix (f32, f64)     ABS, SQRT  |x| and sqrt for REAL
  *
- * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, one
- * pass over the atoms that violate the optimality conditions, largest |c| first (in index order,
- * atoms correlated with the signal's own would mostly enter first; sorted, a third of the work on
- * the issue's workload). Then repeat:
- *   1. one full cyclic sweep over all atoms (scikit-learn's sweep: each change updates c on every
- *      atom), which also brings in the atoms that violate the optimality conditions;
- *   2. if that sweep moved no coefficient by more than tol_inner times the largest, the point is
- *      optimal up to tol_inner: the duality gap (scikit-learn's formula) <= tol * ||x||^2 stops.
+ * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, the
+ * atoms enter in passes at falling thresholds of |c| (alpha + (max |c| - alpha) / 2, / 4, ...),
+ * strongest first, a coarse homotopy: in index order, atoms merely correlated with the signal's
+ * own entered first and a third of the work went to taking them out again. Then repeat:
+ *   1. one pass over the zero coefficients in index order: those that violate the conditions enter
+ *      (each entry updates c on every atom);
+ *   2. if none entered and the last phase (3) ended by its tolerance, the point is optimal up to
+ *      tol_inner: the duality gap (scikit-learn's formula) <= tol * ||x||^2 stops.
  *      Otherwise the exact solution for the current support and signs, a_S = G_SS^-1 (b_S - alpha
  *      s_S) (a Cholesky solve, supports up to LASSO_NEWTON_MAX atoms), is tried: kept when its
  *      signs agree and no other atom violates the conditions, and then the gap decides again. Else
  *      tol_inner shrinks tenfold;
  *   3. cyclic sweeps over the nonzero coefficients only, keeping c on them alone (k entries per
  *      change, not n_atoms), until the largest change is <= tol_inner * the largest coefficient
- *      (scikit-learn's rule); then c on every atom from the phase's accumulated changes.
+ *      (scikit-learn's rule for its full sweeps, which here are 1 and 3 together); then c on every
+ *      atom from the phase's accumulated changes.
  * tol_inner starts at max(tol, 1e-4): the first supports may be wrong, so converging tightly on
  * them is wasted. Without norms (no gap test), tol_inner = tol and step 2 stops on the change rule.
  * max_iter is a work budget counted in scikit-learn's full sweeps: max_iter * n_atoms coordinate
@@ -29,6 +30,8 @@
 
 /* Relative coefficient-change tolerance of the first phases. */
 #define LASSO_FIRST_TOL 1e-4
+/* Passes of step 0, at thresholds alpha + (max |c| - alpha) / 2^pass. */
+#define LASSO_FIRST_PASSES 4
 
 static inline REAL K(lasso_shrink)(REAL z, REAL alpha, int positive)
 {
@@ -125,28 +128,6 @@ static int K(lasso_newton)(sn_size n, const REAL *G, sn_size ld, const REAL *dia
     return 1;
 }
 
-/* Sorts idx[0:m) by decreasing key (ties: increasing index), keys along: Shell sort (m is at most
- * n_atoms; a fixed sequence of comparisons, so the order is deterministic). */
-static void K(lasso_sort)(REAL *key, int32_t *idx, sn_size m)
-{
-    static const sn_size gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
-    for (size_t g = 0; g < sizeof(gaps) / sizeof(gaps[0]); ++g) {
-        const sn_size gap = gaps[g];
-        for (sn_size i = gap; i < m; ++i) {
-            const REAL kv = key[i];
-            const int32_t iv = idx[i];
-            sn_size j = i;
-            while (j >= gap && (key[j - gap] < kv || (key[j - gap] == kv && idx[j - gap] > iv))) {
-                key[j] = key[j - gap];
-                idx[j] = idx[j - gap];
-                j -= gap;
-            }
-            key[j] = kv;
-            idx[j] = iv;
-        }
-    }
-}
-
 /* Codes one signal into a (n entries; the start point when warm). Returns the work done, in full
  * sweeps (coordinate visits / n, rounded up); *converged tells whether the stop rule was met. */
 static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL *diag,
@@ -173,49 +154,47 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
     const sn_size budget = max_iter * n;
     sn_size work = 0;
     *converged = 0;
-    if (!warm) { /* 0. the violators, strongest first */
-        sn_size nv = 0;
+    if (!warm) { /* 0. the violators, strongest first: passes at falling thresholds */
+        REAL top = 0;
         for (sn_size i = 0; i < n; ++i) {
             const REAL ci = positive ? c[i] : ABS(c[i]);
-            if (ci > alpha && diag[i] > 0) {
-                A[nv] = (int32_t)i;
-                s->cN[nv++] = ci;
-            }
+            if (ci > top && diag[i] > 0) top = ci;
         }
-        K(lasso_sort)(s->cN, A, nv);
-        for (sn_size p = 0; p < nv; ++p) {
-            const sn_size i = A[p];
+        for (int pass = 1; pass <= LASSO_FIRST_PASSES && top > alpha; ++pass) {
+            const REAL threshold = alpha + (top - alpha) / (REAL)(1 << pass);
+            for (sn_size i = 0; i < n; ++i) {
+                const REAL gii = diag[i];
+                if (a[i] != 0 || !(gii > 0)) continue;
+                if (!((positive ? c[i] : ABS(c[i])) > threshold)) continue;
+                const REAL new = K(lasso_shrink)(c[i], alpha, positive) / gii;
+                a[i] = new;
+                const REAL *row = G + i * ld;
+                for (sn_size t = 0; t < n; ++t)
+                    c[t] -= new * row[t];
+            }
+            work += n;
+        }
+    }
+    int settled = 0; /* the last phase over the support ended by its tolerance */
+    for (;;) {
+        sn_size entered = 0;
+        for (sn_size i = 0; i < n; ++i) { /* 1. the zero coefficients that violate enter */
             const REAL gii = diag[i];
-            const REAL new = K(lasso_shrink)(c[i], alpha, positive) / gii; /* a[i] is 0 */
-            if (new == 0) continue;
+            if (a[i] != 0 || !(gii > 0)) continue; /* atoms of norm zero never move (scikit-learn) */
+            const REAL shrunk = K(lasso_shrink)(c[i], alpha, positive);
+            if (shrunk == 0) continue; /* most atoms: no division */
+            const REAL new = shrunk / gii;
             a[i] = new;
+            ++entered;
             const REAL *row = G + i * ld;
             for (sn_size t = 0; t < n; ++t)
                 c[t] -= new * row[t];
-        }
-        work += nv;
-    }
-    for (;;) {
-        REAL max_change = 0, max_coef = 0;
-        for (sn_size i = 0; i < n; ++i) { /* 1. the full sweep */
-            const REAL gii = diag[i];
-            if (!(gii > 0)) continue; /* an atom of norm zero never moves (as scikit-learn) */
-            const REAL old = a[i];
-            const REAL new = K(lasso_shrink)(c[i] + gii * old, alpha, positive) / gii;
-            if (ABS(new) > max_coef) max_coef = ABS(new);
-            if (new == old) continue;
-            const REAL d = new - old;
-            a[i] = new;
-            if (ABS(d) > max_change) max_change = ABS(d);
-            const REAL *row = G + i * ld;
-            for (sn_size t = 0; t < n; ++t)
-                c[t] -= d * row[t];
         }
         work += n;
         sn_size k = 0;
         for (sn_size i = 0; i < n; ++i)
             if (a[i] != 0) A[k++] = (int32_t)i;
-        if (max_change <= tol_inner * max_coef) { /* 2. optimal up to tol_inner */
+        if (entered == 0 && settled) { /* 2. optimal up to tol_inner */
             if (!has_norm) {
                 *converged = 1;
                 break;
@@ -230,14 +209,14 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
             tol_inner = tol_inner > tol ? SN_MAX(tol, tol_inner * 0.1) : tol_inner * 0.1;
         }
         if (work >= budget) break;
+        settled = 0;
         for (sn_size p = 0; p < k; ++p) { /* 3. sweeps over the support */
             cA[p] = c[A[p]];
             dA[p] = 0;
         }
         while (work < budget) {
             work += SN_MAX(k, (sn_size)1);
-            max_change = 0;
-            max_coef = 0;
+            REAL max_change = 0, max_coef = 0;
             for (sn_size p = 0; p < k; ++p) {
                 const sn_size i = A[p];
                 const REAL *row = G + i * ld;
@@ -253,7 +232,10 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 for (sn_size q = 0; q < k; ++q)
                     cA[q] -= d * row[A[q]];
             }
-            if (max_change <= tol_inner * max_coef) break;
+            if (max_change <= tol_inner * max_coef) {
+                settled = 1;
+                break;
+            }
         }
         for (sn_size p = 0; p < k; ++p) { /* c on every atom, from the phase's changes */
             const REAL d = dA[p];
@@ -318,4 +300,5 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
 }
 
 #undef LASSO_FIRST_TOL
+#undef LASSO_FIRST_PASSES
 #undef K
