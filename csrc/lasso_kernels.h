@@ -62,10 +62,10 @@ static double K(lasso_gap)(sn_size n, const REAL *b, const REAL *c, const REAL *
     return gap + alpha * l1 - scale * norm2 + scale * ab;
 }
 
-/* Per-thread scratch: n-long b, c, cA, dA, cN; the support A (n ints); the Newton system L
- * (LASSO_NEWTON_MAX^2) and its right-hand side / solution (LASSO_NEWTON_MAX). */
+/* Per-thread scratch: n-long b, c, cA, dA, cN; the support A (n ints); the Newton system L and the
+ * gathered G_AA (LASSO_NEWTON_MAX^2 each) and the system's right-hand side / solution. */
 typedef struct {
-    REAL *b, *c, *cA, *dA, *cN, *L, *x;
+    REAL *b, *c, *cA, *dA, *cN, *L, *x, *GA;
     int32_t *A;
 } K(lasso_scratch);
 
@@ -214,6 +214,16 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
             cA[p] = c[A[p]];
             dA[p] = 0;
         }
+        /* G_AA gathered once per phase (rows of LASSO_NEWTON_MAX), so that each change updates cA
+         * with one contiguous pass; larger supports gather per change. */
+        const int compact = k <= LASSO_NEWTON_MAX;
+        REAL *restrict GA = s->GA;
+        if (compact)
+            for (sn_size p = 0; p < k; ++p) {
+                const REAL *row = G + (sn_size)A[p] * ld;
+                for (sn_size q = 0; q < k; ++q)
+                    GA[p * LASSO_NEWTON_MAX + q] = row[A[q]];
+            }
         while (work < budget) {
             work += SN_MAX(k, (sn_size)1);
             REAL max_change = 0, max_coef = 0;
@@ -229,8 +239,14 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 a[i] = new;
                 dA[p] += d;
                 if (ABS(d) > max_change) max_change = ABS(d);
-                for (sn_size q = 0; q < k; ++q)
-                    cA[q] -= d * row[A[q]];
+                if (compact) {
+                    const REAL *restrict gp = GA + p * LASSO_NEWTON_MAX;
+                    for (sn_size q = 0; q < k; ++q)
+                        cA[q] -= d * gp[q];
+                } else {
+                    for (sn_size q = 0; q < k; ++q)
+                        cA[q] -= d * row[A[q]];
+                }
             }
             if (max_change <= tol_inner * max_coef) {
                 settled = 1;
@@ -257,7 +273,7 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     *n_unconverged = 0;
     if (n_signals == 0 || n_atoms == 0) return SN_OK;
     const sn_size n = n_atoms, m = LASSO_NEWTON_MAX;
-    const sn_size per_thread = (5 * n + m * m + m) * (sn_size)sizeof(REAL) +
+    const sn_size per_thread = (5 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
                                n * (sn_size)sizeof(int32_t) + 64;
     const int nt = sn_threads_for(n_threads, n_signals * n * 32, SN_CODING_GRAIN);
     char *memory = (char *)malloc((size_t)(nt * per_thread));
@@ -279,7 +295,8 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
         s.dA = s.cA + n;
         s.cN = s.dA + n;
         s.L = s.cN + n;
-        s.x = s.L + m * m;
+        s.GA = s.L + m * m;
+        s.x = s.GA + m * m;
         s.A = (int32_t *)(s.x + m);
 #pragma omp for schedule(dynamic, 16)
         for (sn_size j = 0; j < n_signals; ++j) {
