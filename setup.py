@@ -14,6 +14,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools"))
+import kernelgen  # noqa: E402  (tools/kernelgen.py: declarations generated from csrc/kernels.spec)
+
 DEBUG = os.environ.get("SPARSENET_DEBUG", "") not in ("", "0")
 
 # extension module -> its C kernel files (csrc/sparsenet.c, the run-time facts, goes into every one)
@@ -73,20 +76,25 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+GENERATED = os.path.join("build", "generated")  # kernelgen's output: C headers and _kernels.pxd
+
+
 def extensions():
+    kernelgen.generate(GENERATED)
     exts = [
         Extension(
             f"sparsenet.{name}",
             sources=[f"src/sparsenet/{name}.pyx", "csrc/sparsenet.c", *c_sources],
-            include_dirs=["csrc"],
-            depends=sorted(glob.glob("csrc/*.h")),  # rebuild when a kernel template changes
+            include_dirs=["csrc", GENERATED],
+            # rebuild when a kernel template or the spec changes
+            depends=sorted(glob.glob("csrc/*.h")) + ["csrc/kernels.spec"],
         )
         for name, c_sources in EXTENSIONS.items()
     ]
     return cythonize(
         exts,
         build_dir="build/cython",
-        include_path=["src"],
+        include_path=[GENERATED, "src"],  # the generated sparsenet/_kernels.pxd first
         compiler_directives={
             "language_level": 3,
             "boundscheck": DEBUG,

@@ -41,10 +41,7 @@ sn_size sn_omp_row_length(sn_size n_atoms);
  *       values[j * max_atoms ..], their number in counts[j].
  * n_premature: signals stopped early (an atom chosen twice, a correlation below eps, or a Cholesky
  *   pivot <= eps: linear dependence); the caller warns once. */
-#define SN_OMP_DECLARE(SFX, REAL)                                                                 \
-    /* G (n_atoms x npad, zero past n_atoms) = D^T D, D n_features x npad as below. */            \
-    int sn_omp_gram_##SFX(int isa, int n_threads, sn_size n_features, sn_size n_atoms,           \
-                          const REAL *D, REAL *G);                                                \
+#define SN_OMP_PROBLEM(SFX, REAL)                                                                 \
     typedef struct {                                                                              \
         sn_size n_features, n_atoms, n_signals, max_atoms;                                        \
         const REAL *D, *G, *X, *DtX, *norms;                                                      \
@@ -54,11 +51,12 @@ sn_size sn_omp_row_length(sn_size n_atoms);
         REAL *Y, *values;                                                                         \
         int32_t *indices;                                                                         \
         int64_t *counts;                                                                          \
-    } sn_omp_problem_##SFX;                                                                       \
-    int sn_omp_##SFX(int isa, int n_threads, const sn_omp_problem_##SFX *problem,                \
-                     sn_size *n_premature);
+    } sn_omp_problem_##SFX;
 
-SN_OMP_DECLARE(f32, float)
-SN_OMP_DECLARE(f64, double)
+SN_OMP_PROBLEM(f32, float)
+SN_OMP_PROBLEM(f64, double)
+
+/* The entry points (sn_omp_gram_*, sn_omp_*), generated from csrc/kernels.spec. */
+#include "sn_omp_api.h"
 
 #endif /* SPARSENET_BATCH_OMP_H */

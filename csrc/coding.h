@@ -22,20 +22,6 @@
 
 #include "sparsenet.h"
 
-#define SN_CODING_DECLARE(SFX, REAL)                                                                \
-    int sn_lasso_##SFX(int isa, int n_threads, sn_size n_atoms, sn_size n_signals, const REAL *G,  \
-                       sn_size g_ld, const REAL *B, sn_size b_atom_stride,                         \
-                       sn_size b_signal_stride, const REAL *norms, double alpha, int positive,      \
-                       sn_size max_iter, double tol, int warm, REAL *A, sn_size *n_iter_max,        \
-                       sn_size *n_unconverged);                                                    \
-    int sn_ksvd_update_##SFX(int isa, int n_threads, sn_size n_features, sn_size n_atoms,          \
-                             sn_size n_signals, const REAL *X, const int64_t *csc_indptr,          \
-                             const int32_t *csc_atoms, const REAL *csc_values,                     \
-                             const int64_t *csr_indptr, const int32_t *csr_signals,                \
-                             REAL *csr_values, REAL *D, REAL *R, double *energy,                   \
-                             sn_size *n_replaced);
-
-SN_CODING_DECLARE(f32, float)
-SN_CODING_DECLARE(f64, double)
+#include "sn_coding_api.h" /* the entry points, generated from csrc/kernels.spec */
 
 #endif /* SPARSENET_CODING_H */

@@ -53,7 +53,7 @@ static inline REAL K(block_dot)(sn_size p0, sn_size p1, const uint16_t *col, con
 #undef LANE
 #undef GATHER_LANES
 
-static int K(blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks, sn_size width,
+static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks, sn_size width,
                              const sn_size *row_ptr, const sn_size *seg_ptr, const uint16_t *col,
                              const REAL *val, sn_size k, const REAL *X, REAL *Y)
 {

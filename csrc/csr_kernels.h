@@ -6,6 +6,7 @@
  *   CSR_VALUES, CSR_VALUE(v, p)  optional: how the stored values are passed and how value p is read.
  *          By default the values themselves (const REAL *, v[p]); shared.c passes codes into a
  *          codebook instead (pruned-and-shared CSR), and that is the only difference.
+ *   CSR_CODE  with coded values: the code type; adds the entry point's shared_csr_matmul.
  * Every function writes its whole output; none reads memory the caller did not validate. */
 #include "csr_tuning.h"
 
@@ -194,6 +195,21 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
     free(cursor);
     return SN_OK;
 }
+
+#ifdef CSR_CODE
+/* The pruned-and-shared product (shared.c): the same drivers, each value read through its code. */
+static int K(shared_csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
+                                const INDEX *indptr, const INDEX *indices, const CSR_CODE *codes,
+                                const REAL *codebook, sn_size k, const REAL *X, REAL *Y,
+                                int transpose)
+{
+    const CSR_VALUES values = {codes, codebook};
+    if (transpose)
+        return K(csr_matmul_t)(n_threads, sorted_rows, n_rows, n_cols, indptr, indices, values, k,
+                               X, Y);
+    return K(csr_matmul)(n_threads, n_rows, indptr, indices, values, k, X, Y);
+}
+#endif
 
 #undef K
 #undef VEC

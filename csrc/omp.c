@@ -1,5 +1,5 @@
 /* Instantiates the Batch-OMP template (omp_kernels.h) for float and double and every ISA level, and
- * exports the entry points of batch_omp.h, which pick the level at run time. */
+ * exports the entry points of batch_omp.h (sn_omp_dispatch.h, generated from kernels.spec). */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -66,24 +66,4 @@ static void *sn_omp_alloc(size_t bytes)
 #undef IREAL
 #undef SIGNBIT
 
-int sn_omp_gram_f32(int isa, int n_threads, sn_size n_features, sn_size n_atoms, const float *D,
-                    float *G)
-{
-    SN_DISPATCH(isa, omp_gram_f32, (n_threads, n_features, n_atoms, D, G));
-}
-
-int sn_omp_gram_f64(int isa, int n_threads, sn_size n_features, sn_size n_atoms, const double *D,
-                    double *G)
-{
-    SN_DISPATCH(isa, omp_gram_f64, (n_threads, n_features, n_atoms, D, G));
-}
-
-int sn_omp_f32(int isa, int n_threads, const sn_omp_problem_f32 *problem, sn_size *n_premature)
-{
-    SN_DISPATCH(isa, omp_run_f32, (n_threads, problem, n_premature));
-}
-
-int sn_omp_f64(int isa, int n_threads, const sn_omp_problem_f64 *problem, sn_size *n_premature)
-{
-    SN_DISPATCH(isa, omp_run_f64, (n_threads, problem, n_premature));
-}
+#include "sn_omp_dispatch.h"

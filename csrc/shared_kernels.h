@@ -5,7 +5,7 @@
  *   REAL  value type     GEMM  its Fortran xGEMM pointer type     SFX  suffix (f32_u8, f64_hash, ...)
  *   CODE  code type (uint8_t / uint16_t) for a shared matrix, or SN_SHARED_HASHED defined for a hashed one
  *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
- *   SN_SHARED_LUT8  defined for float (uint8_t codes or hashed): the avx512 level uses the register
+ *   SN_SHARED_LUT8  defined for float (uint8_t codes or hashed): the avx512vbmi level uses the register
  *                   tables of shared_lut8.h when the codebook has <= 256 entries and the CPU has VBMI
  * Every weight is produced by W_AT(j) on row i after ROW_BEGIN(i), so the loops below are written once
  * for both kinds of storage; each writes its whole output. */
@@ -53,8 +53,8 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #define BIN_ADD(bins, j, t) (bins[row_codes_[j]] += (double)(t))
 #endif
 
-#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
-#define LUT8_OK (n_codes <= 256 && sn_lut8_available())
+#if defined(SN_SHARED_LUT8) && defined(SN_ISA_VBMI)
+#define LUT8_OK (n_codes <= 256)
 #ifdef SN_SHARED_HASHED
 #define LUT8_FN(name) sn_lut8h_##name
 #else
@@ -69,7 +69,7 @@ static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
                            SRC_PARAM, const REAL *x, REAL *y)
 {
     SRC_LOCALS;
-#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+#ifdef LUT8_FN
     if (LUT8_OK) {
         float *xp = (float *)malloc((size_t)n_cols * sizeof(float)); /* NULL: a slower path, no error */
         LUT8_FN(matvec_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, x, y, xp);
@@ -93,7 +93,7 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
 {
     SRC_LOCALS;
     (void)n_cols;
-#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+#ifdef LUT8_FN
     if (LUT8_OK) {
         LUT8_FN(matvec_t_cols)(c0, c1, n_rows, n_cols, cb, n_codes, SRC_ARG, x, y);
         return;
@@ -115,7 +115,7 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
                            SRC_PARAM, REAL *buf)
 {
     SRC_LOCALS;
-#if defined(SN_SHARED_LUT8) && SN_VBYTES == 64
+#ifdef LUT8_FN
     if (LUT8_OK) {
         LUT8_FN(decode_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, buf);
         return;

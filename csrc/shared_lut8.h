@@ -1,7 +1,7 @@
 /* Table lookups of a float32 codebook of <= 256 entries by uint8 codes, in registers (AVX-512 VBMI).
  *
  * Included once by shared.c on x86-64; used by the avx512 level of the f32/u8 kernels of
- * shared_kernels.h when the CPU has VBMI (sn_lut8_available). Gathers are slow on some AVX-512 CPUs
+ * shared_kernels.h at the avx512vbmi dispatch level (sn_instantiate.h with SN_WITH_VBMI). Gathers are slow on some AVX-512 CPUs
  * (Zen 4: about one element per cycle, slower than scalar loads), so each of the four bytes of the
  * codebook's floats is kept as a 256-byte table in four registers and looked up 64 codes at a time
  * with two vpermi2b and a blend; byte unpacks then rebuild the floats. The 64 codes are first
@@ -12,12 +12,6 @@
 #include <immintrin.h>
 
 #define SN_LUT8_TARGET __attribute__((target(SN_TARGET_AVX512 ",avx512vbmi")))
-
-static int sn_lut8_available(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vbmi") && sn_isa_supported() >= SN_ISA_AVX512;
-}
 
 /* Byte b of the float codebook[64 h + m] is byte m of tables[4 b + h] (entries past n_codes: 0). */
 typedef struct {

@@ -9,7 +9,7 @@ int sn_isa_supported(void)
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
-        return SN_ISA_AVX512;
+        return __builtin_cpu_supports("avx512vbmi") ? SN_ISA_AVX512_VBMI : SN_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("bmi2"))
         return SN_ISA_AVX2;

@@ -18,6 +18,7 @@ typedef int64_t sn_size;
 enum sn_status {
     SN_OK = 0,
     SN_ENOMEM = 1, /* scratch allocation failed */
+    SN_EINVAL = 2, /* an ISA level out of range (the Python layer checks everything else) */
 };
 
 /* Instruction-set levels a kernel family is compiled for; chosen at run time (runtime dispatch). */
@@ -25,6 +26,8 @@ enum sn_isa {
     SN_ISA_BASELINE = 0, /* whatever the compiler targets by default (SSE2 on x86-64) */
     SN_ISA_AVX2 = 1,     /* x86-64-v3: AVX2 + FMA */
     SN_ISA_AVX512 = 2,   /* x86-64-v4: AVX-512 F/BW/DQ/VL */
+    SN_ISA_AVX512_VBMI = 3, /* x86-64-v4 + AVX512-VBMI (byte permutes: shared_lut8.h) */
+    SN_ISA_COUNT = 4,
 };
 
 /* Best level this CPU (and OS) can run; SN_ISA_BASELINE off x86-64. */
@@ -67,7 +70,7 @@ static inline int sn_team_size(void)
 }
 
 /* x86-64 builds compile each hot template once per ISA level, between SN_ISA_BEGIN(SN_TARGET_...) and
- * SN_ISA_END, and pick one at run time (SN_DISPATCH), so one binary is fast on AVX-512 and AVX2
+ * SN_ISA_END, and pick one at run time (SN_ISA_TABLE), so one binary is fast on AVX-512 and AVX2
  * machines and correct on older ones. Nothing is compiled with -march=native. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define SN_X86_DISPATCH 1
@@ -81,20 +84,15 @@ static inline int sn_team_size(void)
 #define SN_X86_DISPATCH 0
 #endif
 
-/* `return fn_<level> args;` for the best compiled level not above `isa`. */
+/* The initialiser of an entry point's dispatch table (sn_<family>_dispatch.h, generated from
+ * csrc/kernels.spec): the function compiled for each level of enum sn_isa, or for the best level
+ * below it that the function was compiled for. _VBMI: the function has an avx512vbmi variant. */
 #if SN_X86_DISPATCH
-#define SN_DISPATCH(isa, fn, args)                          \
-    do {                                                    \
-        if ((isa) >= SN_ISA_AVX512) return fn##_avx512 args; \
-        if ((isa) >= SN_ISA_AVX2) return fn##_avx2 args;     \
-        return fn##_baseline args;                          \
-    } while (0)
+#define SN_ISA_TABLE(fn) fn##_baseline, fn##_avx2, fn##_avx512, fn##_avx512
+#define SN_ISA_TABLE_VBMI(fn) fn##_baseline, fn##_avx2, fn##_avx512, fn##_avx512vbmi
 #else
-#define SN_DISPATCH(isa, fn, args) \
-    do {                           \
-        (void)(isa);               \
-        return fn##_baseline args; \
-    } while (0)
+#define SN_ISA_TABLE(fn) fn##_baseline, fn##_baseline, fn##_baseline, fn##_baseline
+#define SN_ISA_TABLE_VBMI(fn) SN_ISA_TABLE(fn)
 #endif
 
 #endif /* SPARSENET_H */

@@ -29,48 +29,7 @@ enum sn_thr_rank {
     SN_RANK_VALUE = 1,
 };
 
-#define SN_THRESHOLD_DECLARE(SFX, REAL)                                                             \
-    /* Y (n_rows x n_cols, C order) = X: a tiled copy, so the row kernels get contiguous rows */    \
-    int sn_copy_rows_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const REAL *X, \
-                           sn_size x_rs, sn_size x_cs, REAL *Y);                                  \
-    /* Y = op(X) elementwise; Y is REAL, or bytes 0/1 when y_bytes (binarize only). Y may be X     \
-     * itself (same strides); otherwise the two must not overlap. */                               \
-    int sn_threshold_map_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,            \
-                               sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs, void *Y, \
-                               int y_bytes, sn_size y_rs, sn_size y_cs);                           \
-    /* counts[i] = number of nonzero op(X[i, :]) */                                                \
-    int sn_threshold_count_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,          \
-                                 sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs,       \
-                                 sn_size *counts);                                                 \
-    /* Y (n_rows x n) = the top k of each row of X, the rest zero (0 <= k; k >= n keeps all) */     \
-    int sn_topk_##SFX(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,     \
-                      const REAL *X, sn_size x_rs, sn_size x_cs, REAL *Y);                         \
-    /* The top k of each row as a cut: the entries whose key is above cut[i], and the first        \
-     * quota[i] entries whose key equals it; counts[i] = how many of those are nonzero. */          \
-    int sn_topk_cut_##SFX(int isa, int n_threads, int rank, sn_size n_rows, sn_size n, sn_size k,  \
-                          const REAL *X, sn_size x_rs, sn_size x_cs, uint64_t *cut,               \
-                          sn_size *quota, sn_size *counts);                                        \
-    /* The same cut for the n_keep entries of largest magnitude of the whole matrix, ties to the   \
-     * lower row-major index (one cut value, a quota per row). 0 <= n_keep <= n_rows * n_cols. */  \
-    int sn_prune_cut_##SFX(int isa, int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_keep, \
-                           const REAL *X, sn_size x_rs, sn_size x_cs, uint64_t *cut,              \
-                           sn_size *quota, sn_size *counts);
-
-#define SN_THRESHOLD_FILL_DECLARE(SFX, REAL, INDEX)                                                 \
-    /* CSR (indptr given, from counts) of the nonzero op(X) */                                     \
-    int sn_threshold_fill_##SFX(int isa, int n_threads, int op, REAL p, sn_size n_rows,           \
-                                sn_size n_cols, const REAL *X, sn_size x_rs, sn_size x_cs,        \
-                                const INDEX *indptr, INDEX *indices, REAL *data);                  \
-    /* CSR (indptr given, from counts) of the nonzero entries selected by a cut */                 \
-    int sn_cut_fill_##SFX(int isa, int n_threads, int rank, sn_size n_rows, sn_size n_cols,       \
-                          const REAL *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut,         \
-                          const sn_size *quota, const INDEX *indptr, INDEX *indices, REAL *data);
-
-SN_THRESHOLD_DECLARE(f32, float)
-SN_THRESHOLD_DECLARE(f64, double)
-SN_THRESHOLD_FILL_DECLARE(f32_i32, float, int32_t)
-SN_THRESHOLD_FILL_DECLARE(f32_i64, float, int64_t)
-SN_THRESHOLD_FILL_DECLARE(f64_i32, double, int32_t)
-SN_THRESHOLD_FILL_DECLARE(f64_i64, double, int64_t)
+/* The entry points, generated from csrc/kernels.spec. */
+#include "sn_threshold_api.h"
 
 #endif /* SPARSENET_THRESHOLD_H */

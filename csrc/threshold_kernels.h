@@ -12,7 +12,6 @@
  * over a row held in L1, without sorting. */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
-#define KI(name, ISFX) SN_CAT3(SN_CAT(name, SFX), ISFX, ISA)
 
 #define SIGN_BIT ((UINT)1 << (KBITS - 1))
 #define ABS_MASK (SIGN_BIT - 1)
@@ -767,57 +766,6 @@ done:
     }
 
 
-#define THR_FILL_DEFINE(ISFX, INDEX)                                                              \
-    static int KI(threshold_fill, ISFX)(int n_threads, int op, REAL p_, sn_size n_rows,            \
-                                        sn_size n_cols, const REAL *X, sn_size x_rs,               \
-                                        sn_size x_cs, const INDEX *indptr, INDEX *indices,         \
-                                        REAL *data)                                                \
-    {                                                                                             \
-        const REAL pp = p_;                                                                       \
-        const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_GRAIN);                  \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")                 \
-        for (sn_size i = 0; i < n_rows; ++i) {                                                    \
-            const REAL *x = X + i * x_rs;                                                         \
-            sn_size p = indptr[i];                                                                \
-            const sn_size end = indptr[i + 1];                                                    \
-            sn_size j = 0;                                                                        \
-            if (THR_HAS_COMPRESS && x_cs == 1)                                                    \
-                THR_FILL_VEC_OP(ISFX);                                                            \
-            if (op == SN_THR_BINARIZE) {                                                          \
-                THR_FILL_ROW(v >= pp, v >= pp, (REAL)1)                                           \
-            } else if (op == SN_THR_HARD) {                                                       \
-                THR_FILL_ROW(THR_HARD(v, pp) != 0, r != 0, THR_HARD(v, pp))                       \
-            } else {                                                                              \
-                THR_FILL_ROW(THR_SOFT(v, pp) != 0, r != 0, THR_SOFT(v, pp))                       \
-            }                                                                                     \
-        }                                                                                         \
-        return SN_OK;                                                                             \
-    }                                                                                             \
-    static int KI(cut_fill, ISFX)(int n_threads, int rank, sn_size n_rows, sn_size n_cols,        \
-                                  const REAL *X, sn_size x_rs, sn_size x_cs, const uint64_t *cut, \
-                                  const sn_size *quota, const INDEX *indptr, INDEX *indices,       \
-                                  REAL *data)                                                      \
-    {                                                                                             \
-        const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_GRAIN);                  \
-        const UINT zero = ZERO_KEY(rank);                                                         \
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")                 \
-        for (sn_size i = 0; i < n_rows; ++i) {                                                    \
-            const REAL *x = X + i * x_rs;                                                         \
-            const UINT c = (UINT)cut[i];                                                          \
-            sn_size q = quota[i], p = indptr[i];                                                  \
-            const sn_size end = indptr[i + 1];                                                    \
-            sn_size j = 0;                                                                        \
-            if (THR_HAS_COMPRESS && x_cs == 1 && rank == SN_RANK_MAGNITUDE && c <= INF_BITS + 1)  \
-                THR_FILL_VEC_CUT(ISFX);                                                           \
-            if (rank == SN_RANK_MAGNITUDE) {                                                      \
-                THR_FILL_ROW(K(key_mag)(v) >= c, K(cut_keep)(K(key_mag)(v), c, zero, &q), v)     \
-            } else {                                                                              \
-                THR_FILL_ROW(K(key_val)(v) >= c, K(cut_keep)(K(key_val)(v), c, zero, &q), v)     \
-            }                                                                                     \
-        }                                                                                         \
-        return SN_OK;                                                                             \
-    }
-
 #if SN_X86_DISPATCH && SN_VBYTES == 64
 /* AVX-512: a vector of VLEN entries at once. The lanes of `keep` are packed with the compress
  * instructions (register form, fast on every AVX-512 core) and written with masked stores of
@@ -896,16 +844,16 @@ static inline IVEC K(vkey_mag)(VEC v)
 
 #if THR_HAS_COMPRESS
 /* The vector parts of the fills: whole vectors while the row has room for one more. */
-#define THR_FILL_VEC_OP(ISFX)                                                     \
+#define THR_FILL_VEC_OP(PUT_FN)                                                   \
     do {                                                                          \
         const VEC pv = (VEC){0} + pp;                                             \
         for (; j + VLEN <= n_cols && p + VLEN <= end; j += VLEN) {                \
             const VEC r = K(vop)(op, *(const VEC *)(x + j), pv);                  \
             const unsigned keep = K(movemask)(r != 0);                            \
-            p += K(put_##ISFX)(keep, r, j, indices + p, data + p); /* no branch */ \
+            p += PUT_FN(keep, r, j, indices + p, data + p); /* no branch */       \
         }                                                                         \
     } while (0)
-#define THR_FILL_VEC_CUT(ISFX)                                                    \
+#define THR_FILL_VEC_CUT(PUT_FN)                                                  \
     do {                                                                          \
         for (; j + VLEN <= n_cols && p + VLEN <= end; j += VLEN) {                \
             const VEC v = *(const VEC *)(x + j);                                  \
@@ -914,12 +862,12 @@ static inline IVEC K(vkey_mag)(VEC v)
             unsigned ties = q > 0 ? K(movemask)(key == (SINT)c) : 0;              \
             for (; ties && q > 0; --q, ties &= ties - 1) /* the first q ties */  \
                 keep |= (ties & -ties) & (c != 0 ? ~0u : 0u);                     \
-            p += K(put_##ISFX)(keep, v, j, indices + p, data + p); /* no branch */ \
+            p += PUT_FN(keep, v, j, indices + p, data + p); /* no branch */       \
         }                                                                         \
     } while (0)
 #else
-#define THR_FILL_VEC_OP(ISFX) (void)0
-#define THR_FILL_VEC_CUT(ISFX) (void)0
+#define THR_FILL_VEC_OP(PUT_FN) (void)0
+#define THR_FILL_VEC_CUT(PUT_FN) (void)0
 #endif
 
 /* Whether an entry of key `key` is stored under a cut; takes one of the quota at the cut. */
@@ -930,11 +878,18 @@ static inline int K(cut_keep)(UINT key, UINT cut, UINT zero, sn_size *quota)
     return ((key > cut) | tie) & (key != zero);
 }
 
-THR_FILL_DEFINE(i32, int32_t)
-THR_FILL_DEFINE(i64, int64_t)
+#define INDEX int32_t
+#define ISFX i32
+#include "threshold_fill.h"
+#undef INDEX
+#undef ISFX
+#define INDEX int64_t
+#define ISFX i64
+#include "threshold_fill.h"
+#undef INDEX
+#undef ISFX
 
 #undef K
-#undef KI
 #undef VEC
 #undef IVEC
 #undef VLEN
@@ -950,7 +905,6 @@ THR_FILL_DEFINE(i64, int64_t)
 #undef THR_FILL_ROW_XS
 #undef ZERO_KEY
 #undef THR_FILL_ROW
-#undef THR_FILL_DEFINE
 #undef THR_FILL_VEC_OP
 #undef THR_FILL_VEC_CUT
 #undef THR_HAS_COMPRESS

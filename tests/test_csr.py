@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import sparsenet
 from sparsenet import reference
 
-ISAS = [isa for isa in ("baseline", "avx2", "avx512")
+ISAS = [isa for isa in sparsenet.backend.ISA_LEVELS
         if sparsenet.backend.ISA_LEVELS.index(isa) <= sparsenet._runtime.isa_supported()]
 # Error allowed relative to sum_p |a_p x_p| (what rounding scales with), not to the result itself.
 EPS = {np.float32: 2e-5, np.float64: 1e-12}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 import sparsenet
 from sparsenet import reference
 
-ISAS = [isa for isa in ("baseline", "avx2", "avx512")
+ISAS = [isa for isa in sparsenet.backend.ISA_LEVELS
         if sparsenet.backend.ISA_LEVELS.index(isa) <= sparsenet._runtime.isa_supported()]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-4), np.float64: dict(rtol=1e-12, atol=1e-11)}
 CODES = [np.uint8, np.uint16]

@@ -106,11 +106,3 @@ def test_pipeline_and_grid_search():
                                            transform_algorithm="lasso_cd"), Ridge())
     GridSearchCV(coder_pipe, {"sparsecoder__transform_alpha": [0.01, 0.1]}, cv=3).fit(X, y)
 
-
-def test_docstring_examples():
-    import doctest
-
-    import sparsenet.sklearn
-
-    result = doctest.testmod(sparsenet.sklearn, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0

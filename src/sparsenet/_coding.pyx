@@ -3,36 +3,9 @@ released, status -> exception. Arguments are validated by sparsenet.lasso / spar
 array stands for "absent" (NULL)."""
 from libc.stdint cimport int32_t, int64_t
 
-from sparsenet._kernels cimport sn_size, SN_OK, SN_ENOMEM
+from sparsenet._kernels cimport *
 
 include "_status.pxi"
-
-# Declared here until the kernel spec (csrc/kernels.spec) lands; then one spec line each.
-cdef extern from "coding.h" nogil:
-    int sn_lasso_f32(int isa, int n_threads, sn_size n_atoms, sn_size n_signals, const float *G,
-                     sn_size g_ld, const float *B, sn_size b_atom_stride, sn_size b_signal_stride,
-                     const float *norms, double alpha, int positive, sn_size max_iter, double tol,
-                     int warm, float *A, sn_size *n_iter_max, sn_size *n_unconverged)
-    int sn_lasso_f64(int isa, int n_threads, sn_size n_atoms, sn_size n_signals, const double *G,
-                     sn_size g_ld, const double *B, sn_size b_atom_stride, sn_size b_signal_stride,
-                     const double *norms, double alpha, int positive, sn_size max_iter, double tol,
-                     int warm, double *A, sn_size *n_iter_max, sn_size *n_unconverged)
-    int sn_ksvd_update_f32(int isa, int n_threads, sn_size n_features, sn_size n_atoms,
-                           sn_size n_signals, const float *X, const int64_t *csc_indptr,
-                           const int32_t *csc_atoms, const float *csc_values,
-                           const int64_t *csr_indptr, const int32_t *csr_signals,
-                           float *csr_values, float *D, float *R, double *energy,
-                           sn_size *n_replaced)
-    int sn_ksvd_update_f64(int isa, int n_threads, sn_size n_features, sn_size n_atoms,
-                           sn_size n_signals, const double *X, const int64_t *csc_indptr,
-                           const int32_t *csc_atoms, const double *csc_values,
-                           const int64_t *csr_indptr, const int32_t *csr_signals,
-                           double *csr_values, double *D, double *R, double *energy,
-                           sn_size *n_replaced)
-
-ctypedef fused real:
-    float
-    double
 
 
 cdef inline const real *_ptr(const real[::1] a) noexcept nogil:
@@ -47,16 +20,9 @@ def lasso(int isa, int n_threads, sn_size n_atoms, sn_size n_signals, const real
     cdef sn_size n_iter_max = 0, n_unconverged = 0
     cdef int status
     with nogil:
-        if real is double:
-            status = sn_lasso_f64(isa, n_threads, n_atoms, n_signals, _ptr(G), g_ld, _ptr(B),
-                                  b_atom_stride, b_signal_stride, _ptr(norms), alpha, positive,
-                                  max_iter, tol, warm, &A[0] if A.shape[0] else NULL,
-                                  &n_iter_max, &n_unconverged)
-        else:
-            status = sn_lasso_f32(isa, n_threads, n_atoms, n_signals, _ptr(G), g_ld, _ptr(B),
-                                  b_atom_stride, b_signal_stride, _ptr(norms), alpha, positive,
-                                  max_iter, tol, warm, &A[0] if A.shape[0] else NULL,
-                                  &n_iter_max, &n_unconverged)
+        status = sn_lasso(isa, n_threads, n_atoms, n_signals, _ptr(G), g_ld, _ptr(B),
+                          b_atom_stride, b_signal_stride, _ptr(norms), alpha, positive, max_iter,
+                          tol, warm, &A[0] if A.shape[0] else NULL, &n_iter_max, &n_unconverged)
     raise_for_status(status)
     return n_iter_max, n_unconverged
 
@@ -73,13 +39,8 @@ def ksvd_update(int isa, int n_threads, sn_size n_features, sn_size n_atoms, sn_
     cdef const int32_t *cs = &csr_signals[0] if csr_signals.shape[0] else NULL
     cdef real *cv = &csr_values[0] if csr_values.shape[0] else NULL
     with nogil:
-        if real is double:
-            status = sn_ksvd_update_f64(isa, n_threads, n_features, n_atoms, n_signals, _ptr(X),
-                                        &csc_indptr[0], ca, _ptr(csc_values), &csr_indptr[0], cs,
-                                        cv, &D[0], &R[0], &energy, &n_replaced)
-        else:
-            status = sn_ksvd_update_f32(isa, n_threads, n_features, n_atoms, n_signals, _ptr(X),
-                                        &csc_indptr[0], ca, _ptr(csc_values), &csr_indptr[0], cs,
-                                        cv, &D[0], &R[0], &energy, &n_replaced)
+        status = sn_ksvd_update(isa, n_threads, n_features, n_atoms, n_signals, _ptr(X),
+                                &csc_indptr[0], ca, _ptr(csc_values), &csr_indptr[0], cs, cv, &D[0],
+                                &R[0], &energy, &n_replaced)
     raise_for_status(status)
     return energy, n_replaced

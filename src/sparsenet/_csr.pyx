@@ -7,14 +7,6 @@ from sparsenet._kernels cimport *
 
 include "_status.pxi"
 
-ctypedef fused real:
-    float
-    double
-
-ctypedef fused index:
-    int32_t
-    int64_t
-
 
 def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] indices,
            const real[::1] data, const real[:, ::1] X, real[:, ::1] Y, bint transpose,
@@ -31,18 +23,10 @@ def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] ind
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float and index is int32_t:
-            status = (sn_csr_matmul_t_f32_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f32_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
-        elif real is float and index is int64_t:
-            status = (sn_csr_matmul_t_f32_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f32_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
-        elif real is double and index is int32_t:
-            status = (sn_csr_matmul_t_f64_i32(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f64_i32(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+        if transpose:
+            status = sn_csr_matmul_t(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
         else:
-            status = (sn_csr_matmul_t_f64_i64(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-                      if transpose else sn_csr_matmul_f64_i64(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp))
+            status = sn_csr_matmul(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp)
     raise_for_status(status)
 
 
@@ -60,12 +44,8 @@ def blocked_matmul(int isa, int n_threads, sn_size width, const sn_size[::1] row
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_csr_blocked_matmul_f32(isa, n_threads, n_rows, n_blocks, width, &row_ptr[0],
-                                               sp, cp, vp, k, xp, yp)
-        else:
-            status = sn_csr_blocked_matmul_f64(isa, n_threads, n_rows, n_blocks, width, &row_ptr[0],
-                                               sp, cp, vp, k, xp, yp)
+        status = sn_csr_blocked_matmul(isa, n_threads, n_rows, n_blocks, width, &row_ptr[0], sp, cp,
+                                       vp, k, xp, yp)
     raise_for_status(status)
 
 
@@ -84,12 +64,8 @@ def build_blocks(bint transposed, const index[::1] indptr, const index[::1] indi
     cdef uint16_t *cp = &col[0] if nnz else NULL
     cdef real *vp = &val[0] if nnz else NULL
     with nogil:
-        if index is int32_t:
-            sn_csr_build_blocks_i32(transposed, n_rows, &indptr[0], ix, dp, sizeof(real), shift,
-                                    out_rows, n_blocks, sp, &row_ptr[0], cp, vp)
-        else:
-            sn_csr_build_blocks_i64(transposed, n_rows, &indptr[0], ix, dp, sizeof(real), shift,
-                                    out_rows, n_blocks, sp, &row_ptr[0], cp, vp)
+        sn_csr_build_blocks(transposed, n_rows, &indptr[0], ix, dp, sizeof(real), shift, out_rows,
+                            n_blocks, sp, &row_ptr[0], cp, vp)
 
 
 def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const index[::1] indices):
@@ -100,8 +76,5 @@ def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const
     cdef sn_size first_bad = 0
     cdef int canonical = 0
     with nogil:
-        if index is int32_t:
-            sn_csr_check_i32(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
-        else:
-            sn_csr_check_i64(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
+        sn_csr_check(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
     return first_bad, bool(canonical)

@@ -10,10 +10,6 @@ from sparsenet._kernels cimport *
 
 include "_status.pxi"
 
-ctypedef fused real:
-    float
-    double
-
 
 cdef inline const real *_ptr(const real[::1] a) noexcept nogil:
     return &a[0] if a.shape[0] else NULL
@@ -28,10 +24,7 @@ def gram(int isa, int n_threads, const real[:, ::1] D, sn_size n_atoms, real[:, 
     """G = D^T D (n_atoms rows, zero past column n_atoms); D is row-major n_features x row_length."""
     cdef int status
     with nogil:
-        if real is double:
-            status = sn_omp_gram_f64(isa, n_threads, D.shape[0], n_atoms, &D[0, 0], &G[0, 0])
-        else:
-            status = sn_omp_gram_f32(isa, n_threads, D.shape[0], n_atoms, &D[0, 0], &G[0, 0])
+        status = sn_omp_gram(isa, n_threads, D.shape[0], n_atoms, &D[0, 0], &G[0, 0])
     raise_for_status(status)
 
 

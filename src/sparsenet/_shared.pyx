@@ -1,25 +1,13 @@
 """Thin wrappers of the parameter-sharing kernels: memoryviews in, the GIL released, status -> exception.
 
 Arguments are validated by sparsenet.shared before they get here; nothing is checked twice. The
-BLAS-backed products get scipy's Fortran xGEMM as a function pointer (scipy.linalg.cython_blas)."""
+BLAS-backed products get scipy's Fortran xGEMM (scipy.linalg.cython_blas) from the generated
+dispatchers of _kernels.pxd."""
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from sparsenet._kernels cimport *
 
 include "_status.pxi"
-
-ctypedef fused real:
-    float
-    double
-
-ctypedef fused code:
-    uint8_t
-    uint16_t
-
-ctypedef fused index:
-    int32_t
-    int64_t
 
 
 def decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
@@ -30,14 +18,7 @@ def decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::
     cdef real *wp = &W[0] if W.shape[0] else NULL
     cdef int status
     with nogil:
-        if real is float and code is uint8_t:
-            status = sn_shared_decode_f32_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
-        elif real is float and code is uint16_t:
-            status = sn_shared_decode_f32_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
-        elif real is double and code is uint8_t:
-            status = sn_shared_decode_f64_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
-        else:
-            status = sn_shared_decode_f64_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
+        status = sn_shared_decode(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, wp)
     raise_for_status(status)
 
 
@@ -48,10 +29,7 @@ def hashed_decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
     cdef real *wp = &W[0] if W.shape[0] else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_shared_decode_f32_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, wp)
-        else:
-            status = sn_shared_decode_f64_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, wp)
+        status = sn_hashed_decode(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, wp)
     raise_for_status(status)
 
 
@@ -64,14 +42,8 @@ def matmul(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float and code is uint8_t:
-            status = sn_shared_matmul_f32_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f32>sgemm)
-        elif real is float and code is uint16_t:
-            status = sn_shared_matmul_f32_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f32>sgemm)
-        elif real is double and code is uint8_t:
-            status = sn_shared_matmul_f64_u8(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f64>dgemm)
-        else:
-            status = sn_shared_matmul_f64_u16(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp, transpose, <sn_gemm_f64>dgemm)
+        status = sn_shared_matmul(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp,
+                                  transpose)
     raise_for_status(status)
 
 
@@ -83,10 +55,8 @@ def hashed_matmul(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const 
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_shared_matmul_f32_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, k, xp, yp, transpose, <sn_gemm_f32>sgemm)
-        else:
-            status = sn_shared_matmul_f64_hash(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, k, xp, yp, transpose, <sn_gemm_f64>dgemm)
+        status = sn_hashed_matmul(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, k, xp, yp,
+                                  transpose)
     raise_for_status(status)
 
 
@@ -99,14 +69,7 @@ def grad(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const code[::1]
     cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float and code is uint8_t:
-            status = sn_shared_grad_f32_u8(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f32>sgemm)
-        elif real is float and code is uint16_t:
-            status = sn_shared_grad_f32_u16(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f32>sgemm)
-        elif real is double and code is uint8_t:
-            status = sn_shared_grad_f64_u8(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f64>dgemm)
-        else:
-            status = sn_shared_grad_f64_u16(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0], <sn_gemm_f64>dgemm)
+        status = sn_shared_grad(isa, n_threads, n_rows, n_cols, n_codes, cp, k, gp, xp, &out[0])
     raise_for_status(status)
 
 
@@ -118,10 +81,7 @@ def hashed_grad(int isa, int n_threads, sn_size n_rows, sn_size n_cols, uint32_t
     cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_shared_grad_f32_hash(isa, n_threads, n_rows, n_cols, n_codes, seed, k, gp, xp, &out[0], <sn_gemm_f32>sgemm)
-        else:
-            status = sn_shared_grad_f64_hash(isa, n_threads, n_rows, n_cols, n_codes, seed, k, gp, xp, &out[0], <sn_gemm_f64>dgemm)
+        status = sn_hashed_grad(isa, n_threads, n_rows, n_cols, n_codes, seed, k, gp, xp, &out[0])
     raise_for_status(status)
 
 
@@ -133,14 +93,8 @@ def kmeans(int isa, int n_threads, const real[::1] w, bint init_density, sn_size
     cdef double inertia = 0
     cdef int status
     with nogil:
-        if real is float and code is uint8_t:
-            status = sn_kmeans_f32_u8(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
-        elif real is float and code is uint16_t:
-            status = sn_kmeans_f32_u16(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
-        elif real is double and code is uint8_t:
-            status = sn_kmeans_f64_u8(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
-        else:
-            status = sn_kmeans_f64_u16(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol, &centers[0], &codes[0], &n_iter, &inertia)
+        status = sn_kmeans(isa, n_threads, n, &w[0], n_codes, init_density, max_iter, tol,
+                           &centers[0], &codes[0], &n_iter, &inertia)
     raise_for_status(status)
     return n_iter, inertia
 
@@ -159,20 +113,6 @@ def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
     cdef int status
     with nogil:
-        if real is float and index is int32_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f32_i32_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        elif real is float and index is int32_t and code is uint16_t:
-            status = sn_shared_csr_matmul_f32_i32_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        elif real is float and index is int64_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f32_i64_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        elif real is float and index is int64_t and code is uint16_t:
-            status = sn_shared_csr_matmul_f32_i64_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        elif real is double and index is int32_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f64_i32_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        elif real is double and index is int32_t and code is uint16_t:
-            status = sn_shared_csr_matmul_f64_i32_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        elif real is double and index is int64_t and code is uint8_t:
-            status = sn_shared_csr_matmul_f64_i64_u8(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
-        else:
-            status = sn_shared_csr_matmul_f64_i64_u16(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k, xp, yp, transpose)
+        status = sn_shared_csr_matmul(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k,
+                                      xp, yp, transpose)
     raise_for_status(status)

@@ -8,14 +8,6 @@ from sparsenet._kernels cimport *
 
 include "_status.pxi"
 
-ctypedef fused real:
-    float
-    double
-
-ctypedef fused index:
-    int32_t
-    int64_t
-
 
 cdef inline const real *_base(const real[:, :] X) noexcept:
     return &X[0, 0] if X.shape[0] and X.shape[1] else NULL
@@ -29,10 +21,7 @@ def copy_rows(int isa, int n_threads, const real[:, :] X, real[:, ::1] Y):
     cdef real *yp = &Y[0, 0] if n_rows and n_cols else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_copy_rows_f32(isa, n_threads, n_rows, n_cols, xp, x_rs, x_cs, yp)
-        else:
-            status = sn_copy_rows_f64(isa, n_threads, n_rows, n_cols, xp, x_rs, x_cs, yp)
+        status = sn_copy_rows(isa, n_threads, n_rows, n_cols, xp, x_rs, x_cs, yp)
     raise_for_status(status)
 
 
@@ -45,12 +34,8 @@ def map_values(int isa, int n_threads, int op, double p, const real[:, :] X, rea
     cdef void *yp = <void *>&Y[0, 0] if n_rows and n_cols else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_threshold_map_f32(isa, n_threads, op, <float>p, n_rows, n_cols, xp, x_rs,
-                                          x_cs, yp, 0, y_rs, y_cs)
-        else:
-            status = sn_threshold_map_f64(isa, n_threads, op, p, n_rows, n_cols, xp, x_rs, x_cs,
-                                          yp, 0, y_rs, y_cs)
+        status = sn_threshold_map(isa, n_threads, op, <real>p, n_rows, n_cols, xp, x_rs, x_cs, yp,
+                                  0, y_rs, y_cs)
     raise_for_status(status)
 
 
@@ -63,12 +48,8 @@ def binarize_bytes(int isa, int n_threads, double p, const real[:, :] X, uint8_t
     cdef void *yp = <void *>&Y[0, 0] if n_rows and n_cols else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_threshold_map_f32(isa, n_threads, SN_THR_BINARIZE, <float>p, n_rows, n_cols,
-                                          xp, x_rs, x_cs, yp, 1, y_rs, y_cs)
-        else:
-            status = sn_threshold_map_f64(isa, n_threads, SN_THR_BINARIZE, p, n_rows, n_cols, xp,
-                                          x_rs, x_cs, yp, 1, y_rs, y_cs)
+        status = sn_threshold_map(isa, n_threads, SN_THR_BINARIZE, <real>p, n_rows, n_cols, xp,
+                                  x_rs, x_cs, yp, 1, y_rs, y_cs)
     raise_for_status(status)
 
 
@@ -80,12 +61,7 @@ def count(int isa, int n_threads, int op, double p, const real[:, :] X, sn_size[
     cdef sn_size *cp = &counts[0] if n_rows else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_threshold_count_f32(isa, n_threads, op, <float>p, n_rows, n_cols, xp, x_rs,
-                                            x_cs, cp)
-        else:
-            status = sn_threshold_count_f64(isa, n_threads, op, p, n_rows, n_cols, xp, x_rs, x_cs,
-                                            cp)
+        status = sn_threshold_count(isa, n_threads, op, <real>p, n_rows, n_cols, xp, x_rs, x_cs, cp)
     raise_for_status(status)
 
 
@@ -99,18 +75,8 @@ def fill(int isa, int n_threads, int op, double p, const real[:, :] X, const ind
     cdef real *dp = &data[0] if data.shape[0] else NULL
     cdef int status
     with nogil:
-        if real is float and index is int32_t:
-            status = sn_threshold_fill_f32_i32(isa, n_threads, op, <float>p, n_rows, n_cols, xp,
-                                               x_rs, x_cs, &indptr[0], ip, dp)
-        elif real is float and index is int64_t:
-            status = sn_threshold_fill_f32_i64(isa, n_threads, op, <float>p, n_rows, n_cols, xp,
-                                               x_rs, x_cs, &indptr[0], ip, dp)
-        elif real is double and index is int32_t:
-            status = sn_threshold_fill_f64_i32(isa, n_threads, op, p, n_rows, n_cols, xp, x_rs,
-                                               x_cs, &indptr[0], ip, dp)
-        else:
-            status = sn_threshold_fill_f64_i64(isa, n_threads, op, p, n_rows, n_cols, xp, x_rs,
-                                               x_cs, &indptr[0], ip, dp)
+        status = sn_threshold_fill(isa, n_threads, op, <real>p, n_rows, n_cols, xp, x_rs, x_cs,
+                                   &indptr[0], ip, dp)
     raise_for_status(status)
 
 
@@ -122,10 +88,7 @@ def topk(int isa, int n_threads, int rank, sn_size k, const real[:, :] X, real[:
     cdef real *yp = &Y[0, 0] if n_rows and n else NULL
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_topk_f32(isa, n_threads, rank, n_rows, n, k, xp, x_rs, x_cs, yp)
-        else:
-            status = sn_topk_f64(isa, n_threads, rank, n_rows, n, k, xp, x_rs, x_cs, yp)
+        status = sn_topk(isa, n_threads, rank, n_rows, n, k, xp, x_rs, x_cs, yp)
     raise_for_status(status)
 
 
@@ -139,12 +102,8 @@ def topk_cut(int isa, int n_threads, int rank, sn_size k, const real[:, :] X, ui
         return
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_topk_cut_f32(isa, n_threads, rank, n_rows, n, k, xp, x_rs, x_cs, &cut[0],
-                                     &quota[0], &counts[0])
-        else:
-            status = sn_topk_cut_f64(isa, n_threads, rank, n_rows, n, k, xp, x_rs, x_cs, &cut[0],
-                                     &quota[0], &counts[0])
+        status = sn_topk_cut(isa, n_threads, rank, n_rows, n, k, xp, x_rs, x_cs, &cut[0],
+                             &quota[0], &counts[0])
     raise_for_status(status)
 
 
@@ -158,12 +117,8 @@ def prune_cut(int isa, int n_threads, sn_size n_keep, const real[:, :] X, uint64
         return
     cdef int status
     with nogil:
-        if real is float:
-            status = sn_prune_cut_f32(isa, n_threads, n_rows, n_cols, n_keep, xp, x_rs, x_cs,
-                                      &cut[0], &quota[0], &counts[0])
-        else:
-            status = sn_prune_cut_f64(isa, n_threads, n_rows, n_cols, n_keep, xp, x_rs, x_cs,
-                                      &cut[0], &quota[0], &counts[0])
+        status = sn_prune_cut(isa, n_threads, n_rows, n_cols, n_keep, xp, x_rs, x_cs, &cut[0],
+                              &quota[0], &counts[0])
     raise_for_status(status)
 
 
@@ -180,16 +135,6 @@ def cut_fill(int isa, int n_threads, int rank, const real[:, :] X, const uint64_
         return
     cdef int status
     with nogil:
-        if real is float and index is int32_t:
-            status = sn_cut_fill_f32_i32(isa, n_threads, rank, n_rows, n_cols, xp, x_rs, x_cs,
-                                         &cut[0], &quota[0], &indptr[0], ip, dp)
-        elif real is float and index is int64_t:
-            status = sn_cut_fill_f32_i64(isa, n_threads, rank, n_rows, n_cols, xp, x_rs, x_cs,
-                                         &cut[0], &quota[0], &indptr[0], ip, dp)
-        elif real is double and index is int32_t:
-            status = sn_cut_fill_f64_i32(isa, n_threads, rank, n_rows, n_cols, xp, x_rs, x_cs,
-                                         &cut[0], &quota[0], &indptr[0], ip, dp)
-        else:
-            status = sn_cut_fill_f64_i64(isa, n_threads, rank, n_rows, n_cols, xp, x_rs, x_cs,
-                                         &cut[0], &quota[0], &indptr[0], ip, dp)
+        status = sn_cut_fill(isa, n_threads, rank, n_rows, n_cols, xp, x_rs, x_cs, &cut[0],
+                             &quota[0], &indptr[0], ip, dp)
     raise_for_status(status)

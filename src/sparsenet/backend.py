@@ -13,7 +13,7 @@ from sparsenet import _buffers, _runtime
 from sparsenet._validate import check_index
 
 BACKENDS = ("native", "numpy")
-ISA_LEVELS = ("baseline", "avx2", "avx512")
+ISA_LEVELS = ("baseline", "avx2", "avx512", "avx512vbmi")  # enum sn_isa; avx512vbmi: shared_lut8.h
 
 _state = {"backend": "native", "threads": None, "isa": None}
 MAX_THREADS = 1 << 15
@@ -160,7 +160,7 @@ def get_buffer_cache():
 
 
 def get_isa():
-    """The instruction-set level the native kernels run: "baseline", "avx2" or "avx512"."""
+    """The instruction-set level the native kernels run: "baseline", "avx2", "avx512" or "avx512vbmi"."""
     return ISA_LEVELS[_isa_level()]
 
 

@@ -155,7 +155,7 @@ def _n_kept(sparsity, n):
 
 
 def prune(W, *, sparsity=None, threshold=None, per_row=False):
-    """Magnitude pruning of the 2-D W to a sparsenet.CSR: keep |W| >= threshold, or the
+    """Magnitude pruning of the 2-D W to a sparsenet.CSR: keep ``|W| >= threshold``, or the
     n - round(sparsity * n) entries of largest magnitude of W (or of each row, per_row=True)."""
     W = _as_float(W)
     if threshold is not None:
@@ -356,7 +356,7 @@ def _omp_result(coef, one_signal, return_format, n_premature):
 def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
         copy=True):
     """Orthogonal Matching Pursuit, one signal at a time: per step the correlations ``D.T @ r``, the
-    atom of largest |correlation|, and the coefficients by ``np.linalg.lstsq`` on the chosen atoms.
+    atom of largest ``|correlation|``, and the coefficients by ``np.linalg.lstsq`` on the chosen atoms.
 
     Stops as scikit-learn's orthogonal_mp does: after `n_nonzero_coefs` atoms, or once the squared
     residual norm is <= `tol`, or early (one RuntimeWarning per call) when the best atom is already
@@ -405,7 +405,7 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
 def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, return_format="dense",
              copy=True):
     """Orthogonal Matching Pursuit from ``G = D.T @ D`` and ``DtX = D.T @ X``, one signal at a time:
-    per step the atom of largest |correlation|, the coefficients by ``np.linalg.lstsq`` on
+    per step the atom of largest ``|correlation|``, the coefficients by ``np.linalg.lstsq`` on
     ``G[S, S] gamma = DtX[S]``, the correlations ``DtX - G[:, S] gamma`` and the residual energy
     ``||x||^2 - gamma . G[S, S] gamma``; stops as :func:`omp` does."""
     G, DtX = np.asarray(G), np.asarray(DtX)

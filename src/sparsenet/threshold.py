@@ -388,7 +388,7 @@ def prune(W, *, sparsity=None, threshold=None, per_row=False):
 
     Give exactly one of `sparsity` and `threshold`. With `sparsity` s, the ``round(s * n)`` entries
     of smallest magnitude of W's n entries (of each row's, with ``per_row=True``) are pruned and the
-    rest kept; the cut is found by a radix selection on the bit patterns of |W| (no sort), ties are
+    rest kept; the cut is found by a radix selection on the bit patterns of ``|W|`` (no sort), ties are
     kept from the lower row-major index on, and NaN ranks above +inf (kept first). With `threshold`,
     the entries with ``|W| >= threshold`` are kept (NaN compares false: pruned). Kept zeros are not
     stored. Built in parallel: a count pass, a prefix sum and a fill pass.
