@@ -28,6 +28,7 @@ EXTENSIONS = {
     "_shared": ["csrc/shared.c"],
     "_omp": ["csrc/omp.c"],
     "_sddmm": ["csrc/sddmm.c"],
+    "_coding": ["csrc/coding.c"],
 }
 
 

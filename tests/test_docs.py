@@ -20,7 +20,7 @@ import sparsenet
 # Modules whose docstrings must hold examples; every other public module (sparsenet.<name>, the
 # optional integrations included) is found by _public_modules and its examples run too.
 CORE_MODULES = ["sparsenet.backend", "sparsenet.csr", "sparsenet.shared", "sparsenet.threshold",
-                "sparsenet.omp"]
+                "sparsenet.omp", "sparsenet.coding", "sparsenet.image"]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"

@@ -1,8 +1,8 @@
 """sparsenet: fast CPU kernels for the sparse representations of neural networks.
 
-Pruned weights (CSR products), parameter sharing (codebook weights), sparse coding by thresholding
-and Orthogonal Matching Pursuit, each a hand-written C kernel with a NumPy twin in
-``sparsenet.reference``.
+Pruned weights (CSR products), parameter sharing (codebook weights), sparse coding by thresholding,
+Orthogonal Matching Pursuit and LASSO, and K-SVD dictionary learning, each a hand-written C kernel
+with a NumPy twin in ``sparsenet.reference``.
 """
 from sparsenet import reference
 from sparsenet.backend import (
@@ -36,6 +36,8 @@ from sparsenet.shared import (
 from sparsenet.omp import omp, omp_gram
 from sparsenet.sddmm import sddmm
 from sparsenet import _threadpool  # noqa: F401  (registers sparsenet with threadpoolctl)
+from sparsenet.coding import ConvergenceWarning, ksvd, lasso, lasso_gram
+from sparsenet.image import denoise_image
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,11 @@ __all__ = [
     "prune",
     "omp",
     "omp_gram",
+    "lasso",
+    "lasso_gram",
+    "ksvd",
+    "ConvergenceWarning",
+    "denoise_image",
     "reference",
     "set_backend",
     "get_backend",

@@ -497,6 +497,91 @@ def omp_cases(quick: bool) -> "list[Case]":
     return cases
 
 
+def coding_problem(n_signals, *, n_features=64, n_atoms=256, k=8, noise=0.05, seed=0):
+    """D (n_features x n_atoms, unit atoms) and X whose columns are k-sparse combinations of the
+    atoms plus Gaussian noise: the LASSO workload of the sparse-coding issue."""
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((n_features, n_atoms))
+    D /= np.linalg.norm(D, axis=0)
+    rows = np.argsort(rng.random((n_atoms, n_signals)), axis=0)[:k]
+    codes = np.zeros((n_atoms, n_signals))
+    np.put_along_axis(codes, rows, rng.standard_normal((k, n_signals)), axis=0)
+    return D, D @ codes + noise * rng.standard_normal((n_features, n_signals))
+
+
+def training_patches(n_signals, patch_size=8, seed=0):
+    """n_signals random patch_size^2 patches (means removed) of scikit-learn's china.jpg in
+    grayscale, one per column; Gaussian signals when scikit-learn is not installed."""
+    rng = np.random.default_rng(seed)
+    try:
+        from sklearn.datasets import load_sample_image
+    except ImportError:
+        return rng.standard_normal((patch_size ** 2, n_signals))
+    from sparsenet.image import extract_patches
+
+    image = load_sample_image("china.jpg").astype(np.float64) @ [0.299, 0.587, 0.114] / 255
+    X = extract_patches(image, patch_size)
+    X = X[:, np.sort(rng.choice(X.shape[1], n_signals, replace=False))]
+    return np.asfortranarray(X - X.mean(axis=0))
+
+
+def coding_cases(quick):
+    """Sparse coding beyond OMP (float64): L1, lasso on D 64 x 256 and 20000 8-sparse signals plus
+    noise, alpha = 0.25 (8.4 nonzeros per signal), against scikit-learn's
+    sparse_encode(lasso_cd) and SPAMS's LARS (spams.lasso); K1, ksvd of 20000 8x8 patches of
+    china.jpg, 256 atoms, k = 8, 10 iterations, against scikit-learn's MiniBatchDictionaryLearning
+    (10 epochs) and SPAMS's trainDL (same number of mini-batch steps). 20 times fewer signals when
+    quick. (scikit-learn's DictionaryLearning takes minutes here: benchmarks/bench_coding.py.)"""
+    import sparsenet
+
+    n_signals = 1000 if quick else 20000
+    threads = backend.get_num_threads()
+    D, X = coding_problem(n_signals)
+    alpha = 0.25
+    runs = {"sparsenet": lambda: sparsenet.lasso(D, X, alpha)}
+    try:
+        from sklearn.decomposition import sparse_encode
+
+        Xt, Dt = np.ascontiguousarray(X.T), np.ascontiguousarray(D.T)
+        runs["scikit-learn lasso_cd"] = lambda: sparse_encode(Xt, Dt, algorithm="lasso_cd",
+                                                              alpha=alpha)
+    except ImportError:
+        pass
+    try:
+        import spams
+
+        Df, Xf = np.asfortranarray(D), np.asfortranarray(X)
+        runs["spams lasso (LARS)"] = lambda: spams.lasso(Xf, D=Df, lambda1=alpha, mode=2,
+                                                         numThreads=threads)
+    except ImportError:
+        pass
+    cases = [Case("coding", "lasso", f"L1: D 64x256 X x{n_signals} alpha={alpha}", runs)]
+
+    P = training_patches(n_signals)
+    runs = {"sparsenet": lambda: sparsenet.ksvd(P, 256, n_nonzero_coefs=8, max_iter=10,
+                                                random_state=0)}
+    try:
+        from sklearn.decomposition import MiniBatchDictionaryLearning
+
+        Pt = np.ascontiguousarray(P.T)
+        runs["scikit-learn MiniBatchDL"] = lambda: MiniBatchDictionaryLearning(
+            n_components=256, max_iter=10, transform_algorithm="omp",
+            transform_n_nonzero_coefs=8, random_state=0).fit(Pt)
+    except ImportError:
+        pass
+    try:
+        import spams
+
+        Pf = np.asfortranarray(P)
+        runs["spams trainDL"] = lambda: spams.trainDL(Pf, K=256, lambda1=8, mode=3,
+                                                      iter=10 * n_signals // 512, batchsize=512,
+                                                      numThreads=threads, verbose=False)
+    except ImportError:
+        pass
+    cases.append(Case("coding", "ksvd", f"K1: 8x8 patches x{n_signals} 256 atoms k=8 10 it", runs))
+    return cases
+
+
 # ---- DLMC: ResNet-50's layers pruned by magnitude -----------------------------------------------
 DLMC_FILE = "dlmc-rn50-magnitude.npz"
 # --quick: one 3x3 convolution per stage of the network (N = 3136, 784, 196, 49 output positions)
@@ -636,7 +721,7 @@ def dlmc_cases(quick: bool, path: "str | os.PathLike[str] | None" = None) -> "li
 
 
 FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cases,
-            "omp": omp_cases, "dlmc": dlmc_cases}
+            "omp": omp_cases, "dlmc": dlmc_cases, "coding": coding_cases}
 
 
 def run(families: "Sequence[str] | None" = None, *, quick: bool = False,

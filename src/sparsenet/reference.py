@@ -460,3 +460,160 @@ def sddmm(pattern, A, B, *, out=None):
         q = min(indices.shape[0], p + step)
         values[p:q] = np.einsum("ij,ij->i", A[rows[p:q]], B[indices[p:q]])
     return _finish(values, out)
+
+
+# --- sparse coding beyond OMP: lasso, K-SVD (self-contained) ---
+
+def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000, tol=1e-8,
+               init=None):
+    """LASSO by cyclic coordinate descent over every coordinate (scikit-learn's
+    enet_coordinate_descent_gram), all signals at once: per coordinate i the new coefficients
+    ``shrink(c_i + G_ii a_i, alpha) / G_ii`` and ``c -= G[:, i] * change`` with ``c = DtX - G a``.
+    A signal stops after a sweep that moved no coefficient by more than tol times its largest, when
+    its duality gap is <= tol * ||x||^2 (no gap test without `norms_squared`); a
+    ConvergenceWarning (sparsenet.coding) when some did not by `max_iter` sweeps."""
+    import warnings
+
+    G, DtX = np.asarray(G), np.asarray(DtX)
+    dtype = _float_dtype(G, DtX)
+    G = G.astype(dtype, copy=False)
+    B = DtX.reshape(G.shape[0], -1).astype(dtype, copy=False)
+    n, n_signals = B.shape
+    A = np.zeros((n, n_signals), dtype=dtype) if init is None else \
+        np.array(init, dtype=dtype).reshape(n, n_signals)
+    C = B - G @ A
+    norms = None if norms_squared is None else \
+        np.asarray(norms_squared, dtype=np.float64).reshape(-1)
+    active = np.ones(n_signals, dtype=bool)
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        cols = np.flatnonzero(active)
+        max_change = np.zeros(cols.size, dtype=dtype)
+        max_coef = np.zeros(cols.size, dtype=dtype)
+        for i in range(n):
+            gii = G[i, i]
+            if not gii > 0:
+                continue
+            old = A[i, cols]
+            z = C[i, cols] + gii * old
+            new = np.maximum(z - alpha, 0) if positive else np.sign(z) * np.maximum(np.abs(z) - alpha, 0)
+            new = (new / gii).astype(dtype)
+            change = new - old
+            A[i, cols] = new
+            C[:, cols] -= np.outer(G[:, i], change)
+            max_change = np.maximum(max_change, np.abs(change))
+            max_coef = np.maximum(max_coef, np.abs(new))
+        done = max_change <= tol * max_coef
+        if norms is not None and alpha > 0:
+            a, b, c = (M[:, cols].astype(np.float64) for M in (A, B, C))
+            ab, ac = (a * b).sum(0), (a * c).sum(0)
+            dual = (c.max(0) if positive else np.abs(c).max(0)) if n else np.zeros(cols.size)
+            dual = np.maximum(dual, 0)
+            r2 = norms[cols] - ab - ac
+            scale = np.where(dual > alpha, alpha / np.where(dual > 0, dual, 1), 1.0)
+            gap = np.where(dual > alpha, 0.5 * (r2 + r2 * scale ** 2), r2)
+            gap += alpha * np.abs(a).sum(0) - scale * norms[cols] + scale * ab
+            done &= gap <= tol * norms[cols]
+        active[cols[done]] = False
+    if active.any():
+        from sparsenet.coding import ConvergenceWarning
+
+        warnings.warn(f"lasso: {int(active.sum())} of {n_signals} signals did not converge in "
+                      f"max_iter={max_iter} sweeps", ConvergenceWarning, stacklevel=2)
+    return A[:, 0] if DtX.ndim == 1 else A
+
+
+def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=1e-8, init=None):
+    """:func:`lasso_gram` on ``D.T @ D``, ``D.T @ X`` and the squared norms of the signals."""
+    D, X = np.asarray(D), np.asarray(X)
+    dtype = _float_dtype(D, X)
+    D = D.astype(dtype, copy=False)
+    X2 = X.reshape(D.shape[0], -1).astype(dtype, copy=False)
+    coef = lasso_gram(D.T @ D, D.T @ X2, alpha, norms_squared=(X2.astype(np.float64) ** 2).sum(0),
+                      positive=positive, max_iter=max_iter, tol=tol, init=init)
+    return coef[:, 0] if X.ndim == 1 else coef
+
+
+def _rng(random_state):
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_state)
+
+
+def ksvd_init(X, n_atoms, init="data", random_state=None):
+    """The initial K-SVD dictionary (n_features, n_atoms), unit-norm columns: "data" takes distinct
+    random signals (Gaussian atoms where a signal is zero or signals run out), "random" Gaussian
+    atoms, an array is normalised (it must have no zero column)."""
+    X = np.asarray(X)
+    dtype = _float_dtype(X)
+    n_features, n_signals = X.shape
+    if isinstance(init, str):
+        if init not in ("data", "random"):
+            raise ValueError(f"init must be 'data', 'random' or an array, got {init!r}")
+        rng = _rng(random_state)
+        D = rng.standard_normal((n_features, n_atoms))
+        if init == "data":
+            take = rng.choice(n_signals, size=min(n_atoms, n_signals), replace=False)
+            picked = X[:, take].astype(np.float64)
+            nonzero = np.linalg.norm(picked, axis=0) > 0
+            D[:, :take.size][:, nonzero] = picked[:, nonzero]
+    else:
+        D = np.array(init, dtype=np.float64)
+        if D.shape != (n_features, n_atoms):
+            raise ValueError(f"init must have shape ({n_features}, {n_atoms}) (n_features, "
+                             f"n_atoms), got {D.shape}")
+        if not np.isfinite(D).all():
+            raise ValueError("init must not contain NaN or infinity")
+    norms = np.linalg.norm(D, axis=0)
+    if not (norms > 0).all():
+        raise ValueError("init must not have a zero atom")
+    return (D / norms).astype(dtype)
+
+
+def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data",
+         random_state=None):
+    """Approximate K-SVD with the residual E of each atom's signals formed explicitly: codes by
+    :func:`omp`, then for each atom j in order ``d = E g / ||E g||``, ``g = E^T d``; an unused atom
+    becomes the normalised signal of largest residual energy (energies taken when the iteration
+    meets its first unused atom; each signal used once per iteration). Returns (D, codes, errors)."""
+    import warnings
+
+    X = np.asarray(X)
+    dtype = _float_dtype(X)
+    X = X.astype(dtype, copy=False)
+    D = ksvd_init(X, n_atoms, init, random_state).astype(dtype)
+    errors = []
+    for _ in range(max_iter):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            codes = omp(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol)
+        if codes.ndim == 1:
+            codes = codes[:, None]
+        energies, taken = None, np.zeros(X.shape[1], dtype=bool)
+        for j in range(n_atoms):
+            I = np.flatnonzero(codes[j])
+            if I.size == 0:
+                if energies is None:
+                    energies = ((X - D @ codes).astype(np.float64) ** 2).sum(0)
+                candidates = np.flatnonzero(~taken)
+                if candidates.size:
+                    worst = candidates[np.argmax(energies[candidates])]
+                    taken[worst] = True
+                    norm = np.linalg.norm(X[:, worst])
+                    if norm > 0:
+                        D[:, j] = X[:, worst] / norm
+                continue
+            g = codes[j, I]
+            E = X[:, I] - D @ codes[:, I] + np.outer(D[:, j], g)
+            d = E @ g
+            norm = np.linalg.norm(d)
+            if not norm > 0:
+                continue
+            d = d / norm
+            D[:, j] = d
+            codes[j, I] = E.T @ d
+        errors.append(float(np.linalg.norm(X - D @ codes)))
+    return D, codes, errors

@@ -1,0 +1,49 @@
+/* Instantiates the batch LASSO (lasso_kernels.h) and K-SVD update (ksvd_kernels.h) templates for
+ * float and double and every ISA level, and exports the entry points of coding.h. */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "coding.h"
+
+/* Work (flops) that pays for starting one more thread. */
+#define SN_CODING_GRAIN ((sn_size)1 << 18)
+/* Largest support the LASSO solves exactly (its Cholesky scratch is this squared per thread). */
+#define LASSO_NEWTON_MAX 128
+
+#define REAL float
+#define SFX f32
+#define ABS fabsf
+#define SQRT sqrtf
+#define SN_EPS FLT_EPSILON
+#define SN_TEMPLATE "lasso_kernels.h"
+#include "sn_instantiate.h"
+#undef SN_TEMPLATE
+#define SN_TEMPLATE "ksvd_kernels.h"
+#include "sn_instantiate.h"
+#undef SN_TEMPLATE
+#undef REAL
+#undef SFX
+#undef ABS
+#undef SQRT
+#undef SN_EPS
+
+#define REAL double
+#define SFX f64
+#define ABS fabs
+#define SQRT sqrt
+#define SN_EPS DBL_EPSILON
+#define SN_TEMPLATE "lasso_kernels.h"
+#include "sn_instantiate.h"
+#undef SN_TEMPLATE
+#define SN_TEMPLATE "ksvd_kernels.h"
+#include "sn_instantiate.h"
+#undef SN_TEMPLATE
+#undef REAL
+#undef SFX
+#undef ABS
+#undef SQRT
+#undef SN_EPS
+
+#include "sn_coding_dispatch.h"

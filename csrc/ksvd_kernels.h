@@ -1,0 +1,172 @@
+/* Template: the dictionary update of approximate K-SVD (Rubinstein, Zibulevsky and Elad, 2008), see
+ * coding.h for the problem.
+ *
+ * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
+ *   REAL  value type     SFX  type suffix (f32, f64)     SQRT  its square root     ISA  level name
+ *
+ * The residual R = X - D Gamma is formed once (one pass over the codes, by signal); then the atoms
+ * are updated in order, each seeing the atoms and codes updated before it. For atom j, used by the
+ * signals I with coefficients g, the residual without atom j is E = R_I + d_j g^T, never formed:
+ *   E g   = R_I g + (g.g) d_j            d' = E g / ||E g||
+ *   E^T d' = R_I^T d' + g (d_j.d')        g' = E^T d'   and   R_I += d_j g^T - d' g'^T.
+ * Sums over I run in fixed chunks of signals whose partial sums are added in chunk order, so the
+ * result does not depend on the thread count. An atom no signal uses is replaced by the
+ * worst-represented signal (largest residual energy when the first unused atom is met), normalised. */
+
+#define K(name) SN_CAT3(name, SFX, ISA)
+
+/* Signals per partial sum of E g. */
+#define KSVD_CHUNK 64
+
+static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn_size n_signals,
+                          const REAL *X, const int64_t *csc_indptr, const int32_t *csc_atoms,
+                          const REAL *csc_values, const int64_t *csr_indptr,
+                          const int32_t *csr_signals, REAL *csr_values, REAL *D, REAL *R,
+                          double *energy, sn_size *n_replaced)
+{
+    const sn_size nf = n_features;
+    const sn_size n_chunks = (n_signals + KSVD_CHUNK - 1) / KSVD_CHUNK;
+    *energy = 0;
+    *n_replaced = 0;
+    /* partial sums (n_chunks x nf), the new atom (nf), per-signal energies and taken flags */
+    REAL *partial = (REAL *)malloc((size_t)((n_chunks + 1) * nf + 1) * sizeof(REAL));
+    double *sig_energy = (double *)malloc((size_t)(n_signals + 1) * sizeof(double));
+    char *taken = (char *)calloc((size_t)n_signals + 1, 1);
+    if (partial == NULL || sig_energy == NULL || taken == NULL) {
+        free(partial);
+        free(sig_energy);
+        free(taken);
+        return SN_ENOMEM;
+    }
+    REAL *dnew = partial + n_chunks * nf;
+    const sn_size nnz = csc_indptr[n_signals];
+    const int nt = sn_threads_for(n_threads, (nnz + n_signals) * nf * 4, SN_CODING_GRAIN);
+    int have_energies = 0, skip = 0;
+    REAL overlap = 0; /* d_j . d' */
+    sn_size replaced = 0;
+
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (sn_size i = 0; i < n_signals; ++i) {
+            REAL *restrict r = R + i * nf;
+            const REAL *restrict x = X + i * nf;
+            for (sn_size f = 0; f < nf; ++f)
+                r[f] = x[f];
+            for (int64_t p = csc_indptr[i]; p < csc_indptr[i + 1]; ++p) {
+                const REAL v = csc_values[p];
+                const REAL *restrict d = D + (sn_size)csc_atoms[p] * nf;
+                for (sn_size f = 0; f < nf; ++f)
+                    r[f] -= v * d[f];
+            }
+        }
+        for (sn_size j = 0; j < n_atoms; ++j) {
+            const int64_t lo = csr_indptr[j];
+            const sn_size m = (sn_size)(csr_indptr[j + 1] - lo);
+            REAL *restrict dj = D + j * nf;
+            if (m == 0) {
+#pragma omp single
+                {
+                    if (!have_energies) {
+                        for (sn_size i = 0; i < n_signals; ++i) {
+                            double e = 0;
+                            for (sn_size f = 0; f < nf; ++f)
+                                e += (double)R[i * nf + f] * R[i * nf + f];
+                            sig_energy[i] = e;
+                        }
+                        have_energies = 1;
+                    }
+                    sn_size worst = -1;
+                    for (sn_size i = 0; i < n_signals; ++i)
+                        if (!taken[i] && (worst < 0 || sig_energy[i] > sig_energy[worst])) worst = i;
+                    if (worst >= 0) {
+                        const REAL *x = X + worst * nf;
+                        double norm = 0;
+                        for (sn_size f = 0; f < nf; ++f)
+                            norm += (double)x[f] * x[f];
+                        taken[worst] = 1;
+                        if (norm > 0) {
+                            const REAL inv = (REAL)(1 / sqrt(norm));
+                            for (sn_size f = 0; f < nf; ++f)
+                                dj[f] = x[f] * inv;
+                            ++replaced;
+                        }
+                    }
+                }
+                continue;
+            }
+            const sn_size chunks = (m + KSVD_CHUNK - 1) / KSVD_CHUNK;
+#pragma omp for schedule(static)
+            for (sn_size ch = 0; ch < chunks; ++ch) {
+                REAL *restrict part = partial + ch * nf;
+                for (sn_size f = 0; f < nf; ++f)
+                    part[f] = 0;
+                const sn_size end = SN_MIN(m, (ch + 1) * KSVD_CHUNK);
+                for (sn_size p = ch * KSVD_CHUNK; p < end; ++p) {
+                    const REAL g = csr_values[lo + p];
+                    const REAL *restrict r = R + (sn_size)csr_signals[lo + p] * nf;
+                    for (sn_size f = 0; f < nf; ++f)
+                        part[f] += g * r[f];
+                }
+            }
+#pragma omp single
+            {
+                REAL gg = 0;
+                for (sn_size p = 0; p < m; ++p)
+                    gg += csr_values[lo + p] * csr_values[lo + p];
+                for (sn_size f = 0; f < nf; ++f)
+                    dnew[f] = gg * dj[f];
+                for (sn_size ch = 0; ch < chunks; ++ch)
+                    for (sn_size f = 0; f < nf; ++f)
+                        dnew[f] += partial[ch * nf + f];
+                double norm = 0;
+                for (sn_size f = 0; f < nf; ++f)
+                    norm += (double)dnew[f] * dnew[f];
+                skip = !(norm > 0);
+                if (!skip) {
+                    const REAL inv = (REAL)(1 / sqrt(norm));
+                    REAL ov = 0;
+                    for (sn_size f = 0; f < nf; ++f) {
+                        dnew[f] *= inv;
+                        ov += dj[f] * dnew[f];
+                    }
+                    overlap = ov;
+                }
+            }
+            if (skip) continue;
+#pragma omp for schedule(static)
+            for (sn_size p = 0; p < m; ++p) {
+                REAL *restrict r = R + (sn_size)csr_signals[lo + p] * nf;
+                const REAL g = csr_values[lo + p];
+                REAL gnew = g * overlap;
+                for (sn_size f = 0; f < nf; ++f)
+                    gnew += r[f] * dnew[f];
+                for (sn_size f = 0; f < nf; ++f)
+                    r[f] += g * dj[f] - gnew * dnew[f];
+                csr_values[lo + p] = gnew;
+            }
+#pragma omp single
+            for (sn_size f = 0; f < nf; ++f)
+                dj[f] = dnew[f];
+        }
+#pragma omp for schedule(static)
+        for (sn_size i = 0; i < n_signals; ++i) {
+            double e = 0;
+            for (sn_size f = 0; f < nf; ++f)
+                e += (double)R[i * nf + f] * R[i * nf + f];
+            sig_energy[i] = e;
+        }
+    }
+    double total = 0;
+    for (sn_size i = 0; i < n_signals; ++i)
+        total += sig_energy[i];
+    *energy = total;
+    *n_replaced = replaced;
+    free(partial);
+    free(sig_energy);
+    free(taken);
+    return SN_OK;
+}
+
+#undef KSVD_CHUNK
+#undef K

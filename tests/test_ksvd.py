@@ -1,0 +1,126 @@
+"""K-SVD: sparsenet.ksvd against the NumPy reference and the properties of the algorithm."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import sparsenet
+from sparsenet import reference
+
+
+def signals(n_features=12, n_atoms=20, n_signals=300, k=3, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((n_features, n_atoms))
+    D /= np.linalg.norm(D, axis=0)
+    codes = np.zeros((n_atoms, n_signals))
+    for j in range(n_signals):
+        codes[rng.choice(n_atoms, k, replace=False), j] = rng.standard_normal(k)
+    return D @ codes + noise * rng.standard_normal((n_features, n_signals))
+
+
+def test_error_decreases_and_atoms_unit_norm():
+    X = signals()
+    D, codes, errors = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, max_iter=8, random_state=0,
+                                      return_errors=True)
+    assert D.shape == (12, 20) and codes.shape == (20, 300)
+    np.testing.assert_allclose(np.linalg.norm(D, axis=0), 1, atol=1e-12)
+    assert (np.count_nonzero(codes, axis=0) <= 3).all()
+    assert all(b <= a * (1 + 1e-9) for a, b in zip(errors, errors[1:]))
+    assert errors[-1] < 0.8 * errors[0]
+    np.testing.assert_allclose(np.linalg.norm(X - D @ codes), errors[-1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("tol", [None, 0.05])
+def test_against_reference(tol):
+    X = signals(seed=1)
+    D, codes, errors = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, tol=tol, max_iter=4,
+                                      random_state=3, return_errors=True)
+    D_ref, codes_ref, errors_ref = reference.ksvd(X, 20, 3, tol, max_iter=4, random_state=3)
+    np.testing.assert_allclose(D, D_ref, atol=1e-8)
+    np.testing.assert_allclose(codes, codes_ref, atol=1e-8)
+    np.testing.assert_allclose(errors, errors_ref, rtol=1e-8)
+    with sparsenet.use_backend("numpy"):
+        D_np, _ = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, tol=tol, max_iter=4, random_state=3)
+    np.testing.assert_allclose(D_np, D_ref, atol=1e-12)
+
+
+def test_unused_atoms_are_replaced_by_the_worst_signals():
+    X = signals(n_atoms=6, seed=2)
+    X[10:] = 0  # the signals live in the first 10 of 12 dimensions
+    init = np.random.default_rng(0).standard_normal((12, 10))
+    init[10:, :7] = 0
+    init[:10, 7:] = 0  # atoms 7-9 see only the last two dimensions: no signal can use them
+    D, codes, errors = sparsenet.ksvd(X, 10, n_nonzero_coefs=2, max_iter=1, init=init,
+                                      return_errors=True)
+    D_ref, codes_ref, _ = reference.ksvd(X, 10, 2, None, max_iter=1, init=init)
+    np.testing.assert_allclose(D, D_ref, atol=1e-10)
+    np.testing.assert_allclose(codes, codes_ref, atol=1e-10)
+    # the replaced atoms are normalised signals, the worst represented ones, all distinct
+    energies = ((X - reference.ksvd_init(X, 10, init) @ codes_ref) ** 2).sum(0)
+    unit = X / np.linalg.norm(X, axis=0)
+    chosen = [int(np.argmax(np.abs(D[:, j] @ unit))) for j in range(7, 10)]
+    for j, i in zip(range(7, 10), chosen):
+        assert np.isclose(abs(D[:, j] @ unit[:, i]), 1)
+    assert len(set(chosen)) == 3
+    assert not codes[7:].any()
+    assert np.linalg.norm(D[10:, 7:]) == 0
+    assert energies is not None
+
+
+def test_deterministic_for_a_seed_and_thread_count():
+    X = signals(n_signals=600, seed=3)
+    results = []
+    for threads in (1, 2, 3):
+        sparsenet.set_num_threads(threads)
+        results.append(sparsenet.ksvd(X, 20, n_nonzero_coefs=3, max_iter=3, random_state=7))
+    for D, codes in results[1:]:
+        np.testing.assert_array_equal(D, results[0][0])
+        np.testing.assert_array_equal(codes, results[0][1])
+    other, _ = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, max_iter=3, random_state=8)
+    assert not np.array_equal(other, results[0][0])
+
+
+def test_float32_and_csc():
+    X = signals(seed=4).astype(np.float32)
+    D, codes = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, max_iter=3, random_state=0,
+                              return_format="csc")
+    assert D.dtype == np.float32 and codes.dtype == np.float32
+    assert sp.issparse(codes) and codes.format == "csc"
+    D64, codes64 = sparsenet.ksvd(X.astype(np.float64), 20, n_nonzero_coefs=3, max_iter=3,
+                                  random_state=0)
+    np.testing.assert_allclose(D, D64, atol=1e-3)
+
+
+def test_more_atoms_than_signals_and_zero_signals():
+    X = signals(n_signals=8, seed=5)
+    X[:, 0] = 0
+    D, codes = sparsenet.ksvd(X, 20, n_nonzero_coefs=2, max_iter=2, random_state=0)
+    np.testing.assert_allclose(np.linalg.norm(D, axis=0), 1, atol=1e-12)
+    assert not codes[:, 0].any()
+
+
+def test_init_random_and_array():
+    X = signals(seed=6)
+    D, _ = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, max_iter=1, init="random", random_state=0)
+    assert np.isfinite(D).all()
+    with pytest.raises(ValueError, match="zero atom"):
+        sparsenet.ksvd(X, 20, init=np.zeros((12, 20)))
+    with pytest.raises(ValueError, match="shape"):
+        sparsenet.ksvd(X, 20, init=np.ones((12, 5)))
+    with pytest.raises(ValueError, match="init"):
+        sparsenet.ksvd(X, 20, init="dct")
+
+
+def test_bad_arguments():
+    X = signals()
+    with pytest.raises(ValueError, match="n_atoms"):
+        sparsenet.ksvd(X, 0)
+    with pytest.raises(ValueError, match="n_nonzero_coefs"):
+        sparsenet.ksvd(X, 5, n_nonzero_coefs=6)
+    with pytest.raises(ValueError, match="max_iter"):
+        sparsenet.ksvd(X, 5, max_iter=0)
+    with pytest.raises(ValueError, match="tol"):
+        sparsenet.ksvd(X, 5, tol=-1.0)
+    with pytest.raises(ValueError, match="2-D"):
+        sparsenet.ksvd(X[0], 5)
+    with pytest.raises(ValueError, match="return_format"):
+        sparsenet.ksvd(X, 5, return_format="coo")

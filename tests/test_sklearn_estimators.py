@@ -1,0 +1,108 @@
+"""sparsenet.sklearn: SparseCoder and KSVD pass scikit-learn's estimator checks, agree with
+scikit-learn's SparseCoder, and work in Pipeline and GridSearchCV."""
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+from sklearn.decomposition import SparseCoder as SklearnSparseCoder  # noqa: E402
+from sklearn.linear_model import Ridge  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from sparsenet.sklearn import KSVD, SparseCoder  # noqa: E402
+
+# The estimator checks feed data of several widths and a fixed dictionary must match each
+# (scikit-learn sets its own SparseCoder's dictionary per check). For a SparseCoder, each check runs
+# with the first width, of those scikit-learn's own tests use, whose data the dictionary fits; any
+# other failure fails the test at once.
+WIDTHS = (3, 2, 4, 5, 8, 10, 1)
+
+
+def _is_width_mismatch(error):
+    text = str(error)
+    return "different numbers of features" in text or "features, but SparseCoder is expecting" in text
+
+
+def _run_with_matching_dictionary(estimator, check):
+    for width in WIDTHS:
+        dictionary = np.random.default_rng(0).normal(size=(5, width))
+        if "preserve_dtypes" in getattr(check, "func", check).__name__:
+            dictionary = dictionary.astype(np.float32)
+        try:
+            check(estimator.set_params(dictionary=dictionary))
+            return
+        except (ValueError, AssertionError) as error:
+            if not _is_width_mismatch(error) and not _is_width_mismatch(error.__cause__ or ""):
+                raise
+    raise AssertionError("no dictionary width fits the check's data")
+
+
+@parametrize_with_checks([SparseCoder(np.random.default_rng(0).normal(size=(5, 3))),
+                          SparseCoder(np.random.default_rng(0).normal(size=(5, 3)),
+                                      transform_algorithm="lasso_cd"),
+                          KSVD(n_components=4, max_iter=3, random_state=0)])
+def test_sklearn_compatible(estimator, check):
+    if isinstance(estimator, SparseCoder):
+        _run_with_matching_dictionary(estimator, check)
+    else:
+        check(estimator)
+
+
+@pytest.mark.parametrize("algorithm", ["omp", "lasso_cd", "threshold"])
+@pytest.mark.parametrize("positive", [False, True])
+def test_same_codes_as_sklearn_sparsecoder(algorithm, positive):
+    if algorithm == "omp" and positive:
+        pytest.skip("scikit-learn's omp has no positive codes")
+    rng = np.random.default_rng(1)
+    dictionary = rng.standard_normal((30, 16))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    X = rng.standard_normal((40, 16))
+    params = dict(transform_algorithm=algorithm, transform_alpha=0.2, transform_n_nonzero_coefs=3,
+                  positive_code=positive, split_sign=True)
+    ours = SparseCoder(dictionary, **params).fit_transform(X)
+    theirs = SklearnSparseCoder(dictionary, **params).fit_transform(X)
+    # lasso: 30 atoms in 16 dimensions, both stopped by a duality gap of 1e-8 ||x||^2
+    np.testing.assert_allclose(ours, theirs, atol=1e-5 if algorithm == "lasso_cd" else 1e-9)
+    coder = SparseCoder(dictionary, **params)
+    np.testing.assert_allclose(coder.inverse_transform(ours),
+                               SklearnSparseCoder(dictionary, **params).inverse_transform(theirs),
+                               atol=1e-5)
+
+
+def test_sklearn_default_omp_sparsity():
+    rng = np.random.default_rng(2)
+    dictionary = rng.standard_normal((30, 25))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    X = rng.standard_normal((10, 25))
+    np.testing.assert_allclose(SparseCoder(dictionary).transform(X),
+                               SklearnSparseCoder(dictionary).transform(X), atol=1e-10)
+
+
+def test_ksvd_attributes_and_transform():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((300, 10))
+    model = KSVD(n_components=15, n_nonzero_coefs=3, max_iter=5, random_state=0).fit(X)
+    assert model.components_.shape == (15, 10)
+    np.testing.assert_allclose(np.linalg.norm(model.components_, axis=1), 1, atol=1e-12)
+    assert model.n_iter_ == 5 and model.error_.shape == (5,)
+    code = model.transform(X)
+    assert (np.count_nonzero(code, axis=1) <= 3).all()
+    np.testing.assert_allclose(model.fit_transform(X), code)
+    lasso_code = model.set_params(transform_algorithm="lasso_cd", transform_alpha=0.1).transform(X)
+    assert lasso_code.shape == (300, 15)
+
+
+def test_pipeline_and_grid_search():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((120, 8))
+    y = X @ rng.standard_normal(8) + 0.1 * rng.standard_normal(120)
+    pipe = make_pipeline(KSVD(n_components=12, max_iter=2, random_state=0), Ridge(alpha=1e-3))
+    search = GridSearchCV(pipe, {"ksvd__n_nonzero_coefs": [1, 4],
+                                 "ksvd__transform_algorithm": ["omp", "lasso_cd"]}, cv=3)
+    search.fit(X, y)
+    assert search.best_params_["ksvd__n_nonzero_coefs"] in (1, 4)
+    coder_pipe = make_pipeline(SparseCoder(rng.standard_normal((10, 8)),
+                                           transform_algorithm="lasso_cd"), Ridge())
+    GridSearchCV(coder_pipe, {"sparsecoder__transform_alpha": [0.01, 0.1]}, cv=3).fit(X, y)
+
