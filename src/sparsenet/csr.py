@@ -9,7 +9,7 @@ import numpy as np
 from sparsenet import _csr, _csr_blocks, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
                                  check_index, check_out, new_output, product_operand, read_only,
-                                 result_dtype)
+                                 require_checked, result_dtype)
 
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
@@ -62,6 +62,7 @@ class CSR(Frozen):
         self.shape = shape
         self.has_canonical_format = canonical
         self._blocks = self._blocks_t = self._optimized = None
+        self._seal()
 
     @classmethod
     def _from_trusted(cls, data, indices, indptr, shape, *, canonical):
@@ -79,6 +80,7 @@ class CSR(Frozen):
         self.shape = (int(shape[0]), int(shape[1]))
         self.has_canonical_format = bool(canonical)
         self._blocks = self._blocks_t = self._optimized = None
+        self._seal()
         return self
 
     @classmethod
@@ -173,6 +175,7 @@ class CSR(Frozen):
         >>> bool(np.allclose(sparsenet.spmv(A, y, transpose=True), S.T @ y, rtol=1e-5))
         True
         """
+        require_checked(self, "A")
         batch = check_index(batch, "batch", low=1, high=2**31)
         if not isinstance(transpose, (bool, np.bool_)):
             raise TypeError(f"transpose must be a bool, got {type(transpose).__name__}")
@@ -183,11 +186,24 @@ class CSR(Frozen):
         optimized._blocks_t = (_csr_blocks.for_product(self, batch, transposed=True)
                                if transpose else None)
         optimized._optimized = (batch, bool(transpose))
+        optimized._seal()
         return optimized
 
     def __reduce__(self):
         # checked again on unpickling (see Frozen.__reduce__); the blocks are rebuilt, not stored
         return _unpickle_csr, (self.data, self.indices, self.indptr, self.shape, self._optimized)
+
+    @classmethod
+    def _from_fields(cls, fields):
+        # a forged pickle's state (see Frozen.__setstate__): blocks are rebuilt, never taken
+        A = super()._from_fields(fields)
+        optimized = fields.get("_optimized")
+        if optimized is None:
+            return A
+        if not (isinstance(optimized, tuple) and len(optimized) == 2):
+            raise TypeError(f"a pickled CSR's _optimized must be (batch, transpose), "
+                            f"got {optimized!r}")
+        return A.optimize(batch=optimized[0], transpose=optimized[1])
 
     def operands(self):
         """The arrays the product kernels read."""
@@ -264,11 +280,10 @@ def _index_arrays(indices, indptr, name):
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise ValueError(f"{name}.{what} has a value above 2**63 ({int(arr.max())}): out of range")
     if indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES:
-        return np.ascontiguousarray(indices), np.ascontiguousarray(indptr)
+        return as_c_array(indices, indices.dtype), as_c_array(indptr, indptr.dtype)
     # Widening to int64 keeps every value; an unsigned value above 2**63 wraps negative and is then
     # rejected by the range check, never silently accepted.
-    return (np.ascontiguousarray(indices, dtype=np.int64),
-            np.ascontiguousarray(indptr, dtype=np.int64))
+    return as_c_array(indices, np.int64), as_c_array(indptr, np.int64)
 
 
 def _raise_bad_row(row, n_cols, indptr, indices, name):
@@ -285,7 +300,7 @@ def _raise_bad_row(row, n_cols, indptr, indices, name):
 def as_csr(A, name="A"):
     """`A` as a validated :class:`CSR`: itself, or a checked view of a scipy CSR matrix's arrays."""
     if isinstance(A, CSR):
-        return A
+        return require_checked(A, name)
     if hasattr(A, "format") and hasattr(A, "tocsr"):
         if A.format != "csr":
             raise TypeError(f"{name} must be a CSR matrix; got scipy.sparse format {A.format!r} "
@@ -322,6 +337,8 @@ def _product(A, X, transpose, out, ndim):
     native = _NATIVE_PRODUCTS.get(type(A))
     if native is None:
         A, native = as_csr(A), _csr_native
+    else:
+        require_checked(A, "A")
     xname = "x" if ndim == 1 else "X"
     X, n_in, n_out, k, out_shape = product_operand(X, A.shape, transpose, ndim, ("A", xname))
     dtype = result_dtype(A.dtype, X, names=("A", xname))

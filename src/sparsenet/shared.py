@@ -16,7 +16,8 @@ import numpy as np
 
 from sparsenet import backend, csr, reference
 from sparsenet._validate import (Frozen, as_array, as_c_array, check_index, check_out,
-                                 new_output, product_operand, read_only, result_dtype)
+                                 new_output, product_operand, read_only, require_checked,
+                                 result_dtype)
 
 _CODE_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 _MAX_CODES = 1 << 16
@@ -69,7 +70,7 @@ def _as_codes(codes, n_codes, name):
             raise ValueError(f"{name}[{where}]={bad} is out of range for a codebook of "
                              f"{n_codes} entries")
     dtype = codes.dtype if codes.dtype in _CODE_DTYPES else _index_dtype(n_codes)
-    return np.ascontiguousarray(codes, dtype=dtype)
+    return as_c_array(codes, dtype)
 
 
 class _CodebookWeights(Frozen):
@@ -132,6 +133,7 @@ class SharedWeights(_CodebookWeights):
             codebook, indices = codebook.copy(), indices.copy()
         self.codebook = read_only(codebook, owned=copy)
         self.indices = read_only(indices, owned=copy)
+        self._seal()
 
     def _init_args(self):
         return self.codebook, self.indices
@@ -207,6 +209,7 @@ class HashedWeights(_CodebookWeights):
             raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
         self.codebook = read_only(_as_codebook(codebook).copy(), owned=True)
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
+        self._seal()
 
     def _init_args(self):
         return self.shape, self.codebook, self.seed
@@ -231,6 +234,7 @@ class HashedWeights(_CodebookWeights):
 def _check_weights(w, kind, name):
     if not isinstance(w, kind):
         raise TypeError(f"{name} must be a sparsenet.{kind.__name__}, got {type(w).__name__}")
+    require_checked(w, name)
     if len(w.shape) != 2:
         raise ValueError(f"{name} must be 2-D for a product, got shape {w.shape}")
     return w
@@ -325,6 +329,7 @@ def decode(w):
     """
     if not isinstance(w, (SharedWeights, HashedWeights)):
         raise TypeError(f"w must be a sparsenet.SharedWeights or HashedWeights, got {type(w).__name__}")
+    require_checked(w, "w")
     if backend.use_numpy():
         return reference.decode(w)
     isa, threads = backend.native_options()
@@ -479,6 +484,7 @@ def codebook_grad(w, grad_out, X):
     """
     if not isinstance(w, (SharedWeights, HashedWeights)):
         raise TypeError(f"w must be a sparsenet.SharedWeights or HashedWeights, got {type(w).__name__}")
+    require_checked(w, "w")
     if len(w.shape) != 2:
         raise ValueError(f"w must be 2-D, got shape {w.shape}")
     G = as_array(grad_out, "grad_out", ndim=(1, 2))
@@ -562,6 +568,7 @@ class SharedCSR(Frozen):
                                                                 for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
+        self._seal()
 
     def _init_args(self):
         return self.codes, self.indices, self.indptr, self.shape, self.codebook
