@@ -332,3 +332,46 @@ def test_omp_scratch_grows_past_its_first_size():
                                        atol=1e-7)
             csc = sparsenet.omp(D, X, return_format="csc", **kwargs)
             np.testing.assert_allclose(csc.toarray(), got, atol=1e-7)
+
+
+# --- the NumPy reference agrees with native (item 10) ---
+
+
+@pytest.mark.parametrize("f, arg", [(sparsenet.soft_threshold, 1.0), (sparsenet.binarize, 1.0),
+                                    (sparsenet.hard_threshold, 1.0)])
+@pytest.mark.parametrize("x", [np.array(1.5), np.float64(-2.5), 0.5, np.array(0.5, np.float32)])
+def test_zero_d_inputs_give_zero_d_arrays_on_both_backends(f, arg, x):
+    results = {}
+    for backend in ("native", "numpy"):
+        with sparsenet.use_backend(backend):
+            results[backend] = f(x, arg)
+    a, b = results["native"], results["numpy"]
+    assert type(a) is type(b) is np.ndarray and a.shape == b.shape == () and a.dtype == b.dtype
+    assert a == b
+
+
+@pytest.mark.parametrize("f", [sparsenet.binarize, sparsenet.hard_threshold,
+                               sparsenet.soft_threshold])
+def test_csr_format_with_out_is_refused_by_both_backends(backend, f):
+    with pytest.raises(ValueError, match="only for format='dense'"):
+        f(np.ones((2, 2)), 0.5, format="csr", out=np.empty((2, 2)))
+    with pytest.raises(ValueError, match="only for format='dense'"):
+        getattr(reference, f.__name__)(np.ones((2, 2)), 0.5, format="csr", out=np.empty((2, 2)))
+
+
+def test_reference_transposed_product_with_no_columns_allocates_nothing_per_column():
+    """k = 0 on a matrix of 2**31 + 5 columns: the reference transposed A (O(n_cols) memory,
+    16 GiB) before noticing there was nothing to compute; the result itself is empty."""
+    n_cols = 2**31 + 5
+    A = sparsenet.CSR([1.0], np.array([n_cols - 1], dtype=np.int64), np.array([0, 1], np.int64),
+                      (1, n_cols))
+    limit = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (limit[0] if limit[0] != resource.RLIM_INFINITY
+                                            else 8 << 30, limit[1]))  # a 16 GiB array now fails
+    try:
+        for backend in ("native", "numpy"):
+            with sparsenet.use_backend(backend):
+                Y = sparsenet.spmm(A, np.empty((1, 0)), transpose=True)
+            assert Y.shape == (n_cols, 0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, limit)

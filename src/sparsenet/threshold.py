@@ -58,9 +58,11 @@ def _real_scalar(value, name, dtype):
     return scalar
 
 
-def _check_format(format, x, name="x"):
+def _check_format(format, x, name="x", out=None):
     if format not in _FORMATS:
         raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
+    if format == "csr" and out is not None:  # both backends: a CSR result is a new object
+        raise ValueError("out is only for format='dense'")
     if format == "csr" and x.ndim != 2:
         raise ValueError(f"format='csr' needs a 2-D {name}, got an array of shape {x.shape}")
 
@@ -201,7 +203,8 @@ def binarize(x, theta, *, dtype=None, out=None, format="dense"):
     dtype : {None, float dtype of x, bool, uint8}
         Output dtype; by default x's float dtype (or out's dtype when out is given).
     out : ndarray, optional
-        Array of x's shape (any layout) to write into; ``out=x`` works in place.
+        Array of x's shape (any layout) to write into; ``out=x`` works in place. Only with
+        format="dense": a CSR result is a new object (ValueError otherwise, on both backends).
     format : {"dense", "csr"}
         "csr" (2-D x only) returns a :class:`sparsenet.CSR` of the ones, with float values.
 
@@ -222,7 +225,7 @@ def binarize(x, theta, *, dtype=None, out=None, format="dense"):
     """
     x = _float_input(x, "x")
     p = _real_scalar(theta, "theta", x.dtype)
-    _check_format(format, x)
+    _check_format(format, x, out=out)
     if dtype is None:
         out_dtype = out.dtype if isinstance(out, np.ndarray) and format == "dense" else x.dtype
     else:
@@ -248,7 +251,8 @@ def hard_threshold(x, theta, *, out=None, format="dense"):
     theta : float
         The threshold, converted to x's float dtype; not NaN.
     out : ndarray, optional
-        Array of x's shape and float dtype (any layout); ``out=x`` works in place.
+        Array of x's shape and float dtype (any layout); ``out=x`` works in place. Only with
+        format="dense" (ValueError with "csr", on both backends).
     format : {"dense", "csr"}
         "csr" (2-D x only) returns a :class:`sparsenet.CSR` of the kept nonzero entries, built
         straight from x (``prune(W, threshold=theta)`` is the same).
@@ -270,7 +274,7 @@ def hard_threshold(x, theta, *, out=None, format="dense"):
     """
     x = _float_input(x, "x")
     p = _real_scalar(theta, "theta", x.dtype)
-    _check_format(format, x)
+    _check_format(format, x, out=out)
     if out is not None and format == "dense":
         _check_dense_out(out, x, x.dtype)
     if backend.use_numpy():
@@ -288,7 +292,8 @@ def soft_threshold(x, lam, *, out=None, format="dense"):
     lam : float
         The shrinkage, >= 0, converted to x's float dtype.
     out : ndarray, optional
-        Array of x's shape and float dtype (any layout); ``out=x`` works in place.
+        Array of x's shape and float dtype (any layout); ``out=x`` works in place. Only with
+        format="dense" (ValueError with "csr", on both backends).
     format : {"dense", "csr"}
         "csr" (2-D x only) returns a :class:`sparsenet.CSR` of the nonzero results.
 
@@ -308,7 +313,7 @@ def soft_threshold(x, lam, *, out=None, format="dense"):
     p = _real_scalar(lam, "lam", x.dtype)
     if p < 0:
         raise ValueError(f"lam must be >= 0, got {lam}")
-    _check_format(format, x)
+    _check_format(format, x, out=out)
     if out is not None and format == "dense":
         _check_dense_out(out, x, x.dtype)
     if backend.use_numpy():
