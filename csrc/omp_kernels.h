@@ -4,8 +4,11 @@
  *   REAL  value type     SFX  type suffix (f32, f64)     EPS  machine epsilon of REAL
  *   SQRT, ABS  their functions for REAL     IREAL, SIGNBIT  the signed integer of REAL's width and
  *   its sign bit (for |x| and lane masks)   ISA, SN_VBYTES  level name and vector width
- * Per signal nothing is allocated: each thread owns one scratch block, sized once, in which the
- * correlations and the columns of G[:, S] L^-T stay in L1/L2 while the signal is coded. */
+ * Each thread owns one scratch: a fixed part sized by the dictionary (npad-long vectors), and a
+ * per-atom part (Q, L and the short vectors) sized by the atoms actually chosen: it starts small and
+ * doubles when a signal needs more atoms, up to max_atoms. With `tol`, max_atoms is only a bound
+ * (n_atoms for omp_gram), so sizing Q and L by it up front cost n_atoms^2 * 2 REALs per thread
+ * (256 MiB at 4096 float64 atoms) even when every signal used ten atoms. */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
 #define VEC K(omp_vec)
@@ -20,42 +23,81 @@ typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)),
 /* One thread's working memory; every array starts on a 64-byte boundary, rows are npad long (a
  * multiple of 32 REALs, the padding kept at zero so whole vectors can be used). */
 typedef struct {
+    /* fixed part (`fixed`, zeroed once) */
     REAL *block;        /* block_signals x npad: D^T X for the current block of signals (X given) */
     REAL *alpha0;       /* npad: D^T x of the current signal (DtX given) */
     REAL *alpha;        /* npad: current correlations D^T r */
-    REAL *Q;            /* max_atoms x npad: column j of G[:, S] L^-T per chosen atom j */
     REAL *grow;         /* npad: Gram row of the chosen atom, when computed from D */
-    REAL *L;            /* max_atoms x max_atoms: Cholesky factor of G[S, S], lower, row-major */
-    REAL *w, *gamma, *t; /* max_atoms: L^-1 alpha0[S], the coefficients, a temporary */
-    REAL *dinv;         /* max_atoms: 1 / L[j, j] (substitutions multiply, no division chains) */
-    int32_t *S;         /* max_atoms: chosen atoms */
+    /* per-atom part (`atoms`), room for `cap` atoms */
+    REAL *Q;            /* cap x npad: column j of G[:, S] L^-T per chosen atom j */
+    REAL *L;            /* cap (cap + 1) / 2: Cholesky factor of G[S, S], lower, rows packed
+                           (row j at j (j + 1) / 2), so that growing keeps the rows in place */
+    REAL *w, *gamma, *t; /* cap: L^-1 alpha0[S], the coefficients, a temporary */
+    REAL *dinv;         /* cap: 1 / L[j, j] (substitutions multiply, no division chains) */
+    int32_t *S;         /* cap: chosen atoms */
+    char *fixed, *atoms;
+    sn_size cap;
 } SCRATCH;
 
 /* Elements in one tile of the correlation update: 8 accumulators in flight hide the FMA latency. */
 #define TILE (8 * VLEN)
 
-static sn_size K(omp_carve)(SCRATCH *s, char *base, sn_size npad, sn_size max_atoms,
-                            sn_size block_signals, int with_block, int p_has_gram)
-{
-    sn_size off = 0;
 #define SN_OMP_TAKE(field, type, count)                                    \
     do {                                                                   \
         if (base) s->field = (type *)(base + off);                         \
         off += (((sn_size)(count) * (sn_size)sizeof(type) + 63) / 64) * 64; \
     } while (0)
+
+/* Lays out the fixed part at base (base NULL: only measures); returns its size in bytes. */
+static sn_size K(omp_carve_fixed)(SCRATCH *s, char *base, sn_size npad, sn_size block_signals,
+                                  int with_block, int p_has_gram)
+{
+    sn_size off = 0;
     SN_OMP_TAKE(block, REAL, with_block ? npad * block_signals : 0);
     SN_OMP_TAKE(alpha0, REAL, npad);
     SN_OMP_TAKE(alpha, REAL, npad);
-    SN_OMP_TAKE(Q, REAL, max_atoms * npad);
     SN_OMP_TAKE(grow, REAL, p_has_gram ? 0 : npad);
-    SN_OMP_TAKE(L, REAL, max_atoms * max_atoms);
-    SN_OMP_TAKE(w, REAL, max_atoms);
-    SN_OMP_TAKE(gamma, REAL, max_atoms);
-    SN_OMP_TAKE(t, REAL, max_atoms);
-    SN_OMP_TAKE(dinv, REAL, max_atoms);
-    SN_OMP_TAKE(S, int32_t, max_atoms);
-#undef SN_OMP_TAKE
     return off;
+}
+
+/* Lays out the per-atom part for cap atoms at base (base NULL: only measures); returns its size. */
+static sn_size K(omp_carve_atoms)(SCRATCH *s, char *base, sn_size npad, sn_size cap)
+{
+    sn_size off = 0;
+    SN_OMP_TAKE(Q, REAL, cap * npad);
+    SN_OMP_TAKE(L, REAL, cap * (cap + 1) / 2);
+    SN_OMP_TAKE(w, REAL, cap);
+    SN_OMP_TAKE(gamma, REAL, cap);
+    SN_OMP_TAKE(t, REAL, cap);
+    SN_OMP_TAKE(dinv, REAL, cap);
+    SN_OMP_TAKE(S, int32_t, cap);
+    return off;
+}
+#undef SN_OMP_TAKE
+
+/* Room for atom k (the (k+1)-th) in the per-atom part: with k == cap, a part twice as large (at
+ * least 16 atoms, at most max_atoms) takes over the k atoms chosen so far. Returns 0 when the
+ * memory cannot be had (the caller reports SN_ENOMEM), leaving the old part in place. */
+static int K(omp_reserve)(SCRATCH *s, sn_size k, sn_size npad, sn_size max_atoms)
+{
+    if (k < s->cap) return 1;
+    const sn_size cap = SN_MIN(max_atoms, SN_MAX((sn_size)16, 2 * s->cap));
+    SCRATCH next = *s;
+    char *atoms = (char *)sn_omp_alloc((size_t)K(omp_carve_atoms)(&next, NULL, npad, cap));
+    if (atoms == NULL) return 0;
+    K(omp_carve_atoms)(&next, atoms, npad, cap);
+    if (k > 0) {
+        memcpy(next.Q, s->Q, (size_t)(k * npad) * sizeof(REAL));
+        memcpy(next.L, s->L, (size_t)(k * (k + 1) / 2) * sizeof(REAL));
+        memcpy(next.w, s->w, (size_t)k * sizeof(REAL));
+        memcpy(next.dinv, s->dinv, (size_t)k * sizeof(REAL));
+        memcpy(next.S, s->S, (size_t)k * sizeof(int32_t));
+    }
+    free(s->atoms);
+    next.atoms = atoms;
+    next.cap = cap;
+    *s = next;
+    return 1;
 }
 
 /* g[0:npad) = row lam of D^T D, computed from the rows of D (when no Gram matrix is given). */
@@ -272,16 +314,17 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
  * L[:k, :k] l = G[S, lam], is row lam of Q = G[:, S] L^-T, which the pursuit keeps (one column per
  * atom, updated in the same pass as the correlations): so the row costs k loads, not a triangular
  * solve, and the correlations alpha0 - G[:, S] gamma = alpha0 - Q w with w = L^-1 alpha0[S] need no
- * gamma until the end, when gamma = L^-T w is one back substitution. */
+ * gamma until the end, when gamma = L^-T w is one back substitution.
+ *
+ * Returns -1 when the per-atom scratch could not grow (out of memory). Q, L and the short vectors
+ * are re-read from s after each omp_reserve (it may move them); no pointer into them is declared
+ * restrict here, since omp_extend writes row k of Q that later steps read back as Q[j * npad + lam]. */
 static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const REAL *alpha0,
                              REAL norm2, int *premature)
 {
     const sn_size max_atoms = p->max_atoms;
     const int use_tol = p->tol >= 0;
-    REAL *restrict L = s->L, *restrict w = s->w, *restrict dinv = s->dinv;
     REAL *restrict alpha = s->alpha;
-    const REAL *restrict Q = s->Q;
-    int32_t *restrict S = s->S;
     REAL energy = norm2;
     *premature = 0;
 
@@ -291,11 +334,13 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         const REAL a = alpha[lam];
         int chosen = 0;
         for (sn_size j = 0; j < k; ++j)
-            chosen |= S[j] == lam;
+            chosen |= s->S[j] == lam;
         if (chosen || a * a < EPS) { /* atom chosen twice, or nothing left to explain */
             *premature = 1;
             break;
         }
+        if (!K(omp_reserve)(s, k, npad, max_atoms)) return -1;
+        const REAL *Q = s->Q;
         const REAL *g;
         if (p->G != NULL) {
             g = p->G + lam * npad;
@@ -303,7 +348,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
             K(omp_gram_row)(p, lam, npad, s->grow);
             g = s->grow;
         }
-        REAL *restrict Lk = L + k * max_atoms;
+        REAL *Lk = s->L + k * (k + 1) / 2;
         REAL v = 0;
         for (sn_size j = 0; j < k; ++j) {
             Lk[j] = Q[j * npad + lam];
@@ -317,11 +362,11 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
             break;
         }
         Lk[k] = SQRT(pivot);
-        dinv[k] = 1 / Lk[k];
-        w[k] = a * dinv[k];
-        S[k] = (int32_t)lam;
-        lam = K(omp_extend)(g, Q, Lk, k, dinv[k], w[k], npad, s->Q + k * npad, alpha);
-        energy -= w[k] * w[k];
+        s->dinv[k] = 1 / Lk[k];
+        s->w[k] = a * s->dinv[k];
+        s->S[k] = (int32_t)lam;
+        lam = K(omp_extend)(g, Q, Lk, k, s->dinv[k], s->w[k], npad, s->Q + k * npad, alpha);
+        energy -= s->w[k] * s->w[k];
         ++k;
         if (use_tol) { /* residual energy ||x||^2 - ||w||^2 = ||x||^2 - gamma . G[S, S] gamma */
             if ((energy < 0 ? -energy : energy) <= p->tol) break;
@@ -335,10 +380,11 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
     }
     /* gamma = L^-T w (back substitution, row j of L scattered into the partial sums). */
     REAL *restrict gamma = s->gamma, *restrict t = s->t;
+    const REAL *restrict L = s->L, *restrict dinv = s->dinv;
     for (sn_size i = 0; i < k; ++i)
-        t[i] = w[i];
+        t[i] = s->w[i];
     for (sn_size j = k - 1; j >= 0; --j) {
-        const REAL *Lj = L + j * max_atoms;
+        const REAL *Lj = L + j * (j + 1) / 2;
         const REAL gj = t[j] * dinv[j];
         gamma[j] = gj;
         for (sn_size i = 0; i < j; ++i)
@@ -384,23 +430,28 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const sn_size block_signals = sn_omp_block_signals(npad);
     const int with_block = p->X != NULL;
     SCRATCH layout;
-    const sn_size per_thread = K(omp_carve)(&layout, NULL, npad, p->max_atoms, block_signals,
-                                            with_block, p->G != NULL);
+    const sn_size per_thread = K(omp_carve_fixed)(&layout, NULL, npad, block_signals, with_block,
+                                                  p->G != NULL);
     const sn_size n_blocks = (n_signals + block_signals - 1) / block_signals;
     const sn_size work = n_signals * (p->max_atoms + 1) * npad * (p->max_atoms + 1);
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
     char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
     if (memory == NULL) return SN_ENOMEM;
     sn_size premature_total = 0;
+    int out_of_memory = 0;
 
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : premature_total)
     {
         SCRATCH s = {0};
-        char *mine = memory + sn_thread_id() * per_thread;
-        memset(mine, 0, (size_t)per_thread); /* the rows' padding must start at zero */
-        K(omp_carve)(&s, mine, npad, p->max_atoms, block_signals, with_block, p->G != NULL);
+        s.fixed = memory + sn_thread_id() * per_thread;
+        memset(s.fixed, 0, (size_t)per_thread); /* the rows' padding must start at zero */
+        K(omp_carve_fixed)(&s, s.fixed, npad, block_signals, with_block, p->G != NULL);
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
+            int stop;
+#pragma omp atomic read
+            stop = out_of_memory;
+            if (stop) continue; /* the call fails: the remaining blocks are skipped */
             const sn_size j0 = blk * block_signals;
             const sn_size nb = SN_MIN(block_signals, n_signals - j0);
             if (with_block) K(omp_correlate)(p, npad, j0, nb, s.block);
@@ -417,12 +468,19 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
                 int premature;
                 const REAL norm2 = p->norms != NULL ? p->norms[j] : 0;
                 const sn_size k = K(omp_signal)(p, &s, npad, alpha0, norm2, &premature);
+                if (k < 0) {
+#pragma omp atomic write
+                    out_of_memory = 1;
+                    break;
+                }
                 premature_total += premature;
                 K(omp_store)(p, &s, j, k);
             }
         }
+        free(s.atoms);
     }
     free(memory);
+    if (out_of_memory) return SN_ENOMEM;
     *n_premature = premature_total;
     return SN_OK;
 }

@@ -90,3 +90,9 @@ def warn_omp_premature(n_premature: int, n_signals: int, stacklevel: int) -> Non
     if n_premature:
         warnings.warn(f"{OMP_PREMATURE} ({n_premature} of {n_signals} signals)", RuntimeWarning,
                       stacklevel=stacklevel + 1)
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped at ``max_iter`` before its tolerance was met (scikit-learn's
+    ``ConvergenceWarning`` is the same kind of warning; ``sparsenet.sklearn`` re-issues ours as
+    it). Here, in the policy leaf, so that the reference and the native solvers warn alike."""

@@ -10,6 +10,7 @@ actual value. TypeError for types and dtypes, ValueError for shapes and values.
 from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+import inspect
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -71,8 +72,19 @@ def product_operand(X: Any, shape: Tuple[int, ...], transpose: bool, ndim: int,
 
 
 def as_c_array(x: Any, dtype: DTypeLike) -> np.ndarray:
-    """`x` as a C-contiguous array of `dtype` (copied only when it is not one already)."""
-    return np.ascontiguousarray(x, dtype=dtype)
+    """`x` as an aligned C-contiguous array of `dtype` (copied only when it is not one already).
+
+    Aligned: its address a multiple of the itemsize. A view made with ``np.frombuffer(buf,
+    offset=1)`` is C-contiguous but not aligned, and a kernel's loads from it are undefined
+    behaviour in C (UBSan flags them; some targets fault), so it is copied."""
+    x = np.ascontiguousarray(x, dtype=dtype)
+    return x if x.flags.aligned else x.copy()
+
+
+def as_aligned(x: np.ndarray) -> np.ndarray:
+    """`x` itself when its address is a multiple of its itemsize, else an aligned copy in the same
+    memory layout (see as_c_array)."""
+    return x if x.flags.aligned else x.copy(order="K")
 
 
 ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
@@ -120,7 +132,7 @@ def as_aligned_c_array(x: Any, dtype: DTypeLike) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype`, cache-line aligned unless it is small (copied only
     when needed)."""
     x = np.asarray(x)
-    if x.dtype == dtype and x.flags.c_contiguous and (
+    if x.dtype == dtype and x.flags.c_contiguous and x.flags.aligned and (
             x.ctypes.data % ALIGNMENT == 0 or x.nbytes < ALIGN_MIN_BYTES):
         return x
     out = aligned_empty(x.shape, dtype)
@@ -129,19 +141,29 @@ def as_aligned_c_array(x: Any, dtype: DTypeLike) -> np.ndarray:
 
 
 class Frozen:
-    """Attributes set once, in __init__: the kernels trust what __init__ checked, so a checked
-    object's arrays, shape or codebook cannot be swapped afterwards."""
+    """Attributes set once, by a checking constructor: the kernels trust what it checked, so a
+    checked object's arrays, shape or codebook cannot be swapped afterwards.
 
-    __slots__ = ()
+    Every way of making one checks: __init__; pickles and copies, which __reduce__ sends through
+    __init__ again; and forged pickles, whose state (NEWOBJ + BUILD, or copyreg's reconstructor,
+    bypass __init__ and __reduce__) __setstate__ sends through it too. A checking constructor ends
+    with _seal(); the entry points that hand the object's arrays to a kernel call require_checked,
+    which refuses an unsealed one (e.g. ``CSR.__new__(CSR)`` with attributes set by hand)."""
+
+    __slots__ = ("_checked",)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, name):
+        if name == "_checked" or hasattr(self, name):
             raise AttributeError(f"{type(self).__name__}.{name} is read-only (checked when the "
                                  f"object was built); build a new {type(self).__name__} instead")
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"{type(self).__name__}.{name} is read-only")
+
+    def _seal(self) -> None:
+        """Marks this object as built by a checking constructor (the last step of each)."""
+        object.__setattr__(self, "_checked", True)
 
     def __reduce__(self) -> Tuple[Any, ...]:
         # A pickle is untrusted input, and its arrays would come back writeable: unpickling goes
@@ -151,6 +173,57 @@ class Frozen:
     def _init_args(self) -> Tuple[Any, ...]:
         """The positional arguments of __init__ that rebuild this object (for pickling)."""
         raise NotImplementedError
+
+    def __setstate__(self, state):
+        # Only a pickle that sparsenet did not write gets here (ours rebuild through __init__): an
+        # object made without __init__, then given `state`, the fields by name, as a dict or as
+        # (dict, slots) the way pickle stores slot objects; older sparsenet pickles look like this.
+        # The fields are checked by the constructor, whose result this object becomes.
+        if getattr(self, "_checked", False):
+            raise TypeError(f"this {type(self).__name__} is already built; its state is read-only")
+        built = type(self)._from_fields(_state_fields(state, type(self).__name__))
+        for name in _slots(type(self)):
+            if hasattr(built, name):
+                object.__setattr__(self, name, getattr(built, name))
+
+    @classmethod
+    def _from_fields(cls, fields):
+        """A checked object from the fields of a pickle's state (the arguments of __init__ by
+        name; the rest, derived by __init__, is ignored)."""
+        params = [p for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        missing = [p.name for p in params if p.name not in fields and p.default is p.empty
+                   and p.kind is p.POSITIONAL_OR_KEYWORD]
+        if missing:
+            raise TypeError(f"a pickled {cls.__name__} must hold {', '.join(missing)}")
+        return cls(**{p.name: fields[p.name] for p in params if p.name in fields})
+
+
+def _state_fields(state, what):
+    """The fields of a pickle's state: a dict, or (dict or None, dict or None)."""
+    parts = state if isinstance(state, tuple) and len(state) == 2 else (state,)
+    fields = {}
+    for part in parts:
+        if part is None:
+            continue
+        if not isinstance(part, dict) or not all(isinstance(k, str) for k in part):
+            raise TypeError(f"a pickled {what} must have its fields by name, got a "
+                            f"{type(part).__name__}")
+        fields.update(part)
+    return fields
+
+
+def _slots(cls):
+    return [name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())]
+
+
+def require_checked(obj, name):
+    """`obj` (a Frozen container) if a checking constructor built it; ValueError otherwise."""
+    if getattr(obj, "_checked", False) is not True:
+        kind = type(obj).__name__
+        raise ValueError(f"{name} is a {kind} that no checking constructor built (made with "
+                         f"{kind}.__new__ or an edited pickle?); build it with sparsenet.{kind}(...)")
+    return obj
 
 
 def read_only(a: np.ndarray, *, owned: bool = False) -> np.ndarray:
@@ -177,6 +250,9 @@ def check_out(out: Any, shape: Tuple[int, ...], dtype: DTypeLike, inputs: Iterab
         raise ValueError(f"{name} must be C-contiguous")
     if not out.flags.writeable:
         raise ValueError(f"{name} must be writeable")
+    if not out.flags.aligned:
+        raise ValueError(f"{name} must be aligned (its address a multiple of its itemsize "
+                         f"{out.itemsize}); a kernel cannot write a misaligned array in place")
     for array in inputs:
         if np.may_share_memory(out, array):
             raise ValueError(f"{name} must not share memory with the inputs")

@@ -12,15 +12,10 @@ import warnings
 
 import numpy as np
 
+from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too)
 from sparsenet import _coding, _omp, backend, reference
 from sparsenet._validate import as_array, check_index, result_dtype
 from sparsenet.omp import _check_bool, _check_finite, omp
-
-
-class ConvergenceWarning(UserWarning):
-    """An iterative solver stopped at ``max_iter`` before its tolerance was met (scikit-learn's
-    ``ConvergenceWarning`` is the same kind of warning; ``sparsenet.sklearn`` re-issues ours as
-    it)."""
 
 
 # The default tolerances: scikit-learn's sparse_encode uses 1e-8; float32 arithmetic cannot take

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from sparsenet import _csr, _csr_blocks, _policy, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
                                  check_bool, check_index, check_out, new_output, product_operand,
-                                 read_only, result_dtype)
+                                 read_only, require_checked, result_dtype)
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -316,6 +316,7 @@ class CSR(SparseMatrix):
         self.shape = shape
         self.has_canonical_format = canonical
         self._blocks = self._blocks_t = self._optimized = None
+        self._seal()
 
     @classmethod
     def _from_trusted(cls, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray,
@@ -334,6 +335,7 @@ class CSR(SparseMatrix):
         self.shape = (int(shape[0]), int(shape[1]))
         self.has_canonical_format = bool(canonical)
         self._blocks = self._blocks_t = self._optimized = None
+        self._seal()
         return self
 
     @classmethod
@@ -420,6 +422,7 @@ class CSR(SparseMatrix):
         >>> bool(np.allclose(sparsenet.spmv(A, y, transpose=True), S.T @ y, rtol=1e-5))
         True
         """
+        require_checked(self, "A")
         batch = check_index(batch, "batch", low=1, high=2**31)
         transpose = check_bool(transpose, "transpose")
         optimized = CSR.__new__(CSR)
@@ -429,11 +432,27 @@ class CSR(SparseMatrix):
         optimized._blocks_t = (_csr_blocks.for_product(self, batch, transposed=True)
                                if transpose else None)
         optimized._optimized = (batch, bool(transpose))
+        optimized._seal()
         return optimized
 
     def __reduce__(self) -> Tuple[Any, ...]:
         # checked again on unpickling (see Frozen.__reduce__); the blocks are rebuilt, not stored
         return _unpickle_csr, (self.data, self.indices, self.indptr, self.shape, self._optimized)
+
+    @classmethod
+    def _from_fields(cls, fields):
+        # a forged pickle's state (see Frozen.__setstate__): blocks are rebuilt, never taken
+        missing = [f for f in ("data", "indices", "indptr", "shape") if f not in fields]
+        if missing:
+            raise TypeError(f"a pickled CSR must hold {', '.join(missing)}")
+        A = cls((fields["data"], fields["indices"], fields["indptr"]), shape=fields["shape"])
+        optimized = fields.get("_optimized")
+        if optimized is None:
+            return A
+        if not (isinstance(optimized, tuple) and len(optimized) == 2):
+            raise TypeError(f"a pickled CSR's _optimized must be (batch, transpose), "
+                            f"got {optimized!r}")
+        return A.optimize(batch=optimized[0], transpose=optimized[1])
 
     def operands(self) -> Tuple[np.ndarray, ...]:
         """The arrays the product kernels read."""
@@ -606,11 +625,10 @@ def _index_arrays(indices: ArrayLike, indptr: ArrayLike,
         if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
             raise ValueError(f"{name}.{what} has a value above 2**63 ({int(arr.max())}): out of range")
     if indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES:
-        return np.ascontiguousarray(indices), np.ascontiguousarray(indptr)
+        return as_c_array(indices, indices.dtype), as_c_array(indptr, indptr.dtype)
     # Widening to int64 keeps every value; an unsigned value above 2**63 wraps negative and is then
     # rejected by the range check, never silently accepted.
-    return (np.ascontiguousarray(indices, dtype=np.int64),
-            np.ascontiguousarray(indptr, dtype=np.int64))
+    return as_c_array(indices, np.int64), as_c_array(indptr, np.int64)
 
 
 def _raise_bad_row(row: int, n_cols: int, indptr: np.ndarray, indices: np.ndarray,
@@ -632,7 +650,7 @@ def _raise_bad_row(row: int, n_cols: int, indptr: np.ndarray, indices: np.ndarra
 def as_csr(A: Any, name: str = "A") -> CSR:
     """`A` as a validated :class:`CSR`: itself, or a checked view of a scipy CSR matrix's arrays."""
     if isinstance(A, CSR):
-        return A
+        return require_checked(A, name)
     if _is_scipy_sparse(A):
         if A.format != "csr":
             raise TypeError(f"{name} must be a CSR matrix; got scipy.sparse format {A.format!r} "
@@ -648,15 +666,17 @@ def as_sparse_matrix(A: Any, name: str = "A", *, fused_check: bool = False) -> S
     of the CSR matrix its arrays describe (scipy's ``A.T`` of a CSR matrix is one).
 
     With fused_check, a scipy matrix is instead an :class:`_ScipyOperand`, whose index arrays the
-    native products check in their own pass (for one product: spmv, spmm)."""
+    native products check in their own pass (for one product: spmv, spmm; on both backends, so
+    that a call with several bad arguments names the same one first on each)."""
     if isinstance(A, SparseMatrix):
+        require_checked(A.base if isinstance(A, Transposed) else A, name)
         return A
     if _is_scipy_sparse(A):
         if A.format not in ("csr", "csc"):
             raise TypeError(f"{name} must be a CSR (or CSC) matrix; got scipy.sparse format "
                             f"{A.format!r} (convert it with {name}.tocsr())")
         shape = A.shape if A.format == "csr" else A.shape[::-1]
-        if fused_check and not backend.use_numpy():
+        if fused_check:
             matrix: SparseMatrix = _ScipyOperand(A.data, A.indices, A.indptr, shape, name)
         else:
             matrix = CSR(A.data, A.indices, A.indptr, shape, copy=False, _name=name)
@@ -704,6 +724,12 @@ class _ScipyOperand(SparseMatrix):
     def _init_args(self) -> Tuple[Any, ...]:
         raise TypeError("a scipy operand of one product is not pickled")
 
+    def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
+                dtype: np.dtype) -> np.ndarray:
+        if backend.use_numpy():  # the reference reads checked arrays: the full check first
+            return self._checked()._matmul(X, transpose, out, dtype)
+        return super()._matmul(X, transpose, out, dtype)
+
     def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
                        transpose: bool) -> None:
         n_rows, n_cols = self.shape
@@ -720,8 +746,8 @@ class _ScipyOperand(SparseMatrix):
 
 def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: int) -> np.ndarray:
     """Shared body of spmv (ndim=1) and spmm (ndim=2): the checks, then A's own product."""
+    transpose = check_bool(transpose, "transpose")  # first: the same error on both backends
     A = as_sparse_matrix(A, fused_check=True)
-    transpose = check_bool(transpose, "transpose")
     xname = "x" if ndim == 1 else "X"
     X, _, _, _, out_shape = product_operand(X, A.shape, transpose, ndim, ("A", xname))
     dtype = result_dtype(A.dtype, X, names=("A", xname))

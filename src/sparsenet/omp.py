@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sparsenet import _omp, _policy, backend, reference
-from sparsenet._validate import as_array, check_bool, check_index, result_dtype
+from sparsenet._validate import as_aligned, as_array, as_c_array, check_bool, check_index, result_dtype
 
 PREMATURE = _policy.OMP_PREMATURE  # scikit-learn's message, so its filters catch ours
 
@@ -234,7 +234,7 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
                       and n_atoms * n_atoms * np.dtype(dtype).itemsize <= 2**30)
     D_padded = np.zeros((n_features, _omp.row_length(n_atoms)), dtype=dtype)
     D_padded[:, :n_atoms] = D
-    X2 = X2.astype(dtype, copy=False)
+    X2 = as_aligned(X2.astype(dtype, copy=False))
     G = None
     if precompute:
         G = np.empty((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
@@ -318,7 +318,8 @@ def omp_gram(G: ArrayLike, DtX: ArrayLike, *, n_nonzero_coefs: Optional[int] = N
             raise ValueError(f"norms_squared must have one entry per signal ({n_signals}), got "
                              f"shape {np.shape(norms_squared)}")
         _check_finite(norms, "norms_squared")
-        norms = np.ascontiguousarray(norms, dtype=dtype)
+        norms = as_c_array(norms, dtype)
+        # only a bound: the kernel's per-atom scratch grows with the atoms a signal actually uses
         max_atoms = n_atoms
     if n_atoms > _INT32_MAX:
         raise ValueError(f"G's dimensions must be below 2**31 (int32 atom indices), got {G.shape}")
@@ -326,9 +327,13 @@ def omp_gram(G: ArrayLike, DtX: ArrayLike, *, n_nonzero_coefs: Optional[int] = N
         return reference.omp_gram(G, DtX, n_nonzero_coefs=max_atoms if tol is None else None,
                                   tol=tol, norms_squared=norms_squared,
                                   return_format=return_format, copy=copy)
-    G_padded = np.zeros((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
-    G_padded[:, :n_atoms] = G
-    DtX2 = DtX2.astype(dtype, copy=False)
+    row_length = _omp.row_length(n_atoms)
+    if row_length == n_atoms:  # no padding to add: G is read as it is when it can be
+        G_padded = as_c_array(G, dtype)
+    else:
+        G_padded = np.zeros((n_atoms, row_length), dtype=dtype)
+        G_padded[:, :n_atoms] = G
+    DtX2 = as_aligned(DtX2.astype(dtype, copy=False))
     coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
                                 G=G_padded, DtX=DtX2, norms=norms)
     _warn(n_premature, n_signals)

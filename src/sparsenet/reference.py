@@ -74,10 +74,12 @@ def spmm(A, X, *, transpose=False, out=None):
     X = np.asarray(X)
     dtype = _float_dtype(data, X)
     data, X = data.astype(dtype, copy=False), X.astype(dtype, copy=False)
+    k = X.shape[1]
+    if k == 0:  # nothing to compute: no transpose of A (O(n_cols) memory, 2**31 columns happen)
+        return _finish(np.zeros((n_cols if transpose else n_rows, 0), dtype=dtype), out)
     if transpose:
         data, indices, indptr = _csr_transpose(data, indices, indptr, n_cols)
         n_rows = n_cols
-    k = X.shape[1]
     Y = np.zeros((n_rows, k), dtype=dtype)
     rows_per_block = max(1, _BLOCK // max(1, k * max(1, indptr[-1] // max(1, n_rows))))
     for r0 in range(0, n_rows, rows_per_block):
@@ -113,14 +115,23 @@ def _to_csr(y):
 
 
 def _dense_or_csr(y, out, format):
-    return _to_csr(y) if format == "csr" else _finish(y, out)
+    if format == "csr":
+        _no_out_for_csr(out)
+        return _to_csr(y)
+    return _finish(y, out)
+
+
+def _no_out_for_csr(out):
+    if out is not None:  # a CSR result is a new object: nothing to write into
+        raise ValueError("out is only for format='dense'")
 
 
 def binarize(x, theta, *, dtype=None, out=None, format="dense"):
     """``x >= theta`` as 1 / 0, in x's float dtype (or `dtype`: bool, uint8)."""
     x = _as_float(x)
-    mask = x >= x.dtype.type(theta)
+    mask = np.asarray(x >= x.dtype.type(theta))  # a 0-d x gives a 0-d array, not a scalar
     if format == "csr":
+        _no_out_for_csr(out)
         return _to_csr(mask.astype(x.dtype))
     if dtype is None:
         dtype = out.dtype if out is not None else x.dtype
@@ -137,7 +148,7 @@ def hard_threshold(x, theta, *, out=None, format="dense"):
 def soft_threshold(x, lam, *, out=None, format="dense"):
     """``sign(x) * max(|x| - lam, 0)``, computed in place in one temporary."""
     x = _as_float(x)
-    y = np.abs(x)
+    y = np.asarray(np.abs(x))  # a 0-d x gives a 0-d array, not a scalar (in-place ops below)
     y -= x.dtype.type(lam)
     np.maximum(y, 0, out=y)
     y *= np.sign(x)
@@ -471,7 +482,7 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
     ``shrink(c_i + G_ii a_i, alpha) / G_ii`` and ``c -= G[:, i] * change`` with ``c = DtX - G a``.
     A signal stops after a sweep that moved no coefficient by more than tol times its largest, when
     its duality gap is <= tol * ||x||^2 (no gap test without `norms_squared`); a
-    ConvergenceWarning (sparsenet.coding) when some did not by `max_iter` sweeps."""
+    ConvergenceWarning (sparsenet._policy) when some did not by `max_iter` sweeps."""
     import warnings
 
     G, DtX = np.asarray(G), np.asarray(DtX)
@@ -517,10 +528,8 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
             done &= gap <= tol * norms[cols]
         active[cols[done]] = False
     if active.any():
-        from sparsenet.coding import ConvergenceWarning
-
         warnings.warn(f"lasso: {int(active.sum())} of {n_signals} signals did not converge in "
-                      f"max_iter={max_iter} sweeps", ConvergenceWarning, stacklevel=2)
+                      f"max_iter={max_iter} sweeps", _policy.ConvergenceWarning, stacklevel=2)
     return A[:, 0] if DtX.ndim == 1 else A
 
 

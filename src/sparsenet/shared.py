@@ -21,7 +21,8 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from sparsenet import _blas, _policy, backend, csr, reference
 from sparsenet._validate import (Frozen, as_array, as_c_array, check_bool, check_index, check_out,
-                                 new_output, product_operand, read_only, result_dtype)
+                                 new_output, product_operand, read_only, require_checked,
+                                 result_dtype)
 
 _CODE_DTYPES = _policy.CODE_DTYPES
 _MAX_CODES = _policy.MAX_CODES
@@ -59,7 +60,7 @@ def _as_codes(codes: ArrayLike, n_codes: int, name: str) -> np.ndarray:
             raise ValueError(f"{name}[{where}]={bad} is out of range for a codebook of "
                              f"{n_codes} entries")
     dtype = codes.dtype if codes.dtype in _CODE_DTYPES else _index_dtype(n_codes)
-    return np.ascontiguousarray(codes, dtype=dtype)
+    return as_c_array(codes, dtype)
 
 
 class _CodebookWeights(Frozen):
@@ -166,6 +167,7 @@ class SharedWeights(_CodebookWeights):
             values, checked = values.copy(), checked.copy()
         self.codebook = read_only(values, owned=copy)
         self.codes = read_only(checked, owned=copy)
+        self._seal()
 
     def _init_args(self) -> Tuple[Any, ...]:
         return self.codebook, self.codes
@@ -260,6 +262,7 @@ class HashedWeights(_CodebookWeights):
             raise ValueError(f"shape must be a pair of non-negative ints, got {shape!r}")
         self.codebook = read_only(_as_codebook(codebook).copy(), owned=True)
         self.seed = check_index(seed, "seed", low=0, high=2**32 - 1)
+        self._seal()
 
     def _init_args(self) -> Tuple[Any, ...]:
         return self.shape, self.codebook, self.seed
@@ -294,6 +297,7 @@ class HashedWeights(_CodebookWeights):
 def _check_weights(w: Any, kind: Any, name: str) -> Any:
     if not isinstance(w, kind):
         raise TypeError(f"{name} must be a sparsenet.{kind.__name__}, got {type(w).__name__}")
+    require_checked(w, name)
     if len(w.shape) != 2:
         raise ValueError(f"{name} must be 2-D for a product, got shape {w.shape}")
     return w
@@ -390,6 +394,7 @@ def decode(w: Union[SharedWeights, HashedWeights]) -> np.ndarray:
     """
     if not isinstance(w, (SharedWeights, HashedWeights)):
         raise TypeError(f"w must be a sparsenet.SharedWeights or HashedWeights, got {type(w).__name__}")
+    require_checked(w, "w")
     if backend.use_numpy():
         return reference.decode(w)
     isa, threads = backend.native_options()
@@ -538,6 +543,7 @@ def codebook_grad(w: Union[SharedWeights, HashedWeights], grad_out: ArrayLike,
     """
     if not isinstance(w, (SharedWeights, HashedWeights)):
         raise TypeError(f"w must be a sparsenet.SharedWeights or HashedWeights, got {type(w).__name__}")
+    require_checked(w, "w")
     if len(w.shape) != 2:
         raise ValueError(f"w must be 2-D, got shape {w.shape}")
     G = as_array(grad_out, "grad_out", ndim=(1, 2))
@@ -630,6 +636,7 @@ class SharedCSR(csr.SparseMatrix):
                                                                 for a in arrays)
         self.shape = shape
         self.has_canonical_format = canonical
+        self._seal()
 
     def _init_args(self) -> Tuple[Any, ...]:
         return self.codes, self.indices, self.indptr, self.shape, self.codebook

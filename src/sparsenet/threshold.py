@@ -63,9 +63,12 @@ def _real_scalar(value: Any, name: str, dtype: np.dtype) -> Any:
     return scalar
 
 
-def _check_format(format: str, x: np.ndarray, name: str = "x") -> None:
+def _check_format(format: str, x: np.ndarray, name: str = "x",
+                  out: Optional[np.ndarray] = None) -> None:
     if format not in _FORMATS:
         raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
+    if format == "csr" and out is not None:  # both backends: a CSR result is a new object
+        raise ValueError("out is only for format='dense'")
     if format == "csr" and x.ndim != 2:
         raise ValueError(f"format='csr' needs a 2-D {name}, got an array of shape {x.shape}")
 
@@ -213,7 +216,8 @@ def binarize(x: ArrayLike, theta: float, *, dtype: Optional[DTypeLike] = None,
     dtype : {None, float dtype of x, bool, uint8}
         Output dtype; by default x's float dtype (or out's dtype when out is given).
     out : ndarray, optional
-        Array of x's shape (any layout) to write into; ``out=x`` works in place.
+        Array of x's shape (any layout) to write into; ``out=x`` works in place. Only with
+        format="dense": a CSR result is a new object (ValueError otherwise, on both backends).
     format : {"dense", "csr"}
         "csr" (2-D x only) returns a :class:`sparsenet.CSR` of the ones, with float values.
 
@@ -234,7 +238,7 @@ def binarize(x: ArrayLike, theta: float, *, dtype: Optional[DTypeLike] = None,
     """
     x = _float_input(x, "x")
     p = _real_scalar(theta, "theta", x.dtype)
-    _check_format(format, x)
+    _check_format(format, x, out=out)
     if dtype is None:
         out_dtype = out.dtype if isinstance(out, np.ndarray) and format == "dense" else x.dtype
     else:
@@ -261,7 +265,8 @@ def hard_threshold(x: ArrayLike, theta: float, *, out: Optional[np.ndarray] = No
     theta : float
         The threshold, converted to x's float dtype; not NaN.
     out : ndarray, optional
-        Array of x's shape and float dtype (any layout); ``out=x`` works in place.
+        Array of x's shape and float dtype (any layout); ``out=x`` works in place. Only with
+        format="dense" (ValueError with "csr", on both backends).
     format : {"dense", "csr"}
         "csr" (2-D x only) returns a :class:`sparsenet.CSR` of the kept nonzero entries, built
         straight from x (``prune(W, threshold=theta)`` is the same).
@@ -283,7 +288,7 @@ def hard_threshold(x: ArrayLike, theta: float, *, out: Optional[np.ndarray] = No
     """
     x = _float_input(x, "x")
     p = _real_scalar(theta, "theta", x.dtype)
-    _check_format(format, x)
+    _check_format(format, x, out=out)
     if out is not None and format == "dense":
         _check_dense_out(out, x, x.dtype)
     if backend.use_numpy():
@@ -302,7 +307,8 @@ def soft_threshold(x: ArrayLike, lam: float, *, out: Optional[np.ndarray] = None
     lam : float
         The shrinkage, >= 0, converted to x's float dtype.
     out : ndarray, optional
-        Array of x's shape and float dtype (any layout); ``out=x`` works in place.
+        Array of x's shape and float dtype (any layout); ``out=x`` works in place. Only with
+        format="dense" (ValueError with "csr", on both backends).
     format : {"dense", "csr"}
         "csr" (2-D x only) returns a :class:`sparsenet.CSR` of the nonzero results.
 
@@ -322,7 +328,7 @@ def soft_threshold(x: ArrayLike, lam: float, *, out: Optional[np.ndarray] = None
     p = _real_scalar(lam, "lam", x.dtype)
     if p < 0:
         raise ValueError(f"lam must be >= 0, got {lam}")
-    _check_format(format, x)
+    _check_format(format, x, out=out)
     if out is not None and format == "dense":
         _check_dense_out(out, x, x.dtype)
     if backend.use_numpy():
