@@ -1,20 +1,30 @@
 """Build of sparsenet's native extensions: C kernels in csrc/ behind thin Cython wrappers.
 
-Flags: -O3 and OpenMP when the compiler has it (probed, never assumed). No -march: the hot templates
-are compiled once per ISA level and dispatched at run time (csrc/sn_instantiate.h), so one wheel is
-fast on AVX-512 and AVX2 machines and correct everywhere. SPARSENET_DEBUG=1 turns on Cython's bounds
-checks and -O0 -g for debugging.
+Flags: -O3 -g0 and OpenMP when the compiler has it (probed with the build's own compiler and flags,
+never assumed). No -march: the hot templates are compiled once per ISA level and dispatched at run
+time (csrc/sn_instantiate.h), so one wheel is fast on AVX-512 and AVX2 machines and correct
+everywhere. Sources compile in parallel on every CPU this process may use.
+
+Environment:
+  SPARSENET_DEBUG=1           Cython's bounds checks, -O0 -g (debug info kept)
+  SPARSENET_REQUIRE_OPENMP=1  fail the build when OpenMP cannot be built and linked (set in CI)
+  SPARSENET_BUILD_JOBS=N      compiler processes at once (default: the usable CPUs)
+  CC, CFLAGS, LDFLAGS         as for any setuptools build (e.g. CC=clang, sanitizer flags)
 """
+import concurrent.futures
 import glob
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("SPARSENET_DEBUG", "") not in ("", "0")
+REQUIRE_OPENMP = os.environ.get("SPARSENET_REQUIRE_OPENMP", "") not in ("", "0")
 
 # extension module -> its C kernel files (csrc/sparsenet.c, the run-time facts, goes into every one)
 EXTENSIONS = {
@@ -29,6 +39,16 @@ EXTENSIONS = {
 
 def _compiles(compiler, flags, source, link=False):
     """True when `compiler` builds `source` with `flags` (and links it, when asked)."""
+    return _probe(compiler, flags, source, link) is None
+
+
+def _probe(compiler, flags, source, link=False):
+    """None when `compiler` builds `source` with `flags` (and links it into a program, when asked),
+    else the compiler's complaint.
+
+    The program is linked by the command that links the extensions (`compiler.linker_so`: CC or
+    LDSHARED, with CFLAGS and LDFLAGS from the environment, e.g. sanitizer flags) less `-shared`, so
+    the probe fails only where the real build would."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "probe.c")
         with open(path, "w") as f:
@@ -36,10 +56,15 @@ def _compiles(compiler, flags, source, link=False):
         try:
             objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
             if link:
-                compiler.link_executable(objects, os.path.join(tmp, "probe"), extra_postargs=flags)
-        except Exception:
-            return False
-    return True
+                linker = [arg for arg in compiler.linker_so if arg != "-shared"]
+                command = linker + objects + flags + ["-o", os.path.join(tmp, "probe")]
+                done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      universal_newlines=True)
+                if done.returncode != 0:
+                    return f"`{' '.join(command)}` failed: {done.stdout.strip()[-2000:]}"
+        except Exception as error:  # CompileError, DistutilsExecError
+            return str(error) or type(error).__name__
+    return None
 
 
 OPENMP_PROBE = """#include <omp.h>
@@ -50,26 +75,104 @@ return n > 0 ? 0 : 1; }
 """
 
 
+def _openmp_flags(compiler, base):
+    """(compile flags, link flags) that turn OpenMP on, probed with the real build's compiler and
+    flags. Without OpenMP the build is serial and says so; with SPARSENET_REQUIRE_OPENMP=1 (as in
+    CI) it fails instead, so that a lost OpenMP can never go unnoticed."""
+    problem = _probe(compiler, base + ["-fopenmp"], OPENMP_PROBE, link=True)
+    if problem is None:
+        return ["-fopenmp"], ["-fopenmp"]
+    if REQUIRE_OPENMP:
+        raise SystemExit(
+            "sparsenet: SPARSENET_REQUIRE_OPENMP=1 but the compiler cannot build and link an OpenMP "
+            f"program with the flags of this build ({problem}). With clang, install the OpenMP "
+            "runtime (Debian: libomp-dev)."
+        )
+    print(f"sparsenet: WARNING: the compiler has no OpenMP ({problem}); building single-threaded",
+          file=sys.stderr)
+    simd = ["-fopenmp-simd"] if _compiles(compiler, ["-fopenmp-simd"], "int main(void){return 0;}\n") else []
+    return simd, []
+
+
+def _optimisation_flags():
+    """-O3 without debug info for release builds (sysconfig's -g would otherwise make the installed
+    extensions several times larger and the build slower); -O0 -g with SPARSENET_DEBUG=1, and -O3
+    with the debug info of a -g in CFLAGS."""
+    if DEBUG:
+        return ["-O0", "-g"]
+    if any(flag.startswith("-g") for flag in os.environ.get("CFLAGS", "").split()):
+        return ["-O3"]  # debug info asked for in CFLAGS (e.g. for sanitizer reports): keep it
+    return ["-O3", "-g0"]
+
+
+def _build_jobs():
+    """Compiler processes to run at once: SPARSENET_BUILD_JOBS, else the CPUs this process may use."""
+    if os.environ.get("SPARSENET_BUILD_JOBS"):
+        return max(1, int(os.environ["SPARSENET_BUILD_JOBS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _compile_sources_in_parallel(compiler, jobs):
+    """Make `compiler.compile` compile its sources `jobs` at a time, in one pool shared by every
+    extension (build_ext builds the extensions themselves in parallel too; the pool bounds the
+    compiler processes of all of them together)."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    serial_compile = compiler.compile
+    # csrc/sparsenet.c goes into every extension, as the same object file: compile it once, not
+    # once per extension into one file at the same time
+    started, lock = {}, threading.Lock()
+
+    def submit(source, args, kwargs):
+        key = (source, repr(args), repr(sorted(kwargs.items())))
+        with lock:
+            if key not in started:
+                started[key] = pool.submit(serial_compile, [source], *args, **kwargs)
+            return started[key]
+
+    def compile(sources, *args, **kwargs):
+        futures = [submit(source, args, kwargs) for source in sources]
+        return [obj for future in futures for obj in future.result()]
+
+    compiler.compile = compile
+    return pool
+
+
 class BuildExt(build_ext):
-    """build_ext that probes the compiler for OpenMP and for the optional tuning flags."""
+    """build_ext that probes the compiler for OpenMP and for the optional tuning flags, and compiles
+    in parallel."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # `pip install .` passes no -j: use the machine's CPUs
+            self.parallel = _build_jobs()
 
     def build_extensions(self):
         cc = self.compiler
-        base = ["-O0", "-g"] if DEBUG else ["-O3"]
+        base = _optimisation_flags()
         base += ["-std=gnu11", "-fno-math-errno", "-fno-trapping-math"]
         for flag in ("-mtune-ctrl=use_gather",):  # let GCC vectorise indexed loads with gathers
             if _compiles(cc, [flag], "int main(void) { return 0; }\n"):
                 base.append(flag)
-        if _compiles(cc, ["-fopenmp"], OPENMP_PROBE, link=True):
-            compile_args, link_args = base + ["-fopenmp"], ["-fopenmp"]
-        else:
-            print("sparsenet: the compiler has no OpenMP; building single-threaded", file=sys.stderr)
-            simd = ["-fopenmp-simd"] if _compiles(cc, ["-fopenmp-simd"], "int main(void){return 0;}\n") else []
-            compile_args, link_args = base + simd, []
+        openmp_compile, openmp_link = _openmp_flags(cc, base)
         for ext in self.extensions:
-            ext.extra_compile_args = compile_args
-            ext.extra_link_args = link_args
-        super().build_extensions()
+            ext.extra_compile_args = base + openmp_compile
+            ext.extra_link_args = openmp_link
+        # costliest first, so that the last extension to start is a small one
+        self.extensions.sort(key=_compile_cost, reverse=True)
+        jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 1
+        if jobs > 1:
+            pool = _compile_sources_in_parallel(cc, jobs)
+            try:
+                super().build_extensions()
+            finally:
+                pool.shutdown()
+        else:
+            super().build_extensions()
+
+
+def _compile_cost(ext):
+    """Bytes of C to compile for `ext` (its generated and its kernel sources): a proxy of its cost."""
+    return sum(os.path.getsize(source) for source in ext.sources if os.path.exists(source))
 
 
 def extensions():
