@@ -767,11 +767,17 @@ done:
     }
 
 
-/* Each row is a function of its own, called from the parallel loop: GCC inlines it (one call site),
- * and under clang, whose OpenMP-outlined loop bodies do not inherit the ISA level's target
- * attribute, the row still runs (and takes its vector helpers' arguments) at the level's ISA. */
+/* Each row is a function of its own, called from the parallel loop. GCC inlines it, as the loop
+ * body was before; clang's OpenMP-outlined loop bodies do not inherit the ISA level's target
+ * attribute, so there it stays a call, and the row still runs (and passes vectors to its helpers)
+ * at the level's ISA. */
+#if defined(__clang__)
+#define THR_ROW static
+#else
+#define THR_ROW static inline __attribute__((always_inline))
+#endif
 #define THR_FILL_DEFINE(ISFX, INDEX)                                                              \
-    static void KI(threshold_fill_row, ISFX)(int op, REAL pp, sn_size n_cols, const REAL *x,       \
+    THR_ROW void KI(threshold_fill_row, ISFX)(int op, REAL pp, sn_size n_cols, const REAL *x,       \
                                              sn_size x_cs, sn_size p, sn_size end, INDEX *indices, \
                                              REAL *data)                                           \
     {                                                                                             \
@@ -798,7 +804,7 @@ done:
                                          indptr[i + 1], indices, data);                           \
         return SN_OK;                                                                             \
     }                                                                                             \
-    static void KI(cut_fill_row, ISFX)(int rank, sn_size n_cols, const REAL *x, sn_size x_cs,      \
+    THR_ROW void KI(cut_fill_row, ISFX)(int rank, sn_size n_cols, const REAL *x, sn_size x_cs,      \
                                        UINT c, sn_size q, UINT zero, sn_size p, sn_size end,       \
                                        INDEX *indices, REAL *data)                                 \
     {                                                                                             \
@@ -958,6 +964,7 @@ THR_FILL_DEFINE(i64, int64_t)
 #undef ZERO_KEY
 #undef THR_FILL_ROW
 #undef THR_FILL_DEFINE
+#undef THR_ROW
 #undef THR_FILL_VEC_OP
 #undef THR_FILL_VEC_CUT
 #undef THR_HAS_COMPRESS
