@@ -132,12 +132,13 @@ def _object_key(compiler, source, macros, include_dirs, flags):
             options.append(f"-U{macro[0]}")
         else:
             options.append(f"-D{macro[0]}" if macro[1] is None else f"-D{macro[0]}={macro[1]}")
-    options += [f"-I{directory}" for directory in include_dirs or ()]
-    command = list(compiler.compiler_so) + options + list(flags) + ["-E", "-P", source]
+    includes = [f"-I{directory}" for directory in include_dirs or ()]
+    command = list(compiler.compiler_so) + options + includes + list(flags) + ["-E", "-P", source]
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     if done.returncode != 0:
         return None
     digest = hashlib.sha256(done.stdout)
+    # not the include paths: pip's build environment (NumPy's headers) has a new one each time
     digest.update(repr((compiler.compiler_so, options, flags)).encode())
     return digest.hexdigest()
 
