@@ -1,14 +1,24 @@
 """Build of sparsenet's native extensions: C kernels in csrc/ behind thin Cython wrappers.
 
-Flags: -O3 and OpenMP when the compiler has it (probed, never assumed). No -march: the hot templates
-are compiled once per ISA level and dispatched at run time (csrc/sn_instantiate.h), so one wheel is
-fast on AVX-512 and AVX2 machines and correct everywhere. SPARSENET_DEBUG=1 turns on Cython's bounds
-checks and -O0 -g for debugging.
+Flags: -O3 -g0 and OpenMP when the compiler has it (probed with the build's own compiler and flags,
+never assumed). No -march: the hot templates are compiled once per ISA level and dispatched at run
+time (csrc/sn_instantiate.h), so one wheel is fast on AVX-512 and AVX2 machines and correct
+everywhere. Sources compile in parallel on every CPU this process may use.
+
+Environment:
+  SPARSENET_DEBUG=1           Cython's bounds checks, -O0 -g (debug info kept)
+  SPARSENET_REQUIRE_OPENMP=1  fail the build when OpenMP cannot be built and linked (set in CI)
+  SPARSENET_BUILD_JOBS=N      compiler processes at once (default: the usable CPUs)
+  CC, CFLAGS, LDFLAGS         as for any setuptools build (e.g. CC=clang, sanitizer flags)
 """
+import concurrent.futures
 import glob
+import hashlib
 import os
+import subprocess
 import sys
 import tempfile
+import threading
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -18,6 +28,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "too
 import kernelgen  # noqa: E402  (tools/kernelgen.py: declarations generated from csrc/kernels.spec)
 
 DEBUG = os.environ.get("SPARSENET_DEBUG", "") not in ("", "0")
+CYTHON_BUILD_DIR = "build/cython"  # Cython's generated C
+REQUIRE_OPENMP = os.environ.get("SPARSENET_REQUIRE_OPENMP", "") not in ("", "0")
 
 # extension module -> its C kernel files (csrc/sparsenet.c, the run-time facts, goes into every one)
 EXTENSIONS = {
@@ -34,6 +46,16 @@ EXTENSIONS = {
 
 def _compiles(compiler, flags, source, link=False):
     """True when `compiler` builds `source` with `flags` (and links it, when asked)."""
+    return _probe(compiler, flags, source, link) is None
+
+
+def _probe(compiler, flags, source, link=False):
+    """None when `compiler` builds `source` with `flags` (and links it into a program, when asked),
+    else the compiler's complaint.
+
+    The program is linked by the command that links the extensions (`compiler.linker_so`: CC or
+    LDSHARED, with CFLAGS and LDFLAGS from the environment, e.g. sanitizer flags) less `-shared`, so
+    the probe fails only where the real build would."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "probe.c")
         with open(path, "w") as f:
@@ -41,10 +63,15 @@ def _compiles(compiler, flags, source, link=False):
         try:
             objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
             if link:
-                compiler.link_executable(objects, os.path.join(tmp, "probe"), extra_postargs=flags)
-        except Exception:
-            return False
-    return True
+                linker = [arg for arg in compiler.linker_so if arg != "-shared"]
+                command = linker + objects + flags + ["-o", os.path.join(tmp, "probe")]
+                done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      universal_newlines=True)
+                if done.returncode != 0:
+                    return f"`{' '.join(command)}` failed: {done.stdout.strip()[-2000:]}"
+        except Exception as error:  # CompileError, DistutilsExecError
+            return str(error) or type(error).__name__
+    return None
 
 
 OPENMP_PROBE = """#include <omp.h>
@@ -55,26 +82,152 @@ return n > 0 ? 0 : 1; }
 """
 
 
+def _openmp_flags(compiler, base):
+    """(compile flags, link flags) that turn OpenMP on, probed with the real build's compiler and
+    flags. Without OpenMP the build is serial and says so; with SPARSENET_REQUIRE_OPENMP=1 (as in
+    CI) it fails instead, so that a lost OpenMP can never go unnoticed."""
+    problem = _probe(compiler, base + ["-fopenmp"], OPENMP_PROBE, link=True)
+    if problem is None:
+        return ["-fopenmp"], ["-fopenmp"]
+    if REQUIRE_OPENMP:
+        raise SystemExit(
+            "sparsenet: SPARSENET_REQUIRE_OPENMP=1 but the compiler cannot build and link an OpenMP "
+            f"program with the flags of this build ({problem}). With clang, install the OpenMP "
+            "runtime (Debian: libomp-dev)."
+        )
+    print(f"sparsenet: WARNING: the compiler has no OpenMP ({problem}); building single-threaded",
+          file=sys.stderr)
+    simd = ["-fopenmp-simd"] if _compiles(compiler, ["-fopenmp-simd"], "int main(void){return 0;}\n") else []
+    return simd, []
+
+
+def _optimisation_flags():
+    """-O3 without debug info for release builds (sysconfig's -g would otherwise make the installed
+    extensions several times larger and the build slower); -O0 -g with SPARSENET_DEBUG=1, and -O3
+    with the debug info of a -g in CFLAGS."""
+    if DEBUG:
+        return ["-O0", "-g"]
+    if any(flag.startswith("-g") for flag in os.environ.get("CFLAGS", "").split()):
+        return ["-O3"]  # debug info asked for in CFLAGS (e.g. for sanitizer reports): keep it
+    return ["-O3", "-g0"]
+
+
+def _build_jobs():
+    """Compiler processes to run at once: SPARSENET_BUILD_JOBS, else the CPUs this process may use."""
+    if os.environ.get("SPARSENET_BUILD_JOBS"):
+        return max(1, int(os.environ["SPARSENET_BUILD_JOBS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _glue_flags(source, flags):
+    """The flags for `source`: Cython's generated glue (argument parsing, buffer checks) at -O2, which
+    compiles in a third less time than -O3 and runs the same; the kernels at -O3."""
+    if os.path.abspath(source).startswith(os.path.abspath(CYTHON_BUILD_DIR) + os.sep):
+        return ["-O2" if flag == "-O3" else flag for flag in flags]
+    return flags
+
+
+def _object_key(compiler, source, macros, include_dirs, flags):
+    """A digest of what `source` compiles to: its preprocessed text (every header it includes, e.g.
+    Python's, NumPy's and csrc's, whatever their paths or times), the compiler command and the
+    flags; None when it cannot be preprocessed."""
+    options = []
+    for macro in macros or ():
+        if len(macro) == 1:
+            options.append(f"-U{macro[0]}")
+        else:
+            options.append(f"-D{macro[0]}" if macro[1] is None else f"-D{macro[0]}={macro[1]}")
+    includes = [f"-I{directory}" for directory in include_dirs or ()]
+    command = list(compiler.compiler_so) + options + includes + list(flags) + ["-E", "-P", source]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    if done.returncode != 0:
+        return None
+    digest = hashlib.sha256(done.stdout)
+    # not the include paths: pip's build environment (NumPy's headers) has a new one each time
+    digest.update(repr((compiler.compiler_so, options, flags)).encode())
+    return digest.hexdigest()
+
+
+def _compile_with_reuse(compiler, jobs):
+    """Make `compiler.compile` (1) give each source its flags (_glue_flags), (2) reuse an object
+    compiled before from the same preprocessed text with the same flags, even when its source was
+    rewritten since (pip builds in a fresh environment each time, so Cython regenerates its C and
+    every time stamp is new: without this, `pip install .` then `pip install ".[test]"` compiles
+    everything twice), and (3) compile `jobs` sources at a time, in one pool shared by every
+    extension (build_ext builds the extensions themselves in parallel too; the pool bounds the
+    compiler processes of all of them together). Returns the pool, to shut down after the build."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    serial_compile = compiler.compile
+    # csrc/sparsenet.c goes into every extension, as the same object file: compile it once, not
+    # once per extension into one file at the same time
+    started, lock = {}, threading.Lock()
+
+    def compile_one(source, output_dir=None, macros=None, include_dirs=None, extra_postargs=None,
+                    **kwargs):
+        flags = _glue_flags(source, list(extra_postargs or ()))
+        (obj,) = compiler.object_filenames([source], output_dir=output_dir)
+        key = _object_key(compiler, source, macros, include_dirs, flags)
+        stamp = obj + ".key"  # the key and the object's mtime, written once the object is
+        if key is not None and os.path.exists(obj) and os.path.exists(stamp):
+            with open(stamp) as f:
+                if f.read() == f"{key} {os.stat(obj).st_mtime_ns}":
+                    print(f"sparsenet: reusing {obj}: same preprocessed {source}, same flags")
+                    return [obj]
+        objects = serial_compile([source], output_dir=output_dir, macros=macros,
+                                 include_dirs=include_dirs, extra_postargs=flags, **kwargs)
+        if key is not None:
+            with open(stamp, "w") as f:
+                f.write(f"{key} {os.stat(obj).st_mtime_ns}")
+        return objects
+
+    def submit(source, kwargs):
+        key = (source, repr(sorted(kwargs.items())))
+        with lock:
+            if key not in started:
+                started[key] = pool.submit(compile_one, source, **kwargs)
+            return started[key]
+
+    def compile(sources, **kwargs):
+        futures = [submit(source, kwargs) for source in sources]
+        return [obj for future in futures for obj in future.result()]
+
+    compiler.compile = compile
+    return pool
+
+
 class BuildExt(build_ext):
-    """build_ext that probes the compiler for OpenMP and for the optional tuning flags."""
+    """build_ext that probes the compiler for OpenMP and for the optional tuning flags, and compiles
+    in parallel."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # `pip install .` passes no -j: use the machine's CPUs
+            self.parallel = _build_jobs()
 
     def build_extensions(self):
         cc = self.compiler
-        base = ["-O0", "-g"] if DEBUG else ["-O3"]
+        base = _optimisation_flags()
         base += ["-std=gnu11", "-fno-math-errno", "-fno-trapping-math"]
         for flag in ("-mtune-ctrl=use_gather",):  # let GCC vectorise indexed loads with gathers
             if _compiles(cc, [flag], "int main(void) { return 0; }\n"):
                 base.append(flag)
-        if _compiles(cc, ["-fopenmp"], OPENMP_PROBE, link=True):
-            compile_args, link_args = base + ["-fopenmp"], ["-fopenmp"]
-        else:
-            print("sparsenet: the compiler has no OpenMP; building single-threaded", file=sys.stderr)
-            simd = ["-fopenmp-simd"] if _compiles(cc, ["-fopenmp-simd"], "int main(void){return 0;}\n") else []
-            compile_args, link_args = base + simd, []
+        openmp_compile, openmp_link = _openmp_flags(cc, base)
         for ext in self.extensions:
-            ext.extra_compile_args = compile_args
-            ext.extra_link_args = link_args
-        super().build_extensions()
+            ext.extra_compile_args = base + openmp_compile
+            ext.extra_link_args = openmp_link
+        # costliest first, so that the last extension to start is a small one
+        self.extensions.sort(key=_compile_cost, reverse=True)
+        jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 1
+        pool = _compile_with_reuse(cc, jobs)
+        try:
+            super().build_extensions()
+        finally:
+            pool.shutdown()
+
+
+def _compile_cost(ext):
+    """Bytes of C to compile for `ext` (its generated and its kernel sources): a proxy of its cost."""
+    return sum(os.path.getsize(source) for source in ext.sources if os.path.exists(source))
 
 
 GENERATED = os.path.join("build", "generated")  # kernelgen's output: C headers and _kernels.pxd
@@ -94,7 +247,7 @@ def extensions():
     ]
     return cythonize(
         exts,
-        build_dir="build/cython",
+        build_dir=CYTHON_BUILD_DIR,
         include_path=[GENERATED, "src"],  # the generated sparsenet/_kernels.pxd first
         compiler_directives={
             "language_level": 3,

@@ -6,13 +6,27 @@
  * The values are sorted once (LSD radix sort on order-preserving integer keys) and summed once
  * (prefix sums in double); an iteration then costs O(n_codes log n). */
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsenet.h"
+
+#ifndef SN_KMEANS_GRAIN
+/* Weights of work that pay for starting one more thread in the final assignment. */
+#define SN_KMEANS_GRAIN ((sn_size)1 << 15)
+#endif
+
 #define K(name) SN_CAT3(name, SFX, ISA)
 #define KEY_BITS ((int)(8 * sizeof(KEY)))
 
-/* sorted[0..n) = w sorted ascending. -0.0 sorts before +0.0; the values are finite. */
-static int K(radix_sort)(sn_size n, const REAL *w, REAL *sorted)
+/* sorted[0..n) = w sorted ascending. -0.0 sorts before +0.0; the values are finite. The keys are
+ * sorted in `keys` (n KEYs, any memory the caller can spare: kmeans lends the prefix-sum buffer)
+ * and a buffer of our own, and only then written to `sorted` as REALs: every buffer is read as the
+ * type it was last written as (no REAL memory read as KEY or KEY memory as REAL). */
+static int K(radix_sort)(sn_size n, const REAL *w, KEY *keys, REAL *sorted)
 {
-    KEY *a = (KEY *)sorted, *b = (KEY *)malloc((size_t)n * sizeof(KEY));
+    KEY *a = keys, *b = (KEY *)malloc((size_t)n * sizeof(KEY));
     sn_size(*counts)[256] = calloc(sizeof(KEY), sizeof *counts);
     if (b == NULL || counts == NULL) {
         free(b);
@@ -42,16 +56,14 @@ static int K(radix_sort)(sn_size n, const REAL *w, REAL *sorted)
         a = b;
         b = t;
     }
-    if (a != (KEY *)sorted) {
-        memcpy(sorted, a, (size_t)n * sizeof(KEY));
-        b = a;
-    }
     for (sn_size i = 0; i < n; ++i) {
-        KEY u = ((KEY *)sorted)[i];
+        KEY u = a[i];
         u ^= (u & sign) ? sign : (KEY)~(KEY)0;
-        memcpy(sorted + i, &u, sizeof u);
+        REAL x;
+        memcpy(&x, &u, sizeof x);
+        sorted[i] = x;
     }
-    free(b);
+    free(a == keys ? b : a); /* the buffer allocated here, wherever the passes left it */
     free(counts);
     return SN_OK;
 }
@@ -154,7 +166,7 @@ static double K(assign)(int n_threads, sn_size n, const REAL *w, const double *m
     const sn_size chunk = (sn_size)1 << 16, n_chunks = (n + chunk - 1) / chunk;
     double total = 0;
     double *partial = (double *)malloc((size_t)SN_MAX(n_chunks, 1) * sizeof(double));
-    const int nt = sn_threads_for(n_threads, n, SN_SHARED_GRAIN);
+    const int nt = sn_threads_for(n_threads, n, SN_KMEANS_GRAIN);
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (sn_size c = 0; c < n_chunks; ++c) {
         const sn_size end = SN_MIN(n, (c + 1) * chunk);
@@ -190,10 +202,14 @@ static int K(kmeans)(int n_threads, sn_size n, const REAL *w, sn_size n_codes, i
     while (width < n_codes)
         width *= 2;
     REAL *sorted = (REAL *)malloc((size_t)n * sizeof(REAL));
-    double *prefix = (double *)malloc((size_t)(n + 1) * sizeof(double));
+    /* n + 1 doubles hold n KEYs: the sort's keys live there until the prefix sums overwrite them */
+    void *prefix_memory = malloc((size_t)(n + 1) * sizeof(double));
     double *buf = (double *)malloc((size_t)(3 * n_codes + width) * sizeof(double));
     sn_size *ibuf = (sn_size *)malloc((size_t)(7 * n_codes + 2) * sizeof(sn_size));
-    int status = (sorted && prefix && buf && ibuf) ? K(radix_sort)(n, w, sorted) : SN_ENOMEM;
+    int status = (sorted && prefix_memory && buf && ibuf)
+                     ? K(radix_sort)(n, w, (KEY *)prefix_memory, sorted)
+                     : SN_ENOMEM;
+    double *prefix = (double *)prefix_memory;
     if (status != SN_OK) goto done;
     double *sums = buf, *fresh = buf + n_codes, *dist = buf + 2 * n_codes, *mids = buf + 3 * n_codes;
     sn_size *start = ibuf, *prev = ibuf + n_codes + 1, *counts = ibuf + 2 * n_codes + 2;
@@ -250,7 +266,7 @@ static int K(kmeans)(int n_threads, sn_size n, const REAL *w, sn_size n_codes, i
     *inertia = K(assign)(n_threads, n, w, mids, width, centers, codes);
 done:
     free(sorted);
-    free(prefix);
+    free(prefix_memory);
     free(buf);
     free(ibuf);
     return status;

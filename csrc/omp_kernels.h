@@ -205,8 +205,17 @@ static sn_size K(omp_track_end)(VEC max0, IVEC idx0, VEC max1, IVEC idx1)
         IVEC perm;
         for (sn_size i = 0; i < VLEN; ++i)
             perm[i] = (IREAL)(i ^ w);
+#if defined(__clang__) /* no __builtin_shuffle; the unrolled lane copies become shuffles */
+        VEC m2;
+        IVEC i2;
+        for (sn_size i = 0; i < VLEN; ++i) {
+            m2[i] = max0[perm[i]];
+            i2[i] = idx0[perm[i]];
+        }
+#else
         const VEC m2 = __builtin_shuffle(max0, perm);
         const IVEC i2 = __builtin_shuffle(idx0, perm);
+#endif
         SN_OMP_MERGE(max0, idx0, m2, i2);
     }
     return (sn_size)idx0[0];

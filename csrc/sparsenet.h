@@ -71,15 +71,24 @@ static inline int sn_team_size(void)
 
 /* x86-64 builds compile each hot template once per ISA level, between SN_ISA_BEGIN(SN_TARGET_...) and
  * SN_ISA_END, and pick one at run time (SN_ISA_TABLE), so one binary is fast on AVX-512 and AVX2
- * machines and correct on older ones. Nothing is compiled with -march=native. */
+ * machines and correct on older ones. Nothing is compiled with -march=native. GCC takes the level as
+ * a target pragma; clang ignores that pragma, so there every function between the two gets the
+ * target attribute instead (clang has no per-function prefer-vector-width: its generic tuning
+ * already uses 512-bit vectors once AVX-512 is on). */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define SN_X86_DISPATCH 1
 #define SN_PRAGMA_(x) _Pragma(#x)
+#define SN_TARGET_AVX2 "avx2,fma,bmi,bmi2,popcnt,lzcnt,f16c,movbe"
+#if defined(__clang__)
+#define SN_ISA_BEGIN(flags) SN_PRAGMA_(clang attribute push(__attribute__((target(flags))), apply_to = function))
+#define SN_ISA_END SN_PRAGMA_(clang attribute pop)
+#define SN_TARGET_AVX512 "avx2,fma,bmi,bmi2,popcnt,lzcnt,f16c,movbe,avx512f,avx512vl,avx512bw,avx512dq,avx512cd"
+#else
 #define SN_ISA_BEGIN(flags) SN_PRAGMA_(GCC push_options) SN_PRAGMA_(GCC target(flags))
 #define SN_ISA_END SN_PRAGMA_(GCC pop_options)
-#define SN_TARGET_AVX2 "avx2,fma,bmi,bmi2,popcnt,lzcnt,f16c,movbe"
 #define SN_TARGET_AVX512 \
     "avx2,fma,bmi,bmi2,popcnt,lzcnt,f16c,movbe,avx512f,avx512vl,avx512bw,avx512dq,avx512cd,prefer-vector-width=512"
+#endif
 #else
 #define SN_X86_DISPATCH 0
 #endif

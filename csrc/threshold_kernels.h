@@ -766,6 +766,16 @@ done:
     }
 
 
+/* Each row of a CSR fill (threshold_fill.h) is a function of its own, called from the parallel loop.
+ * GCC inlines it, as the loop body was before; clang's OpenMP-outlined loop bodies do not inherit
+ * the ISA level's target attribute, so there it stays a call, and the row still runs (and passes
+ * vectors to its helpers) at the level's ISA. */
+#if defined(__clang__)
+#define THR_ROW static
+#else
+#define THR_ROW static inline __attribute__((always_inline))
+#endif
+
 #if SN_X86_DISPATCH && SN_VBYTES == 64
 /* AVX-512: a vector of VLEN entries at once. The lanes of `keep` are packed with the compress
  * instructions (register form, fast on every AVX-512 core) and written with masked stores of
@@ -905,6 +915,7 @@ static inline int K(cut_keep)(UINT key, UINT cut, UINT zero, sn_size *quota)
 #undef THR_FILL_ROW_XS
 #undef ZERO_KEY
 #undef THR_FILL_ROW
+#undef THR_ROW
 #undef THR_FILL_VEC_OP
 #undef THR_FILL_VEC_CUT
 #undef THR_HAS_COMPRESS
