@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Sequence, TextIO
+from typing import Any, Callable, Dict, Iterable, List, Sequence, TextIO
 
 import numpy as np
 
@@ -740,7 +740,7 @@ def run(families: "Sequence[str] | None" = None, *, quick: bool = False,
         bandwidth, bandwidth_method = memory_bandwidth(repeat=3 if quick else 5)
         flop_rate, flop_method = sgemm_rate(repeat=3 if quick else 5)
         with _blas_threads(backend.get_num_threads()):
-            cases = []
+            cases: List[Any] = []
             for family in families:
                 make = FAMILIES[family]
                 cases += make(quick, dlmc_path) if make is dlmc_cases else make(quick)

@@ -9,6 +9,7 @@ estimators follow scikit-learn's layout: samples in rows, atoms in the rows of `
 """
 import warnings
 from numbers import Integral, Real
+from typing import Any, Dict
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -136,7 +137,7 @@ class SparseCoder(_SparseCoding, BaseEstimator):
     array([[ 1.5,  0. , -0.5]])
     """
 
-    _parameter_constraints = {}
+    _parameter_constraints: Dict[str, Any] = {}
 
     def __init__(self, dictionary, *, transform_algorithm="omp", transform_n_nonzero_coefs=None,
                  transform_alpha=None, split_sign=False, n_jobs=None, positive_code=False,
@@ -215,7 +216,7 @@ class KSVD(_SparseCoding, BaseEstimator):
     ----------
     components_ : ndarray of shape (n_components, n_features)
     n_iter_ : int
-    error_ : ndarray of shape (n_iter_,)
+    error_ : ndarray of shape (``n_iter_``,)
         ``||X - code @ components_||_F`` after each iteration.
 
     Examples
@@ -228,7 +229,7 @@ class KSVD(_SparseCoding, BaseEstimator):
     ((12, 8), (200, 12))
     """
 
-    _parameter_constraints = {}
+    _parameter_constraints: Dict[str, Any] = {}
 
     def __init__(self, n_components=None, *, n_nonzero_coefs=None, tol=None, max_iter=10,
                  init="data", random_state=None, transform_algorithm="omp",

@@ -18,6 +18,7 @@ Tensors stay on the CPU and are shared with NumPy without copies (``Tensor.numpy
 governs both libraries and the two never run more threads than torch was told to use.
 """
 import math
+from typing import Tuple
 
 import numpy as np
 import torch
@@ -434,7 +435,7 @@ class _SparsenetLinear(nn.Module):
     checked structure (rebuilt, and checked again, when a structure buffer is replaced or changed
     in place)."""
 
-    _structure_buffers = ()
+    _structure_buffers: Tuple[str, ...] = ()
 
     def __init__(self, in_features, out_features, bias, dtype):
         super().__init__()
@@ -493,7 +494,7 @@ class _SparsenetLinear(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
-    _resizable_parameters = ()
+    _resizable_parameters: Tuple[str, ...] = ()
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

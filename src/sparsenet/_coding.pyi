@@ -1,0 +1,5 @@
+# The compiled module sparsenet._coding (Cython): its entry points take checked arrays and are typed
+# in its .pyx; type checkers see them as Any.
+from typing import Any
+
+def __getattr__(name: str) -> Any: ...
