@@ -6,7 +6,7 @@ import scipy.sparse as sp
 import sparsenet
 from sparsenet import reference
 
-from test_csr import ISAS, random_csr
+from test_csr import random_csr
 
 EPS = {np.float32: 2e-5, np.float64: 1e-12}
 
@@ -26,7 +26,6 @@ def check(P, A, B, got):
     np.testing.assert_array_less(np.abs(got - want), tol + 1e-30)
 
 
-@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 @pytest.mark.parametrize("k", [0, 1, 3, 7, 16, 33, 64, 130])

@@ -347,7 +347,9 @@ def _isa_level():
 def thread_limit(n: int) -> ContextManager[None]:
     """Like `use_num_threads`, but never raising the calling thread's count: at most `n` threads
     and at most what it uses now (sparsenet.torch caps its calls at ``torch.get_num_threads()``)."""
-    return use_num_threads(max(1, min(n, native_options()[1])))
+    local = _overrides.get()
+    current = local.threads if local is not None and local.threads is not None else None
+    return use_num_threads(max(1, min(n, current if current is not None else _process_threads())))
 
 
 def native_options():

@@ -7,7 +7,9 @@ stored values (``sparsenet.torch``).
 import numpy as np
 
 from sparsenet import _sddmm, backend, csr, reference
-from sparsenet._validate import (as_array, as_c_array, check_out, new_output, result_dtype)
+from sparsenet._validate import (as_array, as_c_array, check_out, new_output, require_checked,
+                                 result_dtype)
+from sparsenet.shared import SharedCSR
 
 
 def sddmm(pattern, A, B, *, out=None):
@@ -43,7 +45,9 @@ def sddmm(pattern, A, B, *, out=None):
     >>> sparsenet.sddmm(P, A, B)          # (A @ B.T)[0, 0], [1, 0], [1, 1]
     array([1., 3., 4.])
     """
-    if type(pattern) not in csr._NATIVE_PRODUCTS:  # sparsenet.SharedCSR: checked when built
+    if isinstance(pattern, SharedCSR):  # its structure was checked when it was built
+        require_checked(pattern, "pattern")
+    else:
         pattern = csr.as_csr(pattern, "pattern")
     n_rows, n_cols = pattern.shape
     A = as_array(A, "A", ndim=2)

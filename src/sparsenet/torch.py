@@ -86,6 +86,7 @@ def _with_values(pattern, values):
         setattr(A, name, getattr(pattern, name))
     A.data = read_only(values)
     A._blocks = A._blocks_t = A._optimized = None
+    A._seal()  # built from a checked structure: as trusted as `pattern`
     return A
 
 
@@ -132,6 +133,7 @@ def _with_codebook(w, codebook):
     new = type(w).__new__(type(w))
     for name in type(w).__slots__:
         setattr(new, name, read_only(codebook) if name == "codebook" else getattr(w, name))
+    new._seal()  # a checked object's fields, the codebook of the same length
     return new
 
 
