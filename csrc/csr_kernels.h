@@ -209,17 +209,21 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
  * are not trusted yet. */
 #define SN_CSR_CHECK_PIECE 256
 
-/* local[0:len] = indices[q:q+len]; 1 when every one is in [0, n_cols). */
+/* local[0:len] = indices[q:q+len]; 1 when every one is in [0, n_cols). Each index is loaded exactly
+ * once (volatile), and the barrier after the copy stops the compiler from reading `indices` again
+ * in place of `local`: without them clang may legally do either (a concurrent change is a data
+ * race, which C leaves undefined), and a race test crashed a clang build. */
 static inline int K(copy_checked)(const INDEX *indices, sn_size q, sn_size len, sn_size n_cols,
                                   INDEX *local)
 {
+    const volatile INDEX *src = indices + q;
     int outside = 0;
-#pragma omp simd reduction(| : outside)
     for (sn_size t = 0; t < len; ++t) {
-        const INDEX j = indices[q + t];
+        const INDEX j = src[t];
         local[t] = j;
         outside |= (j < 0) | ((sn_size)j >= n_cols);
     }
+    __asm__ __volatile__("" : : "r"(local) : "memory");
     return !outside;
 }
 
