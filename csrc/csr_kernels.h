@@ -138,6 +138,18 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, con
     return SN_OK;
 }
 
+/* Y += the scratch buffers of chunks 1 .. chunks-1, added in chunk order; called inside a parallel
+ * region, whose threads share the entries (an orphaned `omp for`). */
+static inline void K(add_chunks)(sn_size chunks, sn_size out_size, const REAL *scratch, REAL *Y)
+{
+#pragma omp for simd schedule(static)
+    for (sn_size j = 0; j < out_size; ++j) {
+        REAL sum = Y[j];
+        for (sn_size c = 1; c < chunks; ++c) sum += scratch[(c - 1) * out_size + j];
+        Y[j] = sum;
+    }
+}
+
 /* A^T X of rows in any order scatters, so each of `chunks` row ranges sums into its own buffer and
  * the buffers are added in chunk order. `chunks` depends on the problem only (sn_csr_t_chunks), so
  * the result is the same for every thread count. */
@@ -164,14 +176,7 @@ static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, co
             for (sn_size i = K(split)(n_rows, indptr, c, chunks); i < r1; ++i)
                 K(scatter_segment)(indptr[i], indptr[i + 1], indices, data, k, X + i * k, buf);
         }
-        if (chunks > 1) {
-#pragma omp for simd schedule(static)
-            for (sn_size j = 0; j < out_size; ++j) {
-                REAL sum = Y[j];
-                for (sn_size c = 1; c < chunks; ++c) sum += scratch[(c - 1) * out_size + j];
-                Y[j] = sum;
-            }
-        }
+        if (chunks > 1) K(add_chunks)(chunks, out_size, scratch, Y);
     }
     free(scratch);
     return SN_OK;
@@ -317,14 +322,7 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
             }
         }
         first_bad = mine;
-        if (chunks > 1) {
-#pragma omp for simd schedule(static)
-            for (sn_size j = 0; j < out_size; ++j) {
-                REAL sum = Y[j];
-                for (sn_size c = 1; c < chunks; ++c) sum += scratch[(c - 1) * out_size + j];
-                Y[j] = sum;
-            }
-        }
+        if (chunks > 1) K(add_chunks)(chunks, out_size, scratch, Y);
     }
     free(scratch);
     *first_bad_row = first_bad;
