@@ -236,13 +236,14 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
 
 # --- K-SVD ---
 
-def _ksvd_codes(D, X, n_nonzero_coefs, tol):
+def _ksvd_codes(D, X, n_nonzero_coefs, tol, precompute="auto"):
     """Batch-OMP codes as a CSC array; signals that stop early (zero signals, signals already
     within tol) keep the atoms found, silently: K-SVD codes what it can."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=RuntimeWarning,
                                 message="Orthogonal matching pursuit ended prematurely")
-        return omp(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol, return_format="csc")
+        return omp(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol, precompute=precompute,
+                   return_format="csc")
 
 
 def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data",
@@ -301,6 +302,15 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     >>> D.shape, codes.shape, bool(np.allclose(np.linalg.norm(D, axis=0), 1))
     ((16, 24), (24, 400), True)
     """
+    return _ksvd(X, n_atoms, n_nonzero_coefs, tol, max_iter=max_iter, init=init,
+                 random_state=random_state, return_format=return_format,
+                 return_errors=return_errors)
+
+
+def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, return_format,
+          return_errors, code_step=None):
+    """:func:`ksvd`; `code_step(D)`, when given, returns the CSC codes of all the signals in
+    place of :func:`_ksvd_codes` (sparsenet.dask codes them on a cluster)."""
     X = as_array(X, "X", ndim=2)
     n_features, n_signals = X.shape
     if n_features == 0 or n_signals == 0:
@@ -330,7 +340,7 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     x_flat, r_flat, d_flat = np.ravel(Xf, order="F"), np.ravel(R, order="F"), np.ravel(D, order="F")
     errors = []
     for _ in range(max_iter):
-        codes = _ksvd_codes(D, Xf, n_nonzero_coefs, tol)
+        codes = _ksvd_codes(D, Xf, n_nonzero_coefs, tol) if code_step is None else code_step(D)
         by_atom = codes.tocsr()
         csr_values = np.ascontiguousarray(by_atom.data, dtype=dtype)
         isa, threads = backend.native_options()

@@ -130,6 +130,18 @@ def _csc(values, indices, counts, max_atoms, shape):
                          indptr.astype(index_dtype, copy=False)), shape=shape)
 
 
+def precompute_gram(n_atoms: int, n_features: int, n_signals: int,
+                    n_nonzero_coefs: Optional[int], tol: Optional[float], dtype: Any) -> bool:
+    """What ``precompute="auto"`` settles on: whether :func:`omp` computes the Gram matrix."""
+    # Gram rows from D cost n_features * n_atoms each, streaming D; the Gram matrix costs n_atoms
+    # of them in a register tile, several times faster (measured break-even: about half of its
+    # rows), and n_atoms^2 memory.
+    if tol is not None or n_nonzero_coefs is None:
+        n_nonzero_coefs = min(n_atoms, n_features) if tol is not None else max(int(0.1 * n_atoms), 1)
+    return (2 * n_signals * n_nonzero_coefs >= n_atoms
+            and n_atoms * n_atoms * np.dtype(dtype).itemsize <= 2**30)
+
+
 def _shape_result(coef, one_signal, return_format):
     if return_format == "dense" and one_signal:
         return coef[:, 0]
@@ -227,11 +239,7 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     if tol is not None:  # at most rank(D) <= n_features atoms can be independent
         max_atoms = min(n_atoms, n_features)
     if precompute == "auto":
-        # Gram rows from D cost n_features * n_atoms each, streaming D; the Gram matrix costs n_atoms
-        # of them in a register tile, several times faster (measured break-even: about half of its
-        # rows), and n_atoms^2 memory.
-        precompute = (2 * n_signals * max_atoms >= n_atoms
-                      and n_atoms * n_atoms * np.dtype(dtype).itemsize <= 2**30)
+        precompute = precompute_gram(n_atoms, n_features, n_signals, max_atoms, tol, dtype)
     D_padded = np.zeros((n_features, _omp.row_length(n_atoms)), dtype=dtype)
     D_padded[:, :n_atoms] = D
     X2 = as_aligned(X2.astype(dtype, copy=False))
