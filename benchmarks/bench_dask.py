@@ -1,0 +1,172 @@
+"""The figures of sparsenet.dask: OMP on the O1 workload (float64 dictionary 64 x 256, k = 8,
+Gaussian signals) over many signals held in a cluster, each figure a ratio of two timings taken in
+this run. Needs dask and distributed (``pip install sparsenet[dask]``).
+
+    python benchmarks/bench_dask.py                 # 400000 signals, chunks of 25000
+    python benchmarks/bench_dask.py --signals 40000 --chunk 5000 --repeat 2   # a quick look
+
+Prints, each the median of --repeat runs:
+- two worker processes vs one (``LocalCluster(n_workers=2 or 1, threads_per_worker=1)``), the
+  signals generated in the cluster and the CSC codes kept there (``persist``);
+- the two workers vs one in-memory ``sparsenet.omp`` call on 2 threads (the overhead of Dask);
+- dense vs CSC codes on the threaded scheduler (2 threads, blocks kept with ``persist``), and the
+  in-memory dense call for reference;
+- the peak memory of a worker over the two-worker run vs that of one in-memory call (each above
+  its process's memory before the signals exist).
+"""
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+N_FEATURES, N_ATOMS, K = 64, 256, 8
+
+
+def dictionary():
+    D = np.random.default_rng(0).standard_normal((N_FEATURES, N_ATOMS))
+    return D / np.linalg.norm(D, axis=0)
+
+
+def lazy_signals(n_signals, chunk):
+    """The signals as a Dask array generated block by block where it is computed."""
+    import dask.array as da
+
+    return da.random.default_rng(1).standard_normal((N_FEATURES, n_signals),
+                                                    chunks=(N_FEATURES, chunk))
+
+
+def rss_mib():
+    """This process's resident memory now."""
+    return _status_mib("VmRSS")
+
+
+def reset_peak():
+    """Starts this process's peak-memory count afresh (Linux: writing 5 to clear_refs resets the
+    high-water mark), returning the memory now."""
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    return rss_mib()
+
+
+def peak_mib():
+    """This process's peak resident memory since `reset_peak`."""
+    return _status_mib("VmHWM")
+
+
+def _status_mib(field):
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
+
+
+def timed(run, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+        gc.collect()
+    return statistics.median(times)
+
+
+def on_cluster(n_workers, n_signals, chunk, repeat):
+    """(median seconds of the persisted CSC coding, peak MiB of a worker above its start)."""
+    import distributed
+
+    import sparsenet.dask
+
+    D = dictionary()
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        warm_up = sparsenet.dask.omp(D, lazy_signals(2000, 1000), n_nonzero_coefs=K)
+        warm_up.compute()  # imports and first calls done before the memory baseline
+        before = client.run(reset_peak)
+        X = lazy_signals(n_signals, chunk).persist()
+        distributed.wait(X)
+
+        def run():
+            codes = sparsenet.dask.omp(D, X, n_nonzero_coefs=K, return_format="csc").persist()
+            distributed.wait(codes)
+            del codes
+
+        seconds = timed(run, repeat)
+        peaks = client.run(peak_mib)
+        return seconds, max(peaks[w] - before[w] for w in peaks)
+
+
+def in_memory_peak(n_signals):
+    """Peak MiB of a fresh process above its memory before the signals exist, for one call."""
+    code = f"""
+import sys; sys.path[:0] = {sys.path!r}
+import numpy as np, bench_dask as b, sparsenet
+D = b.dictionary()
+sparsenet.omp(D, np.ones((b.N_FEATURES, 2000)), n_nonzero_coefs=b.K, return_format="csc")
+before = b.reset_peak()
+X = np.random.default_rng(1).standard_normal((b.N_FEATURES, {n_signals}))
+sparsenet.omp(D, X, n_nonzero_coefs=b.K, return_format="csc")
+print(b.peak_mib() - before)
+"""
+    here = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True,
+                            text=True, check=True)
+    return float(result.stdout.split()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--signals", type=int, default=400000)
+    parser.add_argument("--chunk", type=int, default=25000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    import dask
+
+    import sparsenet
+    import sparsenet.dask
+
+    n, chunk, repeat = args.signals, args.chunk, args.repeat
+    print(f"OMP O1: D {N_FEATURES}x{N_ATOMS} float64, k={K}, {n} signals in chunks of {chunk}; "
+          f"median of {repeat}")
+    D = dictionary()
+    X = lazy_signals(n, chunk).compute(scheduler="sync")
+    with sparsenet.use_num_threads(2):
+        in_memory = timed(lambda: sparsenet.omp(D, X, n_nonzero_coefs=K, return_format="csc"),
+                          repeat)
+        in_memory_dense = timed(lambda: sparsenet.omp(D, X, n_nonzero_coefs=K), repeat)
+    with sparsenet.use_num_threads(2), dask.config.set(scheduler="threads", num_workers=2):
+        lazy = lazy_signals(n, chunk).persist()
+        threaded_csc = timed(lambda: sparsenet.dask.omp(
+            D, lazy, n_nonzero_coefs=K, return_format="csc").persist(), repeat)
+        threaded_dense = timed(lambda: sparsenet.dask.omp(
+            D, lazy, n_nonzero_coefs=K).persist(), repeat)
+    del X, lazy
+    gc.collect()
+    two, worker_peak = on_cluster(2, n, chunk, repeat)
+    one, _ = on_cluster(1, n, chunk, repeat)
+    call_peak = in_memory_peak(n)
+    rows = [
+        ("in memory, sparsenet.omp, 2 threads, CSC", in_memory, None),
+        ("in memory, sparsenet.omp, 2 threads, dense", in_memory_dense, None),
+        ("threaded scheduler, 2 threads, CSC, persist", threaded_csc, None),
+        ("threaded scheduler, 2 threads, dense, persist", threaded_dense, None),
+        ("LocalCluster 1 worker x 1 thread, CSC, persist", one, None),
+        ("LocalCluster 2 workers x 1 thread, CSC, persist", two, None),
+    ]
+    for label, seconds, _ in rows:
+        print(f"  {label:<50} {seconds * 1e3:9.1f} ms")
+    print(f"2 workers vs 1 worker:                  {one / two:5.2f}x   (target >= 1.7x)")
+    print(f"2 workers vs in-memory on 2 threads:    {in_memory / two:5.2f}x   (target >= 0.8x)")
+    print(f"threaded: dense vs CSC time:            {threaded_dense / threaded_csc:5.2f}   "
+          f"(target <= 1.2)")
+    print(f"threaded dense vs in-memory dense:      {threaded_dense / in_memory_dense:5.2f}")
+    print(f"peak memory: a worker {worker_peak:.0f} MiB, one in-memory call {call_peak:.0f} MiB: "
+          f"{worker_peak / call_peak:.2f}   (target < 0.5)")
+
+
+if __name__ == "__main__":
+    main()
