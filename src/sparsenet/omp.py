@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from sparsenet import _omp, _policy, backend, reference
-from sparsenet._validate import as_aligned, as_array, as_c_array, check_bool, check_index, result_dtype
+from sparsenet._validate import (as_aligned, as_array, as_c_array, check_bool, check_index,
+                                new_output, result_dtype)
 
 PREMATURE = _policy.OMP_PREMATURE  # scikit-learn's message, so its filters catch ours
 
@@ -97,7 +98,9 @@ def _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype, return_format
         else:
             dtx_atom_stride, dtx_signal_stride = 1, n_atoms
     if return_format == "dense":
-        Y = np.empty((n_atoms, n_signals), dtype=dtype, order="F")
+        # F order, from the output cache as other large results: fresh pages from the OS cost
+        # more than the coding itself on some machines (see _buffers), and dense codes are large
+        Y = new_output((n_signals, n_atoms), dtype).T
         values, indices, counts = none, np.empty(0, np.int32), np.empty(0, np.int64)
         y_flat = np.ravel(Y, order="K")
     else:
