@@ -17,94 +17,21 @@ at the pattern), against ``torch.sparse.sampled_addmm`` and the dense product th
 """
 import statistics
 import time
-import warnings
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import sparsenet  # noqa: E402
-import sparsenet.torch as snt  # noqa: E402
-
-D_MODEL, D_FF, BLOCKS, TOKENS, SPARSITY = 384, 1536, 6, 128, 0.9
-
-
-def build(seed=0):
-    """The dense, sparse, shared and torch-CSR stacks on the same weights, and the input."""
-    torch.manual_seed(seed)
-    dense = nn.Sequential(*[layer for _ in range(BLOCKS) for layer in
-                            (nn.Linear(D_MODEL, D_FF), nn.ReLU(), nn.Linear(D_FF, D_MODEL))])
-    sparse = snt.sparsify(_copy(dense), sparsity=SPARSITY)
-    with torch.no_grad():  # the dense stack gets the pruned weights (zeros stored densely)
-        for d, s in zip(dense, sparse):
-            if isinstance(d, nn.Linear):
-                d.weight.copy_(s.weight)
-    shared = snt.share(_copy(dense), n_clusters=16)
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter("ignore")
-        csr = [(m.weight.detach().to_sparse_csr(), m.bias.detach())
-               for m in dense if isinstance(m, nn.Linear)]
-    x = torch.randn(TOKENS, D_MODEL)
-    return {"dense": dense, "sparse": sparse, "shared": shared, "csr": csr, "x": x}
+from sparsenet.bench import (sddmm_peer_runs, sddmm_problems, torch_csr_forward,  # noqa: E402
+                             torch_forward as forward, torch_training_step as forward_backward,
+                             torch_workload)
 
 
-def _copy(model):
-    import copy
-    return copy.deepcopy(model)
-
-
-def torch_csr_forward(csr, x):
-    for i, (W, b) in enumerate(csr):
-        x = (W @ x.T).T + b
-        if i % 2 == 0:
-            x = torch.relu(x)
-    return x
-
-
-def forward(model, x):
-    with torch.no_grad():
-        return model(x)
-
-
-def forward_backward(model, x):
-    x = x.detach().requires_grad_()
-    model.zero_grad(set_to_none=True)
-    model(x).sum().backward()
-    return x.grad
-
-
-def sddmm_problems(w):
-    """(pattern, dL/dY^T, X^T) of every matrix of the sparse stack, from one forward pass."""
-    problems, x = [], w["x"]
-    torch.manual_seed(1)
-    for m in w["sparse"]:
-        if isinstance(m, snt.SparseLinear):
-            G = torch.randn(TOKENS, m.out_features)
-            problems.append((m.structure(), G.T.contiguous(), x.T.contiguous()))
-        x = m(x).detach()
-    return problems
-
-
-def torch_sampled(problems):
-    out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for P, GT, XT in problems:
-            S = torch.sparse_csr_tensor(torch.from_numpy(P.indptr.astype(np.int64)),
-                                        torch.from_numpy(P.indices.astype(np.int64)),
-                                        torch.ones(P.nnz), size=P.shape)
-            out.append((S, GT, XT.T.contiguous()))
-    return out
-
-
-def dense_then_mask(problems):
-    masks = []
-    for P, _, _ in problems:
-        rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
-        masks.append(torch.from_numpy(rows * P.shape[1] + P.indices.astype(np.int64)))
-    return [(GT, XT, mask) for (_, GT, XT), mask in zip(problems, masks)]
+def build():
+    """The workload (sparsenet.bench.torch_workload, also the bench command's torch family)."""
+    return torch_workload(torch)
 
 
 @pytest.fixture(scope="module")
@@ -154,20 +81,18 @@ def test_training_step_dense(benchmark, workload):
 
 @pytest.mark.benchmark(group="sddmm")
 def test_sddmm_sparsenet(benchmark, workload):
-    problems = sddmm_problems(workload)
+    problems = sddmm_problems(torch, workload)
     benchmark(lambda: [sparsenet.sddmm(P, G.numpy(), X.numpy()) for P, G, X in problems])
 
 
 @pytest.mark.benchmark(group="sddmm")
 def test_sddmm_torch_sampled_addmm(benchmark, workload):
-    problems = torch_sampled(sddmm_problems(workload))
-    benchmark(lambda: [torch.sparse.sampled_addmm(S, G, X, beta=0.0) for S, G, X in problems])
+    benchmark(sddmm_peer_runs(torch, sddmm_problems(torch, workload))["pytorch sampled_addmm"])
 
 
 @pytest.mark.benchmark(group="sddmm")
 def test_sddmm_dense_then_mask(benchmark, workload):
-    problems = dense_then_mask(sddmm_problems(workload))
-    benchmark(lambda: [(G @ X.T).view(-1)[mask] for G, X, mask in problems])
+    benchmark(sddmm_peer_runs(torch, sddmm_problems(torch, workload))["dense then mask (pytorch)"])
 
 
 def median_time(fn, repeat=15, min_time=0.5):
@@ -185,8 +110,8 @@ def ratios():
     torch.set_num_threads(1)
     sparsenet.set_num_threads(1)
     w = build()
-    problems = sddmm_problems(w)
-    sampled, masked = torch_sampled(problems), dense_then_mask(problems)
+    problems = sddmm_problems(torch, w)
+    peers = sddmm_peer_runs(torch, problems)
     t = {
         "forward sparsenet": lambda: forward(w["sparse"], w["x"]),
         "forward nn.Linear": lambda: forward(w["dense"], w["x"]),
@@ -196,9 +121,8 @@ def ratios():
         "fwd+bwd nn.Linear": lambda: forward_backward(w["dense"], w["x"]),
         "sddmm sparsenet": lambda: [sparsenet.sddmm(P, G.numpy(), X.numpy())
                                     for P, G, X in problems],
-        "sddmm torch sampled_addmm": lambda: [torch.sparse.sampled_addmm(S, G, X, beta=0.0)
-                                              for S, G, X in sampled],
-        "sddmm dense then mask": lambda: [(G @ X.T).view(-1)[mask] for G, X, mask in masked],
+        "sddmm torch sampled_addmm": peers["pytorch sampled_addmm"],
+        "sddmm dense then mask": peers["dense then mask (pytorch)"],
     }
     t = {name: median_time(fn) for name, fn in t.items()}
     for name, seconds in t.items():

@@ -582,6 +582,145 @@ def coding_cases(quick):
     return cases
 
 
+# ---- sparsenet.torch: a transformer's feed-forward layers ---------------------------------------
+# Issue 13's workload: the FFN matrices of a MiniLM-size transformer, six blocks of 384 -> 1536 -> 384
+# (twelve matrices, ReLU between), pruned to 90% by magnitude, 128 tokens, float32.
+TORCH_D_MODEL, TORCH_D_FF, TORCH_BLOCKS, TORCH_TOKENS, TORCH_SPARSITY = 384, 1536, 6, 128, 0.9
+
+
+def torch_workload(torch: Any, *, blocks: int = TORCH_BLOCKS, seed: int = 0) -> "dict[str, Any]":
+    """The same weights as a dense stack ("dense": nn.Linear, the pruned weights stored densely),
+    a sparse one ("sparse": SparseLinear), a shared one ("shared": SharedLinear, 16 values, not
+    pruned) and PyTorch's CSR ("csr": (weight.to_sparse_csr(), bias) per matrix), and the input."""
+    import copy
+    import warnings
+
+    import sparsenet.torch as snt
+
+    nn = torch.nn
+    torch.manual_seed(seed)
+    dense = nn.Sequential(*[layer for _ in range(blocks) for layer in
+                            (nn.Linear(TORCH_D_MODEL, TORCH_D_FF), nn.ReLU(),
+                             nn.Linear(TORCH_D_FF, TORCH_D_MODEL))])
+    sparse = snt.sparsify(copy.deepcopy(dense), sparsity=TORCH_SPARSITY)
+    with torch.no_grad():  # the dense stack gets the pruned weights (zeros stored densely)
+        for d, s in zip(dense, sparse):
+            if isinstance(d, nn.Linear):
+                d.weight.copy_(s.weight)
+    shared = snt.share(copy.deepcopy(dense), n_clusters=16)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore")
+        csr = [(m.weight.detach().to_sparse_csr(), m.bias.detach())
+               for m in dense if isinstance(m, nn.Linear)]
+    x = torch.randn(TORCH_TOKENS, TORCH_D_MODEL)
+    return {"dense": dense, "sparse": sparse, "shared": shared, "csr": csr, "x": x}
+
+
+def torch_forward(model: Any, x: Any) -> Any:
+    """A forward pass without autograd (inference)."""
+    import torch
+
+    with torch.no_grad():
+        return model(x)
+
+
+def torch_csr_forward(csr: "list[tuple[Any, Any]]", x: Any) -> Any:
+    """The stack's forward pass on PyTorch's CSR weights (ReLU after every other matrix)."""
+    import torch
+
+    for i, (W, b) in enumerate(csr):
+        x = (W @ x.T).T + b
+        if i % 2 == 0:
+            x = torch.relu(x)
+    return x
+
+
+def torch_training_step(model: Any, x: Any) -> Any:
+    """Forward and backward (the gradients of the input and of every parameter)."""
+    x = x.detach().requires_grad_()
+    model.zero_grad(set_to_none=True)
+    model(x).sum().backward()
+    return x.grad
+
+
+def sddmm_problems(torch: Any, workload: "dict[str, Any]") -> "list[tuple[Any, Any, Any]]":
+    """(pattern, dL/dY^T, X^T) of every matrix of the sparse stack, its inputs from one forward
+    pass: the gradient of the matrices' stored values is sddmm(pattern, dL/dY^T, X^T)."""
+    import sparsenet.torch as snt
+
+    problems, x = [], workload["x"]
+    torch.manual_seed(1)
+    for m in workload["sparse"]:
+        if isinstance(m, snt.SparseLinear):
+            G = torch.randn(TORCH_TOKENS, m.out_features)
+            problems.append((m.structure(), G.T.contiguous(), x.T.contiguous()))
+        x = m(x).detach()
+    return problems
+
+
+def sddmm_peer_runs(torch: Any, problems: "list[tuple[Any, Any, Any]]") -> "dict[str, Callable]":
+    """The same sampled products by torch.sparse.sampled_addmm and by the dense product then
+    gathering the pattern's entries."""
+    import warnings
+
+    sampled, masked = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for P, GT, XT in problems:
+            indptr = torch.from_numpy(P.indptr.astype(np.int64))
+            indices = torch.from_numpy(P.indices.astype(np.int64))
+            S = torch.sparse_csr_tensor(indptr, indices, torch.ones(P.nnz), size=P.shape)
+            sampled.append((S, GT, XT.T.contiguous()))
+            rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+            masked.append((GT, XT, torch.from_numpy(rows * P.shape[1]
+                                                    + P.indices.astype(np.int64))))
+    return {
+        "pytorch sampled_addmm": lambda: [torch.sparse.sampled_addmm(S, G, X, beta=0.0)
+                                          for S, G, X in sampled],
+        "dense then mask (pytorch)": lambda: [(G @ X.T).view(-1)[mask] for G, X, mask in masked],
+    }
+
+
+def torch_cases(quick: bool) -> "list[Case]":
+    """sparsenet.torch on issue 13's workload (two blocks when quick), against nn.Linear on the
+    same (pruned) weights and PyTorch's CSR; torch on sparsenet's thread count. Skipped, with the
+    reason, without torch."""
+    torch = optional_peer("torch", "pytorch")
+    if torch is None:
+        _skipped.setdefault("torch", "the family needs PyTorch (pip install torch)")
+        return []
+    import sparsenet
+
+    torch.set_num_threads(backend.get_num_threads())
+    w = torch_workload(torch, blocks=2 if quick else TORCH_BLOCKS)
+    n_matrices = 2 * (2 if quick else TORCH_BLOCKS)
+    nnz = sum(int(m.weight.count_nonzero()) for m in w["dense"] if isinstance(m, torch.nn.Linear))
+    workload = (f"{n_matrices}x FFN {TORCH_D_MODEL}<->{TORCH_D_FF} {TORCH_SPARSITY:.0%}, "
+                f"{TORCH_TOKENS} tokens")
+    x, problems = w["x"], sddmm_problems(torch, w)
+    return [
+        Case("torch", "SparseLinear fwd", workload, flops=2 * nnz * TORCH_TOKENS, runs={
+            "sparsenet": lambda: torch_forward(w["sparse"], x),
+            "dense nn.Linear": lambda: torch_forward(w["dense"], x),
+            "pytorch CSR": lambda: torch_csr_forward(w["csr"], x),
+        }),
+        Case("torch", "SparseLinear fwd+bwd", workload,
+             flops=3 * 2 * nnz * TORCH_TOKENS, runs={
+            "sparsenet": lambda: torch_training_step(w["sparse"], x),
+            "dense nn.Linear": lambda: torch_training_step(w["dense"], x),
+        }),
+        Case("torch", "sddmm (value grads)", workload, flops=2 * nnz * TORCH_TOKENS,
+             runs={"sparsenet": lambda: [sparsenet.sddmm(P, G.numpy(), X.numpy())
+                                         for P, G, X in problems],
+                   **sddmm_peer_runs(torch, problems)}),
+        Case("torch", "SharedLinear fwd K=16", workload.replace(
+            f"{TORCH_SPARSITY:.0%}", "dense"), runs={
+            "sparsenet": lambda: torch_forward(w["shared"], x),
+            "dense nn.Linear": lambda: torch_forward(w["dense"], x),
+        }),
+    ]
+
+
 # ---- DLMC: ResNet-50's layers pruned by magnitude -----------------------------------------------
 DLMC_FILE = "dlmc-rn50-magnitude.npz"
 # --quick: one 3x3 convolution per stage of the network (N = 3136, 784, 196, 49 output positions)
@@ -721,7 +860,7 @@ def dlmc_cases(quick: bool, path: "str | os.PathLike[str] | None" = None) -> "li
 
 
 FAMILIES = {"csr": csr_cases, "shared": shared_cases, "threshold": threshold_cases,
-            "omp": omp_cases, "dlmc": dlmc_cases, "coding": coding_cases}
+            "omp": omp_cases, "dlmc": dlmc_cases, "coding": coding_cases, "torch": torch_cases}
 
 
 def run(families: "Sequence[str] | None" = None, *, quick: bool = False,
@@ -988,6 +1127,7 @@ FAMILY_TITLES = {
     "shared": "shared: shared (uint8 codes, K=256) and hashed weights",
     "threshold": "threshold: sparse coding, standard normal float32",
     "omp": "omp: Orthogonal Matching Pursuit, float64",
+    "torch": "torch: sparsenet.torch layers, a transformer's FFN pruned to 90%",
 }
 
 
