@@ -9,37 +9,7 @@
 
 #define SN_TEMPLATE "csr_kernels.h"
 
-#define REAL float
-#define INDEX int32_t
-#define SFX f32_i32
-#include "sn_instantiate.h"
-#undef REAL
-#undef INDEX
-#undef SFX
-
-#define REAL float
-#define INDEX int64_t
-#define SFX f32_i64
-#include "sn_instantiate.h"
-#undef REAL
-#undef INDEX
-#undef SFX
-
-#define REAL double
-#define INDEX int32_t
-#define SFX f64_i32
-#include "sn_instantiate.h"
-#undef REAL
-#undef INDEX
-#undef SFX
-
-#define REAL double
-#define INDEX int64_t
-#define SFX f64_i64
-#include "sn_instantiate.h"
-#undef REAL
-#undef INDEX
-#undef SFX
+#include "sn_instantiate_real_index.h"
 
 #undef SN_TEMPLATE
 #define SN_TEMPLATE "csr_blocked_kernels.h"
