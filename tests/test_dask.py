@@ -264,6 +264,24 @@ def test_threads_per_task():
             assert set(blocks.map_blocks(seen).compute(scheduler="threads")) == {1}
 
 
+def test_threadpoolctl_limits_the_budget():
+    """threadpoolctl's limit (what scikit-learn and joblib set in their workers) is the budget."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def seen(block):
+        return np.full(block.shape, sd._in_task(sparsenet.get_num_threads))
+
+    blocks = da.zeros(4, chunks=1)
+    sparsenet.set_num_threads(2)
+    try:
+        with dask.config.set(num_workers=1):
+            assert set(blocks.map_blocks(seen).compute(scheduler="threads")) == {2}
+            with threadpoolctl.threadpool_limits(1, user_api="sparsenet"):
+                assert set(blocks.map_blocks(seen).compute(scheduler="threads")) == {1}
+    finally:
+        sparsenet.set_num_threads(None)
+
+
 def test_threads_per_task_on_a_cluster(cluster_client):
     def seen(block):
         return np.full(block.shape, sd._in_task(sparsenet.get_num_threads))
