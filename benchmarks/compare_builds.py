@@ -4,9 +4,10 @@ Run ``python -m sparsenet bench --json`` with each build, interleaved (a round o
 the old build, then the same with the new one, and again), so that the machine's load falls on both
 alike; name each pair of files the same, one in each folder::
 
+    # old/ and new/: two worktrees, each built with `python setup.py build_ext --inplace`
     for round in 1 2 3; do for family in csr shared threshold omp; do
       for build in old new; do
-        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=$TREE_OF_$build/src \\
+        env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=$build/src \\
           python -m sparsenet bench --quick --threads 1 --family $family \\
           --json runs/$build/r${round}_$family.json
       done
@@ -20,15 +21,15 @@ same code in both builds, so their ratios measure the noise (printed with ``--pe
 always); a sparsenet row is a regression only when its ratio stands clear of that noise, which
 re-timing the one call in isolation tells::
 
-    python benchmarks/compare_builds.py retime --old-src OLD_TREE/src --new-src NEW_TREE/src \
+    python benchmarks/compare_builds.py retime --old-src old/src --new-src new/src \\
         --family csr --threads 1 "spmv/sparsenet (plain CSR)" "spmm/sparsenet"
 
-``retime`` starts one worker process per build (each builds the bench's quick workloads of the
-family) and times the named rows (KERNEL/IMPLEMENTATION), one call of each build in turn, the order
-swapped every repeat (a kernel that has several workloads is named with the workload's name,
-as "omp O1/sparsenet"; each a burst of calls of about 20 ms, so the caches are warm as in the
-bench), timed by the process's CPU time unless ``--clock wall``; it prints the medians and their
-ratio.
+``retime`` starts one worker process per build, each making the bench's quick workloads of the
+family, and times the named rows (KERNEL/IMPLEMENTATION; a kernel with several workloads takes the
+workload's name too, as "omp O1/sparsenet"). Each sample is a burst of calls of about 20 ms (the
+caches warm, as in the bench), one build's then the other's, the order swapped every repeat; the
+clock is the process's CPU time (``--clock wall`` for elapsed time), which the other processes of a
+loaded machine inflate far less. It prints the two medians and their ratio.
 """
 from __future__ import annotations
 
