@@ -229,6 +229,22 @@ def test_codebook_grad_matches_reference(dtype, kind, k):
         np.testing.assert_allclose(sparsenet.codebook_grad(w, G[:, 0], X[:, 0]), want, **tol)
 
 
+def test_blas_runs_one_thread_inside_products_it_would_thread():
+    """The shared products limit BLAS to one thread (threadpoolctl) only when they call xGEMM on
+    products large enough for BLAS to thread; the limit costs more than a small product."""
+    import contextlib
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from sparsenet import _blas
+
+    assert isinstance(_blas.one_thread(4096, 4096, 1), contextlib.nullcontext)  # no xGEMM
+    assert isinstance(_blas.one_thread(64, 64, 64), contextlib.nullcontext)  # 2**18: one thread
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        with _blas.one_thread(64, 64, 65):
+            assert {lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                    if lib["user_api"] == "blas"} <= {1}
+
+
 def test_codebook_grad_is_the_gradient():
     """Finite differences of L = sum(G * (W X)) with respect to one codebook entry."""
     rng = np.random.default_rng(5)

@@ -22,8 +22,17 @@ def _blas_libraries():
     return threadpoolctl.ThreadpoolController().select(user_api="blas")
 
 
-def one_thread(calls_blas: bool) -> ContextManager:
-    """A context in which every loaded BLAS runs on one thread (a no-op when not calls_blas)."""
-    if not calls_blas:
+# Products of at most this many multiply-adds (m n k) run on one thread in OpenBLAS anyway
+# (interface/gemm.c: SMP_THRESHOLD_MIN 65536 x GEMM_MULTITHREAD_THRESHOLD 4), so a call whose whole
+# product is this small needs no limit; the limit costs about 60 us (threadpoolctl reads every
+# library's info), three times a whole 64 x 64, k = 8 shared product (about 18 us).
+ONE_THREAD_ANYWAY = 1 << 18
+
+
+def one_thread(n_rows: int, n_cols: int, k: int) -> ContextManager:
+    """A context in which every loaded BLAS runs on one thread, for a shared product (or gradient)
+    of an n_rows x n_cols matrix with k columns; a no-op when it makes no xGEMM call (k == 1) or
+    only ones too small for BLAS to thread."""
+    if k <= 1 or n_rows * n_cols * k <= ONE_THREAD_ANYWAY:
         return contextlib.nullcontext()
     return _blas_libraries().limit(limits=1)

@@ -205,7 +205,8 @@ class SharedWeights(_CodebookWeights):
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
                        Y: np.ndarray, transpose: bool) -> None:
-        with _blas.one_thread(X.shape[1] > 1):  # k > 1 multiplies decoded tiles with xGEMM
+        # k > 1 multiplies decoded tiles with xGEMM
+        with _blas.one_thread(self.shape[0], self.shape[1], X.shape[1]):
             _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook,
                              self.codes.ravel(), X, Y, transpose)
 
@@ -281,7 +282,7 @@ class HashedWeights(_CodebookWeights):
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
                        Y: np.ndarray, transpose: bool) -> None:
-        with _blas.one_thread(X.shape[1] > 1):
+        with _blas.one_thread(self.shape[0], self.shape[1], X.shape[1]):
             _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook,
                                     self.seed, X, Y, transpose)
 
@@ -565,7 +566,7 @@ def codebook_grad(w: Union[SharedWeights, HashedWeights], grad_out: ArrayLike,
     X2 = as_c_array(X, dtype).reshape(X.shape[0], k)
     grad = np.empty(w.n_codes, dtype=dtype)
     isa, threads = backend.native_options()
-    with _blas.one_thread(k > 1):  # k > 1 forms tiles of G X^T with xGEMM
+    with _blas.one_thread(w.shape[0], w.shape[1], k):  # k > 1 forms tiles of G X^T with xGEMM
         if isinstance(w, HashedWeights):
             _native().hashed_grad(isa, threads, w.shape[0], w.shape[1], w.seed, G2, X2, grad)
         else:
