@@ -480,3 +480,83 @@ def test_warning_points_at_the_caller():
     with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
         sparsenet.omp(D, np.zeros(8), n_nonzero_coefs=1)
     assert record[0].filename == __file__
+
+
+# --- a degenerate Cholesky pivot: one rule on both backends (sparsenet._policy) --------------------
+
+def _rank_deficient_case():
+    """The atheris finding: 8 unit atoms in 5 features (G = D^T D of rank 5), correlations rounded
+    to integers and the signals' true squared norms, so that `tol` is never met and the pursuit
+    runs into the atom past the rank, whose pivot is rounding noise: about 2e-14 for signals 0 and
+    2, and +-1e-9 for signal 1, whose 5th atom (pivot 2.7e-6) leaves G[S, S] ill-conditioned."""
+    D = np.random.default_rng(1).standard_normal((5, 8))
+    D /= np.linalg.norm(D, axis=0)
+    X = np.random.default_rng(2).standard_normal((5, 3))
+    return D.T @ D, np.trunc(D.T @ X), (X ** 2).sum(0)
+
+
+def _support_sizes(coef):
+    return np.count_nonzero(np.asarray(coef), axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rank_deficient_gram_stops_at_the_rank_on_both_backends(dtype):
+    G, DtX, norms = (a.astype(dtype) for a in _rank_deficient_case())
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        native = sparsenet.omp_gram(G, DtX, tol=0.1, norms_squared=norms)
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        ours_reference = reference.omp_gram(G, DtX, tol=0.1, norms_squared=norms)
+    # never more atoms than the rank; the same atoms on both backends
+    assert _support_sizes(native).max() <= 5
+    np.testing.assert_array_equal(native != 0, ours_reference != 0)
+    # the coefficients solve G[S, S] gamma = DtX[S] on the common support, each to its own rounding
+    # (signal 1's G[S, S] has a condition number near 1e7: the two solvers differ by ~cond * eps)
+    for j in range(DtX.shape[1]):
+        support = np.flatnonzero(native[:, j])
+        G_SS = G[np.ix_(support, support)].astype(np.float64)
+        rtol = 64 * np.finfo(dtype).eps * np.linalg.cond(G_SS)
+        np.testing.assert_allclose(native[support, j], ours_reference[support, j], rtol=rtol)
+
+
+def test_rank_deficient_gram_native_stops_where_sklearn_takes_noise():
+    """scikit-learn stops at pivot <= eps (absolute); on signals 0 and 2 its noise pivot (~2e-14)
+    passes, it takes a 6th atom of a rank-5 Gram matrix and its coefficients blow up (~1e15).
+    sparsenet stops there (pivot <= sqrt(eps) * G[lam, lam]); where scikit-learn also stops at
+    the rank (signal 1), the two agree."""
+    _, orthogonal_mp_gram = sklearn_omp()
+    G, DtX, norms = _rank_deficient_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ours = sparsenet.omp_gram(G, DtX, tol=0.1, norms_squared=norms)
+        theirs = orthogonal_mp_gram(G, DtX, tol=0.1, norms_squared=norms)
+    assert _support_sizes(ours).tolist() == [5, 5, 5]
+    assert np.abs(ours[:, [0, 2]]).max() < 1e3
+    if _support_sizes(theirs).tolist() == [6, 5, 6]:  # the behaviour described above (sklearn 1.9)
+        assert np.abs(theirs[:, [0, 2]]).max() > 1e10
+    np.testing.assert_array_equal(ours[:, 1] != 0, theirs[:, 1] != 0)
+    np.testing.assert_allclose(ours[:, 1], theirs[:, 1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(8))
+def test_near_dependent_atoms_take_the_same_support_on_both_backends(dtype, seed):
+    """An atom a small distance from another's span (sin^2 of the angle 1e-3 .. 1e-12) and a pursuit
+    run to the rank: both backends decide each pivot by the same relative rule (away from its
+    threshold sqrt(eps) by a factor >= 30 here, so rounding cannot put them on opposite sides)."""
+    rng = np.random.default_rng(seed)
+    n_features, n_atoms = 6, 12
+    D = rng.standard_normal((n_features, n_atoms))
+    sin2 = 10.0 ** -rng.choice([3, 12] if dtype == np.float64 else [1.5, 6])
+    D[:, 1] = D[:, 0] + np.sqrt(sin2) * rng.standard_normal(n_features)
+    D /= np.linalg.norm(D, axis=0)
+    D = D.astype(dtype)
+    X = rng.standard_normal((n_features, 4)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        native = sparsenet.omp(D, X, tol=0.0)
+        ours_reference = reference.omp(D, X, tol=0.0)
+        native_gram = sparsenet.omp_gram(D.T @ D, D.T @ X, tol=0.0,
+                                         norms_squared=(X.astype(np.float64) ** 2).sum(0))
+    assert _support_sizes(native).max() <= n_features
+    np.testing.assert_array_equal(native != 0, ours_reference != 0)
+    np.testing.assert_array_equal(native != 0, native_gram != 0)

@@ -187,8 +187,9 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     -----
     RuntimeWarning
         Once per call when some signals stopped early: the next atom was linearly dependent on
-        the chosen ones (Cholesky pivot <= eps), already chosen, or had a squared correlation
-        below eps (e.g. a zero signal). Their coefficients are those found so far.
+        the chosen ones (its Cholesky pivot <= sqrt(eps) times its squared norm, where
+        scikit-learn stops at eps), already chosen, or had a squared correlation below eps (e.g.
+        a zero signal). Their coefficients are those found so far.
 
     Examples
     --------
