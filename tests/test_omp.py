@@ -2,6 +2,9 @@
 other thread counts, ISA levels and layouts; stop rules, warnings and every bad argument.
 
 Only the comparisons with scikit-learn need it: each of them skips on its own when it is absent."""
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -560,3 +563,58 @@ def test_near_dependent_atoms_take_the_same_support_on_both_backends(dtype, seed
     assert _support_sizes(native).max() <= n_features
     np.testing.assert_array_equal(native != 0, ours_reference != 0)
     np.testing.assert_array_equal(native != 0, native_gram != 0)
+
+
+# --- return_format="csc": memory in proportion to the atoms chosen --------------------------------
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("stop", [{"tol": 0.05}, {"n_nonzero_coefs": 3}])
+def test_csc_in_chunks_equals_dense(monkeypatch, layout, stop):
+    """The CSC path runs the kernel on chunks of signals read in place (offset views of X or DtX in
+    either layout); with chunks of 1 to 7 signals the result is the dense one, bit for bit."""
+    import importlib
+
+    omp_module = importlib.import_module("sparsenet.omp")  # the module, not the function
+    D = dictionary(16, 40, seed=3)
+    X = np.asarray(sparse_signals(D, 23, 3, seed=4)[0], order=layout)
+    DtX = np.asarray(D.T @ X, order=layout)
+    norms = (X ** 2).sum(0)
+    gram_stop = dict(stop, norms_squared=norms) if "tol" in stop else stop
+    dense = sparsenet.omp(D, X, **stop)
+    dense_gram = sparsenet.omp_gram(D.T @ D, DtX, **gram_stop)
+    for slots in (1, 16, 40, 7 * 40, 10**6):
+        monkeypatch.setattr(omp_module, "_CSC_SLOTS", slots)
+        coef = sparsenet.omp(D, X, return_format="csc", **stop)
+        coef_gram = sparsenet.omp_gram(D.T @ D, DtX, return_format="csc", **gram_stop)
+        assert isinstance(coef, sp.csc_array) and coef.shape == (40, 23)
+        np.testing.assert_array_equal(coef.toarray(), dense)
+        np.testing.assert_array_equal(coef_gram.toarray(), dense_gram)
+        assert coef.nnz == np.count_nonzero(dense)
+
+
+def test_csc_with_tol_memory_grows_with_the_atoms_chosen():
+    """omp_gram with tol and return_format="csc", 1024 float32 atoms, 20,000 signals of 3 atoms
+    each: the kernel's output slots were n_signals x max_atoms = n_signals x n_atoms (160 MiB of
+    values and atom indices) before the chosen 60,000 were kept; chunks of signals bound them.
+    Run in a fresh process so that the peak resident size measures this call alone."""
+    script = textwrap.dedent("""
+        import resource, numpy as np, sparsenet
+        n_atoms, n_signals = 1024, 20000
+        rng = np.random.default_rng(0)
+        G = np.eye(n_atoms, dtype=np.float32)
+        DtX = np.zeros((n_atoms, n_signals), np.float32)
+        for j in range(3):
+            DtX[rng.integers(0, n_atoms, n_signals), np.arange(n_signals)] = 1 + j
+        norms = np.einsum("ij,ij->j", DtX, DtX)  # no temporary as large as DtX (it would set the peak)
+        small = sparsenet.omp_gram(G, DtX[:, :64], tol=1e-3, norms_squared=norms[:64],
+                                   return_format="csc")  # the same code paths, warmed up
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        coef = sparsenet.omp_gram(G, DtX, tol=1e-3, norms_squared=norms, return_format="csc")
+        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        assert coef.nnz == np.count_nonzero(DtX), (coef.nnz, np.count_nonzero(DtX))
+        assert np.array_equal(coef[:, :5000].toarray(), DtX[:, :5000])
+        print(grown)
+    """)
+    grown_mib = float(subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                     text=True, check=True).stdout.split()[0])
+    assert grown_mib <= 48, f"peak resident memory grew by {grown_mib:.0f} MiB"
