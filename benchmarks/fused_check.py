@@ -5,6 +5,7 @@ product). 8192^2, 10% nonzero, float32, int32 indices, 1 thread; the three inter
 7 per case. ``python benchmarks/fused_check.py`` (PYTHONPATH=src in a build tree); ``--tiny`` adds
 the per-call time of a 64x64 spmv on a CSR and on a scipy matrix (the fixed cost of a call).
 """
+import os
 import sys
 import time
 
@@ -46,8 +47,8 @@ def main():
         return sparsenet.CSR(A.data, A.indices, A.indptr, A.shape, copy=False)
 
     cases = {
-        "spmv": {"fused": lambda: sparsenet.spmv(A, x), "two-pass": lambda: sparsenet.spmv(two_pass(), x),
-                 "scipy": lambda: A @ x},
+        "spmv": {"fused": lambda: sparsenet.spmv(A, x),
+                 "two-pass": lambda: sparsenet.spmv(two_pass(), x), "scipy": lambda: A @ x},
         "spmv^T": {"fused": lambda: sparsenet.spmv(A, x, transpose=True),
                    "two-pass": lambda: sparsenet.spmv(two_pass(), x, transpose=True),
                    "scipy": lambda: A.T @ x},
@@ -59,7 +60,9 @@ def main():
     }
     with sparsenet.use_num_threads(1):
         results = run(cases)
-        print(f"{N}x{N}, {DENSITY:.0%} nonzero, float32, int32 indices, 1 thread, median of {REPEATS}")
+        print(f"{N}x{N}, {DENSITY:.0%} nonzero, float32, int32 indices, 1 thread, "
+              f"median of {REPEATS}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs "
+              f"(timings on a loaded machine are rough)")
         print(f"{'case':<14}{'fused ms':>10}{'two-pass ms':>13}{'scipy ms':>10}"
               f"{'scipy/fused':>13}{'two-pass/fused':>16}")
         for name, r in results.items():
@@ -68,9 +71,12 @@ def main():
         if "--tiny" in sys.argv:
             small = sp.random_array((64, 64), density=0.1, format="csr", dtype=np.float32, rng=rng)
             csr, v = sparsenet.CSR(small), rng.standard_normal(64).astype(np.float32)
-            calls = {"tiny spmv": {"CSR": lambda: [sparsenet.spmv(csr, v) for _ in range(1000)],
-                                   "scipy input": lambda: [sparsenet.spmv(small, v) for _ in range(1000)],
-                                   "scipy itself": lambda: [small @ v for _ in range(1000)]}}
+            def thousand(fn):
+                return lambda: [fn() for _ in range(1000)]
+
+            calls = {"tiny spmv": {"CSR": thousand(lambda: sparsenet.spmv(csr, v)),
+                                   "scipy input": thousand(lambda: sparsenet.spmv(small, v)),
+                                   "scipy itself": thousand(lambda: small @ v)}}
             for variant, ms in run(calls)["tiny spmv"].items():
                 print(f"64x64 spmv, {variant}: {ms:.1f} us per call")
 

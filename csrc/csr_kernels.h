@@ -219,12 +219,14 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
  * data race, which C leaves undefined, so a compiler may read `indices` again wherever the program
  * reads a value it knows to equal it (clang did: a race test crashed a clang build when the check
  * and the product each read `indices`). The empty asm between the copy and the check forbids that
- * under gcc and clang alike: it takes local's address (so local escapes) and clobbers memory, so the
- * compiler must assume the asm may have rewritten local. After it, no value in local is known to
- * equal anything in `indices`: the check and the product must load local itself, which only this
- * thread writes, and the copy must be complete before it (the asm may read local). The copy is a
- * plain memcpy and the check a plain loop, both vectorised (the former copy loaded each index
- * through a volatile pointer, one scalar load at a time: scipy-input spmv ran at 0.5-0.66x SciPy).
+ * under gcc and clang alike: it takes local's address (so local escapes) and clobbers memory, so
+ * the compiler must assume the asm may have rewritten local. After it, no value in local is known
+ * to equal anything in `indices`: the check and the product must load local itself, which only
+ * this thread writes, and the copy must be complete before it (the asm may read local). The same
+ * clobber keeps the row pointers, read once (volatile) before it, from being read again after it.
+ * The copy is a plain memcpy and the check a plain loop, both vectorised (the former copy loaded
+ * each index through a volatile pointer, one scalar load at a time: scipy-input spmv ran at
+ * 0.5-0.66x SciPy).
  * The check is written in INDEX's own width, so it vectorises as wide as the indices are. */
 static inline int K(copy_checked)(const INDEX *indices, sn_size q, sn_size len, sn_size n_cols,
                                   INDEX *local)

@@ -39,7 +39,8 @@ def one_input(data):
     name = NAMES[provider.ConsumeIntInRange(0, len(NAMES) - 1)]
     fn, slots = table.ENTRY_POINTS[name]
     recipe = tuple(provider.ConsumeIntInRange(0, len(candidates) - 1) for _, candidates in slots)
-    native, numpy = table._call("native", fn, slots, recipe), table._call("numpy", fn, slots, recipe)
+    native = table._call("native", fn, slots, recipe)
+    numpy = table._call("numpy", fn, slots, recipe)
     try:
         table._check_agreement(name, recipe, native, numpy)
     except AssertionError:
@@ -61,7 +62,8 @@ def _check_omp_within_conditioning(name, slots, recipe, native, numpy):
     for j in range(a.shape[1]):
         support = np.flatnonzero(a[:, j])
         if support.size:
-            rtol = max(1e-9, 64 * np.finfo(dtype).eps * np.linalg.cond(gram[np.ix_(support, support)]))
+            cond = np.linalg.cond(gram[np.ix_(support, support)])
+            rtol = max(1e-9, 64 * np.finfo(dtype).eps * cond)
             np.testing.assert_allclose(a[support, j], b[support, j], rtol=rtol, err_msg=where)
 
 

@@ -605,7 +605,7 @@ def test_csc_with_tol_memory_grows_with_the_atoms_chosen():
         DtX = np.zeros((n_atoms, n_signals), np.float32)
         for j in range(3):
             DtX[rng.integers(0, n_atoms, n_signals), np.arange(n_signals)] = 1 + j
-        norms = np.einsum("ij,ij->j", DtX, DtX)  # no temporary as large as DtX (it would set the peak)
+        norms = np.einsum("ij,ij->j", DtX, DtX)  # no temporary as large as DtX: it sets the peak
         small = sparsenet.omp_gram(G, DtX[:, :64], tol=1e-3, norms_squared=norms[:64],
                                    return_format="csc")  # the same code paths, warmed up
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -74,10 +74,10 @@ def _empty(dtype):
     return np.empty(0, dtype=dtype)
 
 
-# Coefficient slots (max_atoms per signal) one kernel call of the CSC path fills: 12 MiB of float64
-# values and int32 atoms. With `tol`, max_atoms is only a bound (n_atoms for omp_gram) and most slots
-# stay unused, so the signals go through in chunks of this many slots, each chunk's used slots kept:
-# memory in proportion to the atoms chosen, not n_signals x max_atoms.
+# Coefficient slots (max_atoms per signal) one kernel call of the CSC path fills: 12 MiB of
+# float64 values and int32 atoms. With `tol`, max_atoms is only a bound (n_atoms for omp_gram) and
+# most slots stay unused, so the signals go through in chunks of this many slots, each chunk's used
+# slots kept: memory in proportion to the atoms chosen, not n_signals x max_atoms.
 _CSC_SLOTS = 1 << 20
 
 
