@@ -204,8 +204,8 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
 #ifdef SN_CSR_DEFAULT_VALUES
 /* ---- products of an unvalidated matrix (a scipy matrix as passed) --------------------------------
  * The bounds check is fused into the product's own pass: each row's pointers are read once, and its
- * column indices are copied in pieces of SN_CSR_CHECK_PIECE into the thread's own buffer while they
- * are checked, and the product reads the checked copy. So a malformed matrix, or one another thread
+ * column indices are copied in pieces of SN_CSR_CHECK_PIECE into the thread's own buffer, the copy
+ * is checked, and the product reads the checked copy. So a malformed matrix, or one another thread
  * changes meanwhile, gives an error and never an access out of bounds, for the cost of a copy that
  * stays in L1. *first_bad_row: the first row with a pair of row pointers decreasing or outside [0,
  * nnz], or a column outside [0, n_cols); n_rows when none (else Y is garbage). nnz: the length of
@@ -214,30 +214,43 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
  * are not trusted yet. */
 #define SN_CSR_CHECK_PIECE 256
 
-/* local[0:len] = indices[q:q+len]; 1 when every one is in [0, n_cols). Each index is loaded exactly
- * once (volatile), and the barrier after the copy stops the compiler from reading `indices` again
- * in place of `local`: without them clang may legally do either (a concurrent change is a data
- * race, which C leaves undefined), and a race test crashed a clang build. */
+/* local[0:len] = indices[q:q+len]; 1 when every one is in [0, n_cols). The copy, then the check
+ * of the copy, then (the caller) the product from the copy: a concurrent change of `indices` is a
+ * data race, which C leaves undefined, so a compiler may read `indices` again wherever the program
+ * reads a value it knows to equal it (clang did: a race test crashed a clang build when the check
+ * and the product each read `indices`). The empty asm between the copy and the check forbids that
+ * under gcc and clang alike: it takes local's address (so local escapes) and clobbers memory, so
+ * the compiler must assume the asm may have rewritten local. After it, no value in local is known
+ * to equal anything in `indices`: the check and the product must load local itself, which only
+ * this thread writes, and the copy must be complete before it (the asm may read local). The same
+ * clobber keeps the row pointers, read once (volatile) before it, from being read again after it.
+ * The copy is a plain memcpy and the check a plain loop, both vectorised (the former copy loaded
+ * each index through a volatile pointer, one scalar load at a time: scipy-input spmv ran at
+ * 0.5-0.66x SciPy).
+ * The check is written in INDEX's own width, so it vectorises as wide as the indices are. */
 static inline int K(copy_checked)(const INDEX *indices, sn_size q, sn_size len, sn_size n_cols,
                                   INDEX *local)
 {
-    const volatile INDEX *src = indices + q;
-    int outside = 0;
-    for (sn_size t = 0; t < len; ++t) {
-        const INDEX j = src[t];
-        local[t] = j;
-        outside |= (j < 0) | ((sn_size)j >= n_cols);
-    }
+    memcpy(local, indices + q, (size_t)len * sizeof(INDEX));
     __asm__ __volatile__("" : : "r"(local) : "memory");
+    /* the largest valid column as an INDEX (n_cols - 1, or INDEX's maximum when that is smaller:
+     * then no stored index can be too large) */
+    const sn_size index_max = sizeof(INDEX) == 4 ? (sn_size)INT32_MAX : (sn_size)INT64_MAX;
+    const INDEX last = (INDEX)SN_MIN(n_cols - 1, index_max);
+    int outside = 0;
+    for (sn_size t = 0; t < len; ++t)
+        outside |= (local[t] < 0) | (local[t] > last);
     return !outside;
 }
 
-/* Row i's entries [*p0, *p1), each pointer read once; 0 when the pair is bad. */
+/* Row i's entries [*p0, *p1), each pointer loaded exactly once (volatile: the pair checked is the
+ * pair used; two loads per row cost nothing); 0 when the pair is bad. */
 static inline int K(row_range)(const INDEX *indptr, sn_size i, sn_size nnz, sn_size *p0,
                                sn_size *p1)
 {
-    *p0 = (sn_size)indptr[i];
-    *p1 = (sn_size)indptr[i + 1];
+    const volatile INDEX *row = indptr + i;
+    *p0 = (sn_size)row[0];
+    *p1 = (sn_size)row[1];
     return 0 <= *p0 && *p0 <= *p1 && *p1 <= nnz;
 }
 

@@ -364,9 +364,12 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
             v += Lk[j] * Lk[j];
         }
         const REAL pivot = g[lam] - v;
-        /* k > 0: the atom is (numerically) in the span of the chosen ones; k = 0: not a Gram
-         * matrix (an atom with a correlation but no norm). */
-        if (k > 0 ? pivot <= EPS : !(pivot > 0)) {
+        /* The atom is (numerically) in the span of the chosen ones, or (k = 0) has no norm: the
+         * rule of sparsenet._policy.omp_pivot_independent, which the reference applies too.
+         * Relative to the atom's squared norm g[lam], and at sqrt(eps), above the rounding noise
+         * of a pivot past the rank of G (about eps / the smallest pivot taken, 1e-9 was seen).
+         * Written so that NaN stops. */
+        if (!(pivot > 0 && pivot > SQRT(EPS) * g[lam])) {
             *premature = 1;
             break;
         }

@@ -2,6 +2,9 @@
 other thread counts, ISA levels and layouts; stop rules, warnings and every bad argument.
 
 Only the comparisons with scikit-learn need it: each of them skips on its own when it is absent."""
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -480,3 +483,138 @@ def test_warning_points_at_the_caller():
     with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
         sparsenet.omp(D, np.zeros(8), n_nonzero_coefs=1)
     assert record[0].filename == __file__
+
+
+# --- a degenerate Cholesky pivot: one rule on both backends (sparsenet._policy) --------------------
+
+def _rank_deficient_case():
+    """The atheris finding: 8 unit atoms in 5 features (G = D^T D of rank 5), correlations rounded
+    to integers and the signals' true squared norms, so that `tol` is never met and the pursuit
+    runs into the atom past the rank, whose pivot is rounding noise: about 2e-14 for signals 0 and
+    2, and +-1e-9 for signal 1, whose 5th atom (pivot 2.7e-6) leaves G[S, S] ill-conditioned."""
+    D = np.random.default_rng(1).standard_normal((5, 8))
+    D /= np.linalg.norm(D, axis=0)
+    X = np.random.default_rng(2).standard_normal((5, 3))
+    return D.T @ D, np.trunc(D.T @ X), (X ** 2).sum(0)
+
+
+def _support_sizes(coef):
+    return np.count_nonzero(np.asarray(coef), axis=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_rank_deficient_gram_stops_at_the_rank_on_both_backends(dtype):
+    G, DtX, norms = (a.astype(dtype) for a in _rank_deficient_case())
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        native = sparsenet.omp_gram(G, DtX, tol=0.1, norms_squared=norms)
+    with pytest.warns(RuntimeWarning, match=PREMATURE):
+        ours_reference = reference.omp_gram(G, DtX, tol=0.1, norms_squared=norms)
+    # never more atoms than the rank; the same atoms on both backends
+    assert _support_sizes(native).max() <= 5
+    np.testing.assert_array_equal(native != 0, ours_reference != 0)
+    # the coefficients solve G[S, S] gamma = DtX[S] on the common support, each to its own rounding
+    # (signal 1's G[S, S] has a condition number near 1e7: the two solvers differ by ~cond * eps)
+    for j in range(DtX.shape[1]):
+        support = np.flatnonzero(native[:, j])
+        G_SS = G[np.ix_(support, support)].astype(np.float64)
+        rtol = 64 * np.finfo(dtype).eps * np.linalg.cond(G_SS)
+        np.testing.assert_allclose(native[support, j], ours_reference[support, j], rtol=rtol)
+
+
+def test_rank_deficient_gram_native_stops_where_sklearn_takes_noise():
+    """scikit-learn stops at pivot <= eps (absolute); on signals 0 and 2 its noise pivot (~2e-14)
+    passes, it takes a 6th atom of a rank-5 Gram matrix and its coefficients blow up (~1e15).
+    sparsenet stops there (pivot <= sqrt(eps) * G[lam, lam]); where scikit-learn also stops at
+    the rank (signal 1), the two agree."""
+    _, orthogonal_mp_gram = sklearn_omp()
+    G, DtX, norms = _rank_deficient_case()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ours = sparsenet.omp_gram(G, DtX, tol=0.1, norms_squared=norms)
+        theirs = orthogonal_mp_gram(G, DtX, tol=0.1, norms_squared=norms)
+    assert _support_sizes(ours).tolist() == [5, 5, 5]
+    assert np.abs(ours[:, [0, 2]]).max() < 1e3
+    if _support_sizes(theirs).tolist() == [6, 5, 6]:  # the behaviour described above (sklearn 1.9)
+        assert np.abs(theirs[:, [0, 2]]).max() > 1e10
+    np.testing.assert_array_equal(ours[:, 1] != 0, theirs[:, 1] != 0)
+    np.testing.assert_allclose(ours[:, 1], theirs[:, 1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(8))
+def test_near_dependent_atoms_take_the_same_support_on_both_backends(dtype, seed):
+    """An atom a small distance from another's span (sin^2 of the angle 1e-3 .. 1e-12) and a pursuit
+    run to the rank: both backends decide each pivot by the same relative rule (away from its
+    threshold sqrt(eps) by a factor >= 30 here, so rounding cannot put them on opposite sides)."""
+    rng = np.random.default_rng(seed)
+    n_features, n_atoms = 6, 12
+    D = rng.standard_normal((n_features, n_atoms))
+    sin2 = 10.0 ** -rng.choice([3, 12] if dtype == np.float64 else [1.5, 6])
+    D[:, 1] = D[:, 0] + np.sqrt(sin2) * rng.standard_normal(n_features)
+    D /= np.linalg.norm(D, axis=0)
+    D = D.astype(dtype)
+    X = rng.standard_normal((n_features, 4)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        native = sparsenet.omp(D, X, tol=0.0)
+        ours_reference = reference.omp(D, X, tol=0.0)
+        native_gram = sparsenet.omp_gram(D.T @ D, D.T @ X, tol=0.0,
+                                         norms_squared=(X.astype(np.float64) ** 2).sum(0))
+    assert _support_sizes(native).max() <= n_features
+    np.testing.assert_array_equal(native != 0, ours_reference != 0)
+    np.testing.assert_array_equal(native != 0, native_gram != 0)
+
+
+# --- return_format="csc": memory in proportion to the atoms chosen --------------------------------
+
+@pytest.mark.parametrize("layout", ["C", "F"])
+@pytest.mark.parametrize("stop", [{"tol": 0.05}, {"n_nonzero_coefs": 3}])
+def test_csc_in_chunks_equals_dense(monkeypatch, layout, stop):
+    """The CSC path runs the kernel on chunks of signals read in place (offset views of X or DtX in
+    either layout); with chunks of 1 to 7 signals the result is the dense one, bit for bit."""
+    import importlib
+
+    omp_module = importlib.import_module("sparsenet.omp")  # the module, not the function
+    D = dictionary(16, 40, seed=3)
+    X = np.asarray(sparse_signals(D, 23, 3, seed=4)[0], order=layout)
+    DtX = np.asarray(D.T @ X, order=layout)
+    norms = (X ** 2).sum(0)
+    gram_stop = dict(stop, norms_squared=norms) if "tol" in stop else stop
+    dense = sparsenet.omp(D, X, **stop)
+    dense_gram = sparsenet.omp_gram(D.T @ D, DtX, **gram_stop)
+    for slots in (1, 16, 40, 7 * 40, 10**6):
+        monkeypatch.setattr(omp_module, "_CSC_SLOTS", slots)
+        coef = sparsenet.omp(D, X, return_format="csc", **stop)
+        coef_gram = sparsenet.omp_gram(D.T @ D, DtX, return_format="csc", **gram_stop)
+        assert isinstance(coef, sp.csc_array) and coef.shape == (40, 23)
+        np.testing.assert_array_equal(coef.toarray(), dense)
+        np.testing.assert_array_equal(coef_gram.toarray(), dense_gram)
+        assert coef.nnz == np.count_nonzero(dense)
+
+
+def test_csc_with_tol_memory_grows_with_the_atoms_chosen():
+    """omp_gram with tol and return_format="csc", 1024 float32 atoms, 20,000 signals of 3 atoms
+    each: the kernel's output slots were n_signals x max_atoms = n_signals x n_atoms (160 MiB of
+    values and atom indices) before the chosen 60,000 were kept; chunks of signals bound them.
+    Run in a fresh process so that the peak resident size measures this call alone."""
+    script = textwrap.dedent("""
+        import resource, numpy as np, sparsenet
+        n_atoms, n_signals = 1024, 20000
+        rng = np.random.default_rng(0)
+        G = np.eye(n_atoms, dtype=np.float32)
+        DtX = np.zeros((n_atoms, n_signals), np.float32)
+        for j in range(3):
+            DtX[rng.integers(0, n_atoms, n_signals), np.arange(n_signals)] = 1 + j
+        norms = np.einsum("ij,ij->j", DtX, DtX)  # no temporary as large as DtX: it sets the peak
+        small = sparsenet.omp_gram(G, DtX[:, :64], tol=1e-3, norms_squared=norms[:64],
+                                   return_format="csc")  # the same code paths, warmed up
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        coef = sparsenet.omp_gram(G, DtX, tol=1e-3, norms_squared=norms, return_format="csc")
+        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        assert coef.nnz == np.count_nonzero(DtX), (coef.nnz, np.count_nonzero(DtX))
+        assert np.array_equal(coef[:, :5000].toarray(), DtX[:, :5000])
+        print(grown)
+    """)
+    grown_mib = float(subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                     text=True, check=True).stdout.split()[0])
+    assert grown_mib <= 48, f"peak resident memory grew by {grown_mib:.0f} MiB"

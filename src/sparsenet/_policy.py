@@ -84,6 +84,24 @@ def kmeans_init(w: np.ndarray, n_clusters: int, init: Union[str, ArrayLike],
     return np.array(init, dtype=np.float64).ravel()
 
 
+def omp_pivot_independent(pivot: Any, gram_diagonal: Any, dtype: DTypeLike) -> bool:
+    """Whether OMP may take an atom whose Cholesky pivot (its squared distance to the span of the
+    atoms chosen so far, ``G[lam, lam] - G[S, lam] . G[S, S]^-1 G[S, lam]``) is `pivot` and whose
+    Gram diagonal entry (its squared norm) is `gram_diagonal`: only when ``pivot > 0`` and
+    ``pivot > sqrt(eps) * gram_diagonal``, eps that of `dtype` (csrc/omp_kernels.h applies the
+    same rule). Else the atom is (numerically) in that span and the pursuit stops.
+
+    Relative to the diagonal, so the rule does not depend on the atoms' scale. sqrt(eps), not eps:
+    the rounding error of a computed pivot grows like eps / (the smallest pivot taken so far), so a
+    rank-deficient Gram matrix gives the atom past its rank a pivot of noise around 1e-9 as easily
+    as 1e-16; at eps, the kernel's Cholesky update and the reference's least squares fell on
+    opposite sides (the kernel took a 6th atom of a rank-5 Gram matrix with coefficients ~8e7).
+    scikit-learn's `_gram_omp` stops at ``pivot <= eps`` (absolute), so on such inputs it may take
+    that atom (coefficients ~1e15) where sparsenet stops with the premature-stop warning."""
+    rtol = np.sqrt(np.finfo(dtype).eps)
+    return bool(pivot > 0 and pivot > rtol * gram_diagonal)
+
+
 def warn_omp_premature(n_premature: int, n_signals: int, stacklevel: int) -> None:
     """The one RuntimeWarning of an OMP call in which `n_premature` signals stopped early
     (`stacklevel` counted from the caller of this function)."""

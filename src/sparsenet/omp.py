@@ -75,61 +75,90 @@ def _empty(dtype):
     return np.empty(0, dtype=dtype)
 
 
+# Coefficient slots (max_atoms per signal) one kernel call of the CSC path fills: 12 MiB of
+# float64 values and int32 atoms. With `tol`, max_atoms is only a bound (n_atoms for omp_gram) and
+# most slots stay unused, so the signals go through in chunks of this many slots, each chunk's used
+# slots kept: memory in proportion to the atoms chosen, not n_signals x max_atoms.
+_CSC_SLOTS = 1 << 20
+
+
 def _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype, return_format, *, D=None,
             G=None, X=None, DtX=None, norms=None):
     """Runs the kernel on validated, dtype-normalised arrays; returns (coef, n_premature) with coef
     of shape (n_atoms, n_signals), dense (column-major) or CSC."""
-    isa, threads = backend.native_options()
-    none = _empty(dtype)
-    x_flat, x_ld, x_signal_major = none, 0, False
-    if X is not None:
-        if not (X.flags.c_contiguous or X.flags.f_contiguous):
-            X = np.ascontiguousarray(X)
-        x_signal_major = not X.flags.c_contiguous  # F order: each signal contiguous
-        x_ld = n_features if x_signal_major else n_signals
-        x_flat = _flat(X)
-    dtx_flat, dtx_atom_stride, dtx_signal_stride = none, 0, 0
-    if DtX is not None:
-        if not (DtX.flags.c_contiguous or DtX.flags.f_contiguous):
-            DtX = np.ascontiguousarray(DtX)
-        dtx_flat = _flat(DtX)
-        if DtX.flags.c_contiguous:
-            dtx_atom_stride, dtx_signal_stride = n_signals, 1
-        else:
-            dtx_atom_stride, dtx_signal_stride = 1, n_atoms
+    if X is not None and not (X.flags.c_contiguous or X.flags.f_contiguous):
+        X = np.ascontiguousarray(X)
+    if DtX is not None and not (DtX.flags.c_contiguous or DtX.flags.f_contiguous):
+        DtX = np.ascontiguousarray(DtX)
     if return_format == "dense":
         # F order, from the output cache as other large results: fresh pages from the OS cost
         # more than the coding itself on some machines (see _buffers), and dense codes are large
         Y = new_output((n_signals, n_atoms), dtype).T
-        values, indices, counts = none, np.empty(0, np.int32), np.empty(0, np.int64)
-        y_flat = np.ravel(Y, order="K")
-    else:
-        Y = None
-        y_flat = none
-        values = np.empty(n_signals * max_atoms, dtype=dtype)
-        indices = np.empty(n_signals * max_atoms, dtype=np.int32)
-        counts = np.empty(n_signals, dtype=np.int64)
-    n_premature = _omp.run(
-        isa, threads, n_features, n_atoms, n_signals, max_atoms,
+        n_premature = _run(n_features, n_atoms, n_signals, max_atoms, tol, dtype, D, G, X, DtX,
+                           norms, first=0, n_part=n_signals, y_flat=np.ravel(Y, order="K"))
+        return Y, n_premature
+    step = max(1, _CSC_SLOTS // max_atoms)
+    values, atoms, counts = [_empty(dtype)], [np.empty(0, np.int32)], [np.empty(0, np.int64)]
+    n_premature = 0
+    for start in range(0, n_signals, step):
+        part = slice(start, min(start + step, n_signals))
+        n_part = part.stop - start
+        slot_values = np.empty(n_part * max_atoms, dtype=dtype)
+        slot_atoms = np.empty(n_part * max_atoms, dtype=np.int32)
+        part_counts = np.empty(n_part, dtype=np.int64)
+        n_premature += _run(n_features, n_atoms, n_signals, max_atoms, tol, dtype, D, G, X, DtX,
+                            None if norms is None else norms[part], first=start, n_part=n_part,
+                            slots=(slot_values, slot_atoms, part_counts))
+        used = (np.arange(max_atoms) < part_counts[:, None]).ravel()
+        values.append(slot_values[used])
+        atoms.append(slot_atoms[used])
+        counts.append(part_counts)
+        del slot_values, slot_atoms, used
+    return _csc(np.concatenate(values), np.concatenate(atoms), np.concatenate(counts),
+                (n_atoms, n_signals)), n_premature
+
+
+def _run(n_features, n_atoms, n_signals, max_atoms, tol, dtype, D, G, X, DtX, norms, *, first,
+         n_part, y_flat=None, slots=None):
+    """One kernel call over signals first .. first + n_part of the n_signals in X or DtX (either
+    contiguous), read in place: a flat view from the first signal's offset, with the whole array's
+    strides. The coefficients go into y_flat (dense, column-major) or into slots = (values, atoms,
+    counts), max_atoms slots per signal. `norms` holds those signals' entries only. Returns
+    n_premature."""
+    isa, threads = backend.native_options()
+    none = _empty(dtype)
+    x_flat, x_ld, x_signal_major = none, 0, False
+    if X is not None:
+        x_signal_major = not X.flags.c_contiguous  # F order: each signal contiguous
+        x_ld = n_features if x_signal_major else n_signals
+        x_flat = _flat(X)[first * (n_features if x_signal_major else 1):]
+    dtx_flat, dtx_atom_stride, dtx_signal_stride = none, 0, 0
+    if DtX is not None:
+        if DtX.flags.c_contiguous:
+            dtx_atom_stride, dtx_signal_stride = n_signals, 1
+        else:
+            dtx_atom_stride, dtx_signal_stride = 1, n_atoms
+        dtx_flat = _flat(DtX)[first * dtx_signal_stride:]
+    values, atoms, counts = slots if slots is not None else \
+        (none, np.empty(0, np.int32), np.empty(0, np.int64))
+    return _omp.run(
+        isa, threads, n_features, n_atoms, n_part, max_atoms,
         none if D is None else _flat(D), none if G is None else _flat(G), x_flat, x_ld,
         x_signal_major, dtx_flat, dtx_atom_stride, dtx_signal_stride,
-        none if norms is None else norms, -1.0 if tol is None else tol, y_flat, values, indices,
-        counts)
-    if Y is not None:
-        return Y, n_premature
-    return _csc(values, indices, counts, max_atoms, (n_atoms, n_signals)), n_premature
+        none if norms is None else norms, -1.0 if tol is None else tol,
+        none if y_flat is None else y_flat, values, atoms, counts)
 
 
-def _csc(values, indices, counts, max_atoms, shape):
-    """The csc_array of the kernel's per-signal (atoms, coefficients) rows."""
+def _csc(values, atoms, counts, shape):
+    """The csc_array of the signals' chosen atoms and coefficients (counts[j] of them for signal j,
+    in order)."""
     import scipy.sparse as sp
 
     n_signals = shape[1]
     indptr = np.zeros(n_signals + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    keep = (np.arange(max_atoms) < counts[:, None]).ravel()
     index_dtype = _policy.csr_index_dtype(0, indptr[-1])
-    return sp.csc_array((values[keep], indices[keep].astype(index_dtype, copy=False),
+    return sp.csc_array((values, atoms.astype(index_dtype, copy=False),
                          indptr.astype(index_dtype, copy=False)), shape=shape)
 
 
@@ -202,8 +231,9 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     -----
     RuntimeWarning
         Once per call when some signals stopped early: the next atom was linearly dependent on
-        the chosen ones (Cholesky pivot <= eps), already chosen, or had a squared correlation
-        below eps (e.g. a zero signal). Their coefficients are those found so far.
+        the chosen ones (its Cholesky pivot <= sqrt(eps) times its squared norm, where
+        scikit-learn stops at eps), already chosen, or had a squared correlation below eps (e.g.
+        a zero signal). Their coefficients are those found so far.
 
     Examples
     --------

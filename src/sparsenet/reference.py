@@ -366,7 +366,8 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     Stops as scikit-learn's orthogonal_mp does: after `n_nonzero_coefs` atoms, or once the squared
     residual norm is <= `tol`, or early (one RuntimeWarning per call) when the best atom is already
     chosen, its squared correlation is below eps, or it is linearly dependent on the chosen atoms
-    (its squared distance to their span is <= eps). `precompute` and `copy` change nothing here.
+    (its squared distance to their span is <= sqrt(eps) times its squared norm:
+    ``_policy.omp_pivot_independent``). `precompute` and `copy` change nothing here.
     """
     D, X = np.asarray(D), np.asarray(X)
     dtype = _float_dtype(D, X)
@@ -387,13 +388,13 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
             if lam in support or corr[lam] ** 2 < eps:
                 n_premature += 1
                 break
+            distance = D[:, lam]
             if support:
                 chosen = D[:, support]
-                z = np.linalg.lstsq(chosen, D[:, lam], rcond=None)[0]
-                distance = D[:, lam] - chosen @ z
-                if distance @ distance <= eps:
-                    n_premature += 1
-                    break
+                distance = D[:, lam] - chosen @ np.linalg.lstsq(chosen, D[:, lam], rcond=None)[0]
+            if not _policy.omp_pivot_independent(distance @ distance, D[:, lam] @ D[:, lam], dtype):
+                n_premature += 1
+                break
             support.append(lam)
             chosen = D[:, support]
             gamma = np.linalg.lstsq(chosen, x, rcond=None)[0]
@@ -433,12 +434,11 @@ def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, retu
             if lam in support or alpha[lam] ** 2 < eps:
                 n_premature += 1
                 break
-            G_SS = G[np.ix_(support, support)]
             pivot = G[lam, lam]
             if support:
-                z = np.linalg.lstsq(G_SS, G[support, lam], rcond=None)[0]
+                z = np.linalg.lstsq(G[np.ix_(support, support)], G[support, lam], rcond=None)[0]
                 pivot = G[lam, lam] - G[support, lam] @ z
-            if (support and pivot <= eps) or pivot <= 0:
+            if not _policy.omp_pivot_independent(pivot, G[lam, lam], dtype):
                 n_premature += 1
                 break
             support.append(lam)
