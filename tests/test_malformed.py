@@ -369,8 +369,33 @@ def _check_agreement(name, recipe, native, numpy):
     if isinstance(a, np.ndarray):
         assert a.shape == b.shape, f"{where}: shapes {a.shape} vs {b.shape}"
         tol = 1e-4 if a.dtype == np.float32 else 1e-9
-        np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, np.float64),
-                                   rtol=tol, atol=tol, equal_nan=True, err_msg=where)
+        try:
+            np.testing.assert_allclose(np.asarray(a, dtype=np.float64), np.asarray(b, np.float64),
+                                       rtol=tol, atol=tol, equal_nan=True, err_msg=where)
+        except AssertionError:
+            if name not in ("omp", "omp_gram"):
+                raise
+            check_omp_within_conditioning(name, recipe, a, b, dtype_a)
+
+
+def check_omp_within_conditioning(name, recipe, a, b, dtype):
+    """OMP's coefficients solve G[S, S] gamma = D^T x[S]; when the chosen atoms are independent but
+    barely (a rank-deficient Gram matrix, a pivot just above the rule's), two correct solvers
+    differ by about cond(G[S, S]) eps, more than a fixed tolerance. So: the same support per
+    signal, and coefficients within 64 eps cond(G[S, S]) (relative) of each other."""
+    args, _ = _build(ENTRY_POINTS[name][1], recipe)
+    gram = np.asarray(args[0], dtype=np.float64)
+    if name == "omp":
+        gram = gram.T @ gram
+    a, b = (np.asarray(v, dtype=np.float64).reshape(gram.shape[0], -1) for v in (a, b))
+    where = f"{name} recipe={recipe}"
+    np.testing.assert_array_equal(a != 0, b != 0, err_msg=where)
+    for j in range(a.shape[1]):
+        support = np.flatnonzero(a[:, j])
+        if support.size:
+            cond = np.linalg.cond(gram[np.ix_(support, support)])
+            rtol = max(1e-9, 64 * np.finfo(dtype).eps * cond)
+            np.testing.assert_allclose(a[support, j], b[support, j], rtol=rtol, err_msg=where)
 
 
 @pytest.mark.parametrize("name", sorted(ENTRY_POINTS))
