@@ -260,7 +260,10 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
     sn_size work = 0;
     *converged = 0;
     if (!warm) { /* 0. the violators, strongest first: passes at falling thresholds */
-        nv = K(lasso_scan)(n, c, a, lim, positive, V);
+        for (sn_size i = 0; i < n; ++i) { /* every coefficient is zero: no blocks to skip */
+            V[nv] = (int32_t)i;
+            nv += (positive ? c[i] : ABS(c[i])) > lim[i];
+        }
         REAL top = 0;
         for (sn_size q = 0; q < nv; ++q) {
             const REAL ci = positive ? c[V[q]] : ABS(c[V[q]]);
@@ -275,6 +278,10 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 if (ci > threshold) {
                     const REAL new = K(lasso_shrink)(c[i], alpha, positive) / diag[i];
                     a[i] = new;
+                    sn_size p = k++; /* the support, kept in index order (insertion) */
+                    for (; p > 0 && A[p - 1] > (int32_t)i; --p)
+                        A[p] = A[p - 1];
+                    A[p] = (int32_t)i;
                     const REAL *row = G + i * ld;
                     for (sn_size t = 0; t < n; ++t)
                         c[t] -= new * row[t];
@@ -285,10 +292,6 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
             }
             nv = kept;
             work += n;
-        }
-        for (sn_size i = 0; i < n; ++i) { /* the support, in index order */
-            A[k] = (int32_t)i;
-            k += a[i] != 0;
         }
     }
     int settled = 0; /* the last phase over the support ended by its tolerance */
