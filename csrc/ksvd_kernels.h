@@ -28,8 +28,11 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
     const sn_size n_chunks = (n_signals + KSVD_CHUNK - 1) / KSVD_CHUNK;
     *energy = 0;
     *n_replaced = 0;
-    /* partial sums (n_chunks x nf), the new atom (nf), per-signal energies and taken flags */
-    REAL *partial = (REAL *)malloc((size_t)((n_chunks + 1) * nf + 1) * sizeof(REAL));
+    const sn_size nnz = csc_indptr[n_signals];
+    const int nt = sn_threads_for(n_threads, (nnz + n_signals) * nf * 4, SN_CODING_GRAIN);
+    /* partial sums (n_chunks x nf), each thread's copy of the new atom (nf), per-signal energies
+     * and taken flags */
+    REAL *partial = (REAL *)malloc((size_t)((n_chunks + nt) * nf + n_chunks + 1) * sizeof(REAL));
     double *sig_energy = (double *)malloc((size_t)(n_signals + 1) * sizeof(double));
     char *taken = (char *)calloc((size_t)n_signals + 1, 1);
     if (partial == NULL || sig_energy == NULL || taken == NULL) {
@@ -38,15 +41,15 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
         free(taken);
         return SN_ENOMEM;
     }
-    REAL *dnew = partial + n_chunks * nf;
-    const sn_size nnz = csc_indptr[n_signals];
-    const int nt = sn_threads_for(n_threads, (nnz + n_signals) * nf * 4, SN_CODING_GRAIN);
-    int have_energies = 0, skip = 0;
-    REAL overlap = 0; /* d_j . d' */
+    int have_energies = 0;
     sn_size replaced = 0;
 
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
+        /* Every thread adds the partial sums up itself, in chunk order (the same new atom in
+         * each, whatever the thread count): two barriers per atom, not four. */
+        REAL *restrict dnew = partial + (n_chunks + sn_thread_id()) * nf;
+        REAL *restrict chunk_gg = partial + (n_chunks + nt) * nf; /* g.g of each chunk */
 #pragma omp for schedule(static)
         for (sn_size i = 0; i < n_signals; ++i) {
             REAL *restrict r = R + i * nf;
@@ -102,38 +105,39 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
                 for (sn_size f = 0; f < nf; ++f)
                     part[f] = 0;
                 const sn_size end = SN_MIN(m, (ch + 1) * KSVD_CHUNK);
+                REAL gg = 0;
                 for (sn_size p = ch * KSVD_CHUNK; p < end; ++p) {
                     const REAL g = csr_values[lo + p];
                     const REAL *restrict r = R + (sn_size)csr_signals[lo + p] * nf;
+                    gg += g * g;
                     for (sn_size f = 0; f < nf; ++f)
                         part[f] += g * r[f];
                 }
+                chunk_gg[ch] = gg;
             }
-#pragma omp single
-            {
-                REAL gg = 0;
-                for (sn_size p = 0; p < m; ++p)
-                    gg += csr_values[lo + p] * csr_values[lo + p];
+            /* g.g from the chunks' sums: by now a thread ahead may be rewriting csr_values */
+            REAL gg = 0, overlap = 0; /* g.g and d_j . d' */
+            for (sn_size ch = 0; ch < chunks; ++ch)
+                gg += chunk_gg[ch];
+            for (sn_size f = 0; f < nf; ++f)
+                dnew[f] = gg * dj[f];
+            for (sn_size ch = 0; ch < chunks; ++ch)
                 for (sn_size f = 0; f < nf; ++f)
-                    dnew[f] = gg * dj[f];
-                for (sn_size ch = 0; ch < chunks; ++ch)
-                    for (sn_size f = 0; f < nf; ++f)
-                        dnew[f] += partial[ch * nf + f];
-                double norm = 0;
-                for (sn_size f = 0; f < nf; ++f)
-                    norm += (double)dnew[f] * dnew[f];
-                skip = !(norm > 0);
-                if (!skip) {
-                    const REAL inv = (REAL)(1 / sqrt(norm));
-                    REAL ov = 0;
-                    for (sn_size f = 0; f < nf; ++f) {
-                        dnew[f] *= inv;
-                        ov += dj[f] * dnew[f];
-                    }
-                    overlap = ov;
-                }
+                    dnew[f] += partial[ch * nf + f];
+            double norm = 0;
+            for (sn_size f = 0; f < nf; ++f)
+                norm += (double)dnew[f] * dnew[f];
+            if (!(norm > 0)) { /* the same decision in every thread */
+#pragma omp barrier
+                continue; /* (the barrier: no thread writes the next partial sums early) */
             }
-            if (skip) continue;
+            const REAL inv = (REAL)(1 / sqrt(norm));
+            for (sn_size f = 0; f < nf; ++f) {
+                dnew[f] *= inv;
+                overlap += dj[f] * dnew[f];
+            }
+            /* R_I += d_j g^T - d' g'^T; the barrier at its end keeps the partial sums of the next
+             * atom from overwriting these before every thread has read them */
 #pragma omp for schedule(static)
             for (sn_size p = 0; p < m; ++p) {
                 REAL *restrict r = R + (sn_size)csr_signals[lo + p] * nf;
@@ -145,9 +149,11 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
                     r[f] += g * dj[f] - gnew * dnew[f];
                 csr_values[lo + p] = gnew;
             }
-#pragma omp single
-            for (sn_size f = 0; f < nf; ++f)
-                dj[f] = dnew[f];
+            /* d_j is not read again in this call (later atoms read their own), so one thread
+             * writes it with no barrier after */
+            if (sn_thread_id() == 0)
+                for (sn_size f = 0; f < nf; ++f)
+                    dj[f] = dnew[f];
         }
 #pragma omp for schedule(static)
         for (sn_size i = 0; i < n_signals; ++i) {

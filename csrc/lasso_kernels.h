@@ -7,18 +7,23 @@
  * atoms enter in passes at falling thresholds of |c| (alpha + (max |c| - alpha) / 2, / 4, ...),
  * strongest first, a coarse homotopy: in index order, atoms merely correlated with the signal's
  * own entered first and a third of the work went to taking them out again. Then repeat:
- *   1. one pass over the zero coefficients in index order: those that violate the conditions enter
- *      (each entry updates c on every atom);
+ *   1. one pass over the zero coefficients in index order (a vectorised test per block of atoms):
+ *      those that violate the conditions enter. c takes the entries in step 3; meanwhile the
+ *      violators' own correlations are kept current, so that a later one is tested again;
  *   2. if none entered and the last phase (3) ended by its tolerance, the point is optimal up to
- *      tol_inner: the duality gap (scikit-learn's formula) <= tol * ||x||^2 stops.
- *      Otherwise the exact solution for the current support and signs, a_S = G_SS^-1 (b_S - alpha
- *      s_S) (a Cholesky solve, supports up to LASSO_NEWTON_MAX atoms), is tried: kept when its
- *      signs agree and no other atom violates the conditions, and then the gap decides again. Else
- *      tol_inner shrinks tenfold;
- *   3. cyclic sweeps over the nonzero coefficients only, keeping c on them alone (k entries per
- *      change, not n_atoms), until the largest change is <= tol_inner * the largest coefficient
+ *      tol_inner: the duality gap (scikit-learn's formula) <= tol * ||x||^2 stops; else tol_inner
+ *      shrinks tenfold;
+ *   3. cyclic sweeps over the support only, keeping c on it alone (k entries per change, not
+ *      n_atoms), until the largest change is <= tol_inner * the largest coefficient
  *      (scikit-learn's rule for its full sweeps, which here are 1 and 3 together); then c on every
- *      atom from the phase's accumulated changes.
+ *      atom from the phase's changes and entries, four rows of G per pass. When the phase ended by
+ *      its tolerance, the same pass also gives the correlations at the exact solution for the
+ *      support and signs, a_S = G_SS^-1 (b_S - alpha s_S) (a Cholesky solve of the gathered G_SS,
+ *      supports up to LASSO_NEWTON_MAX atoms): kept when its signs agree and no other atom
+ *      violates the conditions, and then the gap decides.
+ * The rows of G (n_atoms long, too many to stay in L2 beside the streams of B and the codes) are
+ * the cost: each phase reads the support's rows once, entries of step 1 read only the violators'
+ * columns.
  * tol_inner starts at max(tol, 1e-4): the first supports may be wrong, so converging tightly on
  * them is wasted. Without norms (no gap test), tol_inner = tol and step 2 stops on the change rule.
  * max_iter is a work budget counted in scikit-learn's full sweeps: max_iter * n_atoms coordinate
@@ -41,17 +46,17 @@ static inline REAL K(lasso_shrink)(REAL z, REAL alpha, int positive)
 }
 
 /* The duality gap of scikit-learn's enet_coordinate_descent_gram (no L2 term) at a, from b, c and
- * norm2 = ||x||^2 alone: ||x - D a||^2 = norm2 - a.(b + c). */
-static double K(lasso_gap)(sn_size n, const REAL *b, const REAL *c, const REAL *a, double norm2,
-                           double alpha, int positive)
+ * norm2 = ||x||^2 alone: ||x - D a||^2 = norm2 - a.(b + c). a is zero off its support A (k atoms),
+ * so the sums run over A; dual = max |c| (max c when positive) over every atom. */
+static double K(lasso_gap)(sn_size k, const int32_t *A, const REAL *b, const REAL *c, const REAL *a,
+                           double dual, double norm2, double alpha)
 {
-    double ab = 0, ac = 0, l1 = 0, dual = 0;
-    for (sn_size i = 0; i < n; ++i) {
+    double ab = 0, ac = 0, l1 = 0;
+    for (sn_size p = 0; p < k; ++p) {
+        const sn_size i = A[p];
         ab += (double)a[i] * b[i];
         ac += (double)a[i] * c[i];
         l1 += ABS(a[i]);
-        const double ci = positive ? (double)c[i] : (double)ABS(c[i]);
-        if (ci > dual) dual = ci;
     }
     const double r2 = norm2 - ab - ac;
     double scale = 1, gap = r2;
@@ -62,90 +67,190 @@ static double K(lasso_gap)(sn_size n, const REAL *b, const REAL *c, const REAL *
     return gap + alpha * l1 - scale * norm2 + scale * ab;
 }
 
-/* Per-thread scratch: n-long b, c, cA, dA, cN; the support A (n ints); the Newton system L and the
- * gathered G_AA (LASSO_NEWTON_MAX^2 each) and the system's right-hand side / solution. */
-typedef struct {
-    REAL *b, *c, *cA, *dA, *cN, *L, *x, *GA;
-    int32_t *A;
-} K(lasso_scratch);
-
-/* The exact minimiser for the support and signs of a (k = |A| nonzeros listed in A): solves
- * G_AA z = b_A - alpha sign(a_A) by Cholesky; on success (PD system, signs kept, no violator off
- * the support) writes z into a, the new correlations into c and returns 1. */
-static int K(lasso_newton)(sn_size n, const REAL *G, sn_size ld, const REAL *diag, REAL alpha,
-                           int positive, sn_size k, REAL *restrict a, K(lasso_scratch) *s)
+/* c[t] -= sum_p w[p] G[A[p], t] for t < n, and with w2, also out2[t] = base2[t] - sum_p w2[p]
+ * G[A[p], t] from the same reads of the rows: four rows per pass, so that the outputs are loaded
+ * and stored once per four rows. */
+static void K(lasso_subtract_rows)(sn_size n, const REAL *G, sn_size ld, const int32_t *A,
+                                   sn_size k, const REAL *w, REAL *restrict c, const REAL *w2,
+                                   const REAL *restrict base2, REAL *restrict out2)
 {
-    const int32_t *A = s->A;
-    REAL *restrict L = s->L, *restrict x = s->x, *restrict cN = s->cN;
-    if (k == 0 || k > LASSO_NEWTON_MAX) return 0;
-    for (sn_size p = 0; p < k; ++p) { /* L = chol(G_AA), row-major lower; x = rhs */
-        const REAL *row = G + (sn_size)A[p] * ld;
-        for (sn_size q = 0; q <= p; ++q) {
-            REAL v = row[A[q]];
-            for (sn_size r = 0; r < q; ++r)
-                v -= L[p * LASSO_NEWTON_MAX + r] * L[q * LASSO_NEWTON_MAX + r];
-            if (q < p) {
-                L[p * LASSO_NEWTON_MAX + q] = v / L[q * LASSO_NEWTON_MAX + q];
-            } else {
-                if (!(v > diag[A[p]] * (REAL)1e-10)) return 0; /* (nearly) dependent atoms */
-                L[p * LASSO_NEWTON_MAX + p] = SQRT(v);
+    if (w2 != NULL)
+        for (sn_size t = 0; t < n; ++t)
+            out2[t] = base2[t];
+    sn_size p = 0;
+    for (; p + 4 <= k; p += 4) {
+        const REAL *restrict r0 = G + (sn_size)A[p] * ld, *restrict r1 = G + (sn_size)A[p + 1] * ld;
+        const REAL *restrict r2 = G + (sn_size)A[p + 2] * ld, *restrict r3 = G + (sn_size)A[p + 3] * ld;
+        const REAL w0 = w[p], w1 = w[p + 1], w2_ = w[p + 2], w3 = w[p + 3];
+        if (w2 == NULL) {
+            for (sn_size t = 0; t < n; ++t)
+                c[t] -= (w0 * r0[t] + w1 * r1[t]) + (w2_ * r2[t] + w3 * r3[t]);
+        } else {
+            const REAL v0 = w2[p], v1 = w2[p + 1], v2 = w2[p + 2], v3 = w2[p + 3];
+            for (sn_size t = 0; t < n; ++t) {
+                c[t] -= (w0 * r0[t] + w1 * r1[t]) + (w2_ * r2[t] + w3 * r3[t]);
+                out2[t] -= (v0 * r0[t] + v1 * r1[t]) + (v2 * r2[t] + v3 * r3[t]);
             }
         }
-        x[p] = s->b[A[p]] - (a[A[p]] > 0 ? alpha : -alpha);
     }
-    for (sn_size p = 0; p < k; ++p) { /* L y = rhs */
-        REAL v = x[p];
-        for (sn_size r = 0; r < p; ++r)
-            v -= L[p * LASSO_NEWTON_MAX + r] * x[r];
-        x[p] = v / L[p * LASSO_NEWTON_MAX + p];
-    }
-    for (sn_size p = k - 1; p >= 0; --p) { /* L^T z = y */
-        REAL v = x[p];
-        for (sn_size r = p + 1; r < k; ++r)
-            v -= L[r * LASSO_NEWTON_MAX + p] * x[r];
-        x[p] = v / L[p * LASSO_NEWTON_MAX + p];
-        if (!(x[p] * a[A[p]] > 0)) return 0; /* a sign changed: not this support */
-    }
-    for (sn_size t = 0; t < n; ++t)
-        cN[t] = s->b[t];
-    for (sn_size p = 0; p < k; ++p) {
-        const REAL *row = G + (sn_size)A[p] * ld, z = x[p];
+    for (; p < k; ++p) {
+        const REAL *restrict row = G + (sn_size)A[p] * ld, wp = w[p];
         for (sn_size t = 0; t < n; ++t)
-            cN[t] -= z * row[t];
-    }
-    const REAL limit = alpha * (1 + 64 * (REAL)SN_EPS);
-    for (sn_size t = 0, p = 0; t < n; ++t) { /* off the support: |c| <= alpha (c <= alpha) */
-        if (p < k && A[p] == t) {
-            ++p;
-            continue;
+            c[t] -= wp * row[t];
+        if (w2 != NULL) {
+            const REAL vp = w2[p];
+            for (sn_size t = 0; t < n; ++t)
+                out2[t] -= vp * row[t];
         }
-        if (diag[t] > 0 && (positive ? cN[t] > limit : ABS(cN[t]) > limit)) return 0;
+    }
+}
+
+/* Atoms per block of the violator scan: one vectorisable test per block, and the (scalar) listing
+ * only in the few blocks that hold a violator. */
+#define LASSO_SCAN_BLOCK 8
+
+/* The zero coefficients that violate the optimality conditions (|c| > lim, c > lim when positive;
+ * lim is +inf for atoms of norm zero) into V, in index order; returns their count. */
+static sn_size K(lasso_scan)(sn_size n, const REAL *c, const REAL *a, const REAL *lim, int positive,
+                             int32_t *restrict V)
+{
+    sn_size v = 0;
+    for (sn_size i0 = 0; i0 < n; i0 += LASSO_SCAN_BLOCK) {
+        const sn_size end = SN_MIN(n, i0 + LASSO_SCAN_BLOCK);
+        int hit = 0;
+        if (positive) {
+            for (sn_size i = i0; i < end; ++i)
+                hit |= (a[i] == 0) & (c[i] > lim[i]);
+        } else {
+            for (sn_size i = i0; i < end; ++i)
+                hit |= (a[i] == 0) & (ABS(c[i]) > lim[i]);
+        }
+        if (!hit) continue;
+        for (sn_size i = i0; i < end; ++i) {
+            V[v] = (int32_t)i;
+            v += (a[i] == 0) & ((positive ? c[i] : ABS(c[i])) > lim[i]);
+        }
+    }
+    return v;
+}
+
+/* max |c| (max c when positive, at least 0) over every atom: the dual scaling of the gap. */
+static REAL K(lasso_dual)(sn_size n, const REAL *c, int positive)
+{
+    REAL top = 0;
+    if (positive) {
+        for (sn_size i = 0; i < n; ++i)
+            top = c[i] > top ? c[i] : top;
+    } else {
+        for (sn_size i = 0; i < n; ++i)
+            top = ABS(c[i]) > top ? ABS(c[i]) : top;
+    }
+    return top;
+}
+
+/* Per-thread scratch: n-long b, c, cN, the entries not yet in c (pend, kept at zero between
+ * uses); k-long (k <= n) cA, dA, the Newton weights w; the support A, the violators V and the
+ * Newton support P (n ints each); the Newton system L and the gathered G_AA (LASSO_NEWTON_MAX^2
+ * each) and the system's right-hand side / solution x. */
+typedef struct {
+    REAL *b, *c, *cN, *pend, *cA, *dA, *w, *L, *x, *GA;
+    int32_t *A, *V, *P;
+} K(lasso_scratch);
+
+/* The exact minimiser for the support and signs of a: the nonzero coefficients among the k atoms
+ * listed in A, whose Gram matrix G_AA is gathered in GA (rows of LASSO_NEWTON_MAX). Solves
+ * G_PP z = b_P - alpha sign(a_P) by Cholesky for the nonzero positions P; returns 0 when the
+ * system is not positive definite or a sign changes, else writes the weights w (z on P, zero
+ * elsewhere in A). */
+static int K(lasso_newton_solve)(sn_size k, const int32_t *A, const REAL *GA, const REAL *b,
+                                 const REAL *a, REAL alpha, K(lasso_scratch) *s)
+{
+    REAL *restrict L = s->L, *restrict x = s->x, *restrict w = s->w;
+    int32_t *restrict P = s->P;
+    sn_size m = 0;
+    for (sn_size p = 0; p < k; ++p) {
+        P[m] = (int32_t)p;
+        m += a[A[p]] != 0;
+    }
+    if (m == 0) return 0;
+    for (sn_size u = 0; u < m; ++u) { /* L = chol(G_PP), row-major lower; x = rhs */
+        const REAL *row = GA + (sn_size)P[u] * LASSO_NEWTON_MAX;
+        for (sn_size q = 0; q <= u; ++q) {
+            REAL v = row[P[q]];
+            for (sn_size r = 0; r < q; ++r)
+                v -= L[u * LASSO_NEWTON_MAX + r] * L[q * LASSO_NEWTON_MAX + r];
+            if (q < u) {
+                L[u * LASSO_NEWTON_MAX + q] = v / L[q * LASSO_NEWTON_MAX + q];
+            } else {
+                if (!(v > row[P[u]] * (REAL)1e-10)) return 0; /* (nearly) dependent atoms */
+                L[u * LASSO_NEWTON_MAX + u] = SQRT(v);
+            }
+        }
+        const sn_size i = A[P[u]];
+        x[u] = b[i] - (a[i] > 0 ? alpha : -alpha);
+    }
+    for (sn_size u = 0; u < m; ++u) { /* L y = rhs */
+        REAL v = x[u];
+        for (sn_size r = 0; r < u; ++r)
+            v -= L[u * LASSO_NEWTON_MAX + r] * x[r];
+        x[u] = v / L[u * LASSO_NEWTON_MAX + u];
+    }
+    for (sn_size u = m - 1; u >= 0; --u) { /* L^T z = y */
+        REAL v = x[u];
+        for (sn_size r = u + 1; r < m; ++r)
+            v -= L[r * LASSO_NEWTON_MAX + u] * x[r];
+        x[u] = v / L[u * LASSO_NEWTON_MAX + u];
+        if (!(x[u] * a[A[P[u]]] > 0)) return 0; /* a sign changed: not this support */
     }
     for (sn_size p = 0; p < k; ++p)
-        a[A[p]] = x[p];
-    for (sn_size t = 0; t < n; ++t)
-        s->c[t] = cN[t];
+        w[p] = 0;
+    for (sn_size u = 0; u < m; ++u)
+        w[P[u]] = x[u];
     return 1;
+}
+
+/* Whether cN (the correlations at the Newton point) satisfies the optimality conditions off the
+ * support: |c| <= alpha (c <= alpha when positive), with room for rounding. Violators are counted
+ * over every atom, then those on the support (nonzero w) taken back out: no branches. */
+static int K(lasso_newton_holds)(sn_size n, const REAL *cN, const REAL *lim, int positive,
+                                 sn_size k, const int32_t *A, const REAL *w)
+{
+    const REAL slack = 1 + 64 * (REAL)SN_EPS;
+    sn_size violators = 0;
+    for (sn_size t = 0; t < n; ++t)
+        violators += (positive ? cN[t] : ABS(cN[t])) > lim[t] * slack;
+    for (sn_size p = 0; p < k; ++p) {
+        const REAL ct = positive ? cN[A[p]] : ABS(cN[A[p]]);
+        violators -= (w[p] != 0) & (ct > lim[A[p]] * slack);
+    }
+    return violators == 0;
 }
 
 /* Codes one signal into a (n entries; the start point when warm). Returns the work done, in full
  * sweeps (coordinate visits / n, rounded up); *converged tells whether the stop rule was met. */
 static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL *diag,
-                               const REAL *bsrc, sn_size b_stride, double norm2, int has_norm,
-                               REAL alpha, int positive, sn_size max_iter, double tol, int warm,
-                               REAL *restrict a, K(lasso_scratch) *s, int *converged)
+                               const REAL *lim, const REAL *bsrc, sn_size b_stride, double norm2,
+                               int has_norm, REAL alpha, int positive, sn_size max_iter, double tol,
+                               int warm, REAL *restrict a, K(lasso_scratch) *s, int *converged)
 {
-    REAL *restrict b = s->b, *restrict c = s->c, *restrict cA = s->cA, *restrict dA = s->dA;
-    int32_t *restrict A = s->A;
-    for (sn_size i = 0; i < n; ++i)
-        b[i] = c[i] = bsrc[i * b_stride];
+    REAL *restrict b = s->b, *c = s->c, *cN = s->cN, *restrict pend = s->pend;
+    REAL *restrict cA = s->cA, *restrict dA = s->dA, *restrict GA = s->GA;
+    int32_t *restrict A = s->A, *restrict V = s->V;
+    if (b_stride == 1) {
+        for (sn_size i = 0; i < n; ++i)
+            b[i] = c[i] = bsrc[i];
+    } else {
+        for (sn_size i = 0; i < n; ++i)
+            b[i] = c[i] = bsrc[i * b_stride];
+    }
+    sn_size k = 0, nv = 0;
     if (warm) {
-        for (sn_size i = 0; i < n; ++i) {
-            if (a[i] == 0) continue;
-            const REAL *row = G + i * ld, ai = a[i];
-            for (sn_size t = 0; t < n; ++t)
-                c[t] -= ai * row[t];
-        }
+        for (sn_size i = 0; i < n; ++i)
+            if (a[i] != 0) {
+                A[k] = (int32_t)i;
+                dA[k++] = a[i];
+            }
+        K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, NULL, NULL, NULL);
     } else {
         for (sn_size i = 0; i < n; ++i)
             a[i] = 0;
@@ -155,81 +260,128 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
     sn_size work = 0;
     *converged = 0;
     if (!warm) { /* 0. the violators, strongest first: passes at falling thresholds */
-        REAL top = 0;
-        for (sn_size i = 0; i < n; ++i) {
-            const REAL ci = positive ? c[i] : ABS(c[i]);
-            if (ci > top && diag[i] > 0) top = ci;
+        for (sn_size i = 0; i < n; ++i) { /* every coefficient is zero: no blocks to skip */
+            V[nv] = (int32_t)i;
+            nv += (positive ? c[i] : ABS(c[i])) > lim[i];
         }
-        for (int pass = 1; pass <= LASSO_FIRST_PASSES && top > alpha; ++pass) {
+        REAL top = 0;
+        for (sn_size q = 0; q < nv; ++q) {
+            const REAL ci = positive ? c[V[q]] : ABS(c[V[q]]);
+            top = ci > top ? ci : top;
+        }
+        for (int pass = 1; pass <= LASSO_FIRST_PASSES && nv > 0; ++pass) {
             const REAL threshold = alpha + (top - alpha) / (REAL)(1 << pass);
-            for (sn_size i = 0; i < n; ++i) {
-                const REAL gii = diag[i];
-                if (a[i] != 0 || !(gii > 0)) continue;
-                if (!((positive ? c[i] : ABS(c[i])) > threshold)) continue;
-                const REAL new = K(lasso_shrink)(c[i], alpha, positive) / gii;
-                a[i] = new;
-                const REAL *row = G + i * ld;
-                for (sn_size t = 0; t < n; ++t)
-                    c[t] -= new * row[t];
+            sn_size kept = 0; /* the candidates that still violate and have not entered */
+            for (sn_size q = 0; q < nv; ++q) {
+                const sn_size i = V[q];
+                const REAL ci = positive ? c[i] : ABS(c[i]);
+                if (ci > threshold) {
+                    const REAL new = K(lasso_shrink)(c[i], alpha, positive) / diag[i];
+                    a[i] = new;
+                    sn_size p = k++; /* the support, kept in index order (insertion) */
+                    for (; p > 0 && A[p - 1] > (int32_t)i; --p)
+                        A[p] = A[p - 1];
+                    A[p] = (int32_t)i;
+                    const REAL *row = G + i * ld;
+                    for (sn_size t = 0; t < n; ++t)
+                        c[t] -= new * row[t];
+                    continue;
+                }
+                V[kept] = (int32_t)i;
+                kept += ci > alpha;
             }
+            nv = kept;
             work += n;
         }
     }
     int settled = 0; /* the last phase over the support ended by its tolerance */
     for (;;) {
+        /* 1. the zero coefficients that violate enter, in index order. c takes the entries at the
+         * end of the phase (3) with the other changes; until then cN holds the violators' own
+         * correlations, updated after each entry so that a later violator is tested again. */
+        nv = K(lasso_scan)(n, c, a, lim, positive, V);
+        sn_size kept = 0; /* the support without the coefficients the sweeps set to zero */
+        for (sn_size p = 0; p < k; ++p) {
+            A[kept] = A[p];
+            kept += a[A[p]] != 0;
+        }
+        k = kept;
         sn_size entered = 0;
-        for (sn_size i = 0; i < n; ++i) { /* 1. the zero coefficients that violate enter */
-            const REAL gii = diag[i];
-            if (a[i] != 0 || !(gii > 0)) continue; /* atoms of norm zero never move (scikit-learn) */
-            const REAL shrunk = K(lasso_shrink)(c[i], alpha, positive);
-            if (shrunk == 0) continue; /* most atoms: no division */
-            const REAL new = shrunk / gii;
+        for (sn_size q = 0; q < nv; ++q)
+            cN[q] = c[V[q]];
+        for (sn_size q = 0; q < nv; ++q) {
+            const REAL shrunk = K(lasso_shrink)(cN[q], alpha, positive);
+            if (shrunk == 0) continue;
+            const sn_size i = V[q];
+            const REAL new = shrunk / diag[i];
             a[i] = new;
-            ++entered;
+            pend[i] = new;
+            V[entered++] = (int32_t)i;
             const REAL *row = G + i * ld;
-            for (sn_size t = 0; t < n; ++t)
-                c[t] -= new * row[t];
+            for (sn_size r = q + 1; r < nv; ++r)
+                cN[r] -= new * row[V[r]];
         }
         work += n;
-        sn_size k = 0;
-        for (sn_size i = 0; i < n; ++i)
-            if (a[i] != 0) A[k++] = (int32_t)i;
+        if (entered) { /* the support with the new atoms, merged in index order */
+            int32_t *restrict merged = s->P;
+            sn_size p = 0, q = 0, m = 0;
+            while (p < k && q < entered)
+                merged[m++] = A[p] < V[q] ? A[p++] : V[q++];
+            while (p < k)
+                merged[m++] = A[p++];
+            while (q < entered)
+                merged[m++] = V[q++];
+            for (p = 0; p < m; ++p)
+                A[p] = merged[p];
+            k = m;
+        }
         if (entered == 0 && settled) { /* 2. optimal up to tol_inner */
             if (!has_norm) {
                 *converged = 1;
                 break;
             }
-            const double goal = tol * norm2;
-            if (K(lasso_gap)(n, b, c, a, norm2, alpha, positive) <= goal ||
-                (K(lasso_newton)(n, G, ld, diag, alpha, positive, k, a, s) &&
-                 K(lasso_gap)(n, b, c, a, norm2, alpha, positive) <= goal)) {
+            if (K(lasso_gap)(k, A, b, c, a, K(lasso_dual)(n, c, positive), norm2, alpha) <=
+                tol * norm2) {
                 *converged = 1;
                 break;
             }
             tol_inner = tol_inner > tol ? SN_MAX(tol, tol_inner * 0.1) : tol_inner * 0.1;
         }
         if (work >= budget) break;
+        /* 3. sweeps over the support, from c on the support with the entries of step 1 */
         settled = 0;
-        for (sn_size p = 0; p < k; ++p) { /* 3. sweeps over the support */
+        for (sn_size p = 0; p < k; ++p) {
             cA[p] = c[A[p]];
-            dA[p] = 0;
+            dA[p] = pend[A[p]];
+            pend[A[p]] = 0;
         }
         /* G_AA gathered once per phase (rows of LASSO_NEWTON_MAX), so that each change updates cA
          * with one contiguous pass; larger supports gather per change. */
         const int compact = k <= LASSO_NEWTON_MAX;
-        REAL *restrict GA = s->GA;
         if (compact)
             for (sn_size p = 0; p < k; ++p) {
                 const REAL *row = G + (sn_size)A[p] * ld;
                 for (sn_size q = 0; q < k; ++q)
                     GA[p * LASSO_NEWTON_MAX + q] = row[A[q]];
             }
+        for (sn_size p = 0; entered && p < k; ++p) {
+            const REAL d = dA[p];
+            if (d == 0) continue;
+            if (compact) {
+                const REAL *restrict gp = GA + p * LASSO_NEWTON_MAX;
+                for (sn_size q = 0; q < k; ++q)
+                    cA[q] -= d * gp[q];
+            } else {
+                const REAL *row = G + (sn_size)A[p] * ld;
+                for (sn_size q = 0; q < k; ++q)
+                    cA[q] -= d * row[A[q]];
+            }
+        }
         while (work < budget) {
             work += SN_MAX(k, (sn_size)1);
             REAL max_change = 0, max_coef = 0;
             for (sn_size p = 0; p < k; ++p) {
                 const sn_size i = A[p];
-                const REAL *row = G + i * ld;
                 const REAL gii = diag[i];
                 const REAL old = a[i];
                 const REAL new = K(lasso_shrink)(cA[p] + gii * old, alpha, positive) / gii;
@@ -244,6 +396,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                     for (sn_size q = 0; q < k; ++q)
                         cA[q] -= d * gp[q];
                 } else {
+                    const REAL *row = G + i * ld;
                     for (sn_size q = 0; q < k; ++q)
                         cA[q] -= d * row[A[q]];
                 }
@@ -253,14 +406,29 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 break;
             }
         }
-        for (sn_size p = 0; p < k; ++p) { /* c on every atom, from the phase's changes */
-            const REAL d = dA[p];
-            if (d == 0) continue;
-            const REAL *row = G + (sn_size)A[p] * ld;
-            for (sn_size t = 0; t < n; ++t)
-                c[t] -= d * row[t];
+        /* c on every atom from the phase's changes; once the phase settled, also the correlations
+         * at the exact minimiser for its support and signs (from the same reads of G), kept when
+         * that point is optimal: then the gap decides. */
+        if (settled && has_norm && compact && K(lasso_newton_solve)(k, A, GA, b, a, alpha, s)) {
+            K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, s->w, b, cN);
+            if (K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w)) {
+                for (sn_size p = 0; p < k; ++p)
+                    a[A[p]] = s->w[p];
+                REAL *swap = c; /* the Newton correlations become c */
+                c = cN;
+                cN = swap;
+                if (K(lasso_gap)(k, A, b, c, a, K(lasso_dual)(n, c, positive), norm2, alpha) <=
+                    tol * norm2) {
+                    *converged = 1;
+                    break;
+                }
+            }
+        } else {
+            K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, NULL, NULL, NULL);
         }
     }
+    for (sn_size p = 0; p < k; ++p) /* pend back to zero (a stop by the budget may leave some) */
+        pend[A[p]] = 0;
     return (work + n - 1) / n;
 }
 
@@ -273,36 +441,47 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     *n_unconverged = 0;
     if (n_signals == 0 || n_atoms == 0) return SN_OK;
     const sn_size n = n_atoms, m = LASSO_NEWTON_MAX;
-    const sn_size per_thread = (5 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
-                               n * (sn_size)sizeof(int32_t) + 64;
+    const sn_size per_thread = (7 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
+                               3 * n * (sn_size)sizeof(int32_t) + 64;
     const int nt = sn_threads_for(n_threads, n_signals * n * 32, SN_CODING_GRAIN);
     char *memory = (char *)malloc((size_t)(nt * per_thread));
-    REAL *diag = (REAL *)malloc((size_t)n * sizeof(REAL));
+    /* the diagonal of G, read once, and each atom's violation threshold: alpha, or +inf for
+     * atoms of norm zero, which never move (scikit-learn) */
+    REAL *diag = (REAL *)malloc((size_t)(2 * n) * sizeof(REAL));
     if (memory == NULL || diag == NULL) {
         free(memory);
         free(diag);
         return SN_ENOMEM;
     }
-    for (sn_size i = 0; i < n; ++i) /* read once, not one cache line per atom per sweep */
+    REAL *lim = diag + n;
+    for (sn_size i = 0; i < n; ++i) {
         diag[i] = G[i * g_ld + i];
+        lim[i] = diag[i] > 0 ? (REAL)alpha : (REAL)INFINITY;
+    }
     sn_size iter_max = 0, unconverged = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(max : iter_max) reduction(+ : unconverged)
     {
         K(lasso_scratch) s;
         s.b = (REAL *)(memory + sn_thread_id() * per_thread);
         s.c = s.b + n;
-        s.cA = s.c + n;
+        s.cN = s.c + n;
+        s.pend = s.cN + n;
+        s.cA = s.pend + n;
         s.dA = s.cA + n;
-        s.cN = s.dA + n;
-        s.L = s.cN + n;
+        s.w = s.dA + n;
+        s.L = s.w + n;
         s.GA = s.L + m * m;
         s.x = s.GA + m * m;
         s.A = (int32_t *)(s.x + m);
+        s.V = s.A + n;
+        s.P = s.V + n;
+        for (sn_size i = 0; i < n; ++i)
+            s.pend[i] = 0;
 #pragma omp for schedule(dynamic, 16)
         for (sn_size j = 0; j < n_signals; ++j) {
             int converged;
             const sn_size it = K(lasso_signal)(
-                n, G, g_ld, diag, B + j * b_signal_stride, b_atom_stride,
+                n, G, g_ld, diag, lim, B + j * b_signal_stride, b_atom_stride,
                 norms != NULL ? (double)norms[j] : 0.0, norms != NULL, (REAL)alpha, positive,
                 max_iter, tol, warm, A + j * n, &s, &converged);
             if (it > iter_max) iter_max = it;
@@ -318,4 +497,5 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
 
 #undef LASSO_FIRST_TOL
 #undef LASSO_FIRST_PASSES
+#undef LASSO_SCAN_BLOCK
 #undef K

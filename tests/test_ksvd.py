@@ -79,6 +79,30 @@ def test_deterministic_for_a_seed_and_thread_count():
     assert not np.array_equal(other, results[0][0])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threads_share_the_atom_updates_deterministically(dtype):
+    """Enough signals that the update kernel starts its threads (csrc/ksvd_kernels.h: partial sums
+    over chunks of 64 signals, each thread adding them up in chunk order), with zero signals so that
+    some atoms go unused and are replaced."""
+    X = signals(n_features=16, n_atoms=24, n_signals=4000, seed=5).astype(dtype)
+    X[:, ::7] = 0
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            sparsenet.set_num_threads(threads)
+            results.append(sparsenet.ksvd(X, 40, n_nonzero_coefs=3, max_iter=3, random_state=0,
+                                          return_errors=True))
+    finally:
+        sparsenet.set_num_threads(None)
+    for D, codes, errors in results[1:]:
+        np.testing.assert_array_equal(D, results[0][0])
+        np.testing.assert_array_equal(codes, results[0][1])
+        assert errors == results[0][2]
+    D_ref, codes_ref, _ = reference.ksvd(X, 40, 3, None, max_iter=3, random_state=0)
+    tol = 1e-6 if dtype == np.float64 else 1e-2
+    np.testing.assert_allclose(results[0][0], D_ref, atol=tol)
+
+
 def test_float32_and_csc():
     X = signals(seed=4).astype(np.float32)
     D, codes = sparsenet.ksvd(X, 20, n_nonzero_coefs=3, max_iter=3, random_state=0,

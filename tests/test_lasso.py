@@ -92,6 +92,35 @@ def test_gram_matches_lasso_in_every_layout():
     np.testing.assert_allclose(sparsenet.lasso_gram(G, DtX[:, 3], alpha), expected[:, 3], atol=1e-6)
 
 
+def test_supports_beyond_the_exact_solve():
+    """Supports of more than 128 atoms (csrc/coding.c LASSO_NEWTON_MAX): the sweeps read G_AA from
+    the rows of G, and no exact solve is tried."""
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    D, X = problem(n_features=400, n_atoms=300, n_signals=6, k=180, noise=0.01, seed=12)
+    alpha = 0.002
+    ours = sparsenet.lasso(D, X, alpha, max_iter=5000)
+    assert (np.count_nonzero(ours, axis=0) > 128).all()
+    theirs = decomposition.sparse_encode(X.T, D.T, algorithm="lasso_cd", alpha=alpha,
+                                         max_iter=5000).T
+    assert (objective(D, X, ours, alpha) <= objective(D, X, theirs, alpha) * (1 + 1e-6)).all()
+    assert kkt_violation(D, X, ours, alpha) < 1e-4
+
+
+@pytest.mark.parametrize("max_iter", [1, 2, 3, 1000])
+def test_signals_do_not_depend_on_their_neighbours(max_iter):
+    """A signal stopped by the budget leaves nothing behind in its thread's scratch: coded alone or
+    beside others, every signal gets the same coefficients."""
+    D, X = problem(n_signals=40, seed=13)
+    G, DtX, norms = D.T @ D, D.T @ X, (X * X).sum(axis=0)  # the same inputs for both
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sparsenet.ConvergenceWarning)
+        batch = sparsenet.lasso_gram(G, DtX, 0.02, norms_squared=norms, max_iter=max_iter)
+        for j in (0, 17, 39):
+            alone = sparsenet.lasso_gram(G, DtX[:, j], 0.02, norms_squared=norms[j:j + 1],
+                                         max_iter=max_iter)
+            np.testing.assert_array_equal(alone, batch[:, j])
+
+
 def test_one_signal_and_strided_input():
     D, X = problem(seed=3)
     full = sparsenet.lasso(D, X, 0.1)
