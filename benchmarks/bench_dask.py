@@ -32,12 +32,36 @@ def dictionary():
     return D / np.linalg.norm(D, axis=0)
 
 
-def lazy_signals(n_signals, chunk):
-    """The signals as a Dask array generated block by block where it is computed."""
+def signal_chunk(i, chunk):
+    """Chunk i of the signals: `chunk` Gaussian signals."""
+    return np.random.default_rng([1, i]).standard_normal((N_FEATURES, chunk))
+
+
+def signals_in_memory(n_signals, chunk):
+    """The same signals as one array (filled chunk by chunk: no second copy at any time)."""
+    X = np.empty((N_FEATURES, n_signals))
+    for i in range(n_signals // chunk):
+        X[:, i * chunk:(i + 1) * chunk] = signal_chunk(i, chunk)
+    return X
+
+
+def lazy_signals(n_signals, chunk, client=None):
+    """The signals as a Dask array generated chunk by chunk where it is computed; with a
+    distributed `client`, generated now, chunk i on worker i mod n_workers (the data spread evenly,
+    as a cluster that loads its data in parallel holds it)."""
+    import dask
     import dask.array as da
 
-    return da.random.default_rng(1).standard_normal((N_FEATURES, n_signals),
-                                                    chunks=(N_FEATURES, chunk))
+    workers = sorted(client.scheduler_info()["workers"]) if client is not None else None
+    parts = []
+    for i in range(n_signals // chunk):
+        if workers is None:
+            part = dask.delayed(signal_chunk, pure=True)(i, chunk)
+        else:
+            part = dask.delayed(client.submit(signal_chunk, i, chunk,
+                                              workers=[workers[i % len(workers)]]))
+        parts.append(da.from_delayed(part, (N_FEATURES, chunk), np.float64))
+    return da.concatenate(parts, axis=1)
 
 
 def rss_mib():
@@ -74,6 +98,21 @@ def timed(run, repeat):
     return statistics.median(times)
 
 
+def forget(client, keys):
+    """Waits until the scheduler has forgotten `keys` (results the caller dropped), so that the
+    next run's identical keys are computed again rather than found."""
+    import dask
+
+    keys = {str(key) for key in dask.core.flatten(keys)}
+    gc.collect()
+    for _ in range(500):
+        known = client.run_on_scheduler(lambda dask_scheduler: {str(k) for k in dask_scheduler.tasks})
+        if not keys & known:
+            return
+        time.sleep(0.01)
+    raise RuntimeError("the scheduler kept the previous run's results")
+
+
 def on_cluster(n_workers, n_signals, chunk, repeat):
     """(median seconds of the persisted CSC coding, peak MiB of a worker above its start)."""
     import distributed
@@ -87,20 +126,24 @@ def on_cluster(n_workers, n_signals, chunk, repeat):
         warm_up = sparsenet.dask.omp(D, lazy_signals(2000, 1000), n_nonzero_coefs=K)
         warm_up.compute()  # imports and first calls done before the memory baseline
         before = client.run(reset_peak)
-        X = lazy_signals(n_signals, chunk).persist()
+        X = lazy_signals(n_signals, chunk, client).persist()
         distributed.wait(X)
 
-        def run():
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
             codes = sparsenet.dask.omp(D, X, n_nonzero_coefs=K, return_format="csc").persist()
             distributed.wait(codes)
+            times.append(time.perf_counter() - start)
+            keys = codes.__dask_keys__()
             del codes
-
-        seconds = timed(run, repeat)
+            forget(client, keys)
+        seconds = statistics.median(times)
         peaks = client.run(peak_mib)
         return seconds, max(peaks[w] - before[w] for w in peaks)
 
 
-def in_memory_peak(n_signals):
+def in_memory_peak(n_signals, chunk):
     """Peak MiB of a fresh process above its memory before the signals exist, for one call."""
     code = f"""
 import sys; sys.path[:0] = {sys.path!r}
@@ -108,7 +151,7 @@ import numpy as np, bench_dask as b, sparsenet
 D = b.dictionary()
 sparsenet.omp(D, np.ones((b.N_FEATURES, 2000)), n_nonzero_coefs=b.K, return_format="csc")
 before = b.reset_peak()
-X = np.random.default_rng(1).standard_normal((b.N_FEATURES, {n_signals}))
+X = b.signals_in_memory({n_signals}, {chunk})
 sparsenet.omp(D, X, n_nonzero_coefs=b.K, return_format="csc")
 print(b.peak_mib() - before)
 """
@@ -133,7 +176,7 @@ def main():
     print(f"OMP O1: D {N_FEATURES}x{N_ATOMS} float64, k={K}, {n} signals in chunks of {chunk}; "
           f"median of {repeat}")
     D = dictionary()
-    X = lazy_signals(n, chunk).compute(scheduler="sync")
+    X = signals_in_memory(n, chunk)
     with sparsenet.use_num_threads(2):
         in_memory = timed(lambda: sparsenet.omp(D, X, n_nonzero_coefs=K, return_format="csc"),
                           repeat)
@@ -148,7 +191,7 @@ def main():
     gc.collect()
     two, worker_peak = on_cluster(2, n, chunk, repeat)
     one, _ = on_cluster(1, n, chunk, repeat)
-    call_peak = in_memory_peak(n)
+    call_peak = in_memory_peak(n, chunk)
     rows = [
         ("in memory, sparsenet.omp, 2 threads, CSC", in_memory, None),
         ("in memory, sparsenet.omp, 2 threads, dense", in_memory_dense, None),
