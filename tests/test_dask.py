@@ -32,7 +32,8 @@ def compute(request):
     """compute(collection): the result, on one scheduler."""
     if request.param == "distributed":
         client = request.getfixturevalue("cluster_client")
-        return lambda collection: client.compute(collection).result()
+        # a timeout: a worker that dies (a sanitizer's abort, say) fails the test, not the run
+        return lambda collection: client.compute(collection).result(timeout=300)
     return lambda collection: collection.compute(scheduler=request.param)
 
 
@@ -287,7 +288,7 @@ def test_threads_per_task_on_a_cluster(cluster_client):
         return np.full(block.shape, sd._in_task(sparsenet.get_num_threads))
 
     # Dask's nanny starts workers with OMP_NUM_THREADS=1: one sparsenet thread per task
-    got = cluster_client.compute(da.zeros(4, chunks=1).map_blocks(seen)).result()
+    got = cluster_client.compute(da.zeros(4, chunks=1).map_blocks(seen)).result(timeout=300)
     assert set(got) == {1}
 
 

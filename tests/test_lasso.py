@@ -220,3 +220,31 @@ def test_bad_arguments():
         sparsenet.lasso_gram(D, D.T @ X, 0.1)
     with pytest.raises(TypeError, match="X"):
         sparsenet.lasso(D, X.astype(complex), 0.1)
+
+
+def _misaligned(a):
+    """A copy of `a` (same layout) whose data starts one byte past an aligned address, as an array
+    a Dask worker deserialises from a byte buffer can."""
+    raw = np.empty(a.nbytes + 1, dtype=np.uint8)
+    view = np.frombuffer(raw.data, dtype=a.dtype, count=a.size, offset=1)
+    view = view.reshape(a.shape, order="F" if a.flags.f_contiguous and not a.flags.c_contiguous
+                        else "C")
+    view[...] = a
+    return view
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_lasso_gram_reads_misaligned_inputs_as_aligned(order):
+    rng = np.random.default_rng(3)
+    D = rng.standard_normal((16, 24))
+    D /= np.linalg.norm(D, axis=0)
+    X = rng.standard_normal((16, 30))
+    G, DtX, norms = D.T @ D, np.asarray(D.T @ X, order=order), (X ** 2).sum(axis=0)
+    expected = sparsenet.lasso_gram(G, DtX, 0.2, norms_squared=norms)
+    odd = [_misaligned(a) for a in (G, DtX, norms)]
+    assert not any(a.flags.aligned for a in odd)
+    np.testing.assert_array_equal(sparsenet.lasso_gram(odd[0], odd[1], 0.2, norms_squared=odd[2]),
+                                  expected)
+    assert np.array_equal(sparsenet.ksvd(_misaligned(np.asfortranarray(X)), 8, 2, max_iter=2,
+                                         random_state=0)[0],
+                          sparsenet.ksvd(X, 8, 2, max_iter=2, random_state=0)[0])

@@ -14,7 +14,7 @@ import numpy as np
 
 from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too)
 from sparsenet import _coding, _omp, backend, reference
-from sparsenet._validate import as_array, check_index, result_dtype
+from sparsenet._validate import as_aligned, as_array, as_c_array, check_index, result_dtype
 from sparsenet.omp import _check_bool, _check_finite, omp
 
 
@@ -216,14 +216,16 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
             raise ValueError(f"norms_squared must have one entry per signal ({n_signals}), got "
                              f"shape {np.shape(norms_squared)}")
         _check_finite(norms, "norms_squared")
-        norms = np.ascontiguousarray(norms, dtype=dtype)
+        norms = as_c_array(norms, dtype)
     start = _check_init(init, n_atoms, n_signals, dtype)
     if backend.use_numpy():
         coef = reference.lasso_gram(G, B, alpha, norms_squared=norms, positive=positive,
                                     max_iter=max_iter, tol=tol, init=start)
         return coef[:, 0] if DtX.ndim == 1 else coef
-    G = np.ascontiguousarray(G, dtype=dtype)
-    B = B.astype(dtype, copy=False)
+    # as_c_array / as_aligned copy a misaligned array (a view into a byte buffer, such as a Dask
+    # worker deserialises): the kernel's loads from one would be undefined behaviour
+    G = as_c_array(G, dtype)
+    B = as_aligned(B.astype(dtype, copy=False))
     if B.flags.f_contiguous:
         strides = (1, n_atoms)
     else:
@@ -334,7 +336,7 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
 
             codes = sp.csc_array(codes)
         return (D, codes, errors) if return_errors else (D, codes)
-    Xf = np.asfortranarray(X, dtype=dtype)  # signal-major: the kernel's layout
+    Xf = as_aligned(np.asfortranarray(X, dtype=dtype))  # signal-major: the kernel's layout
     D = np.asfortranarray(reference.ksvd_init(Xf, n_atoms, init, random_state), dtype=dtype)
     R = np.empty_like(Xf)
     x_flat, r_flat, d_flat = np.ravel(Xf, order="F"), np.ravel(R, order="F"), np.ravel(D, order="F")
