@@ -104,9 +104,9 @@ def _one_key(value: Any) -> Any:
     return dask.delayed(value, pure=True)
 
 
-def _empty_like(x: Any, n_columns: int = 0) -> np.ndarray:
-    """An in-memory stand-in of `x` with `n_columns` columns, for checking arguments and meta."""
-    return np.zeros(x.shape[:-1] + (n_columns,), dtype=x.dtype)
+def _empty_like(x: Any) -> np.ndarray:
+    """An in-memory stand-in of `x` with no columns (signals), for checking arguments and meta."""
+    return np.zeros(x.shape[:-1] + (0,), dtype=x.dtype)
 
 
 def _meta(sample: Any) -> Any:
@@ -143,7 +143,6 @@ def _code_by_signal(code: Callable[..., Any], matrix: Any, signals: Any, name: s
     sample = code(in_memory, _empty_like(signals),
                   **{k: _empty_like(v) for k, v in extras.items()}, **options)
     n_atoms = sample.shape[0]
-    index = "as"
     arguments: list = [signals, "fs"]
     for value in extras.values():
         arguments += [value, "as"[-value.ndim:]]
@@ -153,7 +152,7 @@ def _code_by_signal(code: Callable[..., Any], matrix: Any, signals: Any, name: s
         return _in_task(code, matrix, _one_block(blocks), **dict(zip(names, extra_blocks)),
                         **options)
 
-    return da.blockwise(run, index, *arguments, matrix=_one_key(matrix),
+    return da.blockwise(run, "as", *arguments, matrix=_one_key(matrix),
                         new_axes={"a": n_atoms}, concatenate=False, meta=_meta(sample),
                         dtype=sample.dtype)
 
