@@ -11,7 +11,8 @@
  *   E^T d' = R_I^T d' + g (d_j.d')        g' = E^T d'   and   R_I += d_j g^T - d' g'^T.
  * Sums over I run in fixed chunks of signals whose partial sums are added in chunk order, so the
  * result does not depend on the thread count. An atom no signal uses is replaced by the
- * worst-represented signal (largest residual energy when the first unused atom is met), normalised. */
+ * worst-represented signal (largest residual energy when the first unused atom is met), normalised;
+ * an atom stays as it is when every signal not yet taken is represented to within rounding. */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
 
@@ -71,17 +72,25 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
 #pragma omp single
                 {
                     if (!have_energies) {
+                        /* a signal represented to within rounding (energy <= eps ||x||^2, the
+                         * rule of sparsenet._policy.ksvd_badly_represented) is no candidate:
+                         * among such signals the "worst" is noise, and an atom copying one adds
+                         * nothing */
                         for (sn_size i = 0; i < n_signals; ++i) {
-                            double e = 0;
-                            for (sn_size f = 0; f < nf; ++f)
+                            double e = 0, n2 = 0;
+                            for (sn_size f = 0; f < nf; ++f) {
                                 e += (double)R[i * nf + f] * R[i * nf + f];
-                            sig_energy[i] = e;
+                                n2 += (double)X[i * nf + f] * X[i * nf + f];
+                            }
+                            sig_energy[i] = e > SN_EPS * n2 ? e : -1;
                         }
                         have_energies = 1;
                     }
                     sn_size worst = -1;
                     for (sn_size i = 0; i < n_signals; ++i)
-                        if (!taken[i] && (worst < 0 || sig_energy[i] > sig_energy[worst])) worst = i;
+                        if (!taken[i] && sig_energy[i] >= 0
+                            && (worst < 0 || sig_energy[i] > sig_energy[worst]))
+                            worst = i;
                     if (worst >= 0) {
                         const REAL *x = X + worst * nf;
                         double norm = 0;

@@ -65,6 +65,24 @@ def test_unused_atoms_are_replaced_by_the_worst_signals():
     assert np.linalg.norm(D[10:, 7:]) == 0
     assert energies is not None
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_an_unused_atom_stays_when_every_signal_is_represented(dtype):
+    """More atoms than signals, each signal its own atom: the residuals are rounding noise, whose
+    largest is no "worst-represented" signal (the backends used to pick different ones: found by
+    tests/test_malformed.py). The unused atom keeps its initial value, on both backends."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((5, 12)).astype(dtype)
+    init = np.hstack([X, rng.standard_normal((5, 1)).astype(dtype)])
+    D0 = reference.ksvd_init(X, 13, init)
+    for backend in ("native", "numpy"):
+        with sparsenet.use_backend(backend):
+            D, codes, errors = sparsenet.ksvd(X, 13, n_nonzero_coefs=2, max_iter=2, init=init,
+                                              return_errors=True)
+        assert not codes[12].any()
+        np.testing.assert_array_equal(D[:, 12], D0[:, 12])
+        assert errors[-1] <= 1e-5 * np.linalg.norm(X)
+
+
 
 def test_deterministic_for_a_seed_and_thread_count():
     X = signals(n_signals=600, seed=3)

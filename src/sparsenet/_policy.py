@@ -114,3 +114,15 @@ class ConvergenceWarning(UserWarning):
     """An iterative solver stopped at ``max_iter`` before its tolerance was met (scikit-learn's
     ``ConvergenceWarning`` is the same kind of warning; ``sparsenet.sklearn`` re-issues ours as
     it). Here, in the policy leaf, so that the reference and the native solvers warn alike."""
+
+
+def ksvd_badly_represented(energies: Any, norms_squared: Any, dtype: DTypeLike) -> Any:
+    """Which signals may replace an unused K-SVD atom: those whose residual energy is above
+    ``eps * ||x||^2`` (eps that of `dtype`; csrc/ksvd_kernels.h applies the same rule).
+
+    A signal below it is represented to within the rounding of the codes (OMP stops taking atoms at
+    a relative pivot of sqrt(eps), so a residual of relative size sqrt(eps) is noise). Among such
+    signals the largest energy is noise too, and differs between two correct implementations; an
+    atom copying one would duplicate what the dictionary already spans. Zero signals never qualify."""
+    eps = float(np.finfo(dtype).eps)
+    return np.asarray(energies) > eps * np.asarray(norms_squared)

@@ -35,7 +35,8 @@ def _check_real(value, name, *, low=0.0, allow_inf=False):
 def _lasso_options(alpha, positive, max_iter, tol, dtype):
     alpha = _check_real(alpha, "alpha")
     positive = _check_bool(positive, "positive")
-    max_iter = check_index(max_iter, "max_iter", low=1)
+    # bounded so that the kernel's budget max_iter * n_atoms cannot overflow
+    max_iter = check_index(max_iter, "max_iter", low=1, high=2**31 - 1)
     tol = _DEFAULT_TOL[dtype] if tol is None else _check_real(tol, "tol")
     return alpha, positive, max_iter, tol
 
@@ -257,7 +258,8 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     or `tol`), then updates the atoms one after the other, in C: for atom j, used by the signals I
     with coefficients g and with E the residual of I without atom j, ``d = E g / ||E g||`` and
     ``g = E^T d`` (one power-iteration step towards the rank-1 SVD of E; E is never formed). An
-    atom no signal uses is replaced by the worst-represented signal (largest residual), normalised.
+    atom no signal uses is replaced by the worst-represented signal (largest residual), normalised;
+    when every signal is represented to within rounding, the atom stays as it is.
 
     Parameters
     ----------

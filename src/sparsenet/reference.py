@@ -587,7 +587,9 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     """Approximate K-SVD with the residual E of each atom's signals formed explicitly: codes by
     :func:`omp`, then for each atom j in order ``d = E g / ||E g||``, ``g = E^T d``; an unused atom
     becomes the normalised signal of largest residual energy (energies taken when the iteration
-    meets its first unused atom; each signal used once per iteration). Returns (D, codes, errors)."""
+    meets its first unused atom; each signal used once per iteration; signals represented to within
+    rounding never, see :func:`sparsenet._policy.ksvd_badly_represented`). Returns (D, codes,
+    errors)."""
     import warnings
 
     X = np.asarray(X)
@@ -607,6 +609,8 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
             if I.size == 0:
                 if energies is None:
                     energies = ((X - D @ codes).astype(np.float64) ** 2).sum(0)
+                    taken |= ~_policy.ksvd_badly_represented(
+                        energies, (X.astype(np.float64) ** 2).sum(0), dtype)
                 candidates = np.flatnonzero(~taken)
                 if candidates.size:
                     worst = candidates[np.argmax(energies[candidates])]
