@@ -112,6 +112,8 @@ def _empty_like(x: Any) -> np.ndarray:
 def _meta(sample: Any) -> Any:
     """The meta of a Dask array whose blocks are like `sample` (an ndarray or a scipy.sparse
     array): the same type and dtype, empty."""
+    if sample.ndim == 0:  # a 0-d Dask array's meta is an empty array too, of the block's type
+        return sample.reshape(1)[:0]
     return sample[:0, :0] if sample.ndim == 2 else sample[:0]
 
 

@@ -29,7 +29,7 @@ import sparsenet
 from sparsenet import _csr_blocks, backend
 from sparsenet.csr import CSR
 from sparsenet.shared import HashedWeights, SharedCSR, SharedWeights
-from sparsenet._validate import read_only
+from sparsenet._validate import check_index, read_only, require_checked
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
@@ -70,12 +70,9 @@ def _threads():
 # ---- structures with the tensor's current values -----------------------------------------------------
 
 def _csr_pattern(pattern, name="pattern"):
-    if isinstance(pattern, CSR):
-        return pattern
-    if hasattr(pattern, "format") and hasattr(pattern, "tocsr"):
-        return sparsenet.csr.as_csr(pattern, name)
-    raise TypeError(f"{name} must be a sparsenet.CSR or a scipy.sparse CSR matrix, "
-                    f"got {type(pattern).__name__}")
+    """A checked CSR (refusing one not built by a checking constructor), or a scipy CSR matrix
+    checked now."""
+    return sparsenet.csr.as_csr(pattern, name)
 
 
 def _with_values(pattern, values):
@@ -321,6 +318,7 @@ def _codebook_grad(w, G, X):
 def _codebook_call(weights, kind, codebook, X):
     if not isinstance(weights, kind):
         raise TypeError(f"weights must be a sparsenet.{kind.__name__}, got {type(weights).__name__}")
+    require_checked(weights, "weights")
     if len(weights.shape) != 2:
         raise ValueError(f"weights must be 2-D, got shape {weights.shape}")
     _check_values(codebook, weights.codebook.shape[0], "codebook")
@@ -411,7 +409,7 @@ def kwinners(x, k, *, largest_magnitude=False):
     _check_tensor(x, "x")
     if x.ndim == 0:
         raise ValueError("x must be at least 1-D, got a 0-d tensor")
-    k = sparsenet._validate.check_index(k, "k", low=0)
+    k = check_index(k, "k", low=0)
     return _KWinners.apply(x, k, bool(largest_magnitude))
 
 
@@ -428,6 +426,8 @@ def _factory(device, dtype):
 
 def _linear_init(in_features, out_features, dtype):
     """nn.Linear's initial weight and bias (uniform in +-1/sqrt(in_features))."""
+    in_features = check_index(in_features, "in_features")  # nn.Linear raises RuntimeError
+    out_features = check_index(out_features, "out_features")
     lin = nn.Linear(in_features, out_features, dtype=dtype)
     return lin.weight.detach(), lin.bias.detach()
 
@@ -441,8 +441,8 @@ class _SparsenetLinear(nn.Module):
 
     def __init__(self, in_features, out_features, bias, dtype):
         super().__init__()
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        self.in_features = check_index(in_features, "in_features")
+        self.out_features = check_index(out_features, "out_features")
         if bias is None:
             self.register_parameter("bias", None)
         else:
@@ -802,8 +802,8 @@ class HashedLinear(_SparsenetLinear):
         dtype = _factory(device, dtype)
         _, b = _linear_init(in_features, out_features, dtype)
         super().__init__(in_features, out_features, b if bias else None, dtype)
-        n_codes = sparsenet._validate.check_index(n_codes, "n_codes", low=1, high=1 << 16)
-        seed = sparsenet._validate.check_index(seed, "seed", low=0, high=2**32 - 1)
+        n_codes = check_index(n_codes, "n_codes", low=1, high=1 << 16)
+        seed = check_index(seed, "seed", low=0, high=2**32 - 1)
         bound = 1 / math.sqrt(in_features) if in_features > 0 else 0
         self.codebook = nn.Parameter(torch.empty(n_codes, dtype=dtype).uniform_(-bound, bound))
         self.register_buffer("seed", torch.tensor(seed, dtype=torch.int64))
@@ -842,7 +842,7 @@ class KWinners(nn.Module):
 
     def __init__(self, k, *, largest_magnitude=False):
         super().__init__()
-        self.k = sparsenet._validate.check_index(k, "k", low=0)
+        self.k = check_index(k, "k", low=0)
         self.largest_magnitude = bool(largest_magnitude)
 
     def forward(self, x):
