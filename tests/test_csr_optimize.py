@@ -239,3 +239,36 @@ def test_pickles_are_checked_again_and_keep_the_blocks():
     bad = (args[0], np.full_like(args[1], 9000), *args[2:])  # a tampered pickle: out of range
     with pytest.raises(ValueError, match="out of range"):
         rebuild(*bad)
+
+
+BLOCK_FIELDS = ("row_ptr", "seg_ptr", "col", "values")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_transpose_true_keeps_the_forward_blocks_of_optimize(dtype, index, batch):
+    """optimize(transpose=True) adds A^T's blocks and changes nothing of A's: its forward blocks
+    are those of optimize() (width, every array, dtypes), in arrays of their own (none overlaps an
+    A^T array), so forward products run the same kernel on the same layout and give the same sums
+    bit for bit."""
+    rng = np.random.default_rng(batch)
+    S = random_csr(rng, 300, 9000, 0.05, dtype, index, duplicates=batch == 3, unsorted=batch == 3)
+    C = sparsenet.CSR.from_scipy(S)
+    fwd, both = C.optimize(batch=batch), C.optimize(batch=batch, transpose=True)
+    assert fwd._blocks is not None and fwd._blocks_t is None and both._blocks_t is not None
+    assert both._blocks.width == fwd._blocks.width
+    for name in BLOCK_FIELDS:
+        a, b = getattr(fwd._blocks, name), getattr(both._blocks, name)
+        assert a.dtype == b.dtype and a.shape == b.shape and a.flags.c_contiguous
+        np.testing.assert_array_equal(a, b)
+        assert a.ctypes.data % a.dtype.itemsize == b.ctypes.data % b.dtype.itemsize == 0
+        for t in BLOCK_FIELDS:
+            assert not np.shares_memory(b, getattr(both._blocks_t, t))
+    shape = (9000,) if batch == 1 else (9000, batch)
+    X = rng.standard_normal(shape).astype(dtype)
+    product = sparsenet.spmv if batch == 1 else sparsenet.spmm
+    np.testing.assert_array_equal(product(both, X), product(fwd, X))
+    np.testing.assert_array_equal(both @ X, fwd @ X)
+    check_product(both, X, False)
+
