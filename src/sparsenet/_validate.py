@@ -22,6 +22,12 @@ FLOATS = _policy.FLOATS
 
 def result_dtype(*arrays_or_dtypes: Any, names: Sequence[str] = ()) -> np.dtype:
     """The float dtype NumPy's promotion gives the operands; integers and bools compute in float64."""
+    # the common cases, one float operand or two of one float dtype, without the general rule
+    first = getattr(arrays_or_dtypes[0], "dtype", arrays_or_dtypes[0]) if arrays_or_dtypes else None
+    if first is not None and first in FLOATS and (
+            len(arrays_or_dtypes) == 1 or len(arrays_or_dtypes) == 2
+            and getattr(arrays_or_dtypes[1], "dtype", arrays_or_dtypes[1]) == first):
+        return np.dtype(first)
     dtypes = [np.dtype(getattr(a, "dtype", a)) for a in arrays_or_dtypes]
     for i, dt in enumerate(dtypes):
         if dt.kind not in "biuf":

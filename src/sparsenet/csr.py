@@ -615,6 +615,11 @@ def _check_layout(indices: ArrayLike, indptr: ArrayLike, shape: Tuple[int, int],
 def _index_arrays(indices: ArrayLike, indptr: ArrayLike,
                   name: str) -> Tuple[np.ndarray, np.ndarray]:
     """indices and indptr as 1-D arrays of one index dtype, int32 or int64 (values not yet checked)."""
+    if (type(indices) is np.ndarray and type(indptr) is np.ndarray and indices.ndim == indptr.ndim == 1
+            and indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES
+            and indices.flags.c_contiguous and indices.flags.aligned
+            and indptr.flags.c_contiguous and indptr.flags.aligned):
+        return indices, indptr  # what scipy matrices hold: nothing to convert (once per product)
     indices = np.asarray(indices)
     indptr = np.asarray(indptr)
     for arr, what in ((indices, "indices"), (indptr, "indptr")):
@@ -690,20 +695,25 @@ class _ScipyOperand(SparseMatrix):
     instead of two, and no window in which another thread could change a checked index before the
     product reads it. Only the O(1) facts are checked here. Never handed to the user."""
 
-    __slots__ = ("data", "indices", "indptr", "shape", "_name")
+    __slots__ = ("data", "indices", "indptr", "shape", "_name", "_dtype")
     has_canonical_format = False
 
     def __init__(self, data: Any, indices: Any, indptr: Any, shape: Tuple[int, int],
                  name: str) -> None:
-        self.shape = _check_shape(shape, name)
-        self.data = as_array(data, f"{name}.data", ndim=1)
-        self.indices, self.indptr = _check_layout(indices, indptr, self.shape, name,
-                                                  (self.data, f"{name}.data"))
-        self._name = name
+        # Built on every call with a scipy matrix, and never seen by the user: its fields are set
+        # directly, without Frozen's per-attribute guard (a third of a small product's call cost).
+        set_field = object.__setattr__
+        shape = _check_shape(shape, name)
+        data = as_array(data, f"{name}.data", ndim=1)
+        indices, indptr = _check_layout(indices, indptr, shape, name, (data, f"{name}.data"))
+        for field, value in (("shape", shape), ("data", data), ("indices", indices),
+                             ("indptr", indptr), ("_name", name),
+                             ("_dtype", result_dtype(data, names=(f"{name}.data",)))):
+            set_field(self, field, value)
 
     @property
     def dtype(self) -> np.dtype:
-        return result_dtype(self.data, names=(f"{self._name}.data",))
+        return self._dtype
 
     @property
     def nnz(self) -> int:
