@@ -693,10 +693,11 @@ def _check_agreement(name, recipe, native, numpy):
         if status == "raised":
             assert isinstance(value, (TypeError, ValueError)) and not isinstance(value, IndexError), \
                 f"{where}: {type(value).__name__}: {value}"
-    if {native[0], numpy[0]} == {"ok", "unconverged"}:  # the solver stopped near its tolerance
-        native, numpy = ("ok", native[1]), ("ok", numpy[1])
-    assert native[0] == numpy[0], f"{where}: native {native} but numpy {numpy}"
-    if native[0] == "unconverged":  # both stopped by max_iter: where is the solver's own business
+    if "unconverged" in (native[0], numpy[0]) and "raised" not in (native[0], numpy[0]):
+        # a solver stopped by max_iter (and said so): its iterate is its own business, and the two
+        # backends' solvers converge at different speeds (coordinate descent on a degenerate
+        # problem, alpha=0 with positive=True, needed more than 1000 sweeps where the reference
+        # did not: found by atheris)
         return
     if native[0] == "raised":
         assert type(native[1]) is type(numpy[1]), \
