@@ -718,12 +718,14 @@ def _function(name):
 
 def _assert_same(name, recipe, native, numpy):
     where = f"{name} recipe={recipe}"
-    if isinstance(native, list) and isinstance(numpy, list):  # e.g. ksvd's errors
-        native, numpy = np.asarray(native), np.asarray(numpy)
     if isinstance(native, tuple) or isinstance(numpy, tuple):  # e.g. ksvd's (D, codes[, errors])
         assert type(native) is type(numpy) and len(native) == len(numpy), \
             f"{where}: {type(native).__name__} vs {type(numpy).__name__}"
+        # a list of floats (ksvd's errors) in the dtype of the arrays beside it: computed in it
+        dtype = next((v.dtype for v in native if isinstance(v, np.ndarray)), np.float64)
         for a, b in zip(native, numpy):
+            if isinstance(a, list) and isinstance(b, list):
+                a, b = np.asarray(a, dtype), np.asarray(b, dtype)
             _assert_same(name, recipe, a, b)
         return
     (kind_a, dtype_a, a), (kind_b, dtype_b, b) = _comparable(native), _comparable(numpy)
