@@ -497,32 +497,147 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     return SN_OK;
 }
 
-/* G = D^T D, n_atoms x npad (zero past n_atoms): the correlation tile with the atoms as the
- * signals, on row blocks spread over the threads. Each entry is one fixed sequence of FMAs over
- * the features, so G is exactly symmetric and the same for every thread count. */
+/* The Gram matrix G = D^T D is tiled like a GEMM: GRAM_ROWS atoms of G's rows (broadcast) by
+ * GRAM_COLS atoms of its columns (2 vectors), 12 accumulators over the features. Both operands are
+ * first packed feature-major (a panel of atoms, each feature's atoms contiguous), so the tile reads
+ * two sequential streams: read in place, D's rows are npad apart, a power of two for the usual
+ * dictionary sizes, and every feature of a column fell into the same L1 set. */
+#define GRAM_ROWS 6
+#define GRAM_COLS (2 * VLEN)
+
+/* The column panel at atom j0 (< npad): out[f * GRAM_COLS + c] = D[f * npad + j0 + c]. */
+static void K(omp_pack_cols)(const REAL *restrict D, sn_size n_features, sn_size npad, sn_size j0,
+                             REAL *restrict out)
+{
+    for (sn_size f = 0; f < n_features; ++f) {
+        const REAL *row = D + f * npad + j0;
+        *(VEC *)(out + f * GRAM_COLS) = *(const VEC *)row;
+        *(VEC *)(out + f * GRAM_COLS + VLEN) = *(const VEC *)(row + VLEN);
+    }
+}
+
+/* The row block at atom i0: out[f * GRAM_ROWS + r] = D[f, i0 + r], zero past n_atoms, read from
+ * the packed column panels (sequential reads; D's rows, npad apart, would each be a cache miss). */
+static void K(omp_pack_rows)(const REAL *restrict cols_packed, sn_size n_features, sn_size i0,
+                             sn_size n_atoms, REAL *restrict out)
+{
+    for (sn_size r = 0; r < GRAM_ROWS; ++r) {
+        const sn_size atom = i0 + r;
+        if (atom >= n_atoms) {
+            for (sn_size f = 0; f < n_features; ++f)
+                out[f * GRAM_ROWS + r] = 0;
+            continue;
+        }
+        const REAL *src = cols_packed + atom / GRAM_COLS * GRAM_COLS * n_features + atom % GRAM_COLS;
+        for (sn_size f = 0; f < n_features; ++f)
+            out[f * GRAM_ROWS + r] = src[f * GRAM_COLS];
+    }
+}
+
+/* The tile of G at rows i0 .. i0 + GRAM_ROWS (those below n_atoms) and columns j0 .. j0 +
+ * GRAM_COLS, from the packed row block a and column panel b, where i0 < j0 + GRAM_COLS: G[i, j] for
+ * i <= j and its mirror G[j, i] for i < j, j < n_atoms (each entry of G written once, by one
+ * tile). Each entry is one FMA chain over the features in order, the same as omp_gram_row computes
+ * (so precompute=True and False see the same Gram entries, and G is exactly symmetric). */
+static void K(omp_gram_tile)(const REAL *restrict a, const REAL *restrict b, sn_size n_features,
+                             sn_size i0, sn_size j0, sn_size n_atoms, sn_size npad,
+                             REAL *restrict G)
+{
+    VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    VEC c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (sn_size f = 0; f < n_features; ++f) {
+        const VEC b0 = *(const VEC *)(b + f * GRAM_COLS);
+        const VEC b1 = *(const VEC *)(b + f * GRAM_COLS + VLEN);
+        const REAL *af = a + f * GRAM_ROWS;
+        REAL v = af[0];
+        c00 += v * b0;
+        c01 += v * b1;
+        v = af[1];
+        c10 += v * b0;
+        c11 += v * b1;
+        v = af[2];
+        c20 += v * b0;
+        c21 += v * b1;
+        v = af[3];
+        c30 += v * b0;
+        c31 += v * b1;
+        v = af[4];
+        c40 += v * b0;
+        c41 += v * b1;
+        v = af[5];
+        c50 += v * b0;
+        c51 += v * b1;
+    }
+    REAL tile[GRAM_ROWS][GRAM_COLS] __attribute__((aligned(64)));
+    const VEC acc[GRAM_ROWS][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                   {c30, c31}, {c40, c41}, {c50, c51}};
+    for (sn_size r = 0; r < GRAM_ROWS; ++r) {
+        *(VEC *)tile[r] = acc[r][0];
+        *(VEC *)(tile[r] + VLEN) = acc[r][1];
+    }
+    const sn_size rows = SN_MIN((sn_size)GRAM_ROWS, n_atoms - i0);
+    const sn_size cols = SN_MIN((sn_size)GRAM_COLS, n_atoms - j0); /* <= 0 past the atoms */
+    if (i0 + GRAM_ROWS <= j0) { /* wholly above the diagonal: whole rows, and the mirror */
+        for (sn_size r = 0; r < rows; ++r) {
+            *(VEC *)(G + (i0 + r) * npad + j0) = acc[r][0];
+            *(VEC *)(G + (i0 + r) * npad + j0 + VLEN) = acc[r][1];
+        }
+        for (sn_size c = 0; c < cols; ++c)
+            for (sn_size r = 0; r < rows; ++r)
+                G[(j0 + c) * npad + i0 + r] = tile[r][c];
+        return;
+    }
+    for (sn_size r = 0; r < rows; ++r) /* on the diagonal: entry by entry */
+        for (sn_size c = 0; c < GRAM_COLS; ++c) {
+            const sn_size i = i0 + r, j = j0 + c;
+            if (i <= j) G[i * npad + j] = tile[r][c];
+            if (i < j && j < n_atoms) G[j * npad + i] = tile[r][c];
+        }
+}
+
+/* G = D^T D, n_atoms x npad (zero past n_atoms). The tiles on and above the diagonal are computed
+ * (half the products), each writing its mirror below; column panels spread over the threads from
+ * the longest. Each entry is one fixed sequence of FMAs over the features, so G is the same for
+ * every thread count. */
 static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const REAL *D, REAL *G)
 {
     if (n_atoms == 0) return SN_OK;
     const sn_size npad = sn_omp_row_length(n_atoms);
-    PROBLEM p = {0};
-    p.n_features = n_features;
-    p.n_atoms = n_atoms;
-    p.D = D;
-    p.X = D; /* atom j, feature f at D[f * npad + j]: "signals" stored feature-major */
-    p.x_ld = npad;
-    p.x_signal_major = 0;
-    const sn_size rows = sn_omp_block_signals(npad);
-    const sn_size n_blocks = (n_atoms + rows - 1) / rows;
-    const sn_size work = n_atoms * npad * SN_MAX(n_features, (sn_size)1);
-    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-    for (sn_size blk = 0; blk < n_blocks; ++blk) {
-        const sn_size i0 = blk * rows;
-        K(omp_correlate)(&p, npad, i0, SN_MIN(rows, n_atoms - i0), G + i0 * npad);
+    const sn_size n_panels = npad / GRAM_COLS; /* npad is a multiple of 32 >= GRAM_COLS */
+    const sn_size n_row_blocks = (n_atoms + GRAM_ROWS - 1) / GRAM_ROWS;
+    const sn_size row_part = n_row_blocks * GRAM_ROWS * n_features;
+    REAL *packed = (REAL *)sn_omp_alloc((size_t)(row_part + npad * n_features) * sizeof(REAL));
+    if (packed == NULL) return SN_ENOMEM;
+    REAL *rows_packed = packed, *cols_packed = packed + row_part;
+    const sn_size work = n_atoms * npad / 2 * SN_MAX(n_features, (sn_size)1);
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_panels);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (sn_size pan = 0; pan < n_panels; ++pan)
+            K(omp_pack_cols)(D, n_features, npad, pan * GRAM_COLS,
+                             cols_packed + pan * GRAM_COLS * n_features);
+#pragma omp for schedule(static)
+        for (sn_size blk = 0; blk < n_row_blocks; ++blk)
+            K(omp_pack_rows)(cols_packed, n_features, blk * GRAM_ROWS, n_atoms,
+                             rows_packed + blk * GRAM_ROWS * n_features);
+#pragma omp for schedule(dynamic, 1)
+        for (sn_size q = 0; q < n_panels; ++q) {
+            const sn_size pan = n_panels - 1 - q; /* the longest panels first */
+            const sn_size j0 = pan * GRAM_COLS;
+            const sn_size row_end = SN_MIN(j0 + GRAM_COLS, n_atoms);
+            for (sn_size i0 = 0; i0 < row_end; i0 += GRAM_ROWS)
+                K(omp_gram_tile)(rows_packed + i0 * n_features,
+                                 cols_packed + pan * GRAM_COLS * n_features, n_features, i0, j0,
+                                 n_atoms, npad, G);
+        }
     }
+    free(packed);
     return SN_OK;
 }
 
+#undef GRAM_ROWS
+#undef GRAM_COLS
 #undef K
 #undef VEC
 #undef IVEC
