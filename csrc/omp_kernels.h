@@ -113,24 +113,42 @@ static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *r
     }
 }
 
-/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of 2 vectors of atoms by 4
- * signals (8 accumulators) runs over the features, the tile of D staying in L1. */
-static void K(omp_correlate)(const PROBLEM *p, sn_size npad, sn_size j0, sn_size nb,
-                             REAL *restrict block)
+/* Atoms per packed panel of D: D's columns j0 .. j0 + PANEL, feature after feature (PANEL
+ * contiguous values per feature), as the products with D read them. In place, D's rows are npad
+ * apart, a power of two for the usual dictionary sizes, so a product walking down a column of D
+ * found every feature in the same L1 set. */
+#define PANEL (2 * VLEN)
+
+/* The column panel at atom j0 (< npad): out[f * PANEL + c] = D[f * npad + j0 + c]. */
+static void K(omp_pack_cols)(const REAL *restrict D, sn_size n_features, sn_size npad, sn_size j0,
+                             REAL *restrict out)
+{
+    for (sn_size f = 0; f < n_features; ++f) {
+        const REAL *row = D + f * npad + j0;
+        *(VEC *)(out + f * PANEL) = *(const VEC *)row;
+        *(VEC *)(out + f * PANEL + VLEN) = *(const VEC *)(row + VLEN);
+    }
+}
+
+/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of one panel of atoms (2
+ * vectors, from the packed `panels` of D) by 4 signals (8 accumulators) runs over the features, the
+ * panel staying in L1. */
+static void K(omp_correlate)(const PROBLEM *p, const REAL *restrict panels, sn_size npad,
+                             sn_size j0, sn_size nb, REAL *restrict block)
 {
     const sn_size nf = p->n_features;
     const sn_size step = p->x_signal_major ? 1 : p->x_ld;       /* next feature */
     const sn_size next = p->x_signal_major ? p->x_ld : 1;       /* next signal */
     const REAL *restrict X = p->X + j0 * next;
-    const REAL *restrict D = p->D;
-    for (sn_size a = 0; a < npad; a += 2 * VLEN) {
+    for (sn_size a = 0; a < npad; a += PANEL) {
+        const REAL *restrict P = panels + a * nf;
         sn_size j = 0;
         for (; j + 4 <= nb; j += 4) {
             const REAL *x0 = X + j * next, *x1 = x0 + next, *x2 = x1 + next, *x3 = x2 + next;
             VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
             for (sn_size f = 0; f < nf; ++f) {
-                const VEC d0 = *(const VEC *)(D + f * npad + a);
-                const VEC d1 = *(const VEC *)(D + f * npad + a + VLEN);
+                const VEC d0 = *(const VEC *)(P + f * PANEL);
+                const VEC d1 = *(const VEC *)(P + f * PANEL + VLEN);
                 const REAL v0 = x0[f * step], v1 = x1[f * step], v2 = x2[f * step], v3 = x3[f * step];
                 c00 += v0 * d0;
                 c01 += v0 * d1;
@@ -156,8 +174,8 @@ static void K(omp_correlate)(const PROBLEM *p, sn_size npad, sn_size j0, sn_size
             VEC c00 = {0}, c01 = {0};
             for (sn_size f = 0; f < nf; ++f) {
                 const REAL v0 = x0[f * step];
-                c00 += v0 * *(const VEC *)(D + f * npad + a);
-                c01 += v0 * *(const VEC *)(D + f * npad + a + VLEN);
+                c00 += v0 * *(const VEC *)(P + f * PANEL);
+                c01 += v0 * *(const VEC *)(P + f * PANEL + VLEN);
             }
             *(VEC *)(block + j * npad + a) = c00;
             *(VEC *)(block + j * npad + a + VLEN) = c01;
@@ -233,6 +251,17 @@ static sn_size K(omp_start)(const REAL *restrict alpha0, sn_size npad, REAL *res
     return K(omp_track_end)(max0, idx0, max1, idx1);
 }
 
+/* Elements of a Gram row fetched ahead of the pass that reads it: the row (npad REALs, e.g. 8 KiB)
+ * is in memory or L3 more often than not, its atom known only at the end of the previous pass, and
+ * the pass reads it interleaved with k rows of Q, too many streams for the hardware prefetcher. */
+#define SN_OMP_AHEAD (4 * TILE)
+
+static inline void K(omp_prefetch)(const REAL *row, sn_size from, sn_size to)
+{
+    for (sn_size i = from; i < to; i += 64 / (sn_size)sizeof(REAL))
+        __builtin_prefetch(row + i, 0, 3);
+}
+
 /* One step of the pursuit once atom k is chosen, with l = L[k, :k] and dinv = 1 / L[k, k]:
  *   qk = (g - Q[:k]^T l) * dinv      the new column of Q = G[:, S] L^-T (g: the atom's Gram row)
  *   alpha -= wk * qk                  so that alpha = alpha0 - Q w = alpha0 - G[:, S] gamma
@@ -244,6 +273,8 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
     SN_OMP_TRACK_BEGIN;
     sn_size b = 0;
     for (; b + TILE <= npad; b += TILE) {
+        if (b + SN_OMP_AHEAD < npad)
+            K(omp_prefetch)(g, b + SN_OMP_AHEAD, SN_MIN(b + SN_OMP_AHEAD + TILE, npad));
         const VEC *gv = (const VEC *)(g + b);
         VEC c0 = gv[0], c1 = gv[1], c2 = gv[2], c3 = gv[3];
         VEC c4 = gv[4], c5 = gv[5], c6 = gv[6], c7 = gv[7];
@@ -338,6 +369,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
     *premature = 0;
 
     sn_size lam = K(omp_start)(alpha0, npad, alpha);
+    if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
     sn_size k = 0;
     for (;;) {
         const REAL a = alpha[lam];
@@ -378,6 +410,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         s->w[k] = a * s->dinv[k];
         s->S[k] = (int32_t)lam;
         lam = K(omp_extend)(g, Q, Lk, k, s->dinv[k], s->w[k], npad, s->Q + k * npad, alpha);
+        if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
         energy -= s->w[k] * s->w[k];
         ++k;
         if (use_tol) { /* residual energy ||x||^2 - ||w||^2 = ||x||^2 - gamma . G[S, S] gamma */
@@ -449,6 +482,15 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
     char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
     if (memory == NULL) return SN_ENOMEM;
+    /* D packed in panels for the correlations (omp_correlate) */
+    REAL *panels = NULL;
+    if (with_block) {
+        panels = (REAL *)sn_omp_alloc((size_t)(npad * p->n_features) * sizeof(REAL));
+        if (panels == NULL) {
+            free(memory);
+            return SN_ENOMEM;
+        }
+    }
     sn_size premature_total = 0;
     int out_of_memory = 0;
 
@@ -458,6 +500,12 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         s.fixed = memory + sn_thread_id() * per_thread;
         memset(s.fixed, 0, (size_t)per_thread); /* the rows' padding must start at zero */
         K(omp_carve_fixed)(&s, s.fixed, npad, block_signals, with_block, p->G != NULL);
+        if (with_block) {
+#pragma omp for schedule(static)
+            for (sn_size pan = 0; pan < npad / PANEL; ++pan)
+                K(omp_pack_cols)(p->D, p->n_features, npad, pan * PANEL,
+                                 panels + pan * PANEL * p->n_features);
+        }
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
             int stop;
@@ -466,7 +514,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
             if (stop) continue; /* the call fails: the remaining blocks are skipped */
             const sn_size j0 = blk * block_signals;
             const sn_size nb = SN_MIN(block_signals, n_signals - j0);
-            if (with_block) K(omp_correlate)(p, npad, j0, nb, s.block);
+            if (with_block) K(omp_correlate)(p, panels, npad, j0, nb, s.block);
             for (sn_size j = j0; j < j0 + nb; ++j) {
                 const REAL *alpha0;
                 if (with_block) {
@@ -491,6 +539,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         }
         free(s.atoms);
     }
+    free(panels);
     free(memory);
     if (out_of_memory) return SN_ENOMEM;
     *n_premature = premature_total;
@@ -503,18 +552,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
  * two sequential streams: read in place, D's rows are npad apart, a power of two for the usual
  * dictionary sizes, and every feature of a column fell into the same L1 set. */
 #define GRAM_ROWS 6
-#define GRAM_COLS (2 * VLEN)
-
-/* The column panel at atom j0 (< npad): out[f * GRAM_COLS + c] = D[f * npad + j0 + c]. */
-static void K(omp_pack_cols)(const REAL *restrict D, sn_size n_features, sn_size npad, sn_size j0,
-                             REAL *restrict out)
-{
-    for (sn_size f = 0; f < n_features; ++f) {
-        const REAL *row = D + f * npad + j0;
-        *(VEC *)(out + f * GRAM_COLS) = *(const VEC *)row;
-        *(VEC *)(out + f * GRAM_COLS + VLEN) = *(const VEC *)(row + VLEN);
-    }
-}
+#define GRAM_COLS PANEL
 
 /* The row block at atom i0: out[f * GRAM_ROWS + r] = D[f, i0 + r], zero past n_atoms, read from
  * the packed column panels (sequential reads; D's rows, npad apart, would each be a cache miss). */
@@ -596,8 +634,8 @@ static void K(omp_gram_tile)(const REAL *restrict a, const REAL *restrict b, sn_
 }
 
 /* G = D^T D, n_atoms x npad (zero past n_atoms). The tiles on and above the diagonal are computed
- * (half the products), each writing its mirror below; column panels spread over the threads from
- * the longest. Each entry is one fixed sequence of FMAs over the features, so G is the same for
+ * (half the products), each writing its mirror below; groups of column panels spread over the
+ * threads from the longest. Each entry is one fixed sequence of FMAs over the features, so G is the same for
  * every thread count. */
 static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const REAL *D, REAL *G)
 {
@@ -609,8 +647,11 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
     REAL *packed = (REAL *)sn_omp_alloc((size_t)(row_part + npad * n_features) * sizeof(REAL));
     if (packed == NULL) return SN_ENOMEM;
     REAL *rows_packed = packed, *cols_packed = packed + row_part;
+    const sn_size panel_bytes = GRAM_COLS * SN_MAX(n_features, (sn_size)1) * (sn_size)sizeof(REAL);
+    const sn_size group = SN_MAX((sn_size)1, ((sn_size)128 << 10) / panel_bytes);
+    const sn_size n_groups = (n_panels + group - 1) / group;
     const sn_size work = n_atoms * npad / 2 * SN_MAX(n_features, (sn_size)1);
-    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_panels);
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_groups);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
@@ -622,14 +663,21 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
             K(omp_pack_rows)(cols_packed, n_features, blk * GRAM_ROWS, n_atoms,
                              rows_packed + blk * GRAM_ROWS * n_features);
 #pragma omp for schedule(dynamic, 1)
-        for (sn_size q = 0; q < n_panels; ++q) {
-            const sn_size pan = n_panels - 1 - q; /* the longest panels first */
-            const sn_size j0 = pan * GRAM_COLS;
-            const sn_size row_end = SN_MIN(j0 + GRAM_COLS, n_atoms);
+        for (sn_size q = 0; q < n_groups; ++q) {
+            /* a group of column panels (about 128 KiB, L2-resident) against each row block in
+             * turn (in L1 while it meets the group's panels): the row blocks, as large as D, are
+             * read once per group instead of once per panel. The longest groups first. */
+            const sn_size pan0 = (n_groups - 1 - q) * group;
+            const sn_size pan1 = SN_MIN(pan0 + group, n_panels);
+            const sn_size row_end = SN_MIN(pan1 * GRAM_COLS, n_atoms);
             for (sn_size i0 = 0; i0 < row_end; i0 += GRAM_ROWS)
-                K(omp_gram_tile)(rows_packed + i0 * n_features,
-                                 cols_packed + pan * GRAM_COLS * n_features, n_features, i0, j0,
-                                 n_atoms, npad, G);
+                for (sn_size pan = pan0; pan < pan1; ++pan) {
+                    const sn_size j0 = pan * GRAM_COLS;
+                    if (i0 >= j0 + GRAM_COLS) continue; /* below the diagonal */
+                    K(omp_gram_tile)(rows_packed + i0 * n_features,
+                                     cols_packed + pan * GRAM_COLS * n_features, n_features, i0,
+                                     j0, n_atoms, npad, G);
+                }
         }
     }
     free(packed);
@@ -638,6 +686,7 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 
 #undef GRAM_ROWS
 #undef GRAM_COLS
+#undef PANEL
 #undef K
 #undef VEC
 #undef IVEC
@@ -647,3 +696,4 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef PROBLEM
 #undef SCRATCH
 #undef TILE
+#undef SN_OMP_AHEAD
