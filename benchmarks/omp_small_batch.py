@@ -17,6 +17,7 @@ alike. ``--crossover`` instead prints, for O1 and O2 in float32 and float64, the
 ``precompute="auto"`` chose (see ``sparsenet.omp.precompute_gram``).
 """
 import argparse
+import importlib
 import importlib.util
 import time
 
@@ -106,7 +107,7 @@ def crossover(args):
                 with sparsenet.use_num_threads(1):
                     times = alternate(runs, max(3, args.repeat // 4), args.inner)
                 gram, rows = (float(np.median(times[key])) for key in ("gram", "rows"))
-                auto = sparsenet.omp.precompute_gram(D.shape[1], D.shape[0], n, k, None, dtype)
+                auto = importlib.import_module("sparsenet.omp").precompute_gram(D.shape[1], D.shape[0], n, k, None, dtype)
                 print(f"  {n:5d} signals: gram {1e3 * gram:8.3f} ms  rows {1e3 * rows:8.3f} ms  "
                       f"faster: {'gram' if gram < rows else 'rows'}  auto: "
                       f"{'gram' if auto else 'rows'}")

@@ -29,7 +29,9 @@ typedef struct {
     REAL *alpha;        /* npad: current correlations D^T r */
     REAL *grow;         /* npad: Gram row of the chosen atom, when computed from D */
     /* per-atom part (`atoms`), room for `cap` atoms */
-    REAL *Q;            /* cap x npad: column j of G[:, S] L^-T per chosen atom j */
+    REAL *Q;            /* column j of G[:, S] L^-T per chosen atom j, tile-major (SN_OMP_Q): the
+                           k columns' values of one tile of TILE atoms contiguous, so the pass
+                           over the atoms reads one sequential stream, not k rows npad apart */
     REAL *L;            /* cap (cap + 1) / 2: Cholesky factor of G[S, S], lower, rows packed
                            (row j at j (j + 1) / 2), so that growing keeps the rows in place */
     REAL *w, *gamma, *t; /* cap: L^-1 alpha0[S], the coefficients, a temporary */
@@ -41,6 +43,12 @@ typedef struct {
 
 /* Elements in one tile of the correlation update: 8 accumulators in flight hide the FMA latency. */
 #define TILE (8 * VLEN)
+
+/* Tiles of TILE atoms in a row of npad (the last one may be partial). */
+#define SN_OMP_TILES(npad) (((npad) + TILE - 1) / TILE)
+
+/* Q's value for atom a, chosen atom j, with room for cap chosen atoms per tile. */
+#define SN_OMP_Q(Q, cap, j, a) ((Q)[(a) / TILE * (cap) * TILE + (j) * TILE + (a) % TILE])
 
 #define SN_OMP_TAKE(field, type, count)                                    \
     do {                                                                   \
@@ -64,7 +72,7 @@ static sn_size K(omp_carve_fixed)(SCRATCH *s, char *base, sn_size npad, sn_size 
 static sn_size K(omp_carve_atoms)(SCRATCH *s, char *base, sn_size npad, sn_size cap)
 {
     sn_size off = 0;
-    SN_OMP_TAKE(Q, REAL, cap * npad);
+    SN_OMP_TAKE(Q, REAL, cap * SN_OMP_TILES(npad) * TILE);
     SN_OMP_TAKE(L, REAL, cap * (cap + 1) / 2);
     SN_OMP_TAKE(w, REAL, cap);
     SN_OMP_TAKE(gamma, REAL, cap);
@@ -87,7 +95,9 @@ static int K(omp_reserve)(SCRATCH *s, sn_size k, sn_size npad, sn_size max_atoms
     if (atoms == NULL) return 0;
     K(omp_carve_atoms)(&next, atoms, npad, cap);
     if (k > 0) {
-        memcpy(next.Q, s->Q, (size_t)(k * npad) * sizeof(REAL));
+        for (sn_size t = 0; t < SN_OMP_TILES(npad); ++t) /* tile by tile: their stride grows */
+            memcpy(next.Q + t * cap * TILE, s->Q + t * s->cap * TILE,
+                   (size_t)(k * TILE) * sizeof(REAL));
         memcpy(next.L, s->L, (size_t)(k * (k + 1) / 2) * sizeof(REAL));
         memcpy(next.w, s->w, (size_t)k * sizeof(REAL));
         memcpy(next.dinv, s->dinv, (size_t)k * sizeof(REAL));
@@ -266,9 +276,9 @@ static inline void K(omp_prefetch)(const REAL *row, sn_size from, sn_size to)
  *   qk = (g - Q[:k]^T l) * dinv      the new column of Q = G[:, S] L^-T (g: the atom's Gram row)
  *   alpha -= wk * qk                  so that alpha = alpha0 - Q w = alpha0 - G[:, S] gamma
  * and returns np.argmax(np.abs(alpha)), all in one pass over the atoms. */
-static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
+static sn_size K(omp_extend)(const REAL *restrict g, REAL *restrict Q, sn_size cap,
                              const REAL *restrict l, sn_size k, REAL dinv, REAL wk, sn_size npad,
-                             REAL *restrict qk, REAL *restrict alpha)
+                             REAL *restrict alpha)
 {
     SN_OMP_TRACK_BEGIN;
     sn_size b = 0;
@@ -276,11 +286,12 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
         if (b + SN_OMP_AHEAD < npad)
             K(omp_prefetch)(g, b + SN_OMP_AHEAD, SN_MIN(b + SN_OMP_AHEAD + TILE, npad));
         const VEC *gv = (const VEC *)(g + b);
+        REAL *Qt = Q + b * cap; /* this tile's columns: b / TILE * cap * TILE */
         VEC c0 = gv[0], c1 = gv[1], c2 = gv[2], c3 = gv[3];
         VEC c4 = gv[4], c5 = gv[5], c6 = gv[6], c7 = gv[7];
         for (sn_size j = 0; j < k; ++j) {
             const REAL lj = l[j];
-            const VEC *r = (const VEC *)(Q + j * npad + b);
+            const VEC *r = (const VEC *)(Qt + j * TILE);
             c0 -= lj * r[0];
             c1 -= lj * r[1];
             c2 -= lj * r[2];
@@ -290,7 +301,7 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
             c6 -= lj * r[6];
             c7 -= lj * r[7];
         }
-        VEC *q = (VEC *)(qk + b), *a = (VEC *)(alpha + b);
+        VEC *q = (VEC *)(Qt + k * TILE), *a = (VEC *)(alpha + b);
         c0 *= dinv;
         c1 *= dinv;
         c2 *= dinv;
@@ -335,9 +346,9 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
     for (; b < npad; b += VLEN) { /* whole vectors: npad is a multiple of VLEN */
         VEC c = *(const VEC *)(g + b);
         for (sn_size j = 0; j < k; ++j)
-            c -= l[j] * *(const VEC *)(Q + j * npad + b);
+            c -= l[j] * *(const VEC *)&SN_OMP_Q(Q, cap, j, b);
         c *= dinv;
-        *(VEC *)(qk + b) = c;
+        *(VEC *)&SN_OMP_Q(Q, cap, k, b) = c;
         c = *(const VEC *)(alpha + b) - wk * c;
         *(VEC *)(alpha + b) = c;
         SN_OMP_TRACK(c, b, max0, idx0);
@@ -358,7 +369,7 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
  *
  * Returns -1 when the per-atom scratch could not grow (out of memory). Q, L and the short vectors
  * are re-read from s after each omp_reserve (it may move them); no pointer into them is declared
- * restrict here, since omp_extend writes row k of Q that later steps read back as Q[j * npad + lam]. */
+ * restrict here, since omp_extend writes column k of Q that later steps read back (SN_OMP_Q). */
 static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const REAL *alpha0,
                              REAL norm2, int *premature)
 {
@@ -381,7 +392,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
             break;
         }
         if (!K(omp_reserve)(s, k, npad, max_atoms)) return -1;
-        const REAL *Q = s->Q;
+        REAL *Q = s->Q;
         const REAL *g;
         if (p->G != NULL) {
             g = p->G + lam * npad;
@@ -392,7 +403,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         REAL *Lk = s->L + k * (k + 1) / 2;
         REAL v = 0;
         for (sn_size j = 0; j < k; ++j) {
-            Lk[j] = Q[j * npad + lam];
+            Lk[j] = SN_OMP_Q(Q, s->cap, j, lam);
             v += Lk[j] * Lk[j];
         }
         const REAL pivot = g[lam] - v;
@@ -409,7 +420,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         s->dinv[k] = 1 / Lk[k];
         s->w[k] = a * s->dinv[k];
         s->S[k] = (int32_t)lam;
-        lam = K(omp_extend)(g, Q, Lk, k, s->dinv[k], s->w[k], npad, s->Q + k * npad, alpha);
+        lam = K(omp_extend)(g, Q, s->cap, Lk, k, s->dinv[k], s->w[k], npad, alpha);
         if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
         energy -= s->w[k] * s->w[k];
         ++k;
@@ -696,4 +707,6 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef PROBLEM
 #undef SCRATCH
 #undef TILE
+#undef SN_OMP_TILES
+#undef SN_OMP_Q
 #undef SN_OMP_AHEAD
