@@ -129,16 +129,25 @@ static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *r
  * found every feature in the same L1 set. */
 #define PANEL (2 * VLEN)
 
-/* The column panel at atom j0 (< npad): out[f * PANEL + c] = D[f * npad + j0 + c]. */
-static void K(omp_pack_cols)(const REAL *restrict D, sn_size n_features, sn_size npad, sn_size j0,
-                             REAL *restrict out)
+/* Features f0 .. f1 of every panel: panels[p * PANEL * n_features + f * PANEL + c] =
+ * D[f * npad + p * PANEL + c]. Panel after panel, the features' rows of D are read as f1 - f0
+ * sequential streams (walking down one panel's column instead, each feature a row further, 8 KiB
+ * on, missed the cache at every feature: no prefetcher crosses pages). */
+static void K(omp_pack_panels)(const REAL *restrict D, sn_size n_features, sn_size npad,
+                               sn_size f0, sn_size f1, REAL *restrict panels)
 {
-    for (sn_size f = 0; f < n_features; ++f) {
-        const REAL *row = D + f * npad + j0;
-        *(VEC *)(out + f * PANEL) = *(const VEC *)row;
-        *(VEC *)(out + f * PANEL + VLEN) = *(const VEC *)(row + VLEN);
+    for (sn_size j0 = 0; j0 < npad; j0 += PANEL) {
+        REAL *out = panels + j0 * n_features;
+        for (sn_size f = f0; f < f1; ++f) {
+            const REAL *row = D + f * npad + j0;
+            *(VEC *)(out + f * PANEL) = *(const VEC *)row;
+            *(VEC *)(out + f * PANEL + VLEN) = *(const VEC *)(row + VLEN);
+        }
     }
 }
+
+/* Features per chunk of omp_pack_panels. */
+#define SN_OMP_PACK_FEATURES 8
 
 /* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of one panel of atoms (2
  * vectors, from the packed `panels` of D) by 4 signals (8 accumulators) runs over the features, the
@@ -420,19 +429,26 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         s->dinv[k] = 1 / Lk[k];
         s->w[k] = a * s->dinv[k];
         s->S[k] = (int32_t)lam;
-        lam = K(omp_extend)(g, Q, s->cap, Lk, k, s->dinv[k], s->w[k], npad, alpha);
-        if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
         energy -= s->w[k] * s->w[k];
-        ++k;
+        /* the pursuit stops here, or takes another atom: only then are the new column of Q and
+         * the correlations needed (the coefficients come from L and w alone) */
         if (use_tol) { /* residual energy ||x||^2 - ||w||^2 = ||x||^2 - gamma . G[S, S] gamma */
-            if ((energy < 0 ? -energy : energy) <= p->tol) break;
-            if (k == max_atoms) {
+            if ((energy < 0 ? -energy : energy) <= p->tol) {
+                ++k;
+                break;
+            }
+            if (k + 1 == max_atoms) {
+                ++k;
                 *premature = 1;
                 break;
             }
-        } else if (k == max_atoms) {
+        } else if (k + 1 == max_atoms) {
+            ++k;
             break;
         }
+        lam = K(omp_extend)(g, Q, s->cap, Lk, k, s->dinv[k], s->w[k], npad, alpha);
+        if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
+        ++k;
     }
     /* gamma = L^-T w (back substitution, row j of L scattered into the partial sums). */
     REAL *restrict gamma = s->gamma, *restrict t = s->t;
@@ -513,9 +529,9 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         K(omp_carve_fixed)(&s, s.fixed, npad, block_signals, with_block, p->G != NULL);
         if (with_block) {
 #pragma omp for schedule(static)
-            for (sn_size pan = 0; pan < npad / PANEL; ++pan)
-                K(omp_pack_cols)(p->D, p->n_features, npad, pan * PANEL,
-                                 panels + pan * PANEL * p->n_features);
+            for (sn_size f0 = 0; f0 < p->n_features; f0 += SN_OMP_PACK_FEATURES)
+                K(omp_pack_panels)(p->D, p->n_features, npad, f0,
+                                   SN_MIN(f0 + SN_OMP_PACK_FEATURES, p->n_features), panels);
         }
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
@@ -666,9 +682,9 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
-        for (sn_size pan = 0; pan < n_panels; ++pan)
-            K(omp_pack_cols)(D, n_features, npad, pan * GRAM_COLS,
-                             cols_packed + pan * GRAM_COLS * n_features);
+        for (sn_size f0 = 0; f0 < n_features; f0 += SN_OMP_PACK_FEATURES)
+            K(omp_pack_panels)(D, n_features, npad, f0,
+                               SN_MIN(f0 + SN_OMP_PACK_FEATURES, n_features), cols_packed);
 #pragma omp for schedule(static)
         for (sn_size blk = 0; blk < n_row_blocks; ++blk)
             K(omp_pack_rows)(cols_packed, n_features, blk * GRAM_ROWS, n_atoms,
@@ -698,6 +714,7 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef GRAM_ROWS
 #undef GRAM_COLS
 #undef PANEL
+#undef SN_OMP_PACK_FEATURES
 #undef K
 #undef VEC
 #undef IVEC
