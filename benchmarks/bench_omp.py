@@ -2,8 +2,9 @@
 (precompute=True) and, when installed, SPAMS (``spams-bin``: ``spams.omp``), in float64.
 
 Workloads of the OMP issue: O1, D 64 x 256 (unit-norm Gaussian atoms), X 64 x 20000, k = 8; O2,
-D 256 x 1024, X 256 x 2000, k = 32. Each workload is one pytest-benchmark group, so the table
-compares the implementations. Run single-threaded BLAS for a fair comparison:
+D 256 x 1024, X 256 x 2000, k = 32; O2-50, the same with 50 signals (issue 12's small batch).
+Each workload is one pytest-benchmark group, so the table compares the implementations. Run
+single-threaded BLAS for a fair comparison:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 \\
         python -m pytest benchmarks/bench_omp.py --benchmark-only
@@ -16,7 +17,8 @@ import pytest
 import sparsenet
 from sparsenet import reference
 
-WORKLOADS = {"O1": (64, 256, 20000, 8), "O2": (256, 1024, 2000, 32)}
+WORKLOADS = {"O1": (64, 256, 20000, 8), "O2": (256, 1024, 2000, 32),
+             "O2-50": (256, 1024, 50, 32)}  # the small batch: see omp_small_batch.py
 SLOW = {"rounds": 1, "iterations": 1, "warmup_rounds": 0}
 
 

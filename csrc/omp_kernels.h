@@ -29,7 +29,9 @@ typedef struct {
     REAL *alpha;        /* npad: current correlations D^T r */
     REAL *grow;         /* npad: Gram row of the chosen atom, when computed from D */
     /* per-atom part (`atoms`), room for `cap` atoms */
-    REAL *Q;            /* cap x npad: column j of G[:, S] L^-T per chosen atom j */
+    REAL *Q;            /* column j of G[:, S] L^-T per chosen atom j, tile-major (SN_OMP_Q): the
+                           k columns' values of one tile of TILE atoms contiguous, so the pass
+                           over the atoms reads one sequential stream, not k rows npad apart */
     REAL *L;            /* cap (cap + 1) / 2: Cholesky factor of G[S, S], lower, rows packed
                            (row j at j (j + 1) / 2), so that growing keeps the rows in place */
     REAL *w, *gamma, *t; /* cap: L^-1 alpha0[S], the coefficients, a temporary */
@@ -41,6 +43,12 @@ typedef struct {
 
 /* Elements in one tile of the correlation update: 8 accumulators in flight hide the FMA latency. */
 #define TILE (8 * VLEN)
+
+/* Tiles of TILE atoms in a row of npad (the last one may be partial). */
+#define SN_OMP_TILES(npad) (((npad) + TILE - 1) / TILE)
+
+/* Q's value for atom a, chosen atom j, with room for cap chosen atoms per tile. */
+#define SN_OMP_Q(Q, cap, j, a) ((Q)[(a) / TILE * (cap) * TILE + (j) * TILE + (a) % TILE])
 
 #define SN_OMP_TAKE(field, type, count)                                    \
     do {                                                                   \
@@ -64,7 +72,7 @@ static sn_size K(omp_carve_fixed)(SCRATCH *s, char *base, sn_size npad, sn_size 
 static sn_size K(omp_carve_atoms)(SCRATCH *s, char *base, sn_size npad, sn_size cap)
 {
     sn_size off = 0;
-    SN_OMP_TAKE(Q, REAL, cap * npad);
+    SN_OMP_TAKE(Q, REAL, cap * SN_OMP_TILES(npad) * TILE);
     SN_OMP_TAKE(L, REAL, cap * (cap + 1) / 2);
     SN_OMP_TAKE(w, REAL, cap);
     SN_OMP_TAKE(gamma, REAL, cap);
@@ -87,7 +95,9 @@ static int K(omp_reserve)(SCRATCH *s, sn_size k, sn_size npad, sn_size max_atoms
     if (atoms == NULL) return 0;
     K(omp_carve_atoms)(&next, atoms, npad, cap);
     if (k > 0) {
-        memcpy(next.Q, s->Q, (size_t)(k * npad) * sizeof(REAL));
+        for (sn_size t = 0; t < SN_OMP_TILES(npad); ++t) /* tile by tile: their stride grows */
+            memcpy(next.Q + t * cap * TILE, s->Q + t * s->cap * TILE,
+                   (size_t)(k * TILE) * sizeof(REAL));
         memcpy(next.L, s->L, (size_t)(k * (k + 1) / 2) * sizeof(REAL));
         memcpy(next.w, s->w, (size_t)k * sizeof(REAL));
         memcpy(next.dinv, s->dinv, (size_t)k * sizeof(REAL));
@@ -113,24 +123,51 @@ static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *r
     }
 }
 
-/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of 2 vectors of atoms by 4
- * signals (8 accumulators) runs over the features, the tile of D staying in L1. */
-static void K(omp_correlate)(const PROBLEM *p, sn_size npad, sn_size j0, sn_size nb,
-                             REAL *restrict block)
+/* Atoms per packed panel of D: D's columns j0 .. j0 + PANEL, feature after feature (PANEL
+ * contiguous values per feature), as the products with D read them. In place, D's rows are npad
+ * apart, a power of two for the usual dictionary sizes, so a product walking down a column of D
+ * found every feature in the same L1 set. */
+#define PANEL (2 * VLEN)
+
+/* Features f0 .. f1 of every panel: panels[p * PANEL * n_features + f * PANEL + c] =
+ * D[f * npad + p * PANEL + c]. Panel after panel, the features' rows of D are read as f1 - f0
+ * sequential streams (walking down one panel's column instead, each feature a row further, 8 KiB
+ * on, missed the cache at every feature: no prefetcher crosses pages). */
+static void K(omp_pack_panels)(const REAL *restrict D, sn_size n_features, sn_size npad,
+                               sn_size f0, sn_size f1, REAL *restrict panels)
+{
+    for (sn_size j0 = 0; j0 < npad; j0 += PANEL) {
+        REAL *out = panels + j0 * n_features;
+        for (sn_size f = f0; f < f1; ++f) {
+            const REAL *row = D + f * npad + j0;
+            *(VEC *)(out + f * PANEL) = *(const VEC *)row;
+            *(VEC *)(out + f * PANEL + VLEN) = *(const VEC *)(row + VLEN);
+        }
+    }
+}
+
+/* Features per chunk of omp_pack_panels. */
+#define SN_OMP_PACK_FEATURES 8
+
+/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of one panel of atoms (2
+ * vectors, from the packed `panels` of D) by 4 signals (8 accumulators) runs over the features, the
+ * panel staying in L1. */
+static void K(omp_correlate)(const PROBLEM *p, const REAL *restrict panels, sn_size npad,
+                             sn_size j0, sn_size nb, REAL *restrict block)
 {
     const sn_size nf = p->n_features;
     const sn_size step = p->x_signal_major ? 1 : p->x_ld;       /* next feature */
     const sn_size next = p->x_signal_major ? p->x_ld : 1;       /* next signal */
     const REAL *restrict X = p->X + j0 * next;
-    const REAL *restrict D = p->D;
-    for (sn_size a = 0; a < npad; a += 2 * VLEN) {
+    for (sn_size a = 0; a < npad; a += PANEL) {
+        const REAL *restrict P = panels + a * nf;
         sn_size j = 0;
         for (; j + 4 <= nb; j += 4) {
             const REAL *x0 = X + j * next, *x1 = x0 + next, *x2 = x1 + next, *x3 = x2 + next;
             VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
             for (sn_size f = 0; f < nf; ++f) {
-                const VEC d0 = *(const VEC *)(D + f * npad + a);
-                const VEC d1 = *(const VEC *)(D + f * npad + a + VLEN);
+                const VEC d0 = *(const VEC *)(P + f * PANEL);
+                const VEC d1 = *(const VEC *)(P + f * PANEL + VLEN);
                 const REAL v0 = x0[f * step], v1 = x1[f * step], v2 = x2[f * step], v3 = x3[f * step];
                 c00 += v0 * d0;
                 c01 += v0 * d1;
@@ -156,8 +193,8 @@ static void K(omp_correlate)(const PROBLEM *p, sn_size npad, sn_size j0, sn_size
             VEC c00 = {0}, c01 = {0};
             for (sn_size f = 0; f < nf; ++f) {
                 const REAL v0 = x0[f * step];
-                c00 += v0 * *(const VEC *)(D + f * npad + a);
-                c01 += v0 * *(const VEC *)(D + f * npad + a + VLEN);
+                c00 += v0 * *(const VEC *)(P + f * PANEL);
+                c01 += v0 * *(const VEC *)(P + f * PANEL + VLEN);
             }
             *(VEC *)(block + j * npad + a) = c00;
             *(VEC *)(block + j * npad + a + VLEN) = c01;
@@ -233,23 +270,37 @@ static sn_size K(omp_start)(const REAL *restrict alpha0, sn_size npad, REAL *res
     return K(omp_track_end)(max0, idx0, max1, idx1);
 }
 
+/* Elements of a Gram row fetched ahead of the pass that reads it: the row (npad REALs, e.g. 8 KiB)
+ * is in memory or L3 more often than not, its atom known only at the end of the previous pass, and
+ * the pass reads it interleaved with k rows of Q, too many streams for the hardware prefetcher. */
+#define SN_OMP_AHEAD (4 * TILE)
+
+static inline void K(omp_prefetch)(const REAL *row, sn_size from, sn_size to)
+{
+    for (sn_size i = from; i < to; i += 64 / (sn_size)sizeof(REAL))
+        __builtin_prefetch(row + i, 0, 3);
+}
+
 /* One step of the pursuit once atom k is chosen, with l = L[k, :k] and dinv = 1 / L[k, k]:
  *   qk = (g - Q[:k]^T l) * dinv      the new column of Q = G[:, S] L^-T (g: the atom's Gram row)
  *   alpha -= wk * qk                  so that alpha = alpha0 - Q w = alpha0 - G[:, S] gamma
  * and returns np.argmax(np.abs(alpha)), all in one pass over the atoms. */
-static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
+static sn_size K(omp_extend)(const REAL *restrict g, REAL *restrict Q, sn_size cap,
                              const REAL *restrict l, sn_size k, REAL dinv, REAL wk, sn_size npad,
-                             REAL *restrict qk, REAL *restrict alpha)
+                             REAL *restrict alpha)
 {
     SN_OMP_TRACK_BEGIN;
     sn_size b = 0;
     for (; b + TILE <= npad; b += TILE) {
+        if (b + SN_OMP_AHEAD < npad)
+            K(omp_prefetch)(g, b + SN_OMP_AHEAD, SN_MIN(b + SN_OMP_AHEAD + TILE, npad));
         const VEC *gv = (const VEC *)(g + b);
+        REAL *Qt = Q + b * cap; /* this tile's columns: b / TILE * cap * TILE */
         VEC c0 = gv[0], c1 = gv[1], c2 = gv[2], c3 = gv[3];
         VEC c4 = gv[4], c5 = gv[5], c6 = gv[6], c7 = gv[7];
         for (sn_size j = 0; j < k; ++j) {
             const REAL lj = l[j];
-            const VEC *r = (const VEC *)(Q + j * npad + b);
+            const VEC *r = (const VEC *)(Qt + j * TILE);
             c0 -= lj * r[0];
             c1 -= lj * r[1];
             c2 -= lj * r[2];
@@ -259,7 +310,7 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
             c6 -= lj * r[6];
             c7 -= lj * r[7];
         }
-        VEC *q = (VEC *)(qk + b), *a = (VEC *)(alpha + b);
+        VEC *q = (VEC *)(Qt + k * TILE), *a = (VEC *)(alpha + b);
         c0 *= dinv;
         c1 *= dinv;
         c2 *= dinv;
@@ -304,9 +355,9 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
     for (; b < npad; b += VLEN) { /* whole vectors: npad is a multiple of VLEN */
         VEC c = *(const VEC *)(g + b);
         for (sn_size j = 0; j < k; ++j)
-            c -= l[j] * *(const VEC *)(Q + j * npad + b);
+            c -= l[j] * *(const VEC *)&SN_OMP_Q(Q, cap, j, b);
         c *= dinv;
-        *(VEC *)(qk + b) = c;
+        *(VEC *)&SN_OMP_Q(Q, cap, k, b) = c;
         c = *(const VEC *)(alpha + b) - wk * c;
         *(VEC *)(alpha + b) = c;
         SN_OMP_TRACK(c, b, max0, idx0);
@@ -327,7 +378,7 @@ static sn_size K(omp_extend)(const REAL *restrict g, const REAL *restrict Q,
  *
  * Returns -1 when the per-atom scratch could not grow (out of memory). Q, L and the short vectors
  * are re-read from s after each omp_reserve (it may move them); no pointer into them is declared
- * restrict here, since omp_extend writes row k of Q that later steps read back as Q[j * npad + lam]. */
+ * restrict here, since omp_extend writes column k of Q that later steps read back (SN_OMP_Q). */
 static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const REAL *alpha0,
                              REAL norm2, int *premature)
 {
@@ -338,6 +389,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
     *premature = 0;
 
     sn_size lam = K(omp_start)(alpha0, npad, alpha);
+    if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
     sn_size k = 0;
     for (;;) {
         const REAL a = alpha[lam];
@@ -349,7 +401,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
             break;
         }
         if (!K(omp_reserve)(s, k, npad, max_atoms)) return -1;
-        const REAL *Q = s->Q;
+        REAL *Q = s->Q;
         const REAL *g;
         if (p->G != NULL) {
             g = p->G + lam * npad;
@@ -360,7 +412,7 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         REAL *Lk = s->L + k * (k + 1) / 2;
         REAL v = 0;
         for (sn_size j = 0; j < k; ++j) {
-            Lk[j] = Q[j * npad + lam];
+            Lk[j] = SN_OMP_Q(Q, s->cap, j, lam);
             v += Lk[j] * Lk[j];
         }
         const REAL pivot = g[lam] - v;
@@ -377,18 +429,26 @@ static sn_size K(omp_signal)(const PROBLEM *p, SCRATCH *s, sn_size npad, const R
         s->dinv[k] = 1 / Lk[k];
         s->w[k] = a * s->dinv[k];
         s->S[k] = (int32_t)lam;
-        lam = K(omp_extend)(g, Q, Lk, k, s->dinv[k], s->w[k], npad, s->Q + k * npad, alpha);
         energy -= s->w[k] * s->w[k];
-        ++k;
+        /* the pursuit stops here, or takes another atom: only then are the new column of Q and
+         * the correlations needed (the coefficients come from L and w alone) */
         if (use_tol) { /* residual energy ||x||^2 - ||w||^2 = ||x||^2 - gamma . G[S, S] gamma */
-            if ((energy < 0 ? -energy : energy) <= p->tol) break;
-            if (k == max_atoms) {
+            if ((energy < 0 ? -energy : energy) <= p->tol) {
+                ++k;
+                break;
+            }
+            if (k + 1 == max_atoms) {
+                ++k;
                 *premature = 1;
                 break;
             }
-        } else if (k == max_atoms) {
+        } else if (k + 1 == max_atoms) {
+            ++k;
             break;
         }
+        lam = K(omp_extend)(g, Q, s->cap, Lk, k, s->dinv[k], s->w[k], npad, alpha);
+        if (p->G != NULL) K(omp_prefetch)(p->G + lam * npad, 0, SN_MIN(SN_OMP_AHEAD, npad));
+        ++k;
     }
     /* gamma = L^-T w (back substitution, row j of L scattered into the partial sums). */
     REAL *restrict gamma = s->gamma, *restrict t = s->t;
@@ -449,6 +509,15 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
     char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
     if (memory == NULL) return SN_ENOMEM;
+    /* D packed in panels for the correlations (omp_correlate) */
+    REAL *panels = NULL;
+    if (with_block) {
+        panels = (REAL *)sn_omp_alloc((size_t)(npad * p->n_features) * sizeof(REAL));
+        if (panels == NULL) {
+            free(memory);
+            return SN_ENOMEM;
+        }
+    }
     sn_size premature_total = 0;
     int out_of_memory = 0;
 
@@ -458,6 +527,12 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         s.fixed = memory + sn_thread_id() * per_thread;
         memset(s.fixed, 0, (size_t)per_thread); /* the rows' padding must start at zero */
         K(omp_carve_fixed)(&s, s.fixed, npad, block_signals, with_block, p->G != NULL);
+        if (with_block) {
+#pragma omp for schedule(static)
+            for (sn_size f0 = 0; f0 < p->n_features; f0 += SN_OMP_PACK_FEATURES)
+                K(omp_pack_panels)(p->D, p->n_features, npad, f0,
+                                   SN_MIN(f0 + SN_OMP_PACK_FEATURES, p->n_features), panels);
+        }
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
             int stop;
@@ -466,7 +541,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
             if (stop) continue; /* the call fails: the remaining blocks are skipped */
             const sn_size j0 = blk * block_signals;
             const sn_size nb = SN_MIN(block_signals, n_signals - j0);
-            if (with_block) K(omp_correlate)(p, npad, j0, nb, s.block);
+            if (with_block) K(omp_correlate)(p, panels, npad, j0, nb, s.block);
             for (sn_size j = j0; j < j0 + nb; ++j) {
                 const REAL *alpha0;
                 if (with_block) {
@@ -491,38 +566,155 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         }
         free(s.atoms);
     }
+    free(panels);
     free(memory);
     if (out_of_memory) return SN_ENOMEM;
     *n_premature = premature_total;
     return SN_OK;
 }
 
-/* G = D^T D, n_atoms x npad (zero past n_atoms): the correlation tile with the atoms as the
- * signals, on row blocks spread over the threads. Each entry is one fixed sequence of FMAs over
- * the features, so G is exactly symmetric and the same for every thread count. */
+/* The Gram matrix G = D^T D is tiled like a GEMM: GRAM_ROWS atoms of G's rows (broadcast) by
+ * GRAM_COLS atoms of its columns (2 vectors), 12 accumulators over the features. Both operands are
+ * first packed feature-major (a panel of atoms, each feature's atoms contiguous), so the tile reads
+ * two sequential streams: read in place, D's rows are npad apart, a power of two for the usual
+ * dictionary sizes, and every feature of a column fell into the same L1 set. */
+#define GRAM_ROWS 6
+#define GRAM_COLS PANEL
+
+/* The row block at atom i0: out[f * GRAM_ROWS + r] = D[f, i0 + r], zero past n_atoms, read from
+ * the packed column panels (sequential reads; D's rows, npad apart, would each be a cache miss). */
+static void K(omp_pack_rows)(const REAL *restrict cols_packed, sn_size n_features, sn_size i0,
+                             sn_size n_atoms, REAL *restrict out)
+{
+    for (sn_size r = 0; r < GRAM_ROWS; ++r) {
+        const sn_size atom = i0 + r;
+        if (atom >= n_atoms) {
+            for (sn_size f = 0; f < n_features; ++f)
+                out[f * GRAM_ROWS + r] = 0;
+            continue;
+        }
+        const REAL *src = cols_packed + atom / GRAM_COLS * GRAM_COLS * n_features + atom % GRAM_COLS;
+        for (sn_size f = 0; f < n_features; ++f)
+            out[f * GRAM_ROWS + r] = src[f * GRAM_COLS];
+    }
+}
+
+/* The tile of G at rows i0 .. i0 + GRAM_ROWS (those below n_atoms) and columns j0 .. j0 +
+ * GRAM_COLS, from the packed row block a and column panel b, where i0 < j0 + GRAM_COLS: G[i, j] for
+ * i <= j and its mirror G[j, i] for i < j, j < n_atoms (each entry of G written once, by one
+ * tile). Each entry is one FMA chain over the features in order, the same as omp_gram_row computes
+ * (so precompute=True and False see the same Gram entries, and G is exactly symmetric). */
+static void K(omp_gram_tile)(const REAL *restrict a, const REAL *restrict b, sn_size n_features,
+                             sn_size i0, sn_size j0, sn_size n_atoms, sn_size npad,
+                             REAL *restrict G)
+{
+    VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
+    VEC c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
+    for (sn_size f = 0; f < n_features; ++f) {
+        const VEC b0 = *(const VEC *)(b + f * GRAM_COLS);
+        const VEC b1 = *(const VEC *)(b + f * GRAM_COLS + VLEN);
+        const REAL *af = a + f * GRAM_ROWS;
+        REAL v = af[0];
+        c00 += v * b0;
+        c01 += v * b1;
+        v = af[1];
+        c10 += v * b0;
+        c11 += v * b1;
+        v = af[2];
+        c20 += v * b0;
+        c21 += v * b1;
+        v = af[3];
+        c30 += v * b0;
+        c31 += v * b1;
+        v = af[4];
+        c40 += v * b0;
+        c41 += v * b1;
+        v = af[5];
+        c50 += v * b0;
+        c51 += v * b1;
+    }
+    REAL tile[GRAM_ROWS][GRAM_COLS] __attribute__((aligned(64)));
+    const VEC acc[GRAM_ROWS][2] = {{c00, c01}, {c10, c11}, {c20, c21},
+                                   {c30, c31}, {c40, c41}, {c50, c51}};
+    for (sn_size r = 0; r < GRAM_ROWS; ++r) {
+        *(VEC *)tile[r] = acc[r][0];
+        *(VEC *)(tile[r] + VLEN) = acc[r][1];
+    }
+    const sn_size rows = SN_MIN((sn_size)GRAM_ROWS, n_atoms - i0);
+    const sn_size cols = SN_MIN((sn_size)GRAM_COLS, n_atoms - j0); /* <= 0 past the atoms */
+    if (i0 + GRAM_ROWS <= j0) { /* wholly above the diagonal: whole rows, and the mirror */
+        for (sn_size r = 0; r < rows; ++r) {
+            *(VEC *)(G + (i0 + r) * npad + j0) = acc[r][0];
+            *(VEC *)(G + (i0 + r) * npad + j0 + VLEN) = acc[r][1];
+        }
+        for (sn_size c = 0; c < cols; ++c)
+            for (sn_size r = 0; r < rows; ++r)
+                G[(j0 + c) * npad + i0 + r] = tile[r][c];
+        return;
+    }
+    for (sn_size r = 0; r < rows; ++r) /* on the diagonal: entry by entry */
+        for (sn_size c = 0; c < GRAM_COLS; ++c) {
+            const sn_size i = i0 + r, j = j0 + c;
+            if (i <= j) G[i * npad + j] = tile[r][c];
+            if (i < j && j < n_atoms) G[j * npad + i] = tile[r][c];
+        }
+}
+
+/* G = D^T D, n_atoms x npad (zero past n_atoms). The tiles on and above the diagonal are computed
+ * (half the products), each writing its mirror below; groups of column panels spread over the
+ * threads from the longest. Each entry is one fixed sequence of FMAs over the features, so G is the same for
+ * every thread count. */
 static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const REAL *D, REAL *G)
 {
     if (n_atoms == 0) return SN_OK;
     const sn_size npad = sn_omp_row_length(n_atoms);
-    PROBLEM p = {0};
-    p.n_features = n_features;
-    p.n_atoms = n_atoms;
-    p.D = D;
-    p.X = D; /* atom j, feature f at D[f * npad + j]: "signals" stored feature-major */
-    p.x_ld = npad;
-    p.x_signal_major = 0;
-    const sn_size rows = sn_omp_block_signals(npad);
-    const sn_size n_blocks = (n_atoms + rows - 1) / rows;
-    const sn_size work = n_atoms * npad * SN_MAX(n_features, (sn_size)1);
-    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(dynamic, 1)
-    for (sn_size blk = 0; blk < n_blocks; ++blk) {
-        const sn_size i0 = blk * rows;
-        K(omp_correlate)(&p, npad, i0, SN_MIN(rows, n_atoms - i0), G + i0 * npad);
+    const sn_size n_panels = npad / GRAM_COLS; /* npad is a multiple of 32 >= GRAM_COLS */
+    const sn_size n_row_blocks = (n_atoms + GRAM_ROWS - 1) / GRAM_ROWS;
+    const sn_size row_part = n_row_blocks * GRAM_ROWS * n_features;
+    REAL *packed = (REAL *)sn_omp_alloc((size_t)(row_part + npad * n_features) * sizeof(REAL));
+    if (packed == NULL) return SN_ENOMEM;
+    REAL *rows_packed = packed, *cols_packed = packed + row_part;
+    const sn_size panel_bytes = GRAM_COLS * SN_MAX(n_features, (sn_size)1) * (sn_size)sizeof(REAL);
+    const sn_size group = SN_MAX((sn_size)1, ((sn_size)128 << 10) / panel_bytes);
+    const sn_size n_groups = (n_panels + group - 1) / group;
+    const sn_size work = n_atoms * npad / 2 * SN_MAX(n_features, (sn_size)1);
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_groups);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+#pragma omp for schedule(static)
+        for (sn_size f0 = 0; f0 < n_features; f0 += SN_OMP_PACK_FEATURES)
+            K(omp_pack_panels)(D, n_features, npad, f0,
+                               SN_MIN(f0 + SN_OMP_PACK_FEATURES, n_features), cols_packed);
+#pragma omp for schedule(static)
+        for (sn_size blk = 0; blk < n_row_blocks; ++blk)
+            K(omp_pack_rows)(cols_packed, n_features, blk * GRAM_ROWS, n_atoms,
+                             rows_packed + blk * GRAM_ROWS * n_features);
+#pragma omp for schedule(dynamic, 1)
+        for (sn_size q = 0; q < n_groups; ++q) {
+            /* a group of column panels (about 128 KiB, L2-resident) against each row block in
+             * turn (in L1 while it meets the group's panels): the row blocks, as large as D, are
+             * read once per group instead of once per panel. The longest groups first. */
+            const sn_size pan0 = (n_groups - 1 - q) * group;
+            const sn_size pan1 = SN_MIN(pan0 + group, n_panels);
+            const sn_size row_end = SN_MIN(pan1 * GRAM_COLS, n_atoms);
+            for (sn_size i0 = 0; i0 < row_end; i0 += GRAM_ROWS)
+                for (sn_size pan = pan0; pan < pan1; ++pan) {
+                    const sn_size j0 = pan * GRAM_COLS;
+                    if (i0 >= j0 + GRAM_COLS) continue; /* below the diagonal */
+                    K(omp_gram_tile)(rows_packed + i0 * n_features,
+                                     cols_packed + pan * GRAM_COLS * n_features, n_features, i0,
+                                     j0, n_atoms, npad, G);
+                }
+        }
     }
+    free(packed);
     return SN_OK;
 }
 
+#undef GRAM_ROWS
+#undef GRAM_COLS
+#undef PANEL
+#undef SN_OMP_PACK_FEATURES
 #undef K
 #undef VEC
 #undef IVEC
@@ -532,3 +724,6 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef PROBLEM
 #undef SCRATCH
 #undef TILE
+#undef SN_OMP_TILES
+#undef SN_OMP_Q
+#undef SN_OMP_AHEAD

@@ -105,7 +105,7 @@ def test_plot_of_every_family_stays_under_2000_pixels(tmp_path):
              "sparsenet (plain CSR)"]
     bars = {"csr": [3, 3, 4, 3, 1], "dlmc": [3, 3, 3, 3, 2, 2, 2, 2],
             "shared": [2, 2, 2, 2, 1, 1, 1, 2, 2], "threshold": [2, 2, 2, 1, 1, 2, 2, 1, 1],
-            "omp": [3, 3]}
+            "omp": [3, 3, 3]}
     workload = "4096x4096 d=0.10 f32, X n x 64"
     results = [{"family": family, "kernel": f"kernel {i}", "workload": workload,
                 "speedup": {name: 10.0 ** ((i + j) % 5 - 1.5)

@@ -379,6 +379,58 @@ def test_precompute_choices_agree():
     np.testing.assert_allclose(gram, rows, rtol=1e-9, atol=1e-12)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features,n_atoms", [(1, 1), (3, 5), (7, 33), (16, 300), (256, 64),
+                                                (40, 1000), (0, 9)])
+def test_gram_kernel(isa, dtype, n_features, n_atoms):
+    """The packed Gram tile (csrc/omp_kernels.h): D^T D, exactly symmetric, zero past n_atoms,
+    the same on 1 and 2 threads, over sizes that leave partial row blocks, panels and groups."""
+    from sparsenet import _omp, backend
+
+    D = np.random.default_rng(n_atoms).standard_normal((n_features, n_atoms)).astype(dtype)
+    row_length = _omp.row_length(n_atoms)
+    D_padded = np.zeros((n_features, row_length), dtype)
+    D_padded[:, :n_atoms] = D
+    grams = []
+    for threads in (1, 2):
+        G = np.full((n_atoms, row_length), np.nan, dtype)  # every entry must be written
+        _omp.gram(backend.native_options()[0], threads, D_padded, n_atoms, G)
+        grams.append(G)
+    np.testing.assert_array_equal(grams[0], grams[1])
+    G = grams[0]
+    np.testing.assert_array_equal(G[:, n_atoms:], 0)
+    np.testing.assert_array_equal(G[:, :n_atoms], G[:, :n_atoms].T)
+    expected = D.T.astype(np.float64) @ D.astype(np.float64)
+    tol = (1e-5 if dtype == np.float32 else 1e-13) * max(n_features, 1)
+    np.testing.assert_allclose(G[:, :n_atoms], expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gram_and_rows_from_the_dictionary_are_the_same_numbers(isa, dtype):
+    """The Gram tile and the rows computed from D (precompute=False) sum each entry in the same
+    order, so the two paths give bit-identical codes (a few signals of a dictionary whose rows of
+    G fall into full tiles, diagonal tiles and mirrored halves)."""
+    D = dictionary(48, 333, dtype=dtype)
+    X, _ = sparse_signals(D, 6, 9, noise=0.1)
+    for kwargs in ({"n_nonzero_coefs": 20}, {"tol": 0.01}):
+        gram = sparsenet.omp(D, X, precompute=True, **kwargs)
+        rows = sparsenet.omp(D, X, precompute=False, **kwargs)
+        np.testing.assert_array_equal(gram, rows)
+
+
+def test_auto_precompute_rule():
+    """precompute="auto": the Gram matrix once the signals would compute a quarter of its rows
+    (benchmarks/omp_small_batch.py --crossover), never above 1 GiB."""
+    from sparsenet.omp import precompute_gram
+
+    assert not precompute_gram(1024, 256, 7, 32, None, np.float64)
+    assert precompute_gram(1024, 256, 8, 32, None, np.float64)  # 4 * 8 * 32 >= 1024
+    assert precompute_gram(1024, 256, 50, 32, None, np.float32)  # O2 at 50 signals
+    assert not precompute_gram(256, 64, 7, 8, None, np.float64)
+    assert precompute_gram(256, 64, 8, 8, None, np.float64)
+    assert not precompute_gram(20000, 64, 10**6, 8, None, np.float64)  # 3.2 GB of Gram matrix
+
 # --- bad input ------------------------------------------------------------------------------------
 
 def test_bad_arguments():

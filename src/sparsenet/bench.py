@@ -465,14 +465,18 @@ def _random_shared_csr(rng, n, codebook):
 
 def omp_cases(quick: bool) -> "list[Case]":
     """The OMP workloads of the issue (float64): O1 (D 64 x 256, 20000 signals, k = 8) and O2
-    (D 256 x 1024, 2000 signals, k = 32); 40 times fewer signals when quick."""
+    (D 256 x 1024, 2000 signals, k = 32), and O2 with 50 signals (a small batch: computing the
+    Gram matrix costs as much as the coding; benchmarks/omp_small_batch.py times it against SPAMS
+    alone). When quick, 40 times fewer signals: O2 is then the small batch."""
     import sparsenet
     from sparsenet import reference
 
     rng = np.random.default_rng(0)
     cases = []
-    for name, (n_features, n_atoms, n_signals, k) in (("O1", (64, 256, 20000, 8)),
-                                                      ("O2", (256, 1024, 2000, 32))):
+    workloads = [("O1", (64, 256, 20000, 8)), ("O2", (256, 1024, 2000, 32))]
+    if not quick:
+        workloads.append(("O2", (256, 1024, 50, 32)))
+    for name, (n_features, n_atoms, n_signals, k) in workloads:
         if quick:
             n_signals //= 40
         D = rng.standard_normal((n_features, n_atoms))

@@ -166,11 +166,13 @@ def precompute_gram(n_atoms: int, n_features: int, n_signals: int,
                     n_nonzero_coefs: Optional[int], tol: Optional[float], dtype: Any) -> bool:
     """What ``precompute="auto"`` settles on: whether :func:`omp` computes the Gram matrix."""
     # Gram rows from D cost n_features * n_atoms each, streaming D; the Gram matrix costs n_atoms
-    # of them in a register tile, several times faster (measured break-even: about half of its
-    # rows), and n_atoms^2 memory.
+    # of them, half by symmetry, in a packed register tile at about BLAS xSYRK's speed, and n_atoms^2
+    # memory. Measured break-even (benchmarks/omp_small_batch.py --crossover, 1 thread): the
+    # signals computing about a quarter of its rows (O2, 1024 atoms, k = 32: between 4 and 8
+    # signals; O1, 256 atoms, k = 8: between 8 and 16; float32 and float64 alike).
     if tol is not None or n_nonzero_coefs is None:
         n_nonzero_coefs = min(n_atoms, n_features) if tol is not None else max(int(0.1 * n_atoms), 1)
-    return (2 * n_signals * n_nonzero_coefs >= n_atoms
+    return (4 * n_signals * n_nonzero_coefs >= n_atoms
             and n_atoms * n_atoms * np.dtype(dtype).itemsize <= 2**30)
 
 
@@ -210,8 +212,8 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     precompute : bool or "auto", default "auto"
         Compute the Gram matrix ``D.T @ D`` once (fast for many signals), or compute only the rows
         of the chosen atoms for each signal (no n_atoms^2 memory: for few signals and large
-        dictionaries). "auto" precomputes when the signals would compute more than half of its
-        rows and it takes at most 1 GiB.
+        dictionaries). "auto" precomputes when the signals would compute more than a quarter of
+        its rows and it takes at most 1 GiB.
         The answers are the same either way.
     return_format : {"dense", "csc"}, default "dense"
         A dense ndarray, or a ``scipy.sparse.csc_array`` of shape (n_atoms, n_signals) with one
@@ -273,12 +275,16 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
         max_atoms = min(n_atoms, n_features)
     if precompute == "auto":
         precompute = precompute_gram(n_atoms, n_features, n_signals, max_atoms, tol, dtype)
-    D_padded = np.zeros((n_features, _omp.row_length(n_atoms)), dtype=dtype)
-    D_padded[:, :n_atoms] = D
+    row_length = _omp.row_length(n_atoms)
+    if row_length == n_atoms:  # no padding to add: D is read as it is when it can be
+        D_padded = as_c_array(D, dtype)
+    else:
+        D_padded = np.zeros((n_features, row_length), dtype=dtype)
+        D_padded[:, :n_atoms] = D
     X2 = as_aligned(X2.astype(dtype, copy=False))
     G = None
     if precompute:
-        G = np.empty((n_atoms, _omp.row_length(n_atoms)), dtype=dtype)
+        G = np.empty((n_atoms, row_length), dtype=dtype)
         isa, threads = backend.native_options()
         _omp.gram(isa, threads, D_padded, n_atoms, G)
     norms = None
