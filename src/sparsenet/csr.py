@@ -697,6 +697,12 @@ class _ScipyOperand(SparseMatrix):
 
     __slots__ = ("data", "indices", "indptr", "shape", "_name", "_dtype")
     has_canonical_format = False
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: Tuple[int, int]
+    _name: str
+    _dtype: np.dtype
 
     def __init__(self, data: Any, indices: Any, indptr: Any, shape: Tuple[int, int],
                  name: str) -> None:

@@ -186,6 +186,17 @@ def _warn(n_premature: int, n_signals: int) -> None:
     _policy.warn_omp_premature(n_premature, n_signals, stacklevel=3)  # the caller of omp
 
 
+
+def _padded_rows(M: np.ndarray, n_atoms: int, dtype: np.dtype) -> np.ndarray:
+    """`M` (rows of n_atoms entries: D, or G) with its rows zero-padded to the kernels' row length;
+    `M` itself, as a C array of `dtype`, when there is no padding to add."""
+    row_length = _omp.row_length(n_atoms)
+    if row_length == n_atoms:
+        return as_c_array(M, dtype)
+    padded = np.zeros((M.shape[0], row_length), dtype=dtype)
+    padded[:, :n_atoms] = M
+    return padded
+
 def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
         tol: Optional[float] = None, precompute: Union[bool, str] = "auto",
         return_format: str = "dense", copy: bool = True) -> Any:
@@ -275,16 +286,11 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
         max_atoms = min(n_atoms, n_features)
     if precompute == "auto":
         precompute = precompute_gram(n_atoms, n_features, n_signals, max_atoms, tol, dtype)
-    row_length = _omp.row_length(n_atoms)
-    if row_length == n_atoms:  # no padding to add: D is read as it is when it can be
-        D_padded = as_c_array(D, dtype)
-    else:
-        D_padded = np.zeros((n_features, row_length), dtype=dtype)
-        D_padded[:, :n_atoms] = D
+    D_padded = _padded_rows(D, n_atoms, dtype)
     X2 = as_aligned(X2.astype(dtype, copy=False))
     G = None
     if precompute:
-        G = np.empty((n_atoms, row_length), dtype=dtype)
+        G = np.empty((n_atoms, D_padded.shape[1]), dtype=dtype)
         isa, threads = backend.native_options()
         _omp.gram(isa, threads, D_padded, n_atoms, G)
     norms = None
@@ -374,12 +380,7 @@ def omp_gram(G: ArrayLike, DtX: ArrayLike, *, n_nonzero_coefs: Optional[int] = N
         return reference.omp_gram(G, DtX, n_nonzero_coefs=max_atoms if tol is None else None,
                                   tol=tol, norms_squared=norms_squared,
                                   return_format=return_format, copy=copy)
-    row_length = _omp.row_length(n_atoms)
-    if row_length == n_atoms:  # no padding to add: G is read as it is when it can be
-        G_padded = as_c_array(G, dtype)
-    else:
-        G_padded = np.zeros((n_atoms, row_length), dtype=dtype)
-        G_padded[:, :n_atoms] = G
+    G_padded = _padded_rows(G, n_atoms, dtype)
     DtX2 = as_aligned(DtX2.astype(dtype, copy=False))
     coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
                                 G=G_padded, DtX=DtX2, norms=norms)
