@@ -471,7 +471,7 @@ class _SparsenetLinear(nn.Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"input must have shape (..., {self.in_features}), "
                              f"got {tuple(x.shape)}")
-        x2 = x.reshape(-1, self.in_features)
+        x2 = x.reshape(math.prod(x.shape[:-1]), self.in_features)  # -1 is ambiguous at 0 features
         # sparsenet multiplies W by a matrix of column vectors: X^T in, Y^T out, both views, so a
         # column-major activation (this layer's output) reaches the next layer without a copy
         y = self._matmul(x2.T).T
