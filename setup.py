@@ -131,13 +131,17 @@ def _object_key(compiler, source, macros, include_dirs, flags):
     """A digest of what `source` compiles to: its preprocessed text (every header it includes, e.g.
     Python's, NumPy's and csrc's, whatever their paths or times), the compiler command and the
     flags; None when it cannot be preprocessed."""
+    # the compiler's own include directories and macros too (build_ext puts Python's headers there):
+    # without them Cython's C fails to preprocess and would never be reused
+    macros = list(compiler.macros) + list(macros or ())
+    include_dirs = list(compiler.include_dirs) + list(include_dirs or ())
     options = []
-    for macro in macros or ():
+    for macro in macros:
         if len(macro) == 1:
             options.append(f"-U{macro[0]}")
         else:
             options.append(f"-D{macro[0]}" if macro[1] is None else f"-D{macro[0]}={macro[1]}")
-    includes = [f"-I{directory}" for directory in include_dirs or ()]
+    includes = [f"-I{directory}" for directory in include_dirs]
     command = list(compiler.compiler_so) + options + includes + list(flags) + ["-E", "-P", source]
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     if done.returncode != 0:
@@ -230,7 +234,10 @@ def _compile_cost(ext):
     return sum(os.path.getsize(source) for source in ext.sources if os.path.exists(source))
 
 
-GENERATED = os.path.join("build", "generated")  # kernelgen's output: C headers and _kernels.pxd
+GENERATED = os.path.join("build", "generated")  # kernelgen's output: C headers and _kernels*.pxd
+# Cython's run-time support (the typed memoryview's classes and helpers) once, in a module of its
+# own, instead of a copy compiled into every wrapper module
+SHARED_UTILITY = "sparsenet._cyutility"
 
 
 def extensions():
@@ -245,10 +252,12 @@ def extensions():
         )
         for name, c_sources in EXTENSIONS.items()
     ]
+    exts.append(Extension(SHARED_UTILITY, sources=[f"src/{SHARED_UTILITY.replace('.', '/')}.c"]))
     return cythonize(
         exts,
         build_dir=CYTHON_BUILD_DIR,
-        include_path=[GENERATED, "src"],  # the generated sparsenet/_kernels.pxd first
+        shared_utility_qualified_name=SHARED_UTILITY,
+        include_path=[GENERATED, "src"],  # the generated sparsenet/_kernels*.pxd first
         compiler_directives={
             "language_level": 3,
             "boundscheck": DEBUG,

@@ -3,7 +3,7 @@ released, status -> exception. Arguments are validated by sparsenet.lasso / spar
 array stands for "absent" (NULL)."""
 from libc.stdint cimport int32_t, int64_t
 
-from sparsenet._kernels cimport *
+from sparsenet._kernels_coding cimport *
 
 include "_status.pxi"
 

@@ -3,7 +3,7 @@
 Arguments are validated by sparsenet.csr before they get here; nothing is checked twice."""
 from libc.stdint cimport int32_t, int64_t, uint16_t
 
-from sparsenet._kernels cimport *
+from sparsenet._kernels_csr cimport *
 
 include "_status.pxi"
 

@@ -6,7 +6,7 @@ passed flat (contiguous, any order) with their layout spelled out; an empty arra
 """
 from libc.stdint cimport int32_t, int64_t
 
-from sparsenet._kernels cimport *
+from sparsenet._kernels_omp cimport *
 
 include "_status.pxi"
 

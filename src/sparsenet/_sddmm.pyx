@@ -1,7 +1,7 @@
 """Thin wrapper of the SDDMM kernel: memoryviews in, the GIL released, status -> exception.
 
 Arguments are validated by sparsenet.sddmm before they get here; nothing is checked twice."""
-from sparsenet._kernels cimport *
+from sparsenet._kernels_sddmm cimport *
 
 include "_status.pxi"
 

@@ -2,10 +2,10 @@
 
 Arguments are validated by sparsenet.shared before they get here; nothing is checked twice. The
 BLAS-backed products get scipy's Fortran xGEMM (scipy.linalg.cython_blas) from the generated
-dispatchers of _kernels.pxd."""
+dispatchers of _kernels_shared.pxd."""
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
 
-from sparsenet._kernels cimport *
+from sparsenet._kernels_shared cimport *
 
 include "_status.pxi"
 

@@ -4,7 +4,7 @@ Arguments are validated by sparsenet.threshold before they get here; nothing is 
 Dense inputs are 2-D strided views (any strides, any sign); strides are passed in elements."""
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
 
-from sparsenet._kernels cimport *
+from sparsenet._kernels_threshold cimport *
 
 include "_status.pxi"
 
