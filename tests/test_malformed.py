@@ -723,10 +723,15 @@ def _assert_same(name, recipe, native, numpy):
             f"{where}: {type(native).__name__} vs {type(numpy).__name__}"
         # a list of floats (ksvd's errors) in the dtype of the arrays beside it: computed in it
         dtype = next((v.dtype for v in native if isinstance(v, np.ndarray)), np.float64)
-        for a, b in zip(native, numpy):
-            if isinstance(a, list) and isinstance(b, list):
-                a, b = np.asarray(a, dtype), np.asarray(b, dtype)
-            _assert_same(name, recipe, a, b)
+        try:
+            for a, b in zip(native, numpy):
+                if isinstance(a, list) and isinstance(b, list):
+                    a, b = np.asarray(a, dtype), np.asarray(b, dtype)
+                _assert_same(name, recipe, a, b)
+        except AssertionError:
+            if _function(name) != "ksvd":
+                raise
+            check_ksvd_model(name, recipe, native, numpy, dtype)
         return
     (kind_a, dtype_a, a), (kind_b, dtype_b, b) = _comparable(native), _comparable(numpy)
     assert (kind_a, dtype_a) == (kind_b, dtype_b), f"{where}: {kind_a} {dtype_a} vs {kind_b} {dtype_b}"
@@ -746,6 +751,22 @@ def _assert_same(name, recipe, native, numpy):
                 raise
     else:
         assert a == b or (a != a and b != b), f"{where}: {a!r} vs {b!r}"
+
+
+def check_ksvd_model(name, recipe, native, numpy, dtype):
+    """K-SVD can learn two equal atoms (from equal signals: boolean data); which of them OMP takes
+    for a signal is then a tie broken by the last bit, so the backends may use different ones of
+    the pair, in the codes and in the atom updates that follow. The model is the same: the
+    reconstructions D @ codes and the errors agree."""
+    where = f"{name} recipe={recipe}"
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    models = []
+    for D, codes, *errors in (native, numpy):
+        codes = codes.toarray() if sp.issparse(codes) else codes
+        models.append((np.asarray(D, np.float64) @ np.asarray(codes, np.float64), errors))
+    np.testing.assert_allclose(models[0][0], models[1][0], rtol=tol, atol=tol, err_msg=where)
+    for a, b in zip(models[0][1], models[1][1]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol, err_msg=where)
 
 
 def check_lasso_objective(name, recipe, a, b, tol):
