@@ -662,8 +662,8 @@ static void K(omp_gram_tile)(const REAL *restrict a, const REAL *restrict b, sn_
 
 /* G = D^T D, n_atoms x npad (zero past n_atoms). The tiles on and above the diagonal are computed
  * (half the products), each writing its mirror below; groups of column panels spread over the
- * threads from the longest. Each entry is one fixed sequence of FMAs over the features, so G is the same for
- * every thread count. */
+ * threads from the longest. Each entry is one fixed sequence of FMAs over the features, so G is
+ * the same for every thread count. */
 static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const REAL *D, REAL *G)
 {
     if (n_atoms == 0) return SN_OK;

@@ -186,7 +186,6 @@ def _warn(n_premature: int, n_signals: int) -> None:
     _policy.warn_omp_premature(n_premature, n_signals, stacklevel=3)  # the caller of omp
 
 
-
 def _padded_rows(M: np.ndarray, n_atoms: int, dtype: np.dtype) -> np.ndarray:
     """`M` (rows of n_atoms entries: D, or G) with its rows zero-padded to the kernels' row length;
     `M` itself, as a C array of `dtype`, when there is no padding to add."""
@@ -196,6 +195,7 @@ def _padded_rows(M: np.ndarray, n_atoms: int, dtype: np.dtype) -> np.ndarray:
     padded = np.zeros((M.shape[0], row_length), dtype=dtype)
     padded[:, :n_atoms] = M
     return padded
+
 
 def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
         tol: Optional[float] = None, precompute: Union[bool, str] = "auto",

@@ -441,8 +441,8 @@ class _SparsenetLinear(nn.Module):
 
     def __init__(self, in_features, out_features, bias, dtype):
         super().__init__()
-        self.in_features = check_index(in_features, "in_features")
-        self.out_features = check_index(out_features, "out_features")
+        self.in_features = int(in_features)  # checked by _linear_init, or a weight's shape
+        self.out_features = int(out_features)
         if bias is None:
             self.register_parameter("bias", None)
         else:
