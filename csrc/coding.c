@@ -9,6 +9,8 @@
 
 /* Work (flops) that pays for starting one more thread. */
 #define SN_CODING_GRAIN ((sn_size)1 << 18)
+/* Work of one atom's K-SVD update that pays for a thread (see ksvd_update). */
+#define SN_KSVD_ATOM_GRAIN ((sn_size)1 << 15)
 /* Largest support the LASSO solves exactly (its Cholesky scratch is this squared per thread). */
 #define LASSO_NEWTON_MAX 128
 

@@ -5,8 +5,11 @@
 
 #include "sparsenet.h"
 
-/* Work (nnz + rows, times columns) that pays for starting one more thread. */
-#define SN_CSR_GRAIN ((sn_size)1 << 15)
+/* Work (nnz + rows, times columns) that pays for starting one more thread: about 130 us of a
+ * matrix-vector product. A thread that has gone to sleep takes tens of microseconds to wake, so
+ * with 2^15 the DLMC layers' products at N=1 ran 1.0-1.8x slower on 2 threads than on 1, quiet
+ * or with another core busy (benchmarks/busy_core.py). */
+#define SN_CSR_GRAIN ((sn_size)1 << 17)
 /* Cache budgets of A^T X by column ownership: a column block of Y in L2, a panel of A's entries,
  * and the shortest average row segment per block worth it. */
 #define SN_CSR_L2_BLOCK ((sn_size)256 << 10)

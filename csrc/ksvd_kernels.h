@@ -30,7 +30,11 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
     *energy = 0;
     *n_replaced = 0;
     const sn_size nnz = csc_indptr[n_signals];
-    const int nt = sn_threads_for(n_threads, (nnz + n_signals) * nf * 4, SN_CODING_GRAIN);
+    /* Every atom costs the team two barriers, so threads pay only when an average atom's update
+     * (4 flops per feature of each signal using it) is worth a thread of its own: with another
+     * core busy, the quick bench's atoms (31 signals each) took 1.7-2.7x longer on 2 threads. */
+    const int nt = sn_threads_for(n_threads, (nnz / SN_MAX(n_atoms, (sn_size)1) + 1) * nf * 4,
+                                  SN_KSVD_ATOM_GRAIN);
     /* partial sums (n_chunks x nf), each thread's copy of the new atom (nf), per-signal energies
      * and taken flags */
     REAL *partial = (REAL *)malloc((size_t)((n_chunks + nt) * nf + n_chunks + 1) * sizeof(REAL));

@@ -12,6 +12,11 @@
 
 /* Elements that pay for starting one more thread. */
 #define SN_THR_GRAIN ((sn_size)1 << 15)
+/* The same for a kernel that only streams elements through (a map, a copy: about 0.25 ns an
+ * element in cache): a waking thread costs tens of microseconds, so 1024^2 elements, 2 threads
+ * for 0.25 ms, took 0.9-1.6x the 1-thread time quiet and 1.3-1.4x with another core busy
+ * (benchmarks/busy_core.py). */
+#define SN_THR_MAP_GRAIN ((sn_size)1 << 20)
 /* Bits per round of the radix select (2^8 counts per histogram, a few KiB in L1). */
 #define SN_THR_RADIX 8
 /* Bits of the first round of the global (prune) select: 2^16 counts per thread, in L2. */

@@ -118,7 +118,7 @@ static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_si
 {
     const sn_size total = n_rows * n_cols;
     if (total == 0) return SN_OK;
-    const int nt = sn_threads_for(n_threads, total, SN_THR_GRAIN);
+    const int nt = sn_threads_for(n_threads, total, SN_THR_MAP_GRAIN);
     const int stream = !y_bytes && total * (sn_size)sizeof(REAL) >= SN_THR_STREAM_BYTES;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -155,7 +155,7 @@ static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_si
 static int K(copy_rows)(int n_threads, sn_size n_rows, sn_size n_cols, const REAL *X, sn_size x_rs,
                         sn_size x_cs, REAL *Y)
 {
-    const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_GRAIN);
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_MAP_GRAIN);
     if (SN_THR_ABS(x_rs) > SN_THR_ABS(x_cs)) {
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
         for (sn_size i = 0; i < n_rows; ++i)

@@ -53,6 +53,50 @@ def test_omp_num_threads_is_respected():
     assert out.stdout.strip() == "3"
 
 
+IDLE_CPU = """
+import os, time, numpy as np, sparsenet
+print("GOMP_SPINCOUNT" in os.environ)
+with open("/proc/self/maps") as maps:
+    print("libgomp" in maps.read())
+x = np.random.default_rng(0).standard_normal(1 << 22).astype(np.float32)
+out = np.empty_like(x)
+sparsenet.set_num_threads(2)
+burnt = []
+for _ in range(9):
+    sparsenet.binarize(x, 0.0, out=out)  # 4 Mi elements: two threads
+    start = time.process_time()
+    time.sleep(0.05)
+    burnt.append(time.process_time() - start)
+print(sorted(burnt)[4])
+"""
+
+
+def idle_cpu_after_a_call(**environment):
+    """CPU seconds the process burns in the 50 ms after a 2-thread kernel (median of 9), in a fresh
+    interpreter with `environment` added; skips where the idle threads' wait is not libgomp's."""
+    if not sparsenet.has_openmp() or (os.cpu_count() or 1) < 2:
+        pytest.skip("needs OpenMP and two cores")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", IDLE_CPU], env=dict(env, **environment),
+                         capture_output=True, text=True, check=True).stdout.split()
+    if out[1] != "True":
+        pytest.skip("the OpenMP runtime is not libgomp (sparsenet/_openmp_wait.py sets libgomp's)")
+    # sparsenet's setting is gone from the environment once the runtime loaded; the user's stays
+    assert out[0] == str("GOMP_SPINCOUNT" in environment)
+    return float(out[2])
+
+
+def test_idle_threads_sleep_soon_after_a_call():
+    """libgomp's own default spins an idle thread for milliseconds (about 10 ms of a core here),
+    the core another process's thread may need; sparsenet sets a spin of tens of microseconds."""
+    assert idle_cpu_after_a_call() < 0.002
+
+
+def test_the_users_wait_policy_wins():
+    assert idle_cpu_after_a_call(GOMP_SPINCOUNT="100000000") > 0.02  # spins through the sleep
+    assert idle_cpu_after_a_call(OMP_WAIT_POLICY="active") > 0.02
+
+
 def test_isa_levels():
     best = sparsenet.get_isa()
     assert best in sparsenet.backend.ISA_LEVELS

@@ -52,8 +52,8 @@ def _warm_up_two_threads():
     before = _os_threads()
     sparsenet.set_num_threads(2)
     A = sp.random(2000, 2000, density=0.05, format="csr", random_state=0)
-    sparsenet.spmv(A, np.ones(2000))
-    sparsenet.soft_threshold(np.random.default_rng(0).standard_normal((500, 500)), 0.5)
+    sparsenet.spmm(A, np.ones((2000, 8)))  # above the grains (csrc/csr_tuning.h, threshold.c)
+    sparsenet.soft_threshold(np.random.default_rng(0).standard_normal((1500, 1500)), 0.5)
     return _os_threads() - before
 
 

@@ -101,8 +101,9 @@ def test_deterministic_for_a_seed_and_thread_count():
 def test_threads_share_the_atom_updates_deterministically(dtype):
     """Enough signals that the update kernel starts its threads (csrc/ksvd_kernels.h: partial sums
     over chunks of 64 signals, each thread adding them up in chunk order), with zero signals so that
-    some atoms go unused and are replaced."""
-    X = signals(n_features=16, n_atoms=24, n_signals=4000, seed=5).astype(dtype)
+    some atoms go unused and are replaced. Two threads need an average atom used by 256 signals of
+    64 features (SN_KSVD_ATOM_GRAIN): 40 atoms, 3 nonzeros, 5000 signals (a seventh zero)."""
+    X = signals(n_features=64, n_atoms=24, n_signals=5000, seed=5).astype(dtype)
     X[:, ::7] = 0
     results = []
     try:

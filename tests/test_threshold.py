@@ -279,7 +279,8 @@ def test_prune_threshold_is_hard_threshold_csr():
     lambda x: sparsenet.prune(x, sparsity=0.8, per_row=True),
 ])
 def test_threads_and_isa_do_not_change_results(call):
-    x = sample((300, 401), np.float32, seed=10)
+    # over 2^21 elements: the element-wise maps start a second thread (SN_THR_MAP_GRAIN)
+    x = sample((1500, 1401), np.float32, seed=10)
     x.flags.writeable = False  # read-only input works and is not modified
     before = x.copy()
     sparsenet.set_num_threads(1)

@@ -4,6 +4,8 @@ Pruned weights (CSR products), parameter sharing (codebook weights), sparse codi
 Orthogonal Matching Pursuit and LASSO, and K-SVD dictionary learning, each a hand-written C kernel
 with a NumPy twin in ``sparsenet.reference``.
 """
+# first: how idle OpenMP threads wait must be in the environment when the runtime loads
+from sparsenet import _openmp_wait  # noqa: F401
 from sparsenet import reference
 from sparsenet.backend import (
     get_backend,
