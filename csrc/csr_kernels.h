@@ -239,7 +239,8 @@ static inline INDEX K(last_column)(sn_size n_cols)
 static inline int K(copy_checked)(const INDEX *indices, sn_size q, sn_size len, sn_size n_cols,
                                   INDEX *local)
 {
-    memcpy(local, indices + q, (size_t)len * sizeof(INDEX));
+    if (len > 0) /* a window of empty rows, maybe of a matrix with no entries (indices NULL) */
+        memcpy(local, indices + q, (size_t)len * sizeof(INDEX));
     __asm__ __volatile__("" : : "r"(local) : "memory");
     const INDEX last = K(last_column)(n_cols);
     int outside = 0;
