@@ -207,11 +207,11 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
  * column indices are copied in pieces of SN_CSR_CHECK_PIECE (a long row's piece, or a window of
  * short rows) into the thread's own buffer, the copy is checked, and the product reads the checked
  * copy. So a malformed matrix, or one another thread changes meanwhile, gives an error and never
- * an access out of bounds, for the cost of a copy that stays in L1. *first_bad_row: the first row with a pair of row pointers decreasing or outside [0,
- * nnz], or a column outside [0, n_cols); n_rows when none (else Y is garbage). nnz: the length of
- * indices and data. n_cols and k must be positive (else SN_EINVAL: no entry would be read, so the
- * caller checks such a matrix on its own). Rows are split evenly, not by indptr's values, which
- * are not trusted yet. */
+ * an access out of bounds, for the cost of a copy that stays in L1. *first_bad_row: the first row
+ * with a pair of row pointers decreasing or outside [0, nnz], or a column outside [0, n_cols);
+ * n_rows when none (else Y is garbage). nnz: the length of indices and data. n_cols and k must be
+ * positive (else SN_EINVAL: no entry would be read, so the caller checks such a matrix on its own).
+ * Rows are split evenly, not by indptr's values, which are not trusted yet. */
 #define SN_CSR_CHECK_PIECE 256
 
 /* The largest valid column as an INDEX: n_cols - 1, or INDEX's maximum when that is smaller (then
