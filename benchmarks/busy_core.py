@@ -3,29 +3,17 @@ keeping a core busy (issue 12 item 2: "<= 1.5x the time").
 
 The two thread counts alternate call by call in one process, so both see the same machine; each
 row prints the median over rounds of (time at 2 threads) / (time at 1 thread), a round timing each
-count for at least `--sample` seconds. `--busy` starts ``python -c "while True: pass"`` for the run.
+count for at least `--sample` seconds (`bench.layer_time`). `--busy` starts ``python -c "while True: pass"`` for the run.
 
     PYTHONPATH=src python benchmarks/busy_core.py --busy [--family csr ...]
 """
 import argparse
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 from sparsenet import backend, bench
-
-
-def sample(fn, seconds):
-    """Seconds per call of `fn`, calls repeated until `seconds` have passed (at least one)."""
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return elapsed / calls
 
 
 def sparsenet_runs(case):
@@ -58,8 +46,9 @@ def main():
                         times = {}
                         for threads in (1, 2):
                             backend.set_num_threads(threads)
-                            fn()  # the other count's buffers and threads out of the way
-                            times[threads] = sample(fn, args.sample)
+                            # a warm-up call (the other count's buffers and threads out of the
+                            # way), then one sample of at least --sample seconds
+                            times[threads] = bench.layer_time(fn, rounds=1, min_sample=args.sample)
                         ratios.append(times[2] / times[1])
                         ones.append(times[1])
                     ratio = float(np.median(ratios))

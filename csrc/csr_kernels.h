@@ -305,13 +305,16 @@ static sn_size K(row_of_first_bad)(const INDEX *local, const INDEX *offsets, sn_
 }
 
 /* The window of rows from row i (entries [p0, p1), at most a piece): row i and the rows after it,
- * below r1, while all their entries fit in one piece, to be copied, checked and multiplied at once:
- * a copy and a check per row cost more than the row's product at 1% density (scipy-input spmv at
- * 8192^2 took 2.2x the plain CSR's time). Each further pointer is read once (volatile); a pair that
- * is bad ends the window, and row_range reports it next. Returns the rows n; offsets[0..n] are
- * their entries' offsets from p0. */
-static sn_size K(window)(const INDEX *indptr, sn_size i, sn_size r1, sn_size nnz, sn_size p0,
-                         sn_size p1, INDEX *offsets)
+ * below r1, while all their entries fit in one piece, copied into local and checked at once, for
+ * the caller to multiply: a copy and a check per row cost more than the row's product at 1% density
+ * (scipy-input spmv at 8192^2 took 2.2x the plain CSR's time). Each further pointer is read once
+ * (volatile); a pair that is bad ends the window, and row_range reports it next. Returns the rows
+ * n; offsets[0..n] are their entries' offsets from p0; *bad_row is the window's first row with a
+ * bad column (counted from i), or -1. */
+static sn_size K(copy_window_checked)(const INDEX *indptr, const INDEX *indices, const REAL *data,
+                                      sn_size i, sn_size r1, sn_size nnz, sn_size n_cols,
+                                      sn_size p0, sn_size p1, INDEX *offsets, INDEX *local,
+                                      sn_size *bad_row)
 {
     const volatile INDEX *pointers = indptr;
     sn_size n = 1, end = p1;
@@ -323,6 +326,10 @@ static sn_size K(window)(const INDEX *indptr, sn_size i, sn_size r1, sn_size nnz
         end = next;
         offsets[++n] = (INDEX)(end - p0);
     }
+    K(prefetch_next_piece)(indices, data, p0, nnz);
+    *bad_row = K(copy_checked)(indices, p0, end - p0, n_cols, local)
+                   ? -1
+                   : K(row_of_first_bad)(local, offsets, n_cols);
     return n;
 }
 
@@ -344,10 +351,10 @@ static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn
             ++i;
             continue;
         }
-        const sn_size n = K(window)(indptr, i, r1, nnz, p0, p1, offsets);
-        K(prefetch_next_piece)(indices, data, p0, nnz);
-        if (!K(copy_checked)(indices, p0, offsets[n], n_cols, local))
-            return i + K(row_of_first_bad)(local, offsets, n_cols);
+        sn_size bad;
+        const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz, n_cols, p0, p1,
+                                                 offsets, local, &bad);
+        if (bad >= 0) return i + bad;
         K(gather_rows)(0, n, offsets, local, data + p0, k, X, Y + i * k, 0, 0);
         i += n;
     }
@@ -415,15 +422,15 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
                     }
                     ++i;
                 } else {
-                    const sn_size n = K(window)(indptr, i, r1, nnz, p0, p1, offsets);
-                    K(prefetch_next_piece)(indices, data, p0, nnz);
-                    if (!K(copy_checked)(indices, p0, offsets[n], n_cols, local)) {
-                        mine = i + K(row_of_first_bad)(local, offsets, n_cols);
-                    } else {
+                    sn_size bad;
+                    const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz,
+                                                             n_cols, p0, p1, offsets, local, &bad);
+                    if (bad >= 0)
+                        mine = i + bad;
+                    else
                         for (sn_size t = 0; t < n; ++t)
                             K(scatter_segment)(offsets[t], offsets[t + 1], local, data + p0, k,
                                                X + (i + t) * k, buf);
-                    }
                     i += n;
                 }
             }

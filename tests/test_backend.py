@@ -8,6 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 import sparsenet
+from sparsenet import _openmp_wait
 
 
 def test_backend_switches_to_the_reference():
@@ -76,7 +77,7 @@ def idle_cpu_after_a_call(**environment):
     interpreter with `environment` added; skips where the idle threads' wait is not libgomp's."""
     if not sparsenet.has_openmp() or (os.cpu_count() or 1) < 2:
         pytest.skip("needs OpenMP and two cores")
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    env = {k: v for k, v in os.environ.items() if k not in _openmp_wait._USER_SETTINGS}
     out = subprocess.run([sys.executable, "-c", IDLE_CPU], env=dict(env, **environment),
                          capture_output=True, text=True, check=True).stdout.split()
     if out[1] != "True":
