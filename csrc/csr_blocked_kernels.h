@@ -73,7 +73,7 @@ static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks
             const sn_size *seg = seg_ptr + b * (n_rows + 1);
             const REAL *Xb = X + b * width * k;
             if (k > 1) {
-                K(gather_rows)(r0, r1, seg, col, val, k, Xb, Y, b > 0, 1);
+                K(gather_rows)(r0, r1, seg, seg + 1, col, val, k, Xb, Y, b > 0, 1);
                 continue;
             }
             for (sn_size i = r0; i < r1; ++i) {

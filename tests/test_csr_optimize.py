@@ -272,3 +272,58 @@ def test_transpose_true_keeps_the_forward_blocks_of_optimize(dtype, index, batch
     np.testing.assert_array_equal(both @ X, fwd @ X)
     check_product(both, X, False)
 
+
+
+def split_product(A, width, X, threads=1):
+    """A @ X through the column splits of width `width` of the scipy matrix A (rows sorted)."""
+    C = sparsenet.CSR.from_scipy(A)
+    splits = _csr_blocks.column_splits(C, width)
+    Y = np.full((A.shape[0], X.shape[1]), np.nan, dtype=X.dtype)
+    isa, _ = sparsenet.backend.native_options()
+    splits.matmul(isa, threads, C, C.data, X, Y)
+    return splits, Y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [1, 2, 7, 16, 32, 64, 128, 133])
+@pytest.mark.parametrize("width", [1, 4, 16, 64])
+def test_column_splits_match_scipy(isa, dtype, index, k, width):
+    # every fixed batch width of the gather kernel, ragged tails, rows empty in some blocks
+    rng = np.random.default_rng(hash((isa, index, k, width)) % 2**32)
+    A = random_csr(rng, 41, 57, 0.25, dtype, index)
+    A.sort_indices()
+    X = rng.standard_normal((57, k)).astype(dtype)
+    splits, Y = split_product(A, width, X)
+    starts = splits.block_start
+    assert starts.shape == (-(-57 // width) + 1, 41) and starts.dtype == index
+    np.testing.assert_array_equal(starts[0], A.indptr[:-1])
+    np.testing.assert_array_equal(starts[-1], A.indptr[1:])
+    for b in range(starts.shape[0] - 1):  # block b holds exactly row i's columns in its range
+        for i in range(41):
+            cols = A.indices[starts[b, i]:starts[b + 1, i]]
+            assert np.all((cols >= b * width) & (cols < (b + 1) * width))
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(Y, A @ X, rtol=tol, atol=tol)
+    np.testing.assert_allclose(Y, sparsenet.reference.spmm(sparsenet.CSR.from_scipy(A), X),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (1, 1), (3, 200), (200, 3)])
+def test_column_splits_degenerate_shapes(shape):
+    rng = np.random.default_rng(7)
+    A = random_csr(rng, *shape, 0.5)
+    A.sort_indices()
+    X = rng.standard_normal((shape[1], 16))
+    _, Y = split_product(A, 2, X)
+    np.testing.assert_allclose(Y, A @ X, rtol=1e-12, atol=1e-12)
+
+
+def test_column_splits_thread_count_does_not_change_results():
+    rng = np.random.default_rng(8)
+    A = random_csr(rng, 3000, 500, 0.05, np.float32)
+    A.sort_indices()
+    X = rng.standard_normal((500, 64)).astype(np.float32)
+    _, one = split_product(A, 64, X, threads=1)
+    _, two = split_product(A, 64, X, threads=2)
+    np.testing.assert_array_equal(one, two)

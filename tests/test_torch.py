@@ -8,6 +8,7 @@ torch = pytest.importorskip("torch")
 import sparsenet  # noqa: E402
 import sparsenet.torch as snt  # noqa: E402
 from torch import nn  # noqa: E402
+from sparsenet._csr_blocks import ColumnBlocks, ColumnSplits  # noqa: E402
 
 
 def f64(*shape, seed=0):
@@ -328,9 +329,10 @@ def test_sparse_linear_through_column_blocks_matches_dense():
     x2 = x1.detach().clone().requires_grad_()
     y = layer(x1)
     layout = layer._layout()
-    assert layout._order(16, 8, False) is not None and layout._order(16, 8, True) is not None
+    assert isinstance(layout._blocked(16, 8, False), ColumnSplits)  # A: cut in place
+    assert isinstance(layout._blocked(16, 8, True)[0], ColumnBlocks)  # A^T: values gathered
     torch.testing.assert_close(y, dense(x2), rtol=1e-12, atol=1e-12)
-    for _ in range(2):  # values change between steps: the cached layout must follow them
+    for step in range(3):  # values change between steps: the cached layout must follow them
         layer.zero_grad(), dense.zero_grad()
         layer(x1).square().sum().backward()
         dense(x2).square().sum().backward()
@@ -339,9 +341,32 @@ def test_sparse_linear_through_column_blocks_matches_dense():
         torch.testing.assert_close(layer.values.grad, dense.weight.grad[rows, layer.indices.long()],
                                    rtol=1e-10, atol=1e-10)
         with torch.no_grad():
-            layer.values.mul_(0.5)
+            if step == 1:
+                layer.values.data.mul_(0.5)  # .data: no version bump, nothing may be cached
+            else:
+                layer.values.mul_(0.5)
             dense.weight.copy_(layer.weight)
         x1.grad = x2.grad = None
+
+
+def test_sparse_linear_with_unsorted_rows_through_column_blocks():
+    # a structure from a state dict need not have sorted rows: the forward then gathers the
+    # values into column blocks instead of cutting the rows in place
+    rng = np.random.default_rng(5)
+    rows, cols = 48, 1024
+    W = rng.standard_normal((rows, cols)) * (rng.random((rows, cols)) < 0.5)
+    A = sparsenet.CSR.from_dense(W)
+    order = np.concatenate([s + rng.permutation(e - s) for s, e in zip(A.indptr[:-1], A.indptr[1:])])
+    layer = snt.SparseLinear(cols, rows, sparsity=0.5, bias=False, dtype=torch.float64)
+    state = {"values": torch.from_numpy(A.data[order].copy()),
+             "indices": torch.from_numpy(A.indices[order].copy()),
+             "indptr": torch.from_numpy(A.indptr.copy())}
+    layer.load_state_dict(state)
+    x = f64(16, cols, seed=6)
+    layout = layer._layout()
+    assert not layout.pattern.has_canonical_format
+    assert isinstance(layout._blocked(16, 8, False)[0], ColumnBlocks)
+    torch.testing.assert_close(layer(x), x @ torch.from_numpy(W).T, rtol=1e-12, atol=1e-12)
 
 
 def test_import_sparsenet_does_not_import_torch():

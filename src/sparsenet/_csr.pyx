@@ -74,6 +74,34 @@ def blocked_matmul(int isa, int n_threads, sn_size width, const sn_size[::1] row
     raise_for_status(status)
 
 
+def split_matmul(int isa, int n_threads, const index[::1] indptr, const index[:, ::1] block_start,
+                 const index[::1] indices, const real[::1] data, const real[:, ::1] X,
+                 real[:, ::1] Y):
+    """Y = A X, each row's entries taken block after block of columns (block_start: one row of
+    n_rows starts per block, then the row ends); A's rows sorted by column."""
+    cdef sn_size n_rows = indptr.shape[0] - 1
+    cdef sn_size n_blocks = block_start.shape[0] - 1
+    cdef sn_size k = Y.shape[1]
+    cdef const index *bp = &block_start[0, 0] if n_rows else NULL
+    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
+    cdef const real *dx = &data[0] if data.shape[0] else NULL
+    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
+    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef int status
+    with nogil:
+        status = sn_csr_split_matmul(isa, n_threads, n_rows, n_blocks, &indptr[0], bp, ix, dx, k,
+                                     xp, yp)
+    raise_for_status(status)
+
+
+def gather_values(const real[::1] values, const sn_size[::1] order, real[::1] out):
+    """out[p] = values[order[p]] (order from sparsenet: in bounds)."""
+    cdef sn_size n = order.shape[0]
+    with nogil:
+        sn_csr_gather_values(n, &values[0] if values.shape[0] else NULL,
+                             &order[0] if n else NULL, &out[0] if n else NULL)
+
+
 def build_blocks(bint transposed, const index[::1] indptr, const index[::1] indices,
                  const real[::1] data, int shift, sn_size[:, ::1] seg_ptr, sn_size[::1] row_ptr,
                  uint16_t[::1] col, real[::1] val):

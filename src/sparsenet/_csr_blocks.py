@@ -40,6 +40,46 @@ class ColumnBlocks:
         for a in (row_ptr, seg_ptr, col, values):
             a.flags.writeable = False
 
+    def matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
+               values: Optional[np.ndarray] = None) -> None:
+        """Y = A X with A in these blocks: X and Y C-contiguous 2-D arrays of the values' dtype.
+        `values`: other stored values in the blocks' order (a trainable layer's), instead of the
+        blocks' own."""
+        _csr.blocked_matmul(isa, threads, self.width, self.row_ptr, self.seg_ptr, self.col,
+                            self.values if values is None else values, X, Y)
+
+
+class ColumnSplits:
+    """A CSR matrix whose rows are cut at every `width` columns where they lie: row i's entries in
+    block b are ``[block_start[b, i], block_start[b + 1, i])`` of the matrix's own arrays (rows
+    sorted by column). A product sweeps the blocks one after another, as with ColumnBlocks, but
+    reads the matrix's indices and values in place: a trainable layer's values need no copy."""
+
+    __slots__ = ("width", "block_start")
+
+    def __init__(self, width: int, block_start: np.ndarray) -> None:
+        self.width, self.block_start = width, block_start
+        block_start.flags.writeable = False
+
+    def matmul(self, isa: int, threads: int, A: Any, values: np.ndarray, X: np.ndarray,
+               Y: np.ndarray) -> None:
+        """Y = A X for the CSR structure A these splits were made for, with the stored `values`
+        (C-contiguous, of X's and Y's dtype)."""
+        _csr.split_matmul(isa, threads, A.indptr, self.block_start, A.indices, values, X, Y)
+
+
+def column_splits(A: Any, width: int) -> ColumnSplits:
+    """The cuts of the checked CSR A, whose rows are sorted by column, at every multiple of
+    `width` columns."""
+    n_rows, n_cols = A.shape
+    n_blocks = -(-n_cols // width)
+    rows = np.repeat(np.arange(n_rows), np.diff(A.indptr))
+    counts = np.bincount(rows * n_blocks + A.indices // width, minlength=n_rows * n_blocks)
+    block_start = np.empty((n_blocks + 1, n_rows), dtype=A.indptr.dtype)
+    block_start[0] = A.indptr[:-1]
+    block_start[1:] = A.indptr[:-1] + np.cumsum(counts.reshape(n_rows, n_blocks), axis=1).T
+    return ColumnSplits(width, block_start)
+
 
 def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *,
                 transposed: bool = False) -> int:

@@ -477,8 +477,7 @@ class CSR(SparseMatrix):
                        transpose: bool) -> None:
         blocks = self._blocks_t if transpose else self._blocks
         if blocks is not None:
-            _csr.blocked_matmul(isa, threads, blocks.width, blocks.row_ptr, blocks.seg_ptr,
-                                blocks.col, as_c_array(blocks.values, Y.dtype), X, Y)
+            blocks.matmul(isa, threads, X, Y, as_c_array(blocks.values, Y.dtype))
             return
         _csr.matmul(isa, threads, self.indptr, self.indices, as_c_array(self.data, Y.dtype), X, Y,
                     transpose, self.has_canonical_format)

@@ -26,10 +26,11 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 import sparsenet
-from sparsenet import _csr_blocks, backend
+from sparsenet import _csr, _csr_blocks, backend
 from sparsenet.csr import CSR
 from sparsenet.shared import HashedWeights, SharedCSR, SharedWeights
-from sparsenet._validate import check_index, read_only, require_checked
+from sparsenet._validate import (aligned_empty, as_aligned_c_array, check_index, read_only,
+                                require_checked)
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
@@ -67,6 +68,38 @@ def _threads():
     return backend.thread_limit(torch.get_num_threads())
 
 
+def _native_options():
+    """(isa, threads) for a native call made here: what _threads() gives the public functions,
+    without entering a context (a layer's hot path)."""
+    isa, threads = backend.native_options()
+    return isa, min(threads, torch.get_num_threads())
+
+
+class _NoContext:
+    """The `ctx` of an autograd Function's forward run outside autograd: it keeps nothing."""
+
+    def save_for_backward(self, *tensors):
+        pass
+
+    def __setattr__(self, name, value):
+        pass
+
+
+def _recorded(*args):
+    """Whether autograd records an operation on `args`."""
+    return torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad
+                                           for a in args)
+
+
+def _differentiable(function, *args):
+    """``function.apply(*args)``, or only its forward when autograd records nothing (inference, or
+    no tensor argument requiring grad): autograd's bookkeeping costs tens of microseconds a call,
+    as much as a small layer's product."""
+    if _recorded(*args):
+        return function.apply(*args)
+    return function.forward(_NoContext(), *args)
+
+
 # ---- structures with the tensor's current values -----------------------------------------------------
 
 def _csr_pattern(pattern, name="pattern"):
@@ -88,40 +121,61 @@ def _with_values(pattern, values):
 
 
 class _Layout:
-    """A checked CSR structure and its column-blocked layouts (those of ``CSR.optimize``), one per
-    block width, for A and for A^T, each kept as the order of the stored values in the blocks: a
-    layer's values change at every training step, the layout never does, so a product costs one
-    gather of the values (nnz) instead of a rebuild.  The blocks make the product gather from a
-    slice of X that stays in cache (MiniLM FFN, 1536 x 384 at 10%, 128 tokens: 1.0 -> 0.7 ms)."""
+    """A checked CSR structure and how its products sweep blocks of columns (those of
+    ``CSR.optimize``), so that each block gathers from a slice of X that stays in cache (MiniLM
+    FFN, 1536 x 384 at 10%, 128 tokens: 1.0 -> 0.7 ms). A layer's values change at every
+    training step, its structure never does, so the layout is made once per batch size:
+
+    - for A, the cuts of each row between the blocks (rows sorted by column): the product reads
+      the values where they are;
+    - for A^T (and an A with unsorted rows), column blocks kept as the order of the stored
+      values in the blocks: a product gathers the values first (nnz)."""
 
     def __init__(self, pattern):
         self.pattern = pattern
-        self._orders = {}
+        self._widths = {}  # (batch, itemsize, transposed) -> block width (0: no blocks)
+        self._layouts = {}  # (width, transposed) -> ColumnSplits, (blocks, order), or None
 
-    def _order(self, batch, itemsize, transposed):
+    def _blocked(self, batch, itemsize, transposed):
         P = self.pattern
-        n_rows, n_cols = P.shape[::-1] if transposed else P.shape
-        width = _csr_blocks.block_width(n_rows, n_cols, P.nnz, batch, itemsize,
-                                        transposed=transposed)
-        key = (width, transposed)
-        if key not in self._orders:
-            blocks = None
-            if width and P.nnz < 2**53:  # entry numbers exact in float64
+        key = (batch, itemsize, transposed)
+        if key not in self._widths:  # once per batch size: block_width is Python arithmetic
+            n_rows, n_cols = P.shape[::-1] if transposed else P.shape
+            self._widths[key] = _csr_blocks.block_width(n_rows, n_cols, P.nnz, batch, itemsize,
+                                                        transposed=transposed)
+        width = self._widths[key]
+        if (width, transposed) not in self._layouts:
+            found = None
+            if width and not transposed and P.has_canonical_format:
+                found = _csr_blocks.column_splits(P, width)
+            elif width and P.nnz < 2**53:  # entry numbers exact in float64
                 numbered = _with_values(P, np.arange(P.nnz, dtype=np.float64))
                 blocks = _csr_blocks.for_product(numbered, batch, transposed, itemsize)
-            self._orders[key] = blocks and (blocks, blocks.values.astype(np.intp))
-        return self._orders[key]
+                found = blocks and (blocks, blocks.values.astype(np.intp))
+            self._layouts[width, transposed] = found
+        return self._layouts[width, transposed]
 
-    def matrix(self, values, batch, transpose):
-        """The CSR with `values`, and the blocks for a product with `batch` columns (of A^T with
-        `transpose`) when they pay."""
-        A = _with_values(self.pattern, values)
-        found = self._order(batch, values.dtype.itemsize, transpose)
-        if found is not None:
-            b, order = found
-            blocks = _csr_blocks.ColumnBlocks(b.width, b.row_ptr, b.seg_ptr, b.col, values[order])
-            object.__setattr__(A, "_blocks_t" if transpose else "_blocks", blocks)
-        return A
+    def product(self, values, X, transpose):
+        """``A @ X`` (``A.T @ X`` with `transpose`), A of this structure with the stored `values`
+        (an array in CSR order), X a checked array of their dtype: the layers' hot path, with no
+        matrix object built and no check repeated."""
+        found = (self._blocked(X.shape[1], values.dtype.itemsize, transpose)
+                 if X.ndim == 2 and X.shape[1] > 1 and not backend.use_numpy() else None)
+        if found is None:
+            with _threads():
+                return _plain_product(self.pattern, values, X, transpose)
+        n_out = self.pattern.shape[1] if transpose else self.pattern.shape[0]
+        Y = aligned_empty((n_out, X.shape[1]), values.dtype)
+        X = as_aligned_c_array(X, values.dtype)
+        isa, threads = _native_options()
+        if isinstance(found, _csr_blocks.ColumnSplits):
+            found.matmul(isa, threads, self.pattern, np.ascontiguousarray(values), X, Y)
+        else:
+            blocks, order = found
+            ordered = np.empty(order.shape, values.dtype)
+            _csr.gather_values(np.ascontiguousarray(values), order, ordered)
+            blocks.matmul(isa, threads, X, Y, ordered)
+        return Y
 
 
 def _with_codebook(w, codebook):
@@ -155,38 +209,42 @@ def _product(native, X, transpose=False):
 
 # ---- autograd functions -------------------------------------------------------------------------------
 
-def _matrix(layout, values, batch, transpose):
-    if isinstance(layout, _Layout) and batch > 1:
-        return layout.matrix(values, batch, transpose)
-    return _with_values(layout.pattern if isinstance(layout, _Layout) else layout, values)
+def _plain_product(pattern, values, X, transpose):
+    """``A @ X`` (``A.T @ X``) for the checked CSR structure `pattern` with the stored `values`
+    (arrays)."""
+    A = _with_values(pattern, values)
+    return (sparsenet.spmv if X.ndim == 1 else sparsenet.spmm)(A, X, transpose=transpose)
+
+
+def _csr_product(pattern, values, X, transpose):
+    """``A @ X`` (``A.T @ X``) as a tensor, A of the structure `pattern` (a checked CSR, or a
+    SparseLinear's _Layout, whose column blocks are cached) with the stored `values`."""
+    if isinstance(pattern, _Layout):
+        return _tensor(pattern.product(_array(values), _array(X), transpose))
+    with _threads():
+        return _tensor(_plain_product(pattern, _array(values), _array(X), transpose))
 
 
 class _CSRMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, X, pattern):
-        # pattern: a checked CSR, or a _Layout (SparseLinear's: the blocked layouts cached)
-        A = _matrix(pattern, _array(values), X.shape[1] if X.ndim == 2 else 1, False)
         ctx.pattern = pattern
         ctx.save_for_backward(values, X)
-        product = sparsenet.spmv if X.ndim == 1 else sparsenet.spmm
-        return _product(lambda x, t: product(A, x, transpose=t), X)
+        return _csr_product(pattern, values, X, False)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         values, X = ctx.saved_tensors
-        layout = ctx.pattern
-        pattern = layout.pattern if isinstance(layout, _Layout) else layout
+        pattern = ctx.pattern.pattern if isinstance(ctx.pattern, _Layout) else ctx.pattern
         grad_values = grad_X = None
-        G = _array(grad)
-        with _threads():
-            if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)])
-                two_d = (G.reshape(G.shape[0], -1), _array(X).reshape(X.shape[0], -1))
-                grad_values = _tensor(sparsenet.sddmm(pattern, *two_d))
-            if ctx.needs_input_grad[1]:  # dL/dX = A^T G
-                A = _matrix(layout, _array(values), G.shape[1] if G.ndim == 2 else 1, True)
-                product = sparsenet.spmv if G.ndim == 1 else sparsenet.spmm
-                grad_X = _tensor(product(A, G, transpose=True))
+        if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)])
+            G = _array(grad)
+            with _threads():
+                grad_values = _tensor(sparsenet.sddmm(pattern, G.reshape(G.shape[0], -1),
+                                                      _array(X).reshape(X.shape[0], -1)))
+        if ctx.needs_input_grad[1]:  # dL/dX = A^T G
+            grad_X = _csr_product(ctx.pattern, values, grad, True)
         return grad_values, grad_X, None
 
 
@@ -223,7 +281,7 @@ def csr_matmul(pattern, values, X):
     pattern = _csr_pattern(pattern)
     _check_values(values, pattern.nnz, "values")
     _check_operand(X, pattern.shape[1], values.dtype, "X", "n_cols of the pattern")
-    return _CSRMatmul.apply(values, X, pattern)
+    return _differentiable(_CSRMatmul, values, X, pattern)
 
 
 class _SDDMM(torch.autograd.Function):
@@ -267,7 +325,7 @@ def sddmm(pattern, A, B):
             or A.shape[1] != B.shape[1]:
         raise ValueError(f"shape mismatch: pattern is {n_rows}x{n_cols}, so A must be ({n_rows}, k) "
                          f"and B ({n_cols}, k); got A {tuple(A.shape)}, B {tuple(B.shape)}")
-    return _SDDMM.apply(A, B, pattern)
+    return _differentiable(_SDDMM, A, B, pattern)
 
 
 class _CodebookMatmul(torch.autograd.Function):
@@ -323,7 +381,7 @@ def _codebook_call(weights, kind, codebook, X):
         raise ValueError(f"weights must be 2-D, got shape {weights.shape}")
     _check_values(codebook, weights.codebook.shape[0], "codebook")
     _check_operand(X, weights.shape[1], codebook.dtype, "X", "n_cols of the weights")
-    return _CodebookMatmul.apply(codebook, X, weights)
+    return _differentiable(_CodebookMatmul, codebook, X, weights)
 
 
 def shared_matmul(weights, codebook, X):
@@ -410,7 +468,7 @@ def kwinners(x, k, *, largest_magnitude=False):
     if x.ndim == 0:
         raise ValueError("x must be at least 1-D, got a 0-d tensor")
     k = check_index(k, "k", low=0)
-    return _KWinners.apply(x, k, bool(largest_magnitude))
+    return _differentiable(_KWinners, x, k, bool(largest_magnitude))
 
 
 # ---- layers -----------------------------------------------------------------------------------------
@@ -475,8 +533,8 @@ class _SparsenetLinear(nn.Module):
         # sparsenet multiplies W by a matrix of column vectors: X^T in, Y^T out, both views, so a
         # column-major activation (this layer's output) reaches the next layer without a copy
         y = self._matmul(x2.T).T
-        if self.bias is not None:
-            y = y + self.bias
+        if self.bias is not None:  # in place into the fresh product when autograd is not watching
+            y = y + self.bias if _recorded(y, self.bias) else y.add_(self.bias)
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
@@ -591,7 +649,7 @@ class SparseLinear(_SparsenetLinear):
         layout = self._layout()
         _check_values(self.values, layout.pattern.nnz, "values")
         _check_operand(XT, self.in_features, self.values.dtype, "X", "in_features")
-        return _CSRMatmul.apply(self.values, XT, layout)
+        return _differentiable(_CSRMatmul, self.values, XT, layout)
 
     @property
     def nnz(self):
