@@ -46,16 +46,18 @@
 #undef ISFX
 
 /* Plain C, memory-bound: NumPy's take spent 2 ns an entry on this, a tenth of a 128-column product
- * (MiniLM FFN at 10%). */
-#define SN_GATHER_VALUES(SFX, REAL)                                                               \
-    int SN_CAT(sn_csr_gather_values, SFX)(sn_size n, const REAL *values, const sn_size *order,  \
-                                           REAL *out)                                            \
+ * (MiniLM FFN at 10%); 32-bit orders halve the bytes streamed. */
+#define SN_GATHER_VALUES(SFX, REAL, INDEX)                                                        \
+    int SN_CAT(sn_csr_gather_values, SFX)(sn_size n, const REAL *values, const INDEX *order,     \
+                                          REAL *out)                                             \
     {                                                                                              \
         for (sn_size p = 0; p < n; ++p) out[p] = values[order[p]];                                 \
         return SN_OK;                                                                              \
     }
-SN_GATHER_VALUES(f32, float)
-SN_GATHER_VALUES(f64, double)
+SN_GATHER_VALUES(f32_i32, float, int32_t)
+SN_GATHER_VALUES(f32_i64, float, int64_t)
+SN_GATHER_VALUES(f64_i32, double, int32_t)
+SN_GATHER_VALUES(f64_i64, double, int64_t)
 #undef SN_GATHER_VALUES
 
 #undef SN_TEMPLATE

@@ -327,3 +327,16 @@ def test_column_splits_thread_count_does_not_change_results():
     _, one = split_product(A, 64, X, threads=1)
     _, two = split_product(A, 64, X, threads=2)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("n", [0, 1, 1000])
+def test_gather_values_is_take(dtype, index, n):
+    # sparsenet.torch puts a layer's values into the order of its A^T blocks with this
+    rng = np.random.default_rng(n)
+    values = rng.standard_normal(n).astype(dtype)
+    order = rng.integers(0, max(n, 1), size=2 * n).astype(index) if n else np.zeros(0, index)
+    out = np.full(order.shape, np.nan, dtype)
+    sparsenet._csr.gather_values(values, order, out)
+    np.testing.assert_array_equal(out, values[order])

@@ -94,7 +94,7 @@ def split_matmul(int isa, int n_threads, const index[::1] indptr, const index[:,
     raise_for_status(status)
 
 
-def gather_values(const real[::1] values, const sn_size[::1] order, real[::1] out):
+def gather_values(const real[::1] values, const index[::1] order, real[::1] out):
     """out[p] = values[order[p]] (order from sparsenet: in bounds)."""
     cdef sn_size n = order.shape[0]
     with nogil:

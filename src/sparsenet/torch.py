@@ -26,7 +26,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 import sparsenet
-from sparsenet import _csr, _csr_blocks, backend
+from sparsenet import _csr, _csr_blocks, _policy, backend
 from sparsenet.csr import CSR
 from sparsenet.shared import HashedWeights, SharedCSR, SharedWeights
 from sparsenet._validate import (aligned_empty, as_aligned_c_array, check_index, read_only,
@@ -151,7 +151,7 @@ class _Layout:
             elif width and P.nnz < 2**53:  # entry numbers exact in float64
                 numbered = _with_values(P, np.arange(P.nnz, dtype=np.float64))
                 blocks = _csr_blocks.for_product(numbered, batch, transposed, itemsize)
-                found = blocks and (blocks, blocks.values.astype(np.intp))
+                found = blocks and (blocks, blocks.values.astype(_policy.csr_index_dtype(0, P.nnz)))
             self._layouts[width, transposed] = found
         return self._layouts[width, transposed]
 
