@@ -23,69 +23,118 @@
 #include "csr_segments.h"
 #pragma GCC diagnostic pop
 
-/* Sum of the lanes of v, pairwise (a tree of depth log2(VLEN), not a chain of VLEN dependent adds:
- * the chain cost more than the dot itself at k = 128). */
-static inline REAL K(sddmm_hsum)(VEC v)
+/* The integer vector of VEC's shape (int32 lanes for float, int64 for double): shuffle masks. */
+typedef __typeof__((VEC){0} < (VEC){0}) K(sddmm_ivec);
+#define IVEC K(sddmm_ivec)
+
+/* The lanes of x then y picked by mask (mask values >= VLEN pick from y). */
+static inline __attribute__((always_inline)) VEC K(sddmm_shuffle)(VEC x, VEC y, IVEC mask)
 {
-    REAL lanes[VLEN];
-    memcpy(lanes, &v, sizeof lanes);
-    for (int width = (int)VLEN / 2; width >= 1; width /= 2)
-        for (int l = 0; l < width; ++l) lanes[l] += lanes[l + width];
-    return lanes[0];
+#if defined(__clang__) /* no __builtin_shuffle; the unrolled lane copies become shuffles */
+    VEC r;
+    for (sn_size i = 0; i < VLEN; ++i)
+        r[i] = mask[i] < (sn_size)VLEN ? x[mask[i]] : y[mask[i] - VLEN];
+    return r;
+#else
+    return __builtin_shuffle(x, y, mask);
+#endif
 }
 
-/* out[p + w] = dot(a, B[indices[p + w]]) for w < ways (ways is a constant wherever this is inlined):
- * a's vectors are loaded once for `ways` rows of B, each summed in its own registers. */
-static inline __attribute__((always_inline)) void K(sddmm_tile)(
-    const REAL *a, const REAL *B, const INDEX *indices, sn_size p, sn_size k, REAL *out,
-    const int ways)
+/* Lane w < n of the result: the sum of the lanes of v[w] (n a power of two <= VLEN; clobbers v).
+ * A transpose-and-add network: step s adds the lanes s apart of pairs of vectors into one, then
+ * the groups of n lanes left are folded. For 8 sums of 8 lanes, 21 shuffles and adds and one
+ * vector of results, where a scalar tree per entry took a store and 7 adds each. Every lane's sum
+ * has the same tree whichever w, so an entry's value does not depend on its place in a tile. The
+ * masks are vector expressions of the constant lanes[]: they fold to constants once inlined. */
+static inline __attribute__((always_inline)) VEC K(sddmm_lane_sums)(VEC *v, const int n)
 {
-    enum { MAX_WAYS = 4 };
-    const REAL *b[MAX_WAYS];
-    VEC acc[MAX_WAYS][2];
-    for (int w = 0; w < ways; ++w) {
-        b[w] = B + (sn_size)indices[p + w] * k;
-        acc[w][0] = acc[w][1] = (VEC){0};
+    static const int lanes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const int vlen = (int)VLEN;
+    IVEC i;
+    for (int l = 0; l < vlen; ++l) i[l] = lanes[l];
+    for (int s = 1; s < n; s *= 2) {
+        const IVEC odd = (i / s) % 2 != 0; /* all ones in the lanes taken from the second vector */
+        const IVEC lo = i + (odd & (vlen - s)), hi = i + (odd & vlen) + (~odd & s);
+        for (int j = 0; j < n / (2 * s); ++j)
+            v[j] = K(sddmm_shuffle)(v[2 * j], v[2 * j + 1], lo)
+                   + K(sddmm_shuffle)(v[2 * j], v[2 * j + 1], hi);
+    }
+    VEC r = v[0];
+    for (int s = vlen / 2; s >= n; s /= 2) r += K(sddmm_shuffle)(r, r, (i + s) % vlen);
+    return r;
+}
+
+/* out[p + w] = dot(a, B[indices[p + w]]) for w < n <= SN_SDDMM_WAYS: a's vectors loaded once for
+ * 8 rows of B, each summed in one register: 8 independent FMA chains, what two pipes of 4-cycle
+ * FMAs need (on issue 13's workload, 4 rows with two sums each were 1-8% slower, 16 rows 19-27%).
+ * Ways past n repeat entry p, whose row is in L1 by then: a row's last tile costs a full tile's
+ * FMAs (4-5% of them on that workload) but no branch per entry, and every entry takes one path. */
+#define SN_SDDMM_WAYS 8
+static inline __attribute__((always_inline)) void K(sddmm_tile)(
+    const REAL *a, const REAL *B, const INDEX *indices, sn_size p, sn_size n, sn_size k, REAL *out)
+{
+    enum { WAYS = SN_SDDMM_WAYS };
+    const int group = (int)SN_MIN(VLEN, (sn_size)WAYS); /* sums per vector of results */
+    const REAL *b[WAYS];
+    VEC acc[WAYS];
+    for (int w = 0; w < WAYS; ++w) {
+        b[w] = B + (sn_size)indices[p + (w < n ? w : 0)] * k;
+        acc[w] = (VEC){0};
     }
     sn_size c = 0;
-    for (; c + 2 * VLEN <= k; c += 2 * VLEN) {
-        const VEC a0 = *(const VEC *)(a + c), a1 = *(const VEC *)(a + c + VLEN);
-        for (int w = 0; w < ways; ++w) {
-            acc[w][0] += a0 * *(const VEC *)(b[w] + c);
-            acc[w][1] += a1 * *(const VEC *)(b[w] + c + VLEN);
+    for (; c + VLEN <= k; c += VLEN) {
+        const VEC av = *(const VEC *)(a + c);
+        for (int w = 0; w < WAYS; ++w) acc[w] += av * *(const VEC *)(b[w] + c);
+    }
+    for (int g = 0; g < WAYS; g += group) {
+        const VEC sums = K(sddmm_lane_sums)(acc + g, group);
+        if (c == k && n == WAYS) { /* a full tile and no scalar tail: one store */
+            memcpy(out + p + g, &sums, (size_t)group * sizeof(REAL));
+            continue;
         }
-    }
-    if (c + VLEN <= k) {
-        const VEC a0 = *(const VEC *)(a + c);
-        for (int w = 0; w < ways; ++w) acc[w][0] += a0 * *(const VEC *)(b[w] + c);
-        c += VLEN;
-    }
-    for (int w = 0; w < ways; ++w) {
-        REAL sum = K(sddmm_hsum)(acc[w][0] + acc[w][1]);
-        for (sn_size t = c; t < k; ++t) sum += a[t] * b[w][t];
-        out[p + w] = sum;
+        for (int w = g; w < g + group && w < n; ++w) {
+            REAL sum = sums[w - g];
+            for (sn_size t = c; t < k; ++t) sum += a[t] * b[w][t];
+            out[p + w] = sum;
+        }
     }
 }
 
 /* The entries of rows [r0, r1). */
-static void K(sddmm_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
-                          sn_size k, const REAL *A, const REAL *B, REAL *out)
+static inline __attribute__((always_inline)) void K(sddmm_rows_k)(
+    sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices, sn_size k, const REAL *A,
+    const REAL *B, REAL *out)
 {
     for (sn_size i = r0; i < r1; ++i) {
         const REAL *a = A + i * k;
         const sn_size end = indptr[i + 1];
-        sn_size p = indptr[i];
-        if (k < VLEN) { /* too short for vectors: plain dots */
-            for (; p < end; ++p) {
-                const REAL *b = B + (sn_size)indices[p] * k;
+        for (sn_size p = indptr[i]; p < end; p += SN_SDDMM_WAYS)
+            K(sddmm_tile)(a, B, indices, p, SN_MIN(end - p, (sn_size)SN_SDDMM_WAYS), k, out);
+    }
+}
+
+/* The same for any k; the common batch widths as compile-time constants, so the loop over a row's
+ * vectors is unrolled and B's row offsets are shifts: 6-8% of issue 13's workload at k = 128
+ * (20% with B's rows in L1). */
+static void K(sddmm_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
+                          sn_size k, const REAL *A, const REAL *B, REAL *out)
+{
+    if (k < VLEN) { /* too short for vectors: plain dots */
+        for (sn_size i = r0; i < r1; ++i)
+            for (sn_size p = indptr[i]; p < indptr[i + 1]; ++p) {
+                const REAL *a = A + i * k, *b = B + (sn_size)indices[p] * k;
                 REAL sum = 0;
                 for (sn_size t = 0; t < k; ++t) sum += a[t] * b[t];
                 out[p] = sum;
             }
-            continue;
-        }
-        for (; p + 4 <= end; p += 4) K(sddmm_tile)(a, B, indices, p, k, out, 4);
-        for (; p < end; ++p) K(sddmm_tile)(a, B, indices, p, k, out, 1);
+        return;
+    }
+    switch (k) {
+    case 16: K(sddmm_rows_k)(r0, r1, indptr, indices, 16, A, B, out); break;
+    case 32: K(sddmm_rows_k)(r0, r1, indptr, indices, 32, A, B, out); break;
+    case 64: K(sddmm_rows_k)(r0, r1, indptr, indices, 64, A, B, out); break;
+    case 128: K(sddmm_rows_k)(r0, r1, indptr, indices, 128, A, B, out); break;
+    default: K(sddmm_rows_k)(r0, r1, indptr, indices, k, A, B, out); break;
     }
 }
 
@@ -104,6 +153,8 @@ static int K(sddmm)(int n_threads, sn_size n_rows, const INDEX *indptr, const IN
     return SN_OK;
 }
 
+#undef IVEC
+#undef SN_SDDMM_WAYS
 #undef K
 #undef VEC
 #undef VLEN

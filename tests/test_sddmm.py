@@ -45,6 +45,39 @@ def test_matches_scipy_and_reference(isa, dtype, index, k, kind):
     check(P, A, B, ref)
 
 
+def pattern_from_rows(rows, n_cols, index):
+    """A scipy csr_array whose row i holds the columns rows[i], in that order."""
+    indptr = np.zeros(len(rows) + 1, dtype=index)
+    np.cumsum([len(r) for r in rows], out=indptr[1:])
+    indices = np.concatenate(rows).astype(index)
+    return sp.csr_array((np.ones(len(indices)), indices, indptr), shape=(len(rows), n_cols))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [2, 5, 9, 16, 32, 64, 128, 131])
+def test_row_lengths_widths_and_tile_places(isa, dtype, index, k):
+    """Rows of 0 to 19 entries (whole tiles of 8 and every remainder), at the widths compiled as
+    constants (16, 32, 64, 128) and others (k < VLEN, a scalar tail): SciPy's values. An entry's
+    value does not depend on its place in its tile: the same rows behind 1 to 7 extra entries give
+    the same bits (so no thread split or row layout can change a result)."""
+    rng = np.random.default_rng(k)
+    n_cols = 50
+    rows = [np.sort(rng.choice(n_cols, size=n, replace=False)) for n in range(20)]
+    A = rng.standard_normal((len(rows), k)).astype(dtype)
+    B = rng.standard_normal((n_cols, k)).astype(dtype)
+    P = pattern_from_rows(rows, n_cols, index)
+    got = sparsenet.sddmm(P, A, B)
+    check(P, A, B, got)
+    for shift in range(1, 8):
+        shifted = pattern_from_rows([np.concatenate([rng.integers(0, n_cols, shift), r])
+                                     for r in rows], n_cols, index)
+        values = sparsenet.sddmm(shifted, A, B)
+        for i in range(len(rows)):
+            np.testing.assert_array_equal(values[shifted.indptr[i] + shift:shifted.indptr[i + 1]],
+                                          got[P.indptr[i]:P.indptr[i + 1]])
+
+
 def test_threads_give_identical_results():
     rng = np.random.default_rng(1)
     P = sparsenet.CSR.from_scipy(sp.random(3000, 500, density=0.05, format="csr", random_state=rng))
