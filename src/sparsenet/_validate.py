@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 import inspect
+import math
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -124,11 +125,15 @@ def aligned_empty(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
     """An uninitialised C-contiguous array whose data starts on a cache line, so that kernels
     loading whole rows never split a vector load across two lines (large ones come from the output
     cache, page-aligned)."""
-    a = _buffers.empty(shape, dtype)
-    if a.ctypes.data % ALIGNMENT == 0 or a.nbytes < ALIGN_MIN_BYTES:
-        return a
     dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    n_bytes = math.prod(shape) * dtype.itemsize
+    if n_bytes < ALIGN_MIN_BYTES:
+        return np.empty(shape, dtype)
+    if n_bytes >= _buffers.MIN_BYTES:  # cached blocks: page-aligned (plain np.empty over the limit)
+        a = _buffers.empty(shape, dtype)
+        if a.ctypes.data % ALIGNMENT == 0:
+            return a
+    # malloc's large blocks start 16 bytes into a page: one padded allocation, not a second try
     buffer = np.empty(n_bytes + ALIGNMENT, dtype=np.uint8)
     start = -buffer.ctypes.data % ALIGNMENT
     return buffer[start:start + n_bytes].view(dtype).reshape(shape)
