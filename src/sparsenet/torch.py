@@ -508,8 +508,9 @@ class _SparsenetLinear(nn.Module):
         self._checked = None  # (key, sparsenet structure)
 
     def _structure_key(self):
-        return tuple((b.data_ptr(), b._version, tuple(b.shape), b.dtype)
-                     for b in (getattr(self, name) for name in self._structure_buffers))
+        buffers = self._buffers
+        return tuple((b.data_ptr(), b._version, b.shape, b.dtype)
+                     for b in (buffers[name] for name in self._structure_buffers))
 
     def structure(self):
         """The sparsenet object holding the layer's checked structure (built once, checked in full;
@@ -524,18 +525,21 @@ class _SparsenetLinear(nn.Module):
         raise NotImplementedError
 
     def forward(self, x):
-        dtype = self._parameter_dtype()
-        _check_tensor(x, "input", dtype)
-        if x.ndim == 0 or x.shape[-1] != self.in_features:
+        _check_tensor(x, "input", self._parameter_dtype())
+        shape = x.shape
+        if not shape or shape[-1] != self.in_features:
             raise ValueError(f"input must have shape (..., {self.in_features}), "
-                             f"got {tuple(x.shape)}")
-        x2 = x.reshape(math.prod(x.shape[:-1]), self.in_features)  # -1 is ambiguous at 0 features
-        # sparsenet multiplies W by a matrix of column vectors: X^T in, Y^T out, both views, so a
-        # column-major activation (this layer's output) reaches the next layer without a copy
+                             f"got {tuple(shape)}")
+        batch = shape[:-1]
+        x2 = x if len(batch) == 1 else x.reshape(math.prod(batch), self.in_features)  # not -1:
+        # ambiguous at 0 features. sparsenet multiplies W by a matrix of column vectors: X^T in,
+        # Y^T out, both views, so a column-major activation (this layer's output) reaches the
+        # next layer without a copy
         y = self._matmul(x2.T).T
-        if self.bias is not None:  # in place into the fresh product when autograd is not watching
-            y = y + self.bias if _recorded(y, self.bias) else y.add_(self.bias)
-        return y.reshape(*x.shape[:-1], self.out_features)
+        bias = self.bias
+        if bias is not None:  # in place into the fresh product when autograd is not watching
+            y = y + bias if _recorded(y, bias) else y.add_(bias)
+        return y if len(batch) == 1 else y.reshape(*batch, self.out_features)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -646,9 +650,11 @@ class SparseLinear(_SparsenetLinear):
         return self.values.dtype
 
     def _matmul(self, XT):
-        layout = self._layout()
-        _check_values(self.values, layout.pattern.nnz, "values")  # XT: checked by forward
-        return _differentiable(_CSRMatmul, self.values, XT, layout)
+        layout, values = self._layout(), self.values
+        _check_values(values, layout.pattern.nnz, "values")  # XT: checked by forward
+        if _recorded(values, XT):
+            return _CSRMatmul.apply(values, XT, layout)
+        return _tensor(layout.product(_array(values), _array(XT), False))  # inference: direct
 
     @property
     def nnz(self):
