@@ -356,7 +356,8 @@ def test_sparse_linear_with_unsorted_rows_through_column_blocks():
     rows, cols = 48, 1024
     W = rng.standard_normal((rows, cols)) * (rng.random((rows, cols)) < 0.5)
     A = sparsenet.CSR.from_dense(W)
-    order = np.concatenate([s + rng.permutation(e - s) for s, e in zip(A.indptr[:-1], A.indptr[1:])])
+    order = np.concatenate([s + rng.permutation(e - s)
+                            for s, e in zip(A.indptr[:-1], A.indptr[1:])])
     layer = snt.SparseLinear(cols, rows, sparsity=0.5, bias=False, dtype=torch.float64)
     state = {"values": torch.from_numpy(A.data[order].copy()),
              "indices": torch.from_numpy(A.indices[order].copy()),
