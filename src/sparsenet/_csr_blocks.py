@@ -40,13 +40,12 @@ class ColumnBlocks:
         for a in (row_ptr, seg_ptr, col, values):
             a.flags.writeable = False
 
-    def matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
-               values: Optional[np.ndarray] = None) -> None:
-        """Y = A X with A in these blocks: X and Y C-contiguous 2-D arrays of the values' dtype.
-        `values`: other stored values in the blocks' order (a trainable layer's), instead of the
-        blocks' own."""
+    def matmul(self, isa: int, threads: int, values: np.ndarray, X: np.ndarray,
+               Y: np.ndarray) -> None:
+        """Y = A X with A in these blocks and the stored `values` in the blocks' order (their
+        own, or a trainable layer's): C-contiguous arrays of one dtype, X and Y 2-D."""
         _csr.blocked_matmul(isa, threads, self.width, self.row_ptr, self.seg_ptr, self.col,
-                            self.values if values is None else values, X, Y)
+                            values, X, Y)
 
 
 class ColumnSplits:

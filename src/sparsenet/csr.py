@@ -477,7 +477,7 @@ class CSR(SparseMatrix):
                        transpose: bool) -> None:
         blocks = self._blocks_t if transpose else self._blocks
         if blocks is not None:
-            blocks.matmul(isa, threads, X, Y, as_c_array(blocks.values, Y.dtype))
+            blocks.matmul(isa, threads, as_c_array(blocks.values, Y.dtype), X, Y)
             return
         _csr.matmul(isa, threads, self.indptr, self.indices, as_c_array(self.data, Y.dtype), X, Y,
                     transpose, self.has_canonical_format)

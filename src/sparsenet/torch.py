@@ -166,15 +166,15 @@ class _Layout:
                 return _plain_product(self.pattern, values, X, transpose)
         n_out = self.pattern.shape[1] if transpose else self.pattern.shape[0]
         Y = aligned_empty((n_out, X.shape[1]), values.dtype)
-        X = as_aligned_c_array(X, values.dtype)
+        X, values = as_aligned_c_array(X, values.dtype), np.ascontiguousarray(values)
         isa, threads = _native_options()
         if isinstance(found, _csr_blocks.ColumnSplits):
-            found.matmul(isa, threads, self.pattern, np.ascontiguousarray(values), X, Y)
+            found.matmul(isa, threads, self.pattern, values, X, Y)
         else:
             blocks, order = found
             ordered = np.empty(order.shape, values.dtype)
-            _csr.gather_values(np.ascontiguousarray(values), order, ordered)
-            blocks.matmul(isa, threads, X, Y, ordered)
+            _csr.gather_values(values, order, ordered)
+            blocks.matmul(isa, threads, ordered, X, Y)
         return Y
 
 
@@ -652,9 +652,7 @@ class SparseLinear(_SparsenetLinear):
     def _matmul(self, XT):
         layout, values = self._layout(), self.values
         _check_values(values, layout.pattern.nnz, "values")  # XT: checked by forward
-        if _recorded(values, XT):
-            return _CSRMatmul.apply(values, XT, layout)
-        return _tensor(layout.product(_array(values), _array(XT), False))  # inference: direct
+        return _differentiable(_CSRMatmul, values, XT, layout)
 
     @property
     def nnz(self):
