@@ -13,6 +13,8 @@
 #define SN_KSVD_ATOM_GRAIN ((sn_size)1 << 15)
 /* Largest support the LASSO solves exactly (its Cholesky scratch is this squared per thread). */
 #define LASSO_NEWTON_MAX 128
+/* Signals per block of the LASSO's D^T X (X given): 32 x 256 doubles is 64 KiB, beside G in L2. */
+#define LASSO_BLOCK_SIGNALS ((sn_size)32)
 
 #define REAL float
 #define SFX f32

@@ -4,7 +4,9 @@
  * sn_lasso_*: for each signal j, minimise 0.5 a^T G a - b_j^T a + alpha ||a||_1 (a >= 0 when
  *   positive), i.e. 0.5 ||x_j - D a||^2 + alpha ||a||_1 given G = D^T D and b_j = D^T x_j, by
  *   coordinate descent with an active set (lasso_kernels.h).
- *   G: n_atoms rows of length g_ld >= n_atoms. b_j[i] = B[i * b_atom_stride + j * b_signal_stride].
+ *   G: n_atoms rows of length g_ld >= n_atoms. b_j[i] = B[i * b_atom_stride + j * b_signal_stride];
+ *   or, when X is given, b_j = D^T x_j computed block by block from D (n_features rows of g_ld, a
+ *   multiple of 32, zero past n_atoms) and X (x_ld, x_signal_major as in sn_omp_problem).
  *   norms: ||x_j||^2 (the duality-gap test), or NULL: stop on the coefficient-change rule alone.
  *   A: signal j's coefficients at A[j * n_atoms .. + n_atoms); read as the start point when warm.
  *   Stops when no coordinate violates the optimality conditions, the last sweep changed no

@@ -32,6 +32,11 @@
  * count. Nothing is allocated per signal. */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
+#define VEC K(lasso_vec)
+#define VLEN ((sn_size)(SN_VBYTES / sizeof(REAL)))
+typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+
+#include "dtx_panels.h" /* PANEL, dtx_pack_panels, dtx_correlate: b = D^T x block by block */
 
 /* Relative coefficient-change tolerance of the first phases. */
 #define LASSO_FIRST_TOL 1e-4
@@ -432,24 +437,44 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
     return (work + n - 1) / n;
 }
 
+/* Memory on a 64-byte boundary for the panels and the blocks of D^T X, or NULL. */
+static void *K(lasso_alloc)(size_t bytes)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes != 0 ? (bytes + 63) / 64 * 64 : 64) == 0 ? p : NULL;
+}
+
 static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REAL *G, sn_size g_ld,
                     const REAL *B, sn_size b_atom_stride, sn_size b_signal_stride,
-                    const REAL *norms, double alpha, int positive, sn_size max_iter, double tol,
-                    int warm, REAL *A, sn_size *n_iter_max, sn_size *n_unconverged)
+                    sn_size n_features, const REAL *D, const REAL *X, sn_size x_ld,
+                    int x_signal_major, const REAL *norms, double alpha, int positive,
+                    sn_size max_iter, double tol, int warm, REAL *A, sn_size *n_iter_max,
+                    sn_size *n_unconverged)
 {
     *n_iter_max = 0;
     *n_unconverged = 0;
     if (n_signals == 0 || n_atoms == 0) return SN_OK;
     const sn_size n = n_atoms, m = LASSO_NEWTON_MAX;
-    const sn_size per_thread = (7 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
+    /* with X, b = D^T x comes from a block of LASSO_BLOCK_SIGNALS signals at a time, computed by
+     * the thread that codes them: one pass over X, no n_signals x n_atoms array, and no BLAS call
+     * (whose threads, spinning after a multi-threaded GEMM, took a core from the coding) */
+    const int with_block = X != NULL;
+    const sn_size block_bytes = with_block ? LASSO_BLOCK_SIGNALS * g_ld * (sn_size)sizeof(REAL) : 0;
+    const sn_size per_thread = (block_bytes + 63) / 64 * 64 +
+                               (7 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
                                3 * n * (sn_size)sizeof(int32_t) + 64;
-    const int nt = sn_threads_for(n_threads, n_signals * n * 32, SN_CODING_GRAIN);
-    char *memory = (char *)malloc((size_t)(nt * per_thread));
+    const sn_size n_blocks = (n_signals + LASSO_BLOCK_SIGNALS - 1) / LASSO_BLOCK_SIGNALS;
+    const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, n_signals * n * 32,
+                                                       SN_CODING_GRAIN), n_blocks);
+    char *memory = (char *)K(lasso_alloc)((size_t)(nt * ((per_thread + 63) / 64 * 64)));
+    REAL *panels = with_block ? (REAL *)K(lasso_alloc)((size_t)(g_ld * n_features) * sizeof(REAL))
+                              : NULL;
     /* the diagonal of G, read once, and each atom's violation threshold: alpha, or +inf for
      * atoms of norm zero, which never move (scikit-learn) */
     REAL *diag = (REAL *)malloc((size_t)(2 * n) * sizeof(REAL));
-    if (memory == NULL || diag == NULL) {
+    if (memory == NULL || diag == NULL || (with_block && panels == NULL)) {
         free(memory);
+        free(panels);
         free(diag);
         return SN_ENOMEM;
     }
@@ -461,8 +486,10 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     sn_size iter_max = 0, unconverged = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(max : iter_max) reduction(+ : unconverged)
     {
+        char *mine = memory + sn_thread_id() * ((per_thread + 63) / 64 * 64);
+        REAL *block = (REAL *)mine;
         K(lasso_scratch) s;
-        s.b = (REAL *)(memory + sn_thread_id() * per_thread);
+        s.b = (REAL *)(mine + (block_bytes + 63) / 64 * 64);
         s.c = s.b + n;
         s.cN = s.c + n;
         s.pend = s.cN + n;
@@ -477,24 +504,43 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
         s.P = s.V + n;
         for (sn_size i = 0; i < n; ++i)
             s.pend[i] = 0;
-#pragma omp for schedule(dynamic, 16)
-        for (sn_size j = 0; j < n_signals; ++j) {
-            int converged;
-            const sn_size it = K(lasso_signal)(
-                n, G, g_ld, diag, lim, B + j * b_signal_stride, b_atom_stride,
-                norms != NULL ? (double)norms[j] : 0.0, norms != NULL, (REAL)alpha, positive,
-                max_iter, tol, warm, A + j * n, &s, &converged);
-            if (it > iter_max) iter_max = it;
-            unconverged += !converged;
+        if (with_block) {
+#pragma omp for schedule(static)
+            for (sn_size f0 = 0; f0 < n_features; f0 += SN_DTX_PACK_FEATURES)
+                K(dtx_pack_panels)(D, n_features, g_ld, f0,
+                                   SN_MIN(f0 + SN_DTX_PACK_FEATURES, n_features), panels);
+        }
+        /* blocks of fixed signals, whichever thread takes them: results do not depend on nt */
+#pragma omp for schedule(dynamic, 1)
+        for (sn_size blk = 0; blk < n_blocks; ++blk) {
+            const sn_size j0 = blk * LASSO_BLOCK_SIGNALS;
+            const sn_size nb = SN_MIN(LASSO_BLOCK_SIGNALS, n_signals - j0);
+            if (with_block)
+                K(dtx_correlate)(n_features, X, x_ld, x_signal_major, panels, g_ld, j0, nb, block);
+            for (sn_size j = j0; j < j0 + nb; ++j) {
+                int converged;
+                const REAL *b = with_block ? block + (j - j0) * g_ld : B + j * b_signal_stride;
+                const sn_size it = K(lasso_signal)(
+                    n, G, g_ld, diag, lim, b, with_block ? 1 : b_atom_stride,
+                    norms != NULL ? (double)norms[j] : 0.0, norms != NULL, (REAL)alpha, positive,
+                    max_iter, tol, warm, A + j * n, &s, &converged);
+                if (it > iter_max) iter_max = it;
+                unconverged += !converged;
+            }
         }
     }
     free(memory);
+    free(panels);
     free(diag);
     *n_iter_max = iter_max;
     *n_unconverged = unconverged;
     return SN_OK;
 }
 
+#undef PANEL
+#undef SN_DTX_PACK_FEATURES
+#undef VEC
+#undef VLEN
 #undef LASSO_FIRST_TOL
 #undef LASSO_FIRST_PASSES
 #undef LASSO_SCAN_BLOCK

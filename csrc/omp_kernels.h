@@ -123,84 +123,8 @@ static void K(omp_gram_row)(const PROBLEM *p, sn_size lam, sn_size npad, REAL *r
     }
 }
 
-/* Atoms per packed panel of D: D's columns j0 .. j0 + PANEL, feature after feature (PANEL
- * contiguous values per feature), as the products with D read them. In place, D's rows are npad
- * apart, a power of two for the usual dictionary sizes, so a product walking down a column of D
- * found every feature in the same L1 set. */
-#define PANEL (2 * VLEN)
+#include "dtx_panels.h" /* PANEL, dtx_pack_panels, dtx_correlate: D^T X from packed panels */
 
-/* Features f0 .. f1 of every panel: panels[p * PANEL * n_features + f * PANEL + c] =
- * D[f * npad + p * PANEL + c]. Panel after panel, the features' rows of D are read as f1 - f0
- * sequential streams (walking down one panel's column instead, each feature a row further, 8 KiB
- * on, missed the cache at every feature: no prefetcher crosses pages). */
-static void K(omp_pack_panels)(const REAL *restrict D, sn_size n_features, sn_size npad,
-                               sn_size f0, sn_size f1, REAL *restrict panels)
-{
-    for (sn_size j0 = 0; j0 < npad; j0 += PANEL) {
-        REAL *out = panels + j0 * n_features;
-        for (sn_size f = f0; f < f1; ++f) {
-            const REAL *row = D + f * npad + j0;
-            *(VEC *)(out + f * PANEL) = *(const VEC *)row;
-            *(VEC *)(out + f * PANEL + VLEN) = *(const VEC *)(row + VLEN);
-        }
-    }
-}
-
-/* Features per chunk of omp_pack_panels. */
-#define SN_OMP_PACK_FEATURES 8
-
-/* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb: a register tile of one panel of atoms (2
- * vectors, from the packed `panels` of D) by 4 signals (8 accumulators) runs over the features, the
- * panel staying in L1. */
-static void K(omp_correlate)(const PROBLEM *p, const REAL *restrict panels, sn_size npad,
-                             sn_size j0, sn_size nb, REAL *restrict block)
-{
-    const sn_size nf = p->n_features;
-    const sn_size step = p->x_signal_major ? 1 : p->x_ld;       /* next feature */
-    const sn_size next = p->x_signal_major ? p->x_ld : 1;       /* next signal */
-    const REAL *restrict X = p->X + j0 * next;
-    for (sn_size a = 0; a < npad; a += PANEL) {
-        const REAL *restrict P = panels + a * nf;
-        sn_size j = 0;
-        for (; j + 4 <= nb; j += 4) {
-            const REAL *x0 = X + j * next, *x1 = x0 + next, *x2 = x1 + next, *x3 = x2 + next;
-            VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-            for (sn_size f = 0; f < nf; ++f) {
-                const VEC d0 = *(const VEC *)(P + f * PANEL);
-                const VEC d1 = *(const VEC *)(P + f * PANEL + VLEN);
-                const REAL v0 = x0[f * step], v1 = x1[f * step], v2 = x2[f * step], v3 = x3[f * step];
-                c00 += v0 * d0;
-                c01 += v0 * d1;
-                c10 += v1 * d0;
-                c11 += v1 * d1;
-                c20 += v2 * d0;
-                c21 += v2 * d1;
-                c30 += v3 * d0;
-                c31 += v3 * d1;
-            }
-            REAL *out = block + j * npad + a;
-            *(VEC *)out = c00;
-            *(VEC *)(out + VLEN) = c01;
-            *(VEC *)(out + npad) = c10;
-            *(VEC *)(out + npad + VLEN) = c11;
-            *(VEC *)(out + 2 * npad) = c20;
-            *(VEC *)(out + 2 * npad + VLEN) = c21;
-            *(VEC *)(out + 3 * npad) = c30;
-            *(VEC *)(out + 3 * npad + VLEN) = c31;
-        }
-        for (; j < nb; ++j) {
-            const REAL *x0 = X + j * next;
-            VEC c00 = {0}, c01 = {0};
-            for (sn_size f = 0; f < nf; ++f) {
-                const REAL v0 = x0[f * step];
-                c00 += v0 * *(const VEC *)(P + f * PANEL);
-                c01 += v0 * *(const VEC *)(P + f * PANEL + VLEN);
-            }
-            *(VEC *)(block + j * npad + a) = c00;
-            *(VEC *)(block + j * npad + a + VLEN) = c01;
-        }
-    }
-}
 
 static inline VEC K(omp_vabs)(VEC x)
 {
@@ -509,7 +433,7 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
     char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
     if (memory == NULL) return SN_ENOMEM;
-    /* D packed in panels for the correlations (omp_correlate) */
+    /* D packed in panels for the correlations (dtx_correlate) */
     REAL *panels = NULL;
     if (with_block) {
         panels = (REAL *)sn_omp_alloc((size_t)(npad * p->n_features) * sizeof(REAL));
@@ -529,9 +453,9 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
         K(omp_carve_fixed)(&s, s.fixed, npad, block_signals, with_block, p->G != NULL);
         if (with_block) {
 #pragma omp for schedule(static)
-            for (sn_size f0 = 0; f0 < p->n_features; f0 += SN_OMP_PACK_FEATURES)
-                K(omp_pack_panels)(p->D, p->n_features, npad, f0,
-                                   SN_MIN(f0 + SN_OMP_PACK_FEATURES, p->n_features), panels);
+            for (sn_size f0 = 0; f0 < p->n_features; f0 += SN_DTX_PACK_FEATURES)
+                K(dtx_pack_panels)(p->D, p->n_features, npad, f0,
+                                   SN_MIN(f0 + SN_DTX_PACK_FEATURES, p->n_features), panels);
         }
 #pragma omp for schedule(dynamic, 1)
         for (sn_size blk = 0; blk < n_blocks; ++blk) {
@@ -541,7 +465,9 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
             if (stop) continue; /* the call fails: the remaining blocks are skipped */
             const sn_size j0 = blk * block_signals;
             const sn_size nb = SN_MIN(block_signals, n_signals - j0);
-            if (with_block) K(omp_correlate)(p, panels, npad, j0, nb, s.block);
+            if (with_block)
+                K(dtx_correlate)(p->n_features, p->X, p->x_ld, p->x_signal_major, panels, npad, j0,
+                                 nb, s.block);
             for (sn_size j = j0; j < j0 + nb; ++j) {
                 const REAL *alpha0;
                 if (with_block) {
@@ -682,9 +608,9 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
-        for (sn_size f0 = 0; f0 < n_features; f0 += SN_OMP_PACK_FEATURES)
-            K(omp_pack_panels)(D, n_features, npad, f0,
-                               SN_MIN(f0 + SN_OMP_PACK_FEATURES, n_features), cols_packed);
+        for (sn_size f0 = 0; f0 < n_features; f0 += SN_DTX_PACK_FEATURES)
+            K(dtx_pack_panels)(D, n_features, npad, f0,
+                               SN_MIN(f0 + SN_DTX_PACK_FEATURES, n_features), cols_packed);
 #pragma omp for schedule(static)
         for (sn_size blk = 0; blk < n_row_blocks; ++blk)
             K(omp_pack_rows)(cols_packed, n_features, blk * GRAM_ROWS, n_atoms,
@@ -714,7 +640,7 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef GRAM_ROWS
 #undef GRAM_COLS
 #undef PANEL
-#undef SN_OMP_PACK_FEATURES
+#undef SN_DTX_PACK_FEATURES
 #undef K
 #undef VEC
 #undef IVEC

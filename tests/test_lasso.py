@@ -248,3 +248,19 @@ def test_lasso_gram_reads_misaligned_inputs_as_aligned(order):
     assert np.array_equal(sparsenet.ksvd(_misaligned(np.asfortranarray(X)), 8, 2, max_iter=2,
                                          random_state=0)[0],
                           sparsenet.ksvd(X, 8, 2, max_iter=2, random_state=0)[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lasso_reads_signals_in_every_layout(dtype):
+    """The kernel computes D^T x block by block from X read in place (C or F order, a view at an
+    odd offset): the same arithmetic whatever the layout, so the same bits; 70 signals leave a
+    partial block (32 signals) and a partial register tile (4 signals)."""
+    D, X = problem(n_features=13, n_atoms=45, n_signals=70, seed=5, dtype=dtype)
+    expected = sparsenet.lasso(D, X, 0.05)
+    for signals in (np.asfortranarray(X), _misaligned(X), _misaligned(np.asfortranarray(X)),
+                    np.repeat(X, 2, axis=1)[:, ::2]):
+        np.testing.assert_array_equal(sparsenet.lasso(D, signals, 0.05), expected)
+    G, DtX = D.T @ D, D.T @ X
+    norms = (X * X).sum(axis=0)
+    np.testing.assert_allclose(sparsenet.lasso_gram(G, DtX, 0.05, norms_squared=norms), expected,
+                               atol=1e-9 if dtype == np.float64 else 1e-4)

@@ -14,15 +14,17 @@ cdef inline const real *_ptr(const real[::1] a) noexcept nogil:
 
 def lasso(int isa, int n_threads, sn_size n_atoms, sn_size n_signals, const real[::1] G,
           sn_size g_ld, const real[::1] B, sn_size b_atom_stride, sn_size b_signal_stride,
-          const real[::1] norms, double alpha, bint positive, sn_size max_iter, double tol,
-          bint warm, real[::1] A):
+          sn_size n_features, const real[::1] D, const real[::1] X, sn_size x_ld,
+          bint x_signal_major, const real[::1] norms, double alpha, bint positive,
+          sn_size max_iter, double tol, bint warm, real[::1] A):
     """Codes n_signals signals (see csrc/coding.h); returns (most sweeps used, unconverged count)."""
     cdef sn_size n_iter_max = 0, n_unconverged = 0
     cdef int status
     with nogil:
         status = sn_lasso(isa, n_threads, n_atoms, n_signals, _ptr(G), g_ld, _ptr(B),
-                          b_atom_stride, b_signal_stride, _ptr(norms), alpha, positive, max_iter,
-                          tol, warm, &A[0] if A.shape[0] else NULL, &n_iter_max, &n_unconverged)
+                          b_atom_stride, b_signal_stride, n_features, _ptr(D), _ptr(X), x_ld,
+                          x_signal_major, _ptr(norms), alpha, positive, max_iter, tol, warm,
+                          &A[0] if A.shape[0] else NULL, &n_iter_max, &n_unconverged)
     raise_for_status(status)
     return n_iter_max, n_unconverged
 

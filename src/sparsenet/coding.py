@@ -61,18 +61,27 @@ def _check_init(init, n_atoms, n_signals, dtype):
     return np.array(init.reshape(n_atoms, n_signals), dtype=dtype, order="F")
 
 
-def _run_lasso(G, g_ld, B, b_atom_stride, b_signal_stride, norms, n_atoms, n_signals, alpha,
-               positive, max_iter, tol, start, dtype):
+def _run_lasso(G, g_ld, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start, dtype, *,
+               B=None, b_strides=(0, 0), D=None, X=None):
+    """The kernel on b_j = D^T x_j given in B (strides (atom, signal)), or computed block by block
+    from D (rows of g_ld, zero past n_atoms) and X (C or F order)."""
     isa, threads = backend.native_options()
     if alpha == 0:  # least squares: the duality gap is ||r||^2 / 2, not 0, at the optimum
         norms = None
     warm = start is not None
     coef = start if warm else np.empty((n_atoms, n_signals), dtype=dtype, order="F")
     none = np.empty(0, dtype=dtype)
+    n_features, x_ld, x_signal_major = 0, 0, False
+    if X is not None:
+        n_features = X.shape[0]
+        x_signal_major = not X.flags.c_contiguous  # F order: each signal contiguous
+        x_ld = n_features if x_signal_major else n_signals
     _, n_unconverged = _coding.lasso(
-        isa, threads, n_atoms, n_signals, np.ravel(G, order="K"), g_ld, np.ravel(B, order="K"),
-        b_atom_stride, b_signal_stride, none if norms is None else norms, alpha, positive,
-        max_iter, tol, warm, np.ravel(coef, order="K"))
+        isa, threads, n_atoms, n_signals, np.ravel(G, order="K"), g_ld,
+        none if B is None else np.ravel(B, order="K"), b_strides[0], b_strides[1], n_features,
+        none if D is None else np.ravel(D, order="K"), none if X is None else np.ravel(X, order="K"),
+        x_ld, x_signal_major, none if norms is None else norms, alpha, positive, max_iter, tol, warm,
+        np.ravel(coef, order="K"))
     _warn_unconverged(n_unconverged, n_signals, max_iter, tol)
     return coef
 
@@ -150,19 +159,18 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
         coef = reference.lasso(D, X2, alpha, positive=positive, max_iter=max_iter, tol=tol,
                                init=start)
         return coef[:, 0] if X.ndim == 1 else coef
-    D = D.astype(dtype, copy=False)
-    X2 = X2.astype(dtype, copy=False)
+    X2 = as_aligned(X2.astype(dtype, copy=False))  # read in place by the kernel (see lasso_gram)
+    if not (X2.flags.c_contiguous or X2.flags.f_contiguous):
+        X2 = np.ascontiguousarray(X2)
     npad = _omp.row_length(n_atoms)
     D_padded = np.zeros((n_features, npad), dtype=dtype)
     D_padded[:, :n_atoms] = D
     G = np.empty((n_atoms, npad), dtype=dtype)
     isa, threads = backend.native_options()
     _omp.gram(isa, threads, D_padded, n_atoms, G)
-    B = X2.T @ D  # (n_signals, n_atoms): each signal's correlations contiguous
-    B = np.ascontiguousarray(B)
     norms = np.ascontiguousarray(np.einsum("ij,ij->j", X2, X2), dtype=dtype)
-    coef = _run_lasso(G, npad, B, 1, n_atoms, norms, n_atoms, n_signals, alpha, positive, max_iter,
-                      tol, start, dtype)
+    coef = _run_lasso(G, npad, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start,
+                      dtype, D=D_padded, X=X2)
     return coef[:, 0] if X.ndim == 1 else coef
 
 
@@ -232,8 +240,8 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
     else:
         B = np.ascontiguousarray(B)
         strides = (n_signals, 1)
-    coef = _run_lasso(G, n_atoms, B, strides[0], strides[1], norms, n_atoms, n_signals, alpha,
-                      positive, max_iter, tol, start, dtype)
+    coef = _run_lasso(G, n_atoms, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start,
+                      dtype, B=B, b_strides=strides)
     return coef[:, 0] if DtX.ndim == 1 else coef
 
 
