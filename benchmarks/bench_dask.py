@@ -4,6 +4,7 @@ this run. Needs dask and distributed (``pip install sparsenet[dask]``).
 
     python benchmarks/bench_dask.py                 # 400000 signals, chunks of 25000
     python benchmarks/bench_dask.py --signals 40000 --chunk 5000 --repeat 2   # a quick look
+    python benchmarks/bench_dask.py --no-worker-profiler   # the clusters without Dask's profiler
 
 Prints, each the median of --repeat runs:
 - two worker processes vs one (``LocalCluster(n_workers=2 or 1, threads_per_worker=1)``), the
@@ -113,15 +114,20 @@ def forget(client, keys):
     raise RuntimeError("the scheduler kept the previous run's results")
 
 
-def on_cluster(n_workers, n_signals, chunk, repeat):
-    """(median seconds of the persisted CSC coding, peak MiB of a worker above its start)."""
+def on_cluster(n_workers, n_signals, chunk, repeat, profiler=True):
+    """(median seconds of the persisted CSC coding, peak MiB of a worker above its start); with
+    `profiler` False, the workers run without Dask's statistical profiler (its event-loop callback
+    samples every thread's stack every 10 ms: measured here, 40-70 ms of CPU a second per worker,
+    taken from the tasks when the workers fill the cores)."""
+    import dask
     import distributed
 
     import sparsenet.dask
 
     D = dictionary()
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+    with dask.config.set({"distributed.worker.profile.enabled": profiler}), \
+            distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         warm_up = sparsenet.dask.omp(D, lazy_signals(2000, 1000), n_nonzero_coefs=K)
         warm_up.compute()  # imports and first calls done before the memory baseline
@@ -166,6 +172,8 @@ def main():
     parser.add_argument("--signals", type=int, default=400000)
     parser.add_argument("--chunk", type=int, default=25000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-worker-profiler", action="store_true",
+                        help="run the clusters' workers without Dask's statistical profiler")
     args = parser.parse_args()
     import dask
 
@@ -189,19 +197,22 @@ def main():
             D, lazy, n_nonzero_coefs=K).persist(), repeat)
     del X, lazy
     gc.collect()
-    two, worker_peak = on_cluster(2, n, chunk, repeat)
-    one, _ = on_cluster(1, n, chunk, repeat)
+    profiler = not args.no_worker_profiler
+    two, worker_peak = on_cluster(2, n, chunk, repeat, profiler)
+    one, _ = on_cluster(1, n, chunk, repeat, profiler)
     call_peak = in_memory_peak(n, chunk)
     rows = [
         ("in memory, sparsenet.omp, 2 threads, CSC", in_memory, None),
         ("in memory, sparsenet.omp, 2 threads, dense", in_memory_dense, None),
         ("threaded scheduler, 2 threads, CSC, persist", threaded_csc, None),
         ("threaded scheduler, 2 threads, dense, persist", threaded_dense, None),
-        ("LocalCluster 1 worker x 1 thread, CSC, persist", one, None),
-        ("LocalCluster 2 workers x 1 thread, CSC, persist", two, None),
+        (f"LocalCluster 1 worker x 1 thread, CSC, persist{'' if profiler else ', no profiler'}",
+         one, None),
+        (f"LocalCluster 2 workers x 1 thread, CSC, persist{'' if profiler else ', no profiler'}",
+         two, None),
     ]
     for label, seconds, _ in rows:
-        print(f"  {label:<50} {seconds * 1e3:9.1f} ms")
+        print(f"  {label:<62} {seconds * 1e3:9.1f} ms")
     print(f"2 workers vs 1 worker:                  {one / two:5.2f}x   (target >= 1.7x)")
     print(f"2 workers vs in-memory on 2 threads:    {in_memory / two:5.2f}x   (target >= 0.8x)")
     print(f"threaded: dense vs CSC time:            {threaded_dense / threaded_csc:5.2f}   "
