@@ -460,13 +460,13 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
      * (whose threads, spinning after a multi-threaded GEMM, took a core from the coding) */
     const int with_block = X != NULL;
     const sn_size block_bytes = with_block ? LASSO_BLOCK_SIGNALS * g_ld * (sn_size)sizeof(REAL) : 0;
-    const sn_size per_thread = (block_bytes + 63) / 64 * 64 +
-                               (7 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
-                               3 * n * (sn_size)sizeof(int32_t) + 64;
+    const sn_size block_slice = (block_bytes + 63) / 64 * 64;
+    const sn_size per_thread = (block_slice + (7 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
+                                3 * n * (sn_size)sizeof(int32_t) + 64 + 63) / 64 * 64;
     const sn_size n_blocks = (n_signals + LASSO_BLOCK_SIGNALS - 1) / LASSO_BLOCK_SIGNALS;
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, n_signals * n * 32,
                                                        SN_CODING_GRAIN), n_blocks);
-    char *memory = (char *)K(lasso_alloc)((size_t)(nt * ((per_thread + 63) / 64 * 64)));
+    char *memory = (char *)K(lasso_alloc)((size_t)(nt * per_thread));
     REAL *panels = with_block ? (REAL *)K(lasso_alloc)((size_t)(g_ld * n_features) * sizeof(REAL))
                               : NULL;
     /* the diagonal of G, read once, and each atom's violation threshold: alpha, or +inf for
@@ -486,10 +486,10 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     sn_size iter_max = 0, unconverged = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(max : iter_max) reduction(+ : unconverged)
     {
-        char *mine = memory + sn_thread_id() * ((per_thread + 63) / 64 * 64);
+        char *mine = memory + sn_thread_id() * per_thread;
         REAL *block = (REAL *)mine;
         K(lasso_scratch) s;
-        s.b = (REAL *)(mine + (block_bytes + 63) / 64 * 64);
+        s.b = (REAL *)(mine + block_slice);
         s.c = s.b + n;
         s.cN = s.c + n;
         s.pend = s.cN + n;
