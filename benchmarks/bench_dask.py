@@ -200,16 +200,15 @@ def main():
     profiler = not args.no_worker_profiler
     two, worker_peak = on_cluster(2, n, chunk, repeat, profiler)
     one, _ = on_cluster(1, n, chunk, repeat, profiler)
+    cluster_note = "" if profiler else ", no profiler"
     call_peak = in_memory_peak(n, chunk)
     rows = [
         ("in memory, sparsenet.omp, 2 threads, CSC", in_memory, None),
         ("in memory, sparsenet.omp, 2 threads, dense", in_memory_dense, None),
         ("threaded scheduler, 2 threads, CSC, persist", threaded_csc, None),
         ("threaded scheduler, 2 threads, dense, persist", threaded_dense, None),
-        (f"LocalCluster 1 worker x 1 thread, CSC, persist{'' if profiler else ', no profiler'}",
-         one, None),
-        (f"LocalCluster 2 workers x 1 thread, CSC, persist{'' if profiler else ', no profiler'}",
-         two, None),
+        (f"LocalCluster 1 worker x 1 thread, CSC, persist{cluster_note}", one, None),
+        (f"LocalCluster 2 workers x 1 thread, CSC, persist{cluster_note}", two, None),
     ]
     for label, seconds, _ in rows:
         print(f"  {label:<62} {seconds * 1e3:9.1f} ms")
