@@ -23,6 +23,7 @@ import threading
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.modified import newer_group
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools"))
 import kernelgen  # noqa: E402  (tools/kernelgen.py: declarations generated from csrc/kernels.spec)
@@ -152,22 +153,46 @@ def _object_key(compiler, source, macros, include_dirs, flags):
     return digest.hexdigest()
 
 
-def _compile_with_reuse(compiler, jobs):
-    """Make `compiler.compile` (1) give each source its flags (_glue_flags), (2) reuse an object
-    compiled before from the same preprocessed text with the same flags, even when its source was
-    rewritten since (pip builds in a fresh environment each time, so Cython regenerates its C and
-    every time stamp is new: without this, `pip install .` then `pip install ".[test]"` compiles
-    everything twice), and (3) compile `jobs` sources at a time, in one pool shared by every
-    extension (build_ext builds the extensions themselves in parallel too; the pool bounds the
-    compiler processes of all of them together). Returns the pool, to shut down after the build."""
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
-    serial_compile = compiler.compile
-    # csrc/sparsenet.c goes into every extension, as the same object file: compile it once, not
-    # once per extension into one file at the same time
-    started, lock = {}, threading.Lock()
+class _CompilePool:
+    """Compiles sources `jobs` at a time in one pool shared by every extension, in the order they are
+    started (build_ext builds the extensions in parallel too; the pool bounds the compiler processes
+    of all of them together), and installs itself as `compiler.compile`, which waits for each
+    source's object, starting it if it was not yet. A source is compiled once per output directory
+    (csrc/sparsenet.c goes into every extension as the same object). Each source gets its flags
+    (_glue_flags), and an object compiled before from the same preprocessed text with the same flags
+    is reused, even when its source was rewritten since (pip builds in a fresh environment each time,
+    so Cython regenerates its C and every time stamp is new: without this, `pip install .` then
+    `pip install ".[test]"` compiles everything twice)."""
 
-    def compile_one(source, output_dir=None, macros=None, include_dirs=None, extra_postargs=None,
-                    **kwargs):
+    def __init__(self, compiler, jobs):
+        self.compiler = compiler
+        self.serial_compile = compiler.compile
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+        self.started, self.lock = {}, threading.Lock()
+        compiler.compile = self.compile
+
+    def start(self, source, **kwargs):
+        """The future of `source`'s object list, compiled with build_ext's `kwargs`."""
+        key = (os.path.abspath(source), kwargs.get("output_dir"))
+        with self.lock:
+            if key not in self.started:
+                self.started[key] = (kwargs, self.pool.submit(self._compile_one, source, **kwargs))
+            first_kwargs, future = self.started[key]
+        if first_kwargs != kwargs:  # started ahead (BuildExt) with options build_ext did not use
+            raise RuntimeError(f"setup.py: {source} was started with {first_kwargs}, then asked "
+                               f"for with {kwargs}")
+        return future
+
+    def compile(self, sources, **kwargs):
+        futures = [self.start(source, **kwargs) for source in sources]
+        return [obj for future in futures for obj in future.result()]
+
+    def shutdown(self):
+        self.pool.shutdown()
+
+    def _compile_one(self, source, output_dir=None, macros=None, include_dirs=None,
+                     extra_postargs=None, **kwargs):
+        compiler = self.compiler
         flags = _glue_flags(source, list(extra_postargs or ()))
         (obj,) = compiler.object_filenames([source], output_dir=output_dir)
         key = _object_key(compiler, source, macros, include_dirs, flags)
@@ -177,26 +202,12 @@ def _compile_with_reuse(compiler, jobs):
                 if f.read() == f"{key} {os.stat(obj).st_mtime_ns}":
                     print(f"sparsenet: reusing {obj}: same preprocessed {source}, same flags")
                     return [obj]
-        objects = serial_compile([source], output_dir=output_dir, macros=macros,
-                                 include_dirs=include_dirs, extra_postargs=flags, **kwargs)
+        objects = self.serial_compile([source], output_dir=output_dir, macros=macros,
+                                      include_dirs=include_dirs, extra_postargs=flags, **kwargs)
         if key is not None:
             with open(stamp, "w") as f:
                 f.write(f"{key} {os.stat(obj).st_mtime_ns}")
         return objects
-
-    def submit(source, kwargs):
-        key = (source, repr(sorted(kwargs.items())))
-        with lock:
-            if key not in started:
-                started[key] = pool.submit(compile_one, source, **kwargs)
-            return started[key]
-
-    def compile(sources, **kwargs):
-        futures = [submit(source, kwargs) for source in sources]
-        return [obj for future in futures for obj in future.result()]
-
-    compiler.compile = compile
-    return pool
 
 
 class BuildExt(build_ext):
@@ -219,19 +230,38 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = base + openmp_compile
             ext.extra_link_args = openmp_link
-        # costliest first, so that the last extension to start is a small one
-        self.extensions.sort(key=_compile_cost, reverse=True)
         jobs = self.parallel if isinstance(self.parallel, int) and self.parallel > 1 else 1
-        pool = _compile_with_reuse(cc, jobs)
+        pool = _CompilePool(cc, jobs)
         try:
+            # The kernels' C needs no Cython: start it first, costliest first, so that it compiles
+            # while Cython runs; then Cython's C, costliest first. build_ext then links each
+            # extension as soon as its objects are there.
+            self._start(pool, lambda source: source.startswith("csrc" + os.sep))
+            _cythonize(self.extensions)
+            self._start(pool, lambda source: True)
             super().build_extensions()
         finally:
             pool.shutdown()
 
+    def _outdated(self, ext):
+        """Whether build_ext will build `ext` (its module is missing or older than a source)."""
+        module = self.get_ext_fullpath(ext.name)
+        return self.force or newer_group(list(ext.sources) + list(ext.depends), module, "newer")
 
-def _compile_cost(ext):
-    """Bytes of C to compile for `ext` (its generated and its kernel sources): a proxy of its cost."""
-    return sum(os.path.getsize(source) for source in ext.sources if os.path.exists(source))
+    def _start(self, pool, select):
+        """Start compiling the selected C sources of the extensions build_ext will build, costliest
+        first, with the arguments its build_extension will pass."""
+        jobs = {}
+        for ext in filter(self._outdated, self.extensions):
+            macros = ext.define_macros[:] + [(name,) for name in ext.undef_macros]
+            kwargs = dict(output_dir=self.build_temp, macros=macros, include_dirs=ext.include_dirs,
+                          debug=self.debug, extra_postargs=ext.extra_compile_args or [],
+                          depends=ext.depends)
+            for source in ext.sources:
+                if source.endswith(".c") and select(source):
+                    jobs.setdefault(source, kwargs)
+        for source in sorted(jobs, key=os.path.getsize, reverse=True):
+            pool.start(source, **jobs[source])
 
 
 GENERATED = os.path.join("build", "generated")  # kernelgen's output: C headers and _kernels*.pxd
@@ -253,7 +283,14 @@ def extensions():
         for name, c_sources in EXTENSIONS.items()
     ]
     exts.append(Extension(SHARED_UTILITY, sources=[f"src/{SHARED_UTILITY.replace('.', '/')}.c"]))
-    return cythonize(
+    return exts
+
+
+def _cythonize(exts):
+    """Cython's C for the .pyx sources of `exts` (in place: each extension's sources become C).
+    Run by BuildExt, not when setup.py is loaded, so that pip's metadata steps skip it and the
+    build overlaps it with the kernels' compilation."""
+    done = cythonize(
         exts,
         build_dir=CYTHON_BUILD_DIR,
         shared_utility_qualified_name=SHARED_UTILITY,
@@ -268,6 +305,9 @@ def extensions():
             "embedsignature": True,
         },
     )
+    sources = {ext.name: ext.sources for ext in done}
+    for ext in exts:
+        ext.sources = sources[ext.name]
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

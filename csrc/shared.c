@@ -7,6 +7,9 @@
 
 #include "shared.h"
 
+sn_gemm_f32 sn_blas_sgemm = NULL;
+sn_gemm_f64 sn_blas_dgemm = NULL;
+
 /* Weights (or nnz x columns) of work that pay for starting one more thread. */
 #define SN_SHARED_GRAIN ((sn_size)1 << 15)
 /* Weights per decoded tile of the BLAS-backed products: 1 Mi (4 MiB of float32). Fewer, larger

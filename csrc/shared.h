@@ -21,6 +21,10 @@ typedef void (*sn_gemm_f32)(char *transa, char *transb, int *m, int *n, int *k, 
 typedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
                             double *a, int *lda, double *b, int *ldb, double *beta, double *c,
                             int *ldc);
+/* SciPy's sgemm / dgemm (scipy.linalg.cython_blas), which sparsenet._shared fetches when it is
+ * imported; the generated dispatchers pass them as `gemm`. Defined in shared.c. */
+extern sn_gemm_f32 sn_blas_sgemm;
+extern sn_gemm_f64 sn_blas_dgemm;
 
 /* MurmurHash3's 32-bit finaliser: a bijection of uint32 with full avalanche. */
 static inline uint32_t sn_fmix32(uint32_t h)

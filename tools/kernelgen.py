@@ -36,7 +36,8 @@ AXES = {
 }
 TOKENS = {"real": "REAL", "index": "INDEX", "code": "CODE"}
 ISAS = ("baseline", "avx2", "avx512", "avx512vbmi")  # the order of enum sn_isa
-GEMM = {"f32": ("sn_gemm_f32", "sgemm"), "f64": ("sn_gemm_f64", "dgemm")}
+# the xGEMM pointer type of a value type, and the global that holds SciPy's (set by _shared.pyx)
+GEMM = {"f32": ("sn_gemm_f32", "sn_blas_sgemm"), "f64": ("sn_gemm_f64", "sn_blas_dgemm")}
 
 
 @dataclass
@@ -211,8 +212,7 @@ def _pxd_dispatcher(e):
         call_args = [] if e.noisa else ["isa"]
         for p in e.params:
             if re.search(r"\bGEMM\b", p.decl):
-                gemm_type, gemm_fn = GEMM[types["real"][0]]
-                call_args.append(f"<{gemm_type}>{gemm_fn}")
+                call_args.append(GEMM[types["real"][0]][1])
             else:
                 call_args.append(p.name)
         out.append(f"        return sn_{e.name}_{sfx}({', '.join(call_args)})")

@@ -1,7 +1,6 @@
 # Types, constants and run-time facts of the native layer, written by hand; the generated
 # sparsenet/_kernels.pxd (tools/kernelgen.py) includes this file before the entry points.
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef extern from "sparsenet.h" nogil:
     ctypedef int64_t sn_size
@@ -32,6 +31,10 @@ cdef extern from "shared.h" nogil:
     ctypedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, double *alpha,
                                  double *a, int *lda, double *b, int *ldb, double *beta, double *c,
                                  int *ldc) noexcept nogil
+    # SciPy's xGEMM, which the generated dispatchers pass to the BLAS-backed shared products: set by
+    # sparsenet._shared when it is imported (so that building needs no SciPy)
+    sn_gemm_f32 sn_blas_sgemm
+    sn_gemm_f64 sn_blas_dgemm
 
 cdef extern from "batch_omp.h" nogil:
     ctypedef struct sn_omp_problem_f64:

@@ -2,12 +2,27 @@
 
 Arguments are validated by sparsenet.shared before they get here; nothing is checked twice. The
 BLAS-backed products get scipy's Fortran xGEMM (scipy.linalg.cython_blas) from the generated
-dispatchers of _kernels_shared.pxd."""
+dispatchers of _kernels_shared.pxd, which pass the pointers this module sets when it is imported."""
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+
+from scipy.linalg import cython_blas
 
 from sparsenet._kernels_shared cimport *
 
 include "_status.pxi"
+
+
+cdef void *_scipy_blas(name) except NULL:
+    """The address of SciPy's BLAS function `name`, from the capsule scipy.linalg.cython_blas
+    exports for every function (what a cimport of it reads at import; fetched here so that building
+    sparsenet needs no SciPy)."""
+    capsule = cython_blas.__pyx_capi__[name]
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
+
+
+sn_blas_sgemm = <sn_gemm_f32>_scipy_blas("sgemm")
+sn_blas_dgemm = <sn_gemm_f64>_scipy_blas("dgemm")
 
 
 def decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
