@@ -249,7 +249,9 @@ class BuildExt(build_ext):
         # by hand: setuptools.modified.newer_group needs setuptools 69, and an in-place build runs on
         # whatever setuptools the developer has
         built = os.path.getmtime(module)
-        return any(os.path.getmtime(source) > built for source in list(ext.sources) + list(ext.depends))
+        # a missing source (Cython's C, not yet written) counts as new
+        sources = list(ext.sources) + list(ext.depends)
+        return any(not os.path.exists(source) or os.path.getmtime(source) > built for source in sources)
 
     def _start(self, pool, select):
         """Start compiling the selected C sources of the extensions build_ext will build, costliest

@@ -53,6 +53,25 @@ static inline REAL K(block_dot)(sn_size p0, sn_size p1, const uint16_t *col, con
 #undef LANE
 #undef GATHER_LANES
 
+/* Rows [r0, r1) of Y = A X, block after block of columns. */
+static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_blocks, sn_size width,
+                            const sn_size *seg_ptr, const uint16_t *col, const REAL *val, sn_size k,
+                            const REAL *X, REAL *Y)
+{
+    for (sn_size b = 0; b < n_blocks; ++b) {
+        const sn_size *seg = seg_ptr + b * (n_rows + 1);
+        const REAL *Xb = X + b * width * k;
+        if (k > 1) {
+            K(gather_rows)(r0, r1, seg, seg + 1, col, val, k, Xb, Y, b > 0, 1);
+            continue;
+        }
+        for (sn_size i = r0; i < r1; ++i) {
+            const REAL sum = K(block_dot)(seg[i], seg[i + 1], col, val, Xb);
+            Y[i] = b > 0 ? Y[i] + sum : sum;
+        }
+    }
+}
+
 static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks, sn_size width,
                              const sn_size *row_ptr, const sn_size *seg_ptr, const uint16_t *col,
                              const REAL *val, sn_size k, const REAL *X, REAL *Y)
@@ -64,23 +83,15 @@ static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks
     }
     const sn_size work = (row_ptr[n_rows] + n_rows * n_blocks) * k;
     const int nt = sn_threads_for(n_threads, work, SN_CSR_GRAIN);
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
+        K(blocked_rows)(0, n_rows, n_rows, n_blocks, width, seg_ptr, col, val, k, X, Y);
+        return SN_OK;
+    }
+#pragma omp parallel num_threads(nt)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
-        const sn_size r0 = K(split)(n_rows, row_ptr, t, team);
-        const sn_size r1 = K(split)(n_rows, row_ptr, t + 1, team);
-        for (sn_size b = 0; b < n_blocks; ++b) {
-            const sn_size *seg = seg_ptr + b * (n_rows + 1);
-            const REAL *Xb = X + b * width * k;
-            if (k > 1) {
-                K(gather_rows)(r0, r1, seg, seg + 1, col, val, k, Xb, Y, b > 0, 1);
-                continue;
-            }
-            for (sn_size i = r0; i < r1; ++i) {
-                const REAL sum = K(block_dot)(seg[i], seg[i + 1], col, val, Xb);
-                Y[i] = b > 0 ? Y[i] + sum : sum;
-            }
-        }
+        K(blocked_rows)(K(split)(n_rows, row_ptr, t, team), K(split)(n_rows, row_ptr, t + 1, team),
+                        n_rows, n_blocks, width, seg_ptr, col, val, k, X, Y);
     }
     return SN_OK;
 }

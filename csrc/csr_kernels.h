@@ -129,7 +129,11 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, con
 {
     if (n_rows == 0 || k == 0) return SN_OK;
     const int nt = sn_threads_for(n_threads, ((sn_size)indptr[n_rows] + n_rows) * k, SN_CSR_GRAIN);
-#pragma omp parallel num_threads(nt) if (nt > 1)
+    if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
+        K(gather_rows)(0, n_rows, indptr, indptr + 1, indices, data, k, X, Y, 0, 0);
+        return SN_OK;
+    }
+#pragma omp parallel num_threads(nt)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         K(gather_rows)(K(split)(n_rows, indptr, t, team), K(split)(n_rows, indptr, t + 1, team),
@@ -399,7 +403,12 @@ static int K(csr_matmul_checked)(int n_threads, sn_size n_rows, sn_size n_cols, 
     sn_size first_bad = n_rows;
     if (n_cols <= 0 || k <= 0) return SN_EINVAL;
     const int nt = sn_threads_for(n_threads, (nnz + n_rows) * k, SN_CSR_GRAIN);
-#pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
+    if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
+        *first_bad_row =
+            K(gather_rows_checked)(0, n_rows, n_cols, nnz, indptr, indices, data, k, X, Y);
+        return SN_OK;
+    }
+#pragma omp parallel num_threads(nt) reduction(min : first_bad)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         const sn_size r0 = n_rows * t / team, r1 = n_rows * (t + 1) / team;

@@ -437,3 +437,70 @@ def test_bad_shapes_and_unsigned_indices_name_the_argument():
         sparsenet.CSR([], [], [0], shape=(0, 2**70))
     with pytest.raises(ValueError, match="above 2\\*\\*63"):
         sparsenet.CSR([1.0], np.array([2**64 - 1], dtype=np.uint64), np.array([0, 1]), shape=(1, 2))
+
+
+def _vector_layouts(x):
+    """x as spmv may get it: C-contiguous, a strided view, 1 byte off alignment, read-only."""
+    strided = np.empty(2 * x.shape[0], x.dtype)[::2]
+    strided[...] = x
+    buffer = np.zeros(x.nbytes + x.itemsize + 1, dtype=np.uint8)
+    start = 1 + (-buffer.ctypes.data) % x.itemsize
+    shifted = buffer[start:start + x.nbytes].view(x.dtype)
+    shifted[...] = x
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    return {"contiguous": x, "strided": strided, "misaligned": shifted, "read-only": frozen}
+
+
+@pytest.mark.parametrize("kind", ["csr", "optimized", "optimized-transpose", "scipy-array",
+                                  "scipy-matrix", "scipy-int64"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_one_vector_fast_path_equals_the_general_path(kind, dtype, transpose):
+    # spmv without out= takes a shorter path (csr._plain_vector_product) when it can; with out= it
+    # takes the general one. Both run the same kernel, so the results agree bit for bit, for every
+    # layout of x (the fast path hands the ones it cannot read in place back to the general path).
+    rng = np.random.default_rng(7)
+    S = random_csr(rng, 90, 70, density=0.15, dtype=dtype,
+                   index=np.int64 if kind == "scipy-int64" else np.int32)
+    A = {"csr": lambda: sparsenet.CSR(S), "optimized": lambda: sparsenet.CSR(S).optimize(),
+         "optimized-transpose": lambda: sparsenet.CSR(S).optimize(batch=1, transpose=True),
+         "scipy-array": lambda: S, "scipy-int64": lambda: S,
+         "scipy-matrix": lambda: sp.csr_matrix(S)}[kind]()
+    x = rng.standard_normal(S.shape[0] if transpose else S.shape[1]).astype(dtype)
+    general = np.empty(S.shape[1] if transpose else S.shape[0], dtype)
+    sparsenet.spmv(A, x, transpose=transpose, out=general)
+    np.testing.assert_allclose(general, expected(S, x, transpose), rtol=1e-4 * (dtype == np.float32)
+                               + 1e-12, atol=1e-5)
+    for layout, v in _vector_layouts(x).items():
+        fast = sparsenet.csr._plain_vector_product(A, v, transpose)
+        assert (fast is None) == (layout in ("strided", "misaligned")), layout
+        y = sparsenet.spmv(A, v, transpose=transpose)
+        assert y.dtype == dtype and y.shape == general.shape
+        np.testing.assert_array_equal(y, general, err_msg=layout)
+
+
+def test_one_vector_fast_path_declines_what_it_does_not_cover():
+    S = random_csr(np.random.default_rng(8), 20, 30, dtype=np.float32)
+    x = np.ones(30, np.float32)
+    mixed = S.copy()
+    mixed.indices = mixed.indices.astype(np.int64)  # set afterwards: the constructor would unify them
+    declined = [
+        (S, x.astype(np.float64)),  # dtypes differ: NumPy's promotion, in the general path
+        (S, x.astype(np.int64)),
+        (S, [1.0] * 30),  # not an ndarray
+        (S.tocsc(), np.ones(20, np.float32)),  # CSC: the transpose's view
+        (sparsenet.CSR(S).T, np.ones(20, np.float32)),
+        (S, np.ones(31, np.float32)),  # the general path's shape error
+        (mixed, x),  # index dtypes differ: the general path widens them
+    ]
+    for A, v in declined:
+        assert sparsenet.csr._plain_vector_product(A, v, False) is None
+    assert sparsenet.csr._plain_vector_product(S, x, np.bool_(False)) is None
+    with sparsenet.use_backend("numpy"):
+        assert sparsenet.csr._plain_vector_product(S, x, False) is None
+    bad = sp.csr_array((S.data, S.indices.copy(), S.indptr), shape=S.shape)
+    bad.indices[3] = 30  # out of range: the fused check finds it, the general path names it
+    assert sparsenet.csr._plain_vector_product(bad, x, False) is None
+    with pytest.raises(ValueError, match="indices"):
+        sparsenet.spmv(bad, x)

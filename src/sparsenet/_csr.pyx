@@ -1,4 +1,5 @@
-"""Thin wrappers of the CSR kernels: memoryviews in, the GIL released, status -> exception.
+"""Thin wrappers of the CSR kernels: arrays in (typed memoryviews; the per-call products by the
+buffer protocol, _arrays.pxi), the GIL released, status -> exception.
 
 Arguments are validated by sparsenet.csr before they get here; nothing is checked twice."""
 from libc.stdint cimport int32_t, int64_t, uint16_t
@@ -6,72 +7,136 @@ from libc.stdint cimport int32_t, int64_t, uint16_t
 from sparsenet._kernels_csr cimport *
 
 include "_status.pxi"
+include "_arrays.pxi"
 
 
-def matmul(int isa, int n_threads, const index[::1] indptr, const index[::1] indices,
-           const real[::1] data, const real[:, ::1] X, real[:, ::1] Y, bint transpose,
-           bint sorted_rows):
-    """Y = A X (transpose=False) or Y = A^T X, A given by (indptr, indices, data);
-    sorted_rows: every row's column indices are increasing."""
-    cdef sn_size n_rows = indptr.shape[0] - 1
-    cdef sn_size k = Y.shape[1]
-    cdef sn_size n_cols = X.shape[0] if not transpose else Y.shape[0]
-    cdef const index *ip = &indptr[0]
-    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
-    cdef const real *dx = &data[0] if data.shape[0] else NULL
-    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
-    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+cdef struct Product:
+    # one product's arguments, the arrays' items typed by the fused function that reads them
+    int isa, n_threads, transpose, checked, sorted_rows
+    sn_size n_rows, n_cols, nnz, k
+    const void *indptr
+    const void *indices
+    const void *data
+    const void *X
+    void *Y
+    sn_size first_bad
+
+
+cdef int product_typed(real real_tag, index index_tag, Product *p) noexcept nogil:
+    """The product p in the items of the fused types (the tags select them; their values are
+    unused)."""
+    cdef const index *ip = <const index *>p.indptr
+    cdef const index *ix = <const index *>p.indices
+    cdef const real *dx = <const real *>p.data
+    cdef const real *xp = <const real *>p.X
+    cdef real *yp = <real *>p.Y
+    if p.checked and p.transpose:
+        return sn_csr_matmul_t_checked(p.isa, p.n_threads, p.n_rows, p.n_cols, p.nnz, ip, ix, dx,
+                                       p.k, xp, yp, &p.first_bad)
+    if p.checked:
+        return sn_csr_matmul_checked(p.isa, p.n_threads, p.n_rows, p.n_cols, p.nnz, ip, ix, dx,
+                                     p.k, xp, yp, &p.first_bad)
+    if p.transpose:
+        return sn_csr_matmul_t(p.isa, p.n_threads, p.sorted_rows, p.n_rows, p.n_cols, ip, ix, dx,
+                               p.k, xp, yp)
+    return sn_csr_matmul(p.isa, p.n_threads, p.n_rows, ip, ix, dx, p.k, xp, yp)
+
+
+cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
+    """Acquire the arrays, run p on them without the GIL, raise for a failed status; returns the
+    first bad row of a checked product."""
+    cdef Py_buffer views[5]
+    memset(views, 0, sizeof(views))
     cdef int status
-    with nogil:
-        if transpose:
-            status = sn_csr_matmul_t(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, dx, k, xp, yp)
-        else:
-            status = sn_csr_matmul(isa, n_threads, n_rows, ip, ix, dx, k, xp, yp)
-    raise_for_status(status)
+    cdef bint real64, index64
+    try:
+        get_array(indptr, &views[0], INDEX_ITEMS, 1, False)
+        get_array(indices, &views[1], INDEX_ITEMS, 1, False)
+        get_array(data, &views[2], REAL_ITEMS, 1, False)
+        get_array(X, &views[3], REAL_ITEMS, 0, False)
+        get_array(Y, &views[4], REAL_ITEMS, 0, True)
+        real64 = views[2].itemsize == 8
+        index64 = views[0].itemsize == 8
+        if (views[1].itemsize == 8) != index64 or (views[3].itemsize == 8) != real64 \
+                or (views[4].itemsize == 8) != real64:
+            raise TypeError("sparsenet: native arguments of mixed item sizes")
+        p.n_rows = views[0].shape[0] - 1
+        p.nnz = min(views[1].shape[0], views[2].shape[0])
+        p.k = columns(&views[4])
+        if not p.n_cols:  # the trusted products take it from the dense operands
+            p.n_cols = views[3].shape[0] if not p.transpose else views[4].shape[0]
+        p.first_bad = p.n_rows
+        p.indptr = views[0].buf
+        p.indices = data_or_null(&views[1])
+        p.data = data_or_null(&views[2])
+        p.X = data_or_null(&views[3])
+        p.Y = data_or_null(&views[4])
+        with nogil:
+            if real64:
+                status = product_typed(<double>0, <int64_t>0, p) if index64 \
+                    else product_typed(<double>0, <int32_t>0, p)
+            else:
+                status = product_typed(<float>0, <int64_t>0, p) if index64 \
+                    else product_typed(<float>0, <int32_t>0, p)
+        raise_for_status(status)
+        return p.first_bad
+    finally:
+        release_arrays(views, 5)
 
 
-def checked_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
-                   const index[::1] indices, const real[::1] data, const real[:, ::1] X,
-                   real[:, ::1] Y, bint transpose):
+def matmul(int isa, int n_threads, indptr, indices, data, X, Y, bint transpose, bint sorted_rows):
+    """Y = A X (transpose=False) or Y = A^T X, A given by (indptr, indices, data), all C-ordered,
+    X and Y matrices or vectors; sorted_rows: every row's column indices are increasing."""
+    cdef Product p
+    memset(&p, 0, sizeof(p))
+    p.isa, p.n_threads, p.transpose, p.sorted_rows = isa, n_threads, transpose, sorted_rows
+    run_product(&p, indptr, indices, data, X, Y)
+
+
+def checked_matmul(int isa, int n_threads, sn_size n_cols, indptr, indices, data, X, Y,
+                   bint transpose):
     """Y = A X or A^T X for an unvalidated A, checked in the product's own pass (n_cols >= 1,
     k >= 1); returns the first bad row, or n_rows when A was valid (else Y is garbage)."""
-    cdef sn_size n_rows = indptr.shape[0] - 1
-    cdef sn_size nnz = min(indices.shape[0], data.shape[0])
-    cdef sn_size k = Y.shape[1]
-    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
-    cdef const real *dx = &data[0] if data.shape[0] else NULL
-    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
-    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
-    cdef sn_size first_bad = n_rows
-    cdef int status
-    with nogil:
-        if transpose:
-            status = sn_csr_matmul_t_checked(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, dx,
-                                             k, xp, yp, &first_bad)
-        else:
-            status = sn_csr_matmul_checked(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, dx, k,
-                                           xp, yp, &first_bad)
-    raise_for_status(status)
-    return first_bad
+    cdef Product p
+    memset(&p, 0, sizeof(p))
+    p.isa, p.n_threads, p.transpose, p.checked, p.n_cols = isa, n_threads, transpose, True, n_cols
+    return run_product(&p, indptr, indices, data, X, Y)
 
 
-def blocked_matmul(int isa, int n_threads, sn_size width, const sn_size[::1] row_ptr,
-                   const sn_size[:, ::1] seg_ptr, const uint16_t[::1] col, const real[::1] val,
-                   const real[:, ::1] X, real[:, ::1] Y):
+cdef int blocked_typed(real real_tag, int isa, int n_threads, sn_size width,
+                       Py_buffer *views) noexcept nogil:
+    """blocked_matmul's product on its acquired views, in the items the tag's type selects."""
+    return sn_csr_blocked_matmul(isa, n_threads, views[0].shape[0] - 1, views[1].shape[0], width,
+                                 <const sn_size *>views[0].buf,
+                                 <const sn_size *>data_or_null(&views[1]),
+                                 <const uint16_t *>data_or_null(&views[2]),
+                                 <const real *>data_or_null(&views[3]), columns(&views[5]),
+                                 <const real *>data_or_null(&views[4]),
+                                 <real *>data_or_null(&views[5]))
+
+
+def blocked_matmul(int isa, int n_threads, sn_size width, row_ptr, seg_ptr, col, val, X, Y):
     """Y = A X, A in column blocks (seg_ptr: one row of n_rows + 1 pointers per block)."""
-    cdef sn_size n_rows = row_ptr.shape[0] - 1
-    cdef sn_size n_blocks = seg_ptr.shape[0]
-    cdef sn_size k = Y.shape[1]
-    cdef const sn_size *sp = &seg_ptr[0, 0] if n_blocks else NULL
-    cdef const uint16_t *cp = &col[0] if col.shape[0] else NULL
-    cdef const real *vp = &val[0] if val.shape[0] else NULL
-    cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
-    cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef Py_buffer views[6]
+    memset(views, 0, sizeof(views))
     cdef int status
-    with nogil:
-        status = sn_csr_blocked_matmul(isa, n_threads, n_rows, n_blocks, width, &row_ptr[0], sp, cp,
-                                       vp, k, xp, yp)
-    raise_for_status(status)
+    try:
+        get_array(row_ptr, &views[0], SIZE_ITEMS, 1, False)
+        get_array(seg_ptr, &views[1], SIZE_ITEMS, 2, False)
+        get_array(col, &views[2], U16_ITEMS, 1, False)
+        get_array(val, &views[3], REAL_ITEMS, 1, False)
+        get_array(X, &views[4], REAL_ITEMS, 0, False)
+        get_array(Y, &views[5], REAL_ITEMS, 0, True)
+        if views[4].itemsize != views[3].itemsize or views[5].itemsize != views[3].itemsize:
+            raise TypeError("sparsenet: native arguments of mixed item sizes")
+        with nogil:
+            if views[3].itemsize == 8:
+                status = blocked_typed(<double>0, isa, n_threads, width, views)
+            else:
+                status = blocked_typed(<float>0, isa, n_threads, width, views)
+        raise_for_status(status)
+    finally:
+        release_arrays(views, 6)
 
 
 def split_matmul(int isa, int n_threads, const index[::1] indptr, const index[:, ::1] block_start,

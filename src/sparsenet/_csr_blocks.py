@@ -43,7 +43,8 @@ class ColumnBlocks:
     def matmul(self, isa: int, threads: int, values: np.ndarray, X: np.ndarray,
                Y: np.ndarray) -> None:
         """Y = A X with A in these blocks and the stored `values` in the blocks' order (their
-        own, or a trainable layer's): C-contiguous arrays of one dtype, X and Y 2-D."""
+        own, or a trainable layer's): C-contiguous arrays of one dtype, X and Y matrices (or
+        vectors: one column)."""
         _csr.blocked_matmul(isa, threads, self.width, self.row_ptr, self.seg_ptr, self.col,
                             values, X, Y)
 

@@ -8,13 +8,14 @@ it is. Each matrix type computes its own products (:meth:`SparseMatrix._matmul`)
 """
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from sparsenet import _csr, _csr_blocks, _policy, backend, reference
-from sparsenet._validate import (Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
+from sparsenet import _buffers, _csr, _csr_blocks, _policy, backend, reference
+from sparsenet._validate import (FLOATS, Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
                                  check_bool, check_index, check_out, new_output, product_operand,
                                  read_only, require_checked, result_dtype)
 
@@ -770,6 +771,10 @@ class _ScipyOperand(SparseMatrix):
 
 def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: int) -> np.ndarray:
     """Shared body of spmv (ndim=1) and spmm (ndim=2): the checks, then A's own product."""
+    if ndim == 1 and out is None:
+        y = _plain_vector_product(A, X, transpose)
+        if y is not None:
+            return y
     transpose = check_bool(transpose, "transpose")  # first: the same error on both backends
     A = as_sparse_matrix(A, fused_check=True)
     xname = "x" if ndim == 1 else "X"
@@ -778,6 +783,64 @@ def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: i
     if out is not None:
         check_out(out, out_shape, dtype, inputs=(X, *A.operands()))
     return A._matmul(X, transpose, out, dtype)
+
+
+_scipy_csr_types: Tuple[type, ...] = ()
+
+
+def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray]:
+    """spmv's common case in a few steps, for one token at a time, where a product takes a
+    microsecond and the general path's checks took three to seven: x a 1-D ndarray of A's float
+    dtype, A a checked CSR or a scipy csr_array / csr_matrix with 1-D arrays of that dtype and one
+    index dtype, transpose a bool, the native backend; the arrays C-contiguous and aligned (checked
+    by the native wrapper as it takes them: BufferError). None for anything else, and for a scipy
+    matrix that its fused check finds malformed: the general path then computes the same product
+    with the same kernels (copying what needs it), or raises its error."""
+    global _scipy_csr_types
+    if type(x) is not np.ndarray or x.ndim != 1 or (transpose is not True and transpose is not False):
+        return None
+    dtype = x.dtype
+    if dtype not in FLOATS or backend.use_numpy():
+        return None
+    if type(A) is CSR:
+        if getattr(A, "_checked", False) is not True or A.data.dtype != dtype:
+            return None
+        scipy_matrix = False
+    else:
+        if not _scipy_csr_types:
+            sparse = sys.modules.get("scipy.sparse")  # imported already if A is a scipy matrix
+            if sparse is None:
+                return None
+            _scipy_csr_types = (sparse.csr_array, sparse.csr_matrix)
+        if type(A) not in _scipy_csr_types:
+            return None
+        data, indices, indptr = A.data, A.indices, A.indptr
+        if not (type(data) is np.ndarray and type(indices) is np.ndarray
+                and type(indptr) is np.ndarray and data.dtype == dtype
+                and indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES
+                and data.ndim == 1 and indptr.ndim == 1 and indices.shape == data.shape):
+            return None
+        scipy_matrix = True
+    n_rows, n_cols = A.shape
+    n_in, n_out = (n_rows, n_cols) if transpose else (n_cols, n_rows)
+    if x.shape[0] != n_in:
+        return None
+    if scipy_matrix and (n_cols == 0 or indptr.shape[0] != n_rows + 1 or indptr[0] != 0
+                         or indptr[-1] != indices.shape[0]):
+        return None  # _check_layout's errors, or (no columns) the general path's own check
+    # new_output's rule: small results are plain np.empty, without its general steps
+    y = np.empty(n_out, dtype) if n_out * dtype.itemsize < _buffers.MIN_BYTES \
+        else new_output((n_out,), dtype)
+    isa, threads = backend.native_options()
+    try:
+        if not scipy_matrix:
+            A._native_matmul(isa, threads, x, y, transpose)
+            return y
+        first_bad = _csr.checked_matmul(isa, threads, n_cols, indptr, indices, data, x, y,
+                                        transpose)
+    except BufferError:
+        return None  # an array not C-contiguous or not aligned: the general path copies it
+    return y if first_bad == n_rows else None
 
 
 SparseInput = Union[SparseMatrix, "scipy.sparse.sparray", "scipy.sparse.spmatrix"]
