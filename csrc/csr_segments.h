@@ -37,6 +37,77 @@ static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_si
 
 /* ---- one row segment: the entries [p0, p1) of one row ------------------------------------------ */
 
+#if SN_VBYTES == 64 && defined(SN_CSR_DEFAULT_VALUES) && defined(REAL_BYTES) && defined(INDEX_BYTES)
+/* sum_p data[p] * x[indices[p]] with AVX-512's gathers: two sums in flight, the row's last entries
+ * by a masked gather (no scalar tail) and a tree reduction. The vectorised loop below ends each row
+ * in as many dependent scalar adds as a vector has lanes (GCC's in-order reduction), then a scalar
+ * tail: on DLMC ResNet-50 rows of 25-230 entries this is 1.6-1.9x faster (a C model of the
+ * 1024x256, 2048x512 and 256x2304 layers at 90%, Xeon with AVX-512). DOT_*: the intrinsics of the
+ * lanes for REAL and INDEX (8 lanes when either is 64-bit: one 512-bit vector of indices). */
+#if REAL_BYTES == 4 && INDEX_BYTES == 4
+#define DOT_LANES 16
+#define DOT_VALUES_MASKED(m, p) _mm512_maskz_loadu_ps(m, data + (p))
+#define DOT_INDEX(p) _mm512_loadu_si512((const void *)(indices + (p)))
+#define DOT_INDEX_MASKED(m, p) _mm512_maskz_loadu_epi32(m, indices + (p))
+#define DOT_GATHER(ix) _mm512_i32gather_ps(ix, x, 4)
+#define DOT_GATHER_MASKED(m, ix) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, x, 4)
+#elif REAL_BYTES == 4
+#define DOT_LANES 8
+#define DOT_VALUES_MASKED(m, p) _mm256_maskz_loadu_ps(m, data + (p))
+#define DOT_INDEX(p) _mm512_loadu_si512((const void *)(indices + (p)))
+#define DOT_INDEX_MASKED(m, p) _mm512_maskz_loadu_epi64(m, indices + (p))
+#define DOT_GATHER(ix) _mm512_i64gather_ps(ix, x, 4)
+#define DOT_GATHER_MASKED(m, ix) _mm512_mask_i64gather_ps(_mm256_setzero_ps(), m, ix, x, 4)
+#elif INDEX_BYTES == 4
+#define DOT_LANES 8
+#define DOT_VALUES_MASKED(m, p) _mm512_maskz_loadu_pd(m, data + (p))
+#define DOT_INDEX(p) _mm256_loadu_si256((const void *)(indices + (p)))
+#define DOT_INDEX_MASKED(m, p) _mm256_maskz_loadu_epi32(m, indices + (p))
+#define DOT_GATHER(ix) _mm512_i32gather_pd(ix, x, 8)
+#define DOT_GATHER_MASKED(m, ix) _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, ix, x, 8)
+#else
+#define DOT_LANES 8
+#define DOT_VALUES_MASKED(m, p) _mm512_maskz_loadu_pd(m, data + (p))
+#define DOT_INDEX(p) _mm512_loadu_si512((const void *)(indices + (p)))
+#define DOT_INDEX_MASKED(m, p) _mm512_maskz_loadu_epi64(m, indices + (p))
+#define DOT_GATHER(ix) _mm512_i64gather_pd(ix, x, 8)
+#define DOT_GATHER_MASKED(m, ix) _mm512_mask_i64gather_pd(_mm512_setzero_pd(), m, ix, x, 8)
+#endif
+/* GCC's vector arithmetic on the lanes: the intrinsics' types differ by REAL and lane count */
+typedef REAL K(dot_lanes) __attribute__((vector_size(DOT_LANES * REAL_BYTES), aligned(sizeof(REAL)),
+                                         may_alias));
+
+static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
+                                  const REAL *x)
+{
+    K(dot_lanes) sum0 = {0}, sum1 = {0};
+    sn_size p = p0;
+    for (; p + 2 * DOT_LANES <= p1; p += 2 * DOT_LANES) {
+        sum0 += *(const K(dot_lanes) *)(data + p) * (K(dot_lanes))DOT_GATHER(DOT_INDEX(p));
+        sum1 += *(const K(dot_lanes) *)(data + p + DOT_LANES)
+              * (K(dot_lanes))DOT_GATHER(DOT_INDEX(p + DOT_LANES));
+    }
+    if (p + DOT_LANES <= p1) {
+        sum0 += *(const K(dot_lanes) *)(data + p) * (K(dot_lanes))DOT_GATHER(DOT_INDEX(p));
+        p += DOT_LANES;
+    }
+    if (p < p1) {
+        const unsigned mask = (1u << (p1 - p)) - 1;
+        sum1 += (K(dot_lanes))DOT_VALUES_MASKED(mask, p)
+              * (K(dot_lanes))DOT_GATHER_MASKED(mask, DOT_INDEX_MASKED(mask, p));
+    }
+    sum0 += sum1;
+    for (int half = DOT_LANES / 2; half > 1; half /= 2)  /* a tree: log2(lanes) dependent adds */
+        for (int j = 0; j < half; ++j) sum0[j] += sum0[j + half];
+    return sum0[0] + sum0[1];
+}
+#undef DOT_LANES
+#undef DOT_VALUES_MASKED
+#undef DOT_INDEX
+#undef DOT_INDEX_MASKED
+#undef DOT_GATHER
+#undef DOT_GATHER_MASKED
+#else
 /* sum_p CSR_VALUE(data, p) * x[indices[p]]: a gather-FMA reduction. */
 static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
                                   const REAL *x)
@@ -47,6 +118,7 @@ static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CS
         sum += CSR_VALUE(data, p) * x[indices[p]];
     return sum;
 }
+#endif
 
 /* yi[c + j*VLEN : c + (j+1)*VLEN] (+)= sum_p CSR_VALUE(data, p) * X[indices[p], same columns] for
  * j < nv <= 8 (nv is a constant wherever this is inlined, so the sums stay in registers). Narrow
