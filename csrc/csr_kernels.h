@@ -368,12 +368,36 @@ static sn_size K(copy_window_checked)(const INDEX *indptr, const INDEX *indices,
     return n;
 }
 
+#ifdef SN_CSR_REGISTER_CHECK
+/* y[i] = row i of A times x for rows [r0, r1), each vector of indices checked in the register the
+ * gather uses (gather_dot, csr_segments.h): no copy, so a scipy matrix's spmv costs about what a
+ * checked CSR's does. The first bad row, or r1. */
+static sn_size K(dot_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz,
+                                   const INDEX *indptr, const INDEX *indices, const REAL *data,
+                                   const REAL *x, REAL *y)
+{
+    const INDEX last = K(last_column)(n_cols);
+    for (sn_size i = r0; i < r1; ++i) {
+        sn_size p0, p1;
+        int bad = 0;
+        if (!K(row_range)(indptr, i, nnz, &p0, &p1)) return i;
+        if (n_cols == 0 && p1 > p0) return i; /* last is -1: the unsigned compare would pass all */
+        y[i] = K(gather_dot)(p0, p1, indices, data, x, 1, last, &bad);
+        if (bad) return i;
+    }
+    return r1;
+}
+#endif
+
 /* Y[i, :] = row i of A times X for rows [r0, r1), short rows by windows; the first bad row, or
  * r1. */
 static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz,
                                       const INDEX *indptr, const INDEX *indices, const REAL *data,
                                       sn_size k, const REAL *X, REAL *Y)
 {
+#ifdef SN_CSR_REGISTER_CHECK
+    if (k == 1) return K(dot_rows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, X, Y);
+#endif
     INDEX local[SN_CSR_CHECK_PIECE], offsets[SN_CSR_CHECK_PIECE + 1];
     sn_size i = r0;
     while (i < r1) {
@@ -508,3 +532,4 @@ static int K(shared_csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, 
 #undef CSR_VALUE
 #undef SN_CSR_DEFAULT_VALUES
 #endif
+#undef SN_CSR_REGISTER_CHECK

@@ -46,66 +46,99 @@ static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_si
  * lanes for REAL and INDEX (8 lanes when either is 64-bit: one 512-bit vector of indices). */
 #if REAL_BYTES == 4 && INDEX_BYTES == 4
 #define DOT_LANES 16
+#define DOT_INDEX_T __m512i
+#define DOT_OUTSIDE(ix, last) _mm512_cmpgt_epu32_mask(ix, _mm512_set1_epi32(last))
 #define DOT_VALUES_MASKED(m, p) _mm512_maskz_loadu_ps(m, data + (p))
 #define DOT_INDEX(p) _mm512_loadu_si512((const void *)(indices + (p)))
 #define DOT_INDEX_MASKED(m, p) _mm512_maskz_loadu_epi32(m, indices + (p))
-#define DOT_GATHER(ix) _mm512_i32gather_ps(ix, x, 4)
 #define DOT_GATHER_MASKED(m, ix) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, ix, x, 4)
 #elif REAL_BYTES == 4
 #define DOT_LANES 8
+#define DOT_INDEX_T __m512i
+#define DOT_OUTSIDE(ix, last) _mm512_cmpgt_epu64_mask(ix, _mm512_set1_epi64(last))
 #define DOT_VALUES_MASKED(m, p) _mm256_maskz_loadu_ps(m, data + (p))
 #define DOT_INDEX(p) _mm512_loadu_si512((const void *)(indices + (p)))
 #define DOT_INDEX_MASKED(m, p) _mm512_maskz_loadu_epi64(m, indices + (p))
-#define DOT_GATHER(ix) _mm512_i64gather_ps(ix, x, 4)
 #define DOT_GATHER_MASKED(m, ix) _mm512_mask_i64gather_ps(_mm256_setzero_ps(), m, ix, x, 4)
 #elif INDEX_BYTES == 4
 #define DOT_LANES 8
+#define DOT_INDEX_T __m256i
+#define DOT_OUTSIDE(ix, last) _mm256_cmpgt_epu32_mask(ix, _mm256_set1_epi32(last))
 #define DOT_VALUES_MASKED(m, p) _mm512_maskz_loadu_pd(m, data + (p))
 #define DOT_INDEX(p) _mm256_loadu_si256((const void *)(indices + (p)))
 #define DOT_INDEX_MASKED(m, p) _mm256_maskz_loadu_epi32(m, indices + (p))
-#define DOT_GATHER(ix) _mm512_i32gather_pd(ix, x, 8)
 #define DOT_GATHER_MASKED(m, ix) _mm512_mask_i32gather_pd(_mm512_setzero_pd(), m, ix, x, 8)
 #else
 #define DOT_LANES 8
+#define DOT_INDEX_T __m512i
+#define DOT_OUTSIDE(ix, last) _mm512_cmpgt_epu64_mask(ix, _mm512_set1_epi64(last))
 #define DOT_VALUES_MASKED(m, p) _mm512_maskz_loadu_pd(m, data + (p))
 #define DOT_INDEX(p) _mm512_loadu_si512((const void *)(indices + (p)))
 #define DOT_INDEX_MASKED(m, p) _mm512_maskz_loadu_epi64(m, indices + (p))
-#define DOT_GATHER(ix) _mm512_i64gather_pd(ix, x, 8)
 #define DOT_GATHER_MASKED(m, ix) _mm512_mask_i64gather_pd(_mm512_setzero_pd(), m, ix, x, 8)
 #endif
 /* GCC's vector arithmetic on the lanes: the intrinsics' types differ by REAL and lane count */
 typedef REAL K(dot_lanes) __attribute__((vector_size(DOT_LANES * REAL_BYTES), aligned(sizeof(REAL)),
                                          may_alias));
 
-static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
-                                  const REAL *x)
+/* The row's entries [p0, p1) times x; with `checked` (a constant where inlined), each vector of
+ * indices is compared with [0, last] in the register the gather then uses (an unsigned compare: a
+ * negative index is a large one), and *bad = 1 ends the row before a gather of an index outside.
+ * The empty asm makes the register's value opaque, so the compiler cannot load the indices from
+ * memory again for the gather: the value checked is the value used, whatever another thread
+ * writes meanwhile (see copy_checked, csr_kernels.h). */
+static inline __attribute__((always_inline)) REAL K(gather_dot)(
+    sn_size p0, sn_size p1, const COL *indices, const REAL *data, const REAL *x, const int checked,
+    INDEX last, int *bad)
 {
     K(dot_lanes) sum0 = {0}, sum1 = {0};
     sn_size p = p0;
+#define DOT_STEP(sum, ix, values)                                                                \
+    do {                                                                                          \
+        if (checked) {                                                                            \
+            __asm__("" : "+v"(ix));                                                               \
+            if (DOT_OUTSIDE(ix, last)) {                                                          \
+                *bad = 1;                                                                         \
+                return 0;                                                                         \
+            }                                                                                     \
+        }                                                                                         \
+        sum += (values) * (K(dot_lanes))DOT_GATHER_MASKED(mask, ix);                             \
+    } while (0)
+    unsigned mask = (1u << DOT_LANES) - 1;
     for (; p + 2 * DOT_LANES <= p1; p += 2 * DOT_LANES) {
-        sum0 += *(const K(dot_lanes) *)(data + p) * (K(dot_lanes))DOT_GATHER(DOT_INDEX(p));
-        sum1 += *(const K(dot_lanes) *)(data + p + DOT_LANES)
-              * (K(dot_lanes))DOT_GATHER(DOT_INDEX(p + DOT_LANES));
+        DOT_INDEX_T ix0 = DOT_INDEX(p), ix1 = DOT_INDEX(p + DOT_LANES);
+        DOT_STEP(sum0, ix0, *(const K(dot_lanes) *)(data + p));
+        DOT_STEP(sum1, ix1, *(const K(dot_lanes) *)(data + p + DOT_LANES));
     }
     if (p + DOT_LANES <= p1) {
-        sum0 += *(const K(dot_lanes) *)(data + p) * (K(dot_lanes))DOT_GATHER(DOT_INDEX(p));
+        DOT_INDEX_T ix = DOT_INDEX(p);
+        DOT_STEP(sum0, ix, *(const K(dot_lanes) *)(data + p));
         p += DOT_LANES;
     }
     if (p < p1) {
-        const unsigned mask = (1u << (p1 - p)) - 1;
-        sum1 += (K(dot_lanes))DOT_VALUES_MASKED(mask, p)
-              * (K(dot_lanes))DOT_GATHER_MASKED(mask, DOT_INDEX_MASKED(mask, p));
+        mask = (1u << (p1 - p)) - 1;
+        DOT_INDEX_T ix = DOT_INDEX_MASKED(mask, p); /* zero, a valid column, in the other lanes */
+        DOT_STEP(sum1, ix, (K(dot_lanes))DOT_VALUES_MASKED(mask, p));
     }
+#undef DOT_STEP
     sum0 += sum1;
-    for (int half = DOT_LANES / 2; half > 1; half /= 2)  /* a tree: log2(lanes) dependent adds */
+    for (int half = DOT_LANES / 2; half > 1; half /= 2) /* a tree: log2(lanes) dependent adds */
         for (int j = 0; j < half; ++j) sum0[j] += sum0[j + half];
     return sum0[0] + sum0[1];
 }
+
+static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
+                                  const REAL *x)
+{
+    return K(gather_dot)(p0, p1, indices, data, x, 0, 0, NULL);
+}
+#define SN_CSR_REGISTER_CHECK 1 /* csr_kernels.h: the checked vector product uses gather_dot */
 #undef DOT_LANES
+#undef DOT_INDEX_T
+#undef DOT_OUTSIDE
 #undef DOT_VALUES_MASKED
 #undef DOT_INDEX
 #undef DOT_INDEX_MASKED
-#undef DOT_GATHER
 #undef DOT_GATHER_MASKED
 #else
 /* sum_p CSR_VALUE(data, p) * x[indices[p]]: a gather-FMA reduction. */
