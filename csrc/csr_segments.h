@@ -37,6 +37,7 @@ static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_si
 
 /* ---- one row segment: the entries [p0, p1) of one row ------------------------------------------ */
 
+#undef SN_CSR_REGISTER_CHECK /* defined below where gather_dot is */
 #if SN_VBYTES == 64 && defined(SN_CSR_DEFAULT_VALUES) && defined(REAL_BYTES) && defined(INDEX_BYTES)
 /* sum_p data[p] * x[indices[p]] with AVX-512's gathers: two sums in flight, the row's last entries
  * by a masked gather (no scalar tail) and a tree reduction. The vectorised loop below ends each row
@@ -127,12 +128,7 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
     return sum0[0] + sum0[1];
 }
 
-static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
-                                  const REAL *x)
-{
-    return K(gather_dot)(p0, p1, indices, data, x, 0, 0, NULL);
-}
-#define SN_CSR_REGISTER_CHECK 1 /* csr_kernels.h: the checked vector product uses gather_dot */
+#define SN_CSR_REGISTER_CHECK 1
 #undef DOT_LANES
 #undef DOT_INDEX_T
 #undef DOT_OUTSIDE
@@ -140,6 +136,71 @@ static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CS
 #undef DOT_INDEX
 #undef DOT_INDEX_MASKED
 #undef DOT_GATHER_MASKED
+#elif SN_VBYTES < 64
+/* The same from one load per entry: below AVX-512, vectors of 4 entries filled lane by lane. AVX2's
+ * gathers are slower than the loads they stand for on AMD Zen 2/3 and on the Intel cores whose
+ * microcode mitigates GDS (Skylake to Tiger Lake); on Zen 3 this is 2-3x the gather loop for rows
+ * of 6-460 entries (a C model of DLMC ResNet-50 shapes at 90%), and 8 lanes gained nothing over
+ * 4: the loads, two per entry, are the limit. With `checked`, the largest of 4 indices taken as
+ * unsigned (a negative index is a large one) is compared with `last` before any of them is used,
+ * each in the register its load then uses (the empty asm, as above). */
+typedef REAL K(dot_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
+                                         may_alias));
+
+static inline __attribute__((always_inline)) REAL K(gather_dot)(
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x, const int checked,
+    INDEX last, int *bad)
+{
+    typedef unsigned long long wide; /* sign-extends: a negative INDEX is above any `last` */
+    K(dot_lanes) sum0 = {0}, sum1 = {0};
+    sn_size p = p0;
+#define DOT_STEP(sum, q)                                                                          \
+    do {                                                                                          \
+        COL c0 = indices[(q)], c1 = indices[(q) + 1], c2 = indices[(q) + 2], c3 = indices[(q) + 3]; \
+        if (checked) {                                                                            \
+            __asm__("" : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3));                                 \
+            if (SN_MAX(SN_MAX((wide)c0, (wide)c1), SN_MAX((wide)c2, (wide)c3)) > (wide)last) {    \
+                *bad = 1;                                                                         \
+                return 0;                                                                         \
+            }                                                                                     \
+        }                                                                                         \
+        sum += (K(dot_lanes)){CSR_VALUE(data, (q)), CSR_VALUE(data, (q) + 1),                     \
+                              CSR_VALUE(data, (q) + 2), CSR_VALUE(data, (q) + 3)}                 \
+             * (K(dot_lanes)){x[c0], x[c1], x[c2], x[c3]};                                        \
+    } while (0)
+    for (; p + 8 <= p1; p += 8) {
+        DOT_STEP(sum0, p);
+        DOT_STEP(sum1, p + 4);
+    }
+    if (p + 4 <= p1) {
+        DOT_STEP(sum0, p);
+        p += 4;
+    }
+    REAL tail = 0;
+    for (int j = 0; j < 3 && p < p1; ++j, ++p) { /* a constant bound: not vectorised */
+        COL c = indices[p];
+        if (checked) {
+            __asm__("" : "+r"(c));
+            if ((wide)c > (wide)last) {
+                *bad = 1;
+                return 0;
+            }
+        }
+        tail += CSR_VALUE(data, p) * x[c];
+    }
+#undef DOT_STEP
+    sum0 += sum1;
+    return ((sum0[0] + sum0[2]) + (sum0[1] + sum0[3])) + tail;
+}
+#define SN_CSR_REGISTER_CHECK 1
+#endif
+
+#ifdef SN_CSR_REGISTER_CHECK /* csr_kernels.h: the checked vector product uses gather_dot */
+static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
+                                  const REAL *x)
+{
+    return K(gather_dot)(p0, p1, indices, data, x, 0, 0, NULL);
+}
 #else
 /* sum_p CSR_VALUE(data, p) * x[indices[p]]: a gather-FMA reduction. */
 static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
