@@ -833,8 +833,13 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
         else new_output((n_out,), dtype)
     isa, threads = backend.native_options()
     try:
-        if not scipy_matrix:
-            A._native_matmul(isa, threads, x, y, transpose)
+        if not scipy_matrix:  # A._native_matmul's calls, without its conversions: dtypes match
+            blocks = A._blocks_t if transpose else A._blocks
+            if blocks is not None:
+                blocks.matmul(isa, threads, blocks.values, x, y)
+            else:
+                _csr.matmul(isa, threads, A.indptr, A.indices, A.data, x, y, transpose,
+                            A.has_canonical_format)
             return y
         first_bad = _csr.checked_matmul(isa, threads, n_cols, indptr, indices, data, x, y,
                                         transpose)
