@@ -389,6 +389,22 @@ static sn_size K(dot_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 }
 #endif
 
+/* y[indices[p]] += data[p] * v for row segment [p0, p1), each index checked in the register the
+ * store then uses (the empty asm, as in gather_dot): a scatter is one entry at a time anyway, so
+ * the check costs a compare and a branch per entry, where copying windows cost a pass. 0 at the
+ * first bad index (entries before it are added: the caller's y is garbage then). */
+static inline int K(scatter_vector_checked)(sn_size p0, sn_size p1, const INDEX *indices,
+                                            const REAL *data, REAL v, INDEX last, REAL *y)
+{
+    for (sn_size p = p0; p < p1; ++p) {
+        INDEX c = indices[p];
+        __asm__("" : "+r"(c));
+        if ((unsigned long long)c > (unsigned long long)last) return 0; /* negative: large */
+        y[c] += data[p] * v;
+    }
+    return 1;
+}
+
 /* Y[i, :] = row i of A times X for rows [r0, r1), short rows by windows; the first bad row, or
  * r1. */
 static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz,
@@ -461,6 +477,7 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
         if (scratch == NULL) return SN_ENOMEM;
     }
     const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, work, SN_CSR_GRAIN));
+    const INDEX last = K(last_column)(n_cols); /* n_cols > 0: at least 0 */
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
     {
         INDEX local[SN_CSR_CHECK_PIECE], offsets[SN_CSR_CHECK_PIECE + 1];
@@ -475,6 +492,10 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
                 sn_size p0, p1;
                 if (!K(row_range)(indptr, i, nnz, &p0, &p1)) {
                     mine = i;
+                } else if (k == 1) {
+                    if (!K(scatter_vector_checked)(p0, p1, indices, data, X[i], last, buf))
+                        mine = i;
+                    ++i;
                 } else if (p1 - p0 > SN_CSR_CHECK_PIECE) { /* a long row, piece by piece */
                     for (sn_size q = p0; q < p1 && mine == n_rows; q += SN_CSR_CHECK_PIECE) {
                         const sn_size len = SN_MIN((sn_size)SN_CSR_CHECK_PIECE, p1 - q);

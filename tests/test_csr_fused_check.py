@@ -103,10 +103,11 @@ def test_bad_structure_checked_when_no_entry_is_read(fn, transpose):
 @given(length=st.integers(1, 70), at=st.integers(0, 69), dtype=st.sampled_from([np.float32, np.float64]),
        index_dtype=st.sampled_from([np.int32, np.int64]),
        value=st.sampled_from(["n_cols", "-1", "index max", "2**32", "-2**40"]))
-def test_a_bad_column_anywhere_in_a_row_is_found(length, at, dtype, index_dtype, value):
-    # spmv checks each vector of indices where it lies (AVX-512: in the gather's own register):
-    # the bad column may sit in a full vector, the masked last one, or be a 64-bit index whose low
-    # 32 bits are a valid column; every ISA level refuses it, and the same matrix made valid again
+@pytest.mark.parametrize("transpose", [False, True])
+def test_a_bad_column_anywhere_in_a_row_is_found(length, at, dtype, index_dtype, value, transpose):
+    # spmv checks each index in the register its load (or, transposed, its store) uses: the bad
+    # column may sit in a full vector, the last partial one, or be a 64-bit index whose low 32
+    # bits are a valid column; every ISA level refuses it, and the same matrix made valid again
     # gives SciPy's result
     at %= length
     n_cols = 80
@@ -119,18 +120,20 @@ def test_a_bad_column_anywhere_in_a_row_is_found(length, at, dtype, index_dtype,
     bad = {"n_cols": n_cols, "-1": -1, "index max": np.iinfo(index_dtype).max,
            "2**32": 2**32 + 7 if index_dtype == np.int64 else n_cols + 9,
            "-2**40": -2**40 if index_dtype == np.int64 else -7}[value]
-    x = rng.standard_normal(n_cols).astype(dtype)
+    x = rng.standard_normal(3 if transpose else n_cols).astype(dtype)
+    want = A.T @ x if transpose else A @ x
     isas = sparsenet.backend.ISA_LEVELS[: sparsenet._runtime.isa_supported() + 1]
     A.indices[3 + at] = bad
     for level in isas:
         sparsenet.set_isa(level)
         with pytest.raises(ValueError, match="A.indices"):
-            sparsenet.spmv(A, x)
+            sparsenet.spmv(A, x, transpose=transpose)
     A.indices[3 + at] = indices[3 + at]
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for level in isas:
         sparsenet.set_isa(level)
-        np.testing.assert_allclose(sparsenet.spmv(A, x), A @ x, rtol=tol, atol=tol)
+        np.testing.assert_allclose(sparsenet.spmv(A, x, transpose=transpose), want, rtol=tol,
+                                   atol=tol)
     sparsenet.set_isa(None)
 
 
