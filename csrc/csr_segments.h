@@ -138,10 +138,10 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
 #undef DOT_GATHER_MASKED
 #elif SN_VBYTES < 64
 /* The same from one load per entry: below AVX-512, vectors of 4 entries filled lane by lane. AVX2's
- * gathers are slower than the loads they stand for on AMD Zen 2/3 and on the Intel cores whose
- * microcode mitigates GDS (Skylake to Tiger Lake); on Zen 3 this is 2-3x the gather loop for rows
- * of 6-460 entries (a C model of DLMC ResNet-50 shapes at 90%), and 8 lanes gained nothing over
- * 4: the loads, two per entry, are the limit. With `checked`, the largest of 4 indices taken as
+ * gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3 this is
+ * 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at 90%) and,
+ * by Intel's GDS advisory, on Skylake to Tiger Lake once the microcode mitigates GDS (not measured
+ * here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit. With `checked`, the largest of 4 indices taken as
  * unsigned (a negative index is a large one) is compared with `last` before any of them is used,
  * each in the register its load then uses (the empty asm, as above). */
 typedef REAL K(dot_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
