@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "coding.h"
+#include "sn_alloc.h"
 
 /* Work (flops) that pays for starting one more thread. */
 #define SN_CODING_GRAIN ((sn_size)1 << 18)

@@ -437,13 +437,6 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
     return (work + n - 1) / n;
 }
 
-/* Memory on a 64-byte boundary for the panels and the blocks of D^T X, or NULL. */
-static void *K(lasso_alloc)(size_t bytes)
-{
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes != 0 ? (bytes + 63) / 64 * 64 : 64) == 0 ? p : NULL;
-}
-
 static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REAL *G, sn_size g_ld,
                     const REAL *B, sn_size b_atom_stride, sn_size b_signal_stride,
                     sn_size n_features, const REAL *D, const REAL *X, sn_size x_ld,
@@ -466,9 +459,9 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     const sn_size n_blocks = (n_signals + LASSO_BLOCK_SIGNALS - 1) / LASSO_BLOCK_SIGNALS;
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, n_signals * n * 32,
                                                        SN_CODING_GRAIN), n_blocks);
-    char *memory = (char *)K(lasso_alloc)((size_t)(nt * per_thread));
-    REAL *panels = with_block ? (REAL *)K(lasso_alloc)((size_t)(g_ld * n_features) * sizeof(REAL))
-                              : NULL;
+    char *memory = (char *)sn_aligned_alloc((size_t)(nt * per_thread));
+    REAL *panels =
+        with_block ? (REAL *)sn_aligned_alloc((size_t)(g_ld * n_features) * sizeof(REAL)) : NULL;
     /* the diagonal of G, read once, and each atom's violation threshold: alpha, or +inf for
      * atoms of norm zero, which never move (scikit-learn) */
     REAL *diag = (REAL *)malloc((size_t)(2 * n) * sizeof(REAL));

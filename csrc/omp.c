@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "batch_omp.h"
+#include "sn_alloc.h"
 
 /* Work (about max_atoms^2 * n_atoms per signal) that pays for starting one more thread. */
 #define SN_OMP_GRAIN ((sn_size)1 << 18)
@@ -21,15 +22,6 @@ sn_size sn_omp_row_length(sn_size n_atoms)
 static sn_size sn_omp_block_signals(sn_size npad)
 {
     return SN_MAX((sn_size)8, SN_MIN((sn_size)256, ((sn_size)1 << 15) / npad));
-}
-
-/* Memory on a 64-byte boundary (each thread zeroes its own slice: first touch on its own core). */
-static void *sn_omp_alloc(size_t bytes)
-{
-    void *p = NULL;
-    if (bytes == 0) bytes = 64;
-    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
-    return p;
 }
 
 #define SN_TEMPLATE "omp_kernels.h"

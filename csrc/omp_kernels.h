@@ -91,7 +91,7 @@ static int K(omp_reserve)(SCRATCH *s, sn_size k, sn_size npad, sn_size max_atoms
     if (k < s->cap) return 1;
     const sn_size cap = SN_MIN(max_atoms, SN_MAX((sn_size)16, 2 * s->cap));
     SCRATCH next = *s;
-    char *atoms = (char *)sn_omp_alloc((size_t)K(omp_carve_atoms)(&next, NULL, npad, cap));
+    char *atoms = (char *)sn_aligned_alloc((size_t)K(omp_carve_atoms)(&next, NULL, npad, cap));
     if (atoms == NULL) return 0;
     K(omp_carve_atoms)(&next, atoms, npad, cap);
     if (k > 0) {
@@ -431,12 +431,12 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
     const sn_size n_blocks = (n_signals + block_signals - 1) / block_signals;
     const sn_size work = n_signals * (p->max_atoms + 1) * npad * (p->max_atoms + 1);
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, work, SN_OMP_GRAIN), n_blocks);
-    char *memory = (char *)sn_omp_alloc((size_t)(nt * per_thread));
+    char *memory = (char *)sn_aligned_alloc((size_t)(nt * per_thread));
     if (memory == NULL) return SN_ENOMEM;
     /* D packed in panels for the correlations (dtx_correlate) */
     REAL *panels = NULL;
     if (with_block) {
-        panels = (REAL *)sn_omp_alloc((size_t)(npad * p->n_features) * sizeof(REAL));
+        panels = (REAL *)sn_aligned_alloc((size_t)(npad * p->n_features) * sizeof(REAL));
         if (panels == NULL) {
             free(memory);
             return SN_ENOMEM;
@@ -597,7 +597,7 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
     const sn_size n_panels = npad / GRAM_COLS; /* npad is a multiple of 32 >= GRAM_COLS */
     const sn_size n_row_blocks = (n_atoms + GRAM_ROWS - 1) / GRAM_ROWS;
     const sn_size row_part = n_row_blocks * GRAM_ROWS * n_features;
-    REAL *packed = (REAL *)sn_omp_alloc((size_t)(row_part + npad * n_features) * sizeof(REAL));
+    REAL *packed = (REAL *)sn_aligned_alloc((size_t)(row_part + npad * n_features) * sizeof(REAL));
     if (packed == NULL) return SN_ENOMEM;
     REAL *rows_packed = packed, *cols_packed = packed + row_part;
     const sn_size panel_bytes = GRAM_COLS * SN_MAX(n_features, (sn_size)1) * (sn_size)sizeof(REAL);
