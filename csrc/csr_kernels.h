@@ -376,12 +376,11 @@ static sn_size K(dot_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
                                    const INDEX *indptr, const INDEX *indices, const REAL *data,
                                    const REAL *x, REAL *y)
 {
-    const INDEX last = K(last_column)(n_cols);
+    const INDEX last = K(last_column)(n_cols); /* n_cols > 0 (csr_matmul_checked): at least 0 */
     for (sn_size i = r0; i < r1; ++i) {
         sn_size p0, p1;
         int bad = 0;
         if (!K(row_range)(indptr, i, nnz, &p0, &p1)) return i;
-        if (n_cols == 0 && p1 > p0) return i; /* last is -1: the unsigned compare would pass all */
         y[i] = K(gather_dot)(p0, p1, indices, data, x, 1, last, &bad);
         if (bad) return i;
     }
@@ -390,7 +389,7 @@ static sn_size K(dot_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 #endif
 
 /* y[indices[p]] += data[p] * v for row segment [p0, p1), each index checked in the register the
- * store then uses (the empty asm, as in gather_dot): a scatter is one entry at a time anyway, so
+ * store then uses (column_outside, csr_segments.h): a scatter is one entry at a time anyway, so
  * the check costs a compare and a branch per entry, where copying windows cost a pass. 0 at the
  * first bad index (entries before it are added: the caller's y is garbage then). */
 static inline int K(scatter_vector_checked)(sn_size p0, sn_size p1, const INDEX *indices,
@@ -398,8 +397,7 @@ static inline int K(scatter_vector_checked)(sn_size p0, sn_size p1, const INDEX 
 {
     for (sn_size p = p0; p < p1; ++p) {
         INDEX c = indices[p];
-        __asm__("" : "+r"(c));
-        if ((unsigned long long)c > (unsigned long long)last) return 0; /* negative: large */
+        if (K(column_outside)(&c, last)) return 0;
         y[c] += data[p] * v;
     }
     return 1;

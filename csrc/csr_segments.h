@@ -37,6 +37,16 @@ static sn_size K(split)(sn_size n_rows, const INDEX *indptr, sn_size part, sn_si
 
 /* ---- one row segment: the entries [p0, p1) of one row ------------------------------------------ */
 
+/* 1 when column *c, taken as unsigned (a negative index is a large one), is past `last`. The empty
+ * asm first makes *c opaque, so the compiler cannot load it from memory again where the caller then
+ * uses it: the value checked is the value used, whatever another thread writes meanwhile (see
+ * copy_checked, csr_kernels.h). */
+static inline __attribute__((always_inline)) int K(column_outside)(COL *c, INDEX last)
+{
+    __asm__("" : "+r"(*c));
+    return (unsigned long long)*c > (unsigned long long)last;
+}
+
 #undef SN_CSR_REGISTER_CHECK /* defined below where gather_dot is */
 #if SN_VBYTES == 64 && defined(SN_CSR_DEFAULT_VALUES) && defined(REAL_BYTES) && defined(INDEX_BYTES)
 /* sum_p data[p] * x[indices[p]] with AVX-512's gathers: two sums in flight, the row's last entries
@@ -141,9 +151,10 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
  * gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3 this is
  * 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at 90%) and,
  * by Intel's GDS advisory, on Skylake to Tiger Lake once the microcode mitigates GDS (not measured
- * here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit. With `checked`, the largest of 4 indices taken as
- * unsigned (a negative index is a large one) is compared with `last` before any of them is used,
- * each in the register its load then uses (the empty asm, as above). */
+ * here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit. With `checked`,
+ * the largest of 4 indices taken as unsigned (a negative index is a large one) is compared with
+ * `last` before any of them is used, each in the register its load then uses (the empty asm, as
+ * above); the tail's entries one by one (column_outside). */
 typedef REAL K(dot_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
                                          may_alias));
 
@@ -179,12 +190,9 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
     REAL tail = 0;
     for (int j = 0; j < 3 && p < p1; ++j, ++p) { /* a constant bound: not vectorised */
         COL c = indices[p];
-        if (checked) {
-            __asm__("" : "+r"(c));
-            if ((wide)c > (wide)last) {
-                *bad = 1;
-                return 0;
-            }
+        if (checked && K(column_outside)(&c, last)) {
+            *bad = 1;
+            return 0;
         }
         tail += CSR_VALUE(data, p) * x[c];
     }

@@ -100,7 +100,8 @@ def test_bad_structure_checked_when_no_entry_is_read(fn, transpose):
 
 
 @settings(max_examples=60, deadline=None)
-@given(length=st.integers(1, 70), at=st.integers(0, 69), dtype=st.sampled_from([np.float32, np.float64]),
+@given(length=st.integers(1, 70), at=st.integers(0, 69),
+       dtype=st.sampled_from([np.float32, np.float64]),
        index_dtype=st.sampled_from([np.int32, np.int64]),
        value=st.sampled_from(["n_cols", "-1", "index max", "2**32", "-2**40"]))
 @pytest.mark.parametrize("transpose", [False, True])
