@@ -231,7 +231,7 @@ static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CS
  * SN_CSR_PREFETCH entries later are requested early, one prefetch a cache line: they are
  * random, no hardware prefetcher can. */
 static inline __attribute__((always_inline)) void K(gather_tile)(
-    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, const REAL *X,
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size ld, const REAL *X,
     REAL *yi, sn_size c, const int nv, const int accumulate)
 {
     enum { MAX_WAYS = 4, MAX_NV = 8, LINE_VECS = SN_VBYTES >= 64 ? 1 : 64 / SN_VBYTES };
@@ -243,19 +243,19 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     for (; p + ways <= p1; p += ways) {
         if (p + SN_CSR_PREFETCH + ways <= p1) {
             for (int w = 0; w < ways; ++w) {
-                const REAL *ahead = X + (sn_size)indices[p + SN_CSR_PREFETCH + w] * k + c;
+                const REAL *ahead = X + (sn_size)indices[p + SN_CSR_PREFETCH + w] * ld + c;
                 for (int j = 0; j < nv; j += LINE_VECS) __builtin_prefetch(ahead + j * VLEN);
             }
         }
         for (int w = 0; w < ways; ++w) {
             const REAL v = CSR_VALUE(data, p + w);
-            const VEC *xr = (const VEC *)(X + (sn_size)indices[p + w] * k + c);
+            const VEC *xr = (const VEC *)(X + (sn_size)indices[p + w] * ld + c);
             for (int j = 0; j < nv; ++j) part[w][j] += v * xr[j];
         }
     }
     for (; p < p1; ++p) {
         const REAL v = CSR_VALUE(data, p);
-        const VEC *xr = (const VEC *)(X + (sn_size)indices[p] * k + c);
+        const VEC *xr = (const VEC *)(X + (sn_size)indices[p] * ld + c);
         for (int j = 0; j < nv; ++j) part[0][j] += v * xr[j];
     }
     VEC *yr = (VEC *)(yi + c);
@@ -267,31 +267,66 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     }
 }
 
-/* yi[0:k] = sum_p CSR_VALUE(data, p) * X[indices[p], :], or += with accumulate; k > 1. */
+/* yi[c:c + n] (+)= sum_p CSR_VALUE(data, p) * X[indices[p], c:c + n] for n < VLEN columns (X's
+ * rows ld apart): a 32-byte vector, a 16-byte one, then columns one by one, as many as fit, the
+ * largest first, so that none of these loads crosses a cache line when the columns start at a
+ * vector boundary or end at one (the peel, gather_rows). Entries four at a time into separate
+ * sums: one vector of sums would wait on each FMA's latency. Where 196 columns (DLMC) ended in four
+ * columns one by one, one 16-byte vector took their place. */
+static inline __attribute__((always_inline)) void K(gather_narrow)(
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size ld, const REAL *X,
+    REAL *yi, sn_size c, sn_size n, const int accumulate)
+{
+    const sn_size end = c + n;
+#define NARROW_PART(bytes)                                                                        \
+    if (SN_VBYTES > (bytes) && end - c >= (sn_size)((bytes) / sizeof(REAL))) {                   \
+        typedef REAL part_vec __attribute__((vector_size(bytes), aligned(sizeof(REAL)), may_alias)); \
+        part_vec sum[4] = {{0}, {0}, {0}, {0}};                                                   \
+        sn_size p = p0;                                                                           \
+        for (; p + 4 <= p1; p += 4)                                                               \
+            for (int w = 0; w < 4; ++w)                                                           \
+                sum[w] += CSR_VALUE(data, p + w)                                                  \
+                          * *(const part_vec *)(X + (sn_size)indices[p + w] * ld + c);            \
+        for (; p < p1; ++p)                                                                       \
+            sum[0] += CSR_VALUE(data, p) * *(const part_vec *)(X + (sn_size)indices[p] * ld + c); \
+        sum[0] = (sum[0] + sum[1]) + (sum[2] + sum[3]);                                           \
+        part_vec *y = (part_vec *)(yi + c);                                                       \
+        if (accumulate) sum[0] += *y;                                                             \
+        *y = sum[0];                                                                              \
+        c += (bytes) / sizeof(REAL);                                                              \
+    }
+    NARROW_PART(32)
+    NARROW_PART(16)
+#undef NARROW_PART
+    for (; c < end; ++c) {
+        REAL sum = 0;
+        for (sn_size p = p0; p < p1; ++p)
+            sum += CSR_VALUE(data, p) * X[(sn_size)indices[p] * ld + c];
+        yi[c] = accumulate ? yi[c] + sum : sum;
+    }
+}
+
+/* yi[0:k] = sum_p CSR_VALUE(data, p) * X[indices[p], 0:k], or += with accumulate; X's rows are
+ * ld apart; k > 1. */
 static inline __attribute__((always_inline)) void K(gather_segment)(
-    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, const REAL *X,
-    REAL *yi, const int accumulate)
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, sn_size ld,
+    const REAL *X, REAL *yi, const int accumulate)
 {
     sn_size c = 0;
     for (; c + 8 * VLEN <= k; c += 8 * VLEN)
-        K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 8, accumulate);
+        K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, 8, accumulate);
     switch ((k - c) / VLEN) {
     case 7: case 6: case 5: case 4:
-        K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 4, accumulate); c += 4 * VLEN; break;
+        K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, 4, accumulate); c += 4 * VLEN; break;
     default: break;
     }
     switch ((k - c) / VLEN) {
-    case 3: K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 3, accumulate); c += 3 * VLEN; break;
-    case 2: K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 2, accumulate); c += 2 * VLEN; break;
-    case 1: K(gather_tile)(p0, p1, indices, data, k, X, yi, c, 1, accumulate); c += VLEN; break;
+    case 3: K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, 3, accumulate); c += 3 * VLEN; break;
+    case 2: K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, 2, accumulate); c += 2 * VLEN; break;
+    case 1: K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, 1, accumulate); c += VLEN; break;
     default: break;
     }
-    for (; c < k; ++c) {
-        REAL sum = 0;
-        for (sn_size p = p0; p < p1; ++p)
-            sum += CSR_VALUE(data, p) * X[(sn_size)indices[p] * k + c];
-        yi[c] = accumulate ? yi[c] + sum : sum;
-    }
+    if (c < k) K(gather_narrow)(p0, p1, indices, data, ld, X, yi, c, k - c, accumulate);
 }
 
 /* Y[i, :] (+)= row i of A times X for the rows [r0, r1), row i's entries being [start[i], end[i])
@@ -301,7 +336,7 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
  * (MiniLM FFN, 12 matrices at 10%, 128 columns: 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
 static inline __attribute__((always_inline)) void K(gather_rows_k)(
     sn_size r0, sn_size r1, const INDEX *start, const INDEX *end, const COL *indices,
-    CSR_VALUES data, sn_size k, const REAL *X, REAL *Y, int accumulate)
+    CSR_VALUES data, sn_size k, sn_size peel, const REAL *X, REAL *Y, int accumulate)
 {
     enum { AHEAD = 8 };
     for (sn_size i = r0; i < r1; ++i) {
@@ -312,8 +347,29 @@ static inline __attribute__((always_inline)) void K(gather_rows_k)(
             __builtin_prefetch(indices + q);
             __builtin_prefetch(&CSR_VALUE(data, q));
         }
-        K(gather_segment)(start[i], end[i], indices, data, k, X, Y + i * k, accumulate);
+        if (peel)
+            K(gather_narrow)(start[i], end[i], indices, data, k, X, Y + i * k, 0, peel, accumulate);
+        K(gather_segment)(start[i], end[i], indices, data, k - peel, k, X + peel, Y + i * k + peel,
+                          accumulate);
     }
+}
+
+/* The columns to take first (gather_narrow) so that the rest of every row of X loads as whole
+ * aligned vectors, or 0. That needs rows that all start equally far before a vector boundary (a
+ * stride of whole vectors), and pays when rows are wide: each row of A then sweeps its entries twice
+ * more (this and the narrow end), against loads split across cache lines that cost 1.2-1.8x on
+ * DLMC ResNet-50 layers of 784 and 3136 columns (Xeon, AVX-512). NumPy's large arrays start 16
+ * bytes into a page; copying X to an aligned buffer instead cost more than it saved on every DLMC
+ * layer (_validate.as_matrix_operand copies it only for matrices that read its rows many times).
+ * Below 32 vectors a row, the extra sweeps cost as much as the split loads (k = 256, 8192^2 and
+ * 4096^2 at 10%). */
+static inline sn_size K(peel_columns)(const REAL *X, sn_size k)
+{
+    const sn_size misaligned = (sn_size)((uintptr_t)X % SN_VBYTES);
+    if (misaligned == 0 || misaligned % sizeof(REAL) != 0 || k < 32 * VLEN
+        || k * sizeof(REAL) % SN_VBYTES != 0)
+        return 0;
+    return (SN_VBYTES - misaligned) / sizeof(REAL);
 }
 
 /* The same, for any k; with fixed_widths, k is a compile-time constant for the common batch
@@ -332,10 +388,13 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const IND
         return;
     }
     switch (fixed_widths ? k : 0) {
-    case 16: K(gather_rows_k)(r0, r1, start, end, indices, data, 16, X, Y, accumulate); break;
-    case 32: K(gather_rows_k)(r0, r1, start, end, indices, data, 32, X, Y, accumulate); break;
-    case 64: K(gather_rows_k)(r0, r1, start, end, indices, data, 64, X, Y, accumulate); break;
-    case 128: K(gather_rows_k)(r0, r1, start, end, indices, data, 128, X, Y, accumulate); break;
-    default: K(gather_rows_k)(r0, r1, start, end, indices, data, k, X, Y, accumulate); break;
+    case 16: K(gather_rows_k)(r0, r1, start, end, indices, data, 16, 0, X, Y, accumulate); break;
+    case 32: K(gather_rows_k)(r0, r1, start, end, indices, data, 32, 0, X, Y, accumulate); break;
+    case 64: K(gather_rows_k)(r0, r1, start, end, indices, data, 64, 0, X, Y, accumulate); break;
+    case 128: K(gather_rows_k)(r0, r1, start, end, indices, data, 128, 0, X, Y, accumulate); break;
+    default:
+        K(gather_rows_k)(r0, r1, start, end, indices, data, k, K(peel_columns)(X, k), X, Y,
+                         accumulate);
+        break;
     }
 }

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import sparsenet
 from sparsenet import reference
+from sparsenet._validate import aligned_empty
 
 # Error allowed relative to sum_p |a_p x_p| (what rounding scales with), not to the result itself.
 EPS = {np.float32: 2e-5, np.float64: 1e-12}
@@ -377,26 +378,55 @@ def test_column_tiled_products(dtype, transpose, n_cols, k):
         np.testing.assert_array_equal(sparsenet.spmm(A, X, transpose=transpose), got)
 
 
-def test_misaligned_operands_are_handled():
-    """Matrix operands are realigned to cache lines; a misaligned out= is still written correctly."""
-    from sparsenet._validate import ALIGN_MIN_BYTES, ALIGNMENT, aligned_empty, as_aligned_c_array
+def _shifted(X, offset):
+    """A copy of X whose data starts `offset` bytes after a cache line."""
+    buffer = aligned_empty((X.nbytes + 64,), np.uint8)
+    Y = buffer[offset:offset + X.nbytes].view(X.dtype).reshape(X.shape)
+    Y[...] = X
+    return Y
+
+
+def test_matrix_operands_are_realigned_only_when_it_pays():
+    """A misaligned matrix operand is copied to a cache line only when its rows all start equally
+    far from one and a product reads each of them often; otherwise the kernel takes it as it is."""
+    from sparsenet._validate import ALIGN_MIN_BYTES, ALIGNMENT, REALIGN_MIN_READS, as_matrix_operand
 
     big = ALIGN_MIN_BYTES // 4  # float32 entries of an array large enough to be realigned
     for shape in [(0, 3), (5, 7), (big // 64, 64)]:
         a = aligned_empty(shape, np.float32)
         assert a.shape == shape and a.flags.c_contiguous
         assert a.nbytes < ALIGN_MIN_BYTES or a.ctypes.data % ALIGNMENT == 0
-    rng = np.random.default_rng(10)
-    n_rows = big // 16
-    A = random_csr(rng, 50, n_rows, 0.05, np.float32)
-    buf = np.zeros(n_rows * 16 + 1, dtype=np.float32)
-    X = buf[1:].reshape(n_rows, 16)  # 4 bytes off any cache line
-    X[:] = rng.standard_normal((n_rows, 16))
-    assert as_aligned_c_array(X, np.float32).ctypes.data % ALIGNMENT == 0
-    out_buf = np.zeros(50 * 16 + 1, dtype=np.float32)
-    out = out_buf[1:].reshape(50, 16)
-    assert sparsenet.spmm(A, X, out=out) is out
-    assert_close(out, A, X, False)
+    X = _shifted(np.ones((big // 64, 64), np.float32), 16)
+    assert as_matrix_operand(X, np.float32, REALIGN_MIN_READS).ctypes.data % ALIGNMENT == 0
+    assert as_matrix_operand(X, np.float32, REALIGN_MIN_READS - 1) is X
+    odd_rows = _shifted(np.ones((big // 60, 60), np.float32), 16)  # rows not whole cache lines
+    assert as_matrix_operand(odd_rows, np.float32, 10 * REALIGN_MIN_READS) is odd_rows
+    np.testing.assert_array_equal(as_matrix_operand(X, np.float64, 1), X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["csr", "optimized", "optimized-transpose"])
+def test_every_misalignment_of_a_wide_operand(isa, dtype, layout):
+    # Wide rows of X that start a few values before a vector boundary: the kernels take those
+    # columns first (csr_segments.h, peel_columns), then whole aligned vectors, and the columns
+    # left at the end in narrower vectors; column blocks add their sums into the output.
+    rng = np.random.default_rng(11)
+    itemsize = np.dtype(dtype).itemsize
+    S = random_csr(rng, 40, 300, density=0.1, dtype=dtype)
+    A = {"csr": lambda: sparsenet.CSR(S), "optimized": lambda: sparsenet.CSR(S).optimize(batch=64),
+         "optimized-transpose": lambda: sparsenet.CSR(S).optimize(batch=64, transpose=True)}[layout]()
+    transpose = layout == "optimized-transpose"
+    n_in = S.shape[0] if transpose else S.shape[1]
+    for k in (2048 // itemsize, 2048 // itemsize + 7, 64 // itemsize):
+        X = rng.standard_normal((n_in, k)).astype(dtype)
+        want = sparsenet.spmm(A, X, transpose=transpose)
+        assert_close(want, S, X, transpose)
+        for offset in range(itemsize, 64, itemsize):
+            got = sparsenet.spmm(A, _shifted(X, offset), transpose=transpose)
+            assert_close(got, S, X, transpose)
+            out = _shifted(np.full_like(want, np.nan), (offset * 3) % 64)
+            assert sparsenet.spmm(A, _shifted(X, offset), transpose=transpose, out=out) is out
+            np.testing.assert_array_equal(out, got)
 
 
 def test_concurrent_calls_from_python_threads():

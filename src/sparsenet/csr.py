@@ -15,9 +15,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from sparsenet import _buffers, _csr, _csr_blocks, _policy, backend, reference
-from sparsenet._validate import (FLOATS, Frozen, aligned_empty, as_aligned_c_array, as_array, as_c_array,
-                                 check_bool, check_index, check_out, new_output, product_operand,
-                                 read_only, require_checked, result_dtype)
+from sparsenet._validate import (FLOATS, Frozen, aligned_empty, as_array, as_c_array,
+                                 as_matrix_operand, check_bool, check_index, check_out, new_output,
+                                 product_operand, read_only, require_checked, result_dtype)
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -84,8 +84,8 @@ class SparseMatrix(Frozen):
         if X.ndim == 1:
             X2 = as_c_array(X, dtype).reshape(n_in, 1)
             Y = out if out is not None else new_output((n_out,), dtype)
-        else:  # rows of a matrix operand are loaded whole: keep them on cache lines
-            X2 = as_aligned_c_array(X, dtype)
+        else:  # rows of a matrix operand are loaded whole
+            X2 = as_matrix_operand(X, dtype, self.nnz / max(n_in, 1))
             Y = out if out is not None else aligned_empty((n_out, k), dtype)
         isa, threads = backend.native_options()
         self._native_matmul(isa, threads, X2, Y.reshape(n_out, k), transpose)

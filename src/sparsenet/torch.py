@@ -29,7 +29,7 @@ import sparsenet
 from sparsenet import _csr, _csr_blocks, _policy, backend
 from sparsenet.csr import CSR
 from sparsenet.shared import HashedWeights, SharedCSR, SharedWeights
-from sparsenet._validate import (aligned_empty, as_aligned_c_array, check_index, read_only,
+from sparsenet._validate import (aligned_empty, as_matrix_operand, check_index, read_only,
                                 require_checked)
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
@@ -166,7 +166,8 @@ class _Layout:
                 return _plain_product(self.pattern, values, X, transpose)
         n_out = self.pattern.shape[1] if transpose else self.pattern.shape[0]
         Y = aligned_empty((n_out, X.shape[1]), values.dtype)
-        X, values = as_aligned_c_array(X, values.dtype), np.ascontiguousarray(values)
+        reads_per_row = values.size / max(X.shape[0], 1)
+        X, values = as_matrix_operand(X, values.dtype, reads_per_row), np.ascontiguousarray(values)
         isa, threads = _native_options()
         if isinstance(found, _csr_blocks.ColumnSplits):
             found.matmul(isa, threads, self.pattern, values, X, Y)
