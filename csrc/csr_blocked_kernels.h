@@ -13,45 +13,12 @@
 #include "csr_tuning.h"
 
 #define COL uint16_t
+#define COL_BYTES 2
 #define CSR_VALUES const REAL *
 #define CSR_VALUE(v, p) ((v)[p])
+#define SN_CSR_DEFAULT_VALUES
 
 #include "csr_segments.h"
-
-/* 32 bytes of REALs: the lanes of block_dot. */
-typedef REAL K(lanes) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
-#define LANE(i) xb[col[p + (i)]]
-#if REAL_BYTES == 4
-#define GATHER_LANES {LANE(0), LANE(1), LANE(2), LANE(3), LANE(4), LANE(5), LANE(6), LANE(7)}
-#else
-#define GATHER_LANES {LANE(0), LANE(1), LANE(2), LANE(3)}
-#endif
-
-/* sum_p val[p] * xb[col[p]] over [p0, p1). The x values are loaded one by one into 32-byte vectors:
- * on Zen 4 that beats hardware gathers from an x in L1 (8192^2 at 10%: 2.2 ms against 2.6 ms with
- * 8-lane gathers, 2.7 ms with 16-lane ones), and GCC does not vectorise 16-bit-indexed loops. */
-static inline REAL K(block_dot)(sn_size p0, sn_size p1, const uint16_t *col, const REAL *val,
-                                const REAL *xb)
-{
-    enum { LANES = 32 / REAL_BYTES };
-    K(lanes) acc0 = {0}, acc1 = {0};
-    sn_size p = p0;
-    for (; p + 2 * LANES <= p1;) {
-        const K(lanes) x0 = GATHER_LANES;
-        acc0 += *(const K(lanes) *)(val + p) * x0;
-        p += LANES;
-        const K(lanes) x1 = GATHER_LANES;
-        acc1 += *(const K(lanes) *)(val + p) * x1;
-        p += LANES;
-    }
-    acc0 += acc1;
-    REAL sum = 0;
-    for (int j = 0; j < LANES; ++j) sum += acc0[j];
-    for (; p < p1; ++p) sum += val[p] * xb[col[p]];
-    return sum;
-}
-#undef LANE
-#undef GATHER_LANES
 
 /* Rows [r0, r1) of Y = A X, block after block of columns. */
 static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_blocks, sn_size width,
@@ -66,7 +33,7 @@ static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_bl
             continue;
         }
         for (sn_size i = r0; i < r1; ++i) {
-            const REAL sum = K(block_dot)(seg[i], seg[i + 1], col, val, Xb);
+            const REAL sum = K(dot_segment)(seg[i], seg[i + 1], col, val, Xb);
             Y[i] = b > 0 ? Y[i] + sum : sum;
         }
     }
@@ -100,5 +67,7 @@ static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks
 #undef VEC
 #undef VLEN
 #undef COL
+#undef COL_BYTES
+#undef SN_CSR_DEFAULT_VALUES
 #undef CSR_VALUES
 #undef CSR_VALUE

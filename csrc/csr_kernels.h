@@ -11,6 +11,9 @@
 #include "csr_tuning.h"
 
 #define COL INDEX
+#ifdef INDEX_BYTES
+#define COL_BYTES INDEX_BYTES
+#endif
 
 #ifndef CSR_VALUES
 #define CSR_VALUES const REAL *
@@ -565,6 +568,7 @@ static int K(shared_csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, 
 #undef VEC
 #undef VLEN
 #undef COL
+#undef COL_BYTES
 #ifdef SN_CSR_DEFAULT_VALUES
 #undef CSR_VALUES
 #undef CSR_VALUE
