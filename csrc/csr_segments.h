@@ -1,13 +1,14 @@
 /* Template part: what the CSR product drivers share, the plain ones (csr_kernels.h) and the
  * column-blocked ones (csr_blocked_kernels.h): the row partition and the gathering row-segment
  * primitives (a segment: the entries [p0, p1) of one row). Both templates include it first and
- * #undef K, VEC, VLEN, COL after.
+ * #undef K, VEC, VLEN, COL, COL_BYTES after.
  *
  * Parameters: REAL, INDEX (type of the row pointers), SFX, ISA, SN_VBYTES, CSR_VALUES / CSR_VALUE
  * (csr_kernels.h), and
  *   COL    the type of the column indices the segments read (INDEX for plain CSR, uint16_t for
  *          column blocks, whose columns count from the block's first), and COL_BYTES its size for
- *          the preprocessor (AVX-512's gathers need it: without it, the dot products below). */
+ *          the preprocessor (gather_dot's AVX-512 gathers need it; without it dot_segment is a
+ *          plain `omp simd` loop). */
 
 #define K(name) SN_CAT3(name, SFX, ISA)
 #define VEC K(vec)
@@ -56,9 +57,10 @@ static inline __attribute__((always_inline)) int K(column_outside)(COL *c, INDEX
  * tail: on DLMC ResNet-50 rows of 25-230 entries this is 1.6-1.9x faster (a C model of the
  * 1024x256, 2048x512 and 256x2304 layers at 90%, Xeon with AVX-512). Column blocks' 16-bit
  * columns are widened to 32-bit lanes: against loading the entries one by one (as below AVX-512),
- * 1.16-1.53x on the same Xeon (8192^2 at 10% and 1%, DLMC 512 x 4608 at 90%), though Zen 4 had
+ * 1.16-1.56x on the same Xeon (8192^2 at 10% and 1%, DLMC 512 x 4608 at 90%), though Zen 4 had
  * the loads 1.2x faster (8192^2 at 10%, an earlier measurement). DOT_*: the intrinsics of the
- * lanes for REAL and COL (8 lanes when either is 64-bit: one 512-bit vector of indices). */
+ * lanes for REAL and COL: 16 lanes for float with 32- or 16-bit columns; 8 for double (32- or
+ * 16-bit columns in a 256-bit vector) and for 64-bit columns (one 512-bit vector). */
 #if REAL_BYTES == 4 && COL_BYTES == 2
 #define DOT_LANES 16
 #define DOT_INDEX_T __m512i
@@ -350,7 +352,8 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
 }
 
 /* Y[i, :] (+)= row i of A times X for the rows [r0, r1), row i's entries being [start[i], end[i])
- * (end = start + 1 for CSR row pointers; another block's starts for csr_split_matmul). The first
+ * (end = start + 1 for CSR row pointers; another block's starts for csr_split_matmul); the first
+ * `peel` columns of each row narrow (peel_columns), the rest from the vector boundary. The first
  * and last lines of the entries AHEAD rows on are requested early: csr_split_matmul's segments
  * are short runs scattered through the CSR arrays, which the hardware prefetchers do not follow
  * (MiniLM FFN, 12 matrices at 10%, 128 columns: 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
@@ -392,7 +395,8 @@ static inline sn_size K(peel_columns)(const REAL *X, sn_size k)
     return (SN_VBYTES - misaligned) / sizeof(REAL);
 }
 
-/* The same, for any k; with fixed_widths, k is a compile-time constant for the common batch
+/* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k; with fixed_widths, k is a
+ * compile-time constant for the common batch
  * widths, so X's row offsets cost a shift, not a multiply. That was a quarter of the time of column
  * blocks' A X at k = 64 on Zen 4 (X's rows in L2), and made the plain kernel (X's rows in L3) 5%
  * slower. */
@@ -407,14 +411,15 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const IND
         }
         return;
     }
+#define ROWS(width) \
+    K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width), X, Y, \
+                     accumulate)
     switch (fixed_widths ? k : 0) {
-    case 16: K(gather_rows_k)(r0, r1, start, end, indices, data, 16, 0, X, Y, accumulate); break;
-    case 32: K(gather_rows_k)(r0, r1, start, end, indices, data, 32, 0, X, Y, accumulate); break;
-    case 64: K(gather_rows_k)(r0, r1, start, end, indices, data, 64, 0, X, Y, accumulate); break;
-    case 128: K(gather_rows_k)(r0, r1, start, end, indices, data, 128, 0, X, Y, accumulate); break;
-    default:
-        K(gather_rows_k)(r0, r1, start, end, indices, data, k, K(peel_columns)(X, k), X, Y,
-                         accumulate);
-        break;
+    case 16: ROWS(16); break;
+    case 32: ROWS(32); break;
+    case 64: ROWS(64); break;
+    case 128: ROWS(128); break;
+    default: ROWS(k); break;
+#undef ROWS
     }
 }

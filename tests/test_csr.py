@@ -380,8 +380,9 @@ def test_column_tiled_products(dtype, transpose, n_cols, k):
 
 def _shifted(X, offset):
     """A copy of X whose data starts `offset` bytes after a cache line."""
-    buffer = aligned_empty((X.nbytes + 64,), np.uint8)
-    Y = buffer[offset:offset + X.nbytes].view(X.dtype).reshape(X.shape)
+    buffer = np.empty(X.nbytes + 128, np.uint8)
+    start = -buffer.ctypes.data % 64 + offset
+    Y = buffer[start:start + X.nbytes].view(X.dtype).reshape(X.shape)
     Y[...] = X
     return Y
 
@@ -399,23 +400,32 @@ def test_matrix_operands_are_realigned_only_when_it_pays():
     X = _shifted(np.ones((big // 64, 64), np.float32), 16)
     assert as_matrix_operand(X, np.float32, REALIGN_MIN_READS).ctypes.data % ALIGNMENT == 0
     assert as_matrix_operand(X, np.float32, REALIGN_MIN_READS - 1) is X
-    odd_rows = _shifted(np.ones((big // 60, 60), np.float32), 16)  # rows not whole cache lines
+    odd_rows = _shifted(np.ones((big // 60 + 30, 60), np.float32), 16)  # rows not whole lines
+    assert odd_rows.nbytes >= ALIGN_MIN_BYTES
     assert as_matrix_operand(odd_rows, np.float32, 10 * REALIGN_MIN_READS) is odd_rows
     np.testing.assert_array_equal(as_matrix_operand(X, np.float64, 1), X)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("layout", ["csr", "optimized", "optimized-transpose"])
+@pytest.mark.parametrize("layout", ["csr", "optimized", "optimized-transpose", "scipy",
+                                    "scipy-int64"])
 def test_every_misalignment_of_a_wide_operand(isa, dtype, layout):
     # Wide rows of X that start a few values before a vector boundary: the kernels take those
     # columns first (csr_segments.h, peel_columns), then whole aligned vectors, and the columns
-    # left at the end in narrower vectors; column blocks add their sums into the output.
+    # left at the end in narrower vectors; column blocks add their sums into the output, a scipy
+    # matrix's rows go through the checked kernel's copies of their indices.
     rng = np.random.default_rng(11)
     itemsize = np.dtype(dtype).itemsize
-    S = random_csr(rng, 40, 300, density=0.1, dtype=dtype)
+    S = random_csr(rng, 40, 300, density=0.3, dtype=dtype,
+                   index=np.int64 if layout == "scipy-int64" else np.int32)
     A = {"csr": lambda: sparsenet.CSR(S), "optimized": lambda: sparsenet.CSR(S).optimize(batch=64),
-         "optimized-transpose": lambda: sparsenet.CSR(S).optimize(batch=64, transpose=True)}[layout]()
+         "optimized-transpose": lambda: sparsenet.CSR(S).optimize(batch=64, transpose=True),
+         "scipy": lambda: S, "scipy-int64": lambda: S}[layout]()
     transpose = layout == "optimized-transpose"
+    if layout == "optimized":
+        assert A._blocks is not None and A._blocks.seg_ptr.shape[0] > 1  # blocks to add up
+    if transpose:
+        assert A._blocks_t is not None
     n_in = S.shape[0] if transpose else S.shape[1]
     for k in (2048 // itemsize, 2048 // itemsize + 7, 64 // itemsize):
         X = rng.standard_normal((n_in, k)).astype(dtype)

@@ -140,23 +140,25 @@ def aligned_empty(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
 
 
 # A product that reads each row of its matrix operand at least this many times on average pays for
-# copying a misaligned operand to an aligned buffer: 8192^2 at 10% and 1%, 64 columns, 1.2-1.3x
-# (Xeon, AVX-512); at DLMC ResNet-50 layers' 6-200 reads a row the copy cost more than the split
-# loads it saved (the kernels take wide misaligned rows in aligned vectors themselves:
-# csr_segments.h, peel_columns).
+# copying a misaligned operand to an aligned buffer. Measured on a Xeon (AVX-512), one thread: at
+# 8192^2, 10%, 64 columns (819 reads a row) the copy made the product 1.2x faster (plain CSR and
+# column blocks); at 1% (82 reads) it helped the column blocks and slowed the plain CSR; at the
+# DLMC ResNet-50 layers whose rows of X are whole cache lines apart (6-51 reads a row) it cost
+# more than the split loads it saved, 1.6x in geometric mean (and the kernels take rows of 32
+# vectors or more in aligned vectors themselves: csr_segments.h, peel_columns).
 REALIGN_MIN_READS = 128
 
 
 def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype` for a kernel that loads its rows whole, each
     `reads_per_row` times on average: copied when its dtype or order differ, or to a cache-line
-    aligned buffer when its rows all start equally far from a cache line (a stride of whole lines)
-    and they are read often enough to pay for the copy."""
+    aligned buffer when it is large (ALIGN_MIN_BYTES), its rows all start equally far from a cache
+    line (rows a whole number of lines long) and they are read often enough to pay for the copy."""
     x = np.asarray(x)
     if not (x.dtype == dtype and x.flags.c_contiguous and x.flags.aligned):
         return aligned_copy(x, dtype)
     misaligned = x.ctypes.data % ALIGNMENT
-    row_bytes = x.strides[0] if x.ndim == 2 else x.nbytes
+    row_bytes = x.shape[-1] * x.itemsize  # C-contiguous: the kernel's row stride
     if (misaligned and x.nbytes >= ALIGN_MIN_BYTES and row_bytes % ALIGNMENT == 0
             and reads_per_row >= REALIGN_MIN_READS):
         return aligned_copy(x, dtype)

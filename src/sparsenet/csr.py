@@ -85,11 +85,19 @@ class SparseMatrix(Frozen):
             X2 = as_c_array(X, dtype).reshape(n_in, 1)
             Y = out if out is not None else new_output((n_out,), dtype)
         else:  # rows of a matrix operand are loaded whole
-            X2 = as_matrix_operand(X, dtype, self.nnz / max(n_in, 1))
+            X2 = as_matrix_operand(X, dtype, self._reads_per_operand_row(n_in, transpose))
             Y = out if out is not None else aligned_empty((n_out, k), dtype)
         isa, threads = backend.native_options()
         self._native_matmul(isa, threads, X2, Y.reshape(n_out, k), transpose)
         return Y
+
+    def _reads_per_operand_row(self, n_in: int, transpose: bool) -> float:
+        """How often a product reads each row of its matrix operand on average: once per stored
+        entry in the row's column (A X, or A^T X gathered from the blocks of A^T), about once when
+        A^T X scatters (each row of X times one row of A)."""
+        if transpose and getattr(self, "_blocks_t", None) is None:
+            return 1.0
+        return self.nnz / max(n_in, 1)
 
     @property
     def T(self) -> SparseMatrix:
