@@ -64,6 +64,53 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #define LUT8_OK 0
 #endif
 
+#if SN_X86_DISPATCH && SN_VBYTES == 64 && !defined(SN_SHARED_HASHED)
+/* A row's weights times x by AVX-512 gathers from the codebook, which stays in L1. GCC's own loop
+ * put each code's weight in its lane one by one, through general registers, and ran at half the
+ * speed of the AVX2 level's (4096^2, uint8 codes, K=256: 11.0 ms against 5.3 ms on a Xeon). */
+typedef REAL K(gather_vec) __attribute__((vector_size(64), aligned(sizeof(REAL)), may_alias));
+#define SN_SHARED_GATHER_DOT 1
+
+/* cb[c[0]], ..., cb[c[L - 1]], L = 64 / sizeof(REAL) */
+static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const CODE *c,
+                                                                          const REAL *cb)
+{
+    if (sizeof(REAL) == 4) {
+        const __m512i ix = sizeof(CODE) == 1
+                               ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)c))
+                               : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)c));
+        return (K(gather_vec))_mm512_i32gather_ps(ix, (const void *)cb, 4);
+    }
+    const __m256i ix = sizeof(CODE) == 1 ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)c))
+                                         : _mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)c));
+    return (K(gather_vec))_mm512_i32gather_pd(ix, (const void *)cb, 8);
+}
+
+/* sum_j cb[c[j]] x[j] over j < n: two sums in flight, a tree reduction, the last < L one by one. */
+static inline REAL K(coded_dot)(const CODE *c, const REAL *cb, const REAL *x, sn_size n)
+{
+    enum { L = 64 / sizeof(REAL) };
+    K(gather_vec) sum0 = {0}, sum1 = {0};
+    sn_size j = 0;
+    for (; j + 2 * L <= n; j += 2 * L) {
+        sum0 += K(code_gather)(c + j, cb) * *(const K(gather_vec) *)(x + j);
+        sum1 += K(code_gather)(c + j + L, cb) * *(const K(gather_vec) *)(x + j + L);
+    }
+    if (j + L <= n) {
+        sum0 += K(code_gather)(c + j, cb) * *(const K(gather_vec) *)(x + j);
+        j += L;
+    }
+    sum0 += sum1;
+    for (int half = L / 2; half > 0; half /= 2)
+        for (int q = 0; q < half; ++q) sum0[q] += sum0[q + half];
+    REAL sum = sum0[0];
+    for (; j < n; ++j) sum += cb[c[j]] * x[j];
+    return sum;
+}
+#else
+#define SN_SHARED_GATHER_DOT 0
+#endif
+
 /* y[i] = sum_j W[i, j] x[j] over rows [r0, r1): lookup, multiply, reduce, one row at a time. */
 static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_codes, const REAL *cb,
                            SRC_PARAM, const REAL *x, REAL *y)
@@ -79,11 +126,15 @@ static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
 #endif
     for (sn_size i = r0; i < r1; ++i) {
         ROW_BEGIN(i);
+#if SN_SHARED_GATHER_DOT
+        y[i] = K(coded_dot)(row_codes_, cb, x, n_cols);
+#else
         REAL sum = 0;
 #pragma omp simd reduction(+ : sum)
         for (sn_size j = 0; j < n_cols; ++j)
             sum += W_AT(j) * x[j];
         y[i] = sum;
+#endif
     }
 }
 
@@ -332,6 +383,7 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
 #undef W_AT
 #undef BIN_ADD
 #undef LUT8_OK
+#undef SN_SHARED_GATHER_DOT
 #undef LUT8_FN
 #ifdef SN_SHARED_HASHED
 #undef HASH_AT
