@@ -155,9 +155,14 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
     for (sn_size i = 0; i < n_rows; ++i) {
         ROW_BEGIN(i);
         const REAL xi = x[i];
+        sn_size j = c0;
+#if SN_SHARED_GATHER_DOT /* as in matvec_rows: 7.8-9.1 -> 4.7-6.0 ms at 4096^2 (Xeon, avx512) */
+        for (; j + 64 / (sn_size)sizeof(REAL) <= c1; j += 64 / (sn_size)sizeof(REAL))
+            *(K(gather_vec) *)(y + j) += xi * K(code_gather)(row_codes_ + j, cb);
+#endif
 #pragma omp simd
-        for (sn_size j = c0; j < c1; ++j)
-            y[j] += xi * W_AT(j);
+        for (sn_size t = j; t < c1; ++t)
+            y[t] += xi * W_AT(t);
     }
 }
 
