@@ -180,9 +180,14 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
     for (sn_size i = r0; i < r1; ++i) {
         ROW_BEGIN(i);
         REAL *out = buf + (i - r0) * n_cols;
+        sn_size j = 0;
+#if SN_SHARED_GATHER_DOT /* as in matvec_rows */
+        for (; j + 64 / (sn_size)sizeof(REAL) <= n_cols; j += 64 / (sn_size)sizeof(REAL))
+            *(K(gather_vec) *)(out + j) = K(code_gather)(row_codes_ + j, cb);
+#endif
 #pragma omp simd
-        for (sn_size j = 0; j < n_cols; ++j)
-            out[j] = W_AT(j);
+        for (sn_size t = j; t < n_cols; ++t)
+            out[t] = W_AT(t);
     }
 }
 
