@@ -6,7 +6,8 @@ Cut into blocks of columns, stored one after another, the matrix is swept block 
 block gathers from a slice of x that stays in cache. Columns within a block fit in 16 bits.
 Measured on Zen 4 at 8192^2, 10% density, float32: spmv 4.3 -> 2.2 ms, spmm (64 columns)
 28 -> 13 ms (the blocks' spmv then loaded x's values one by one; it now gathers them at AVX-512,
-1.16-1.56x faster on a Xeon, not measured again on Zen 4, whose gathers were the slower). The kernel is csrc/csr_blocked_kernels.h, the builder csrc/csr_blocks_build.h.
+1.16-1.56x faster on a Xeon, not measured again on Zen 4, whose gathers were the slower). The
+kernel is csrc/csr_blocked_kernels.h, the builder csrc/csr_blocks_build.h.
 """
 from __future__ import annotations
 
