@@ -39,6 +39,20 @@ static inline __attribute__((always_inline)) void K(scatter_tile)(
     }
 }
 
+/* a * b + c, rounded once where the level has FMA (x86's avx2 and up, every AArch64 CPU), else
+ * twice, spelled out: clang may fuse a multiply-add written in C in one inlined copy of a function
+ * and split it in another (it vectorised the unrolled scatter below when unchecked), and the
+ * checked and trusted products must give the same bits. */
+static inline __attribute__((always_inline)) REAL K(madd)(REAL a, REAL b, REAL c)
+{
+#if !SN_X86_DISPATCH || SN_VBYTES >= 32
+    if (sizeof(REAL) == 4) return __builtin_fmaf((float)a, (float)b, (float)c);
+    return __builtin_fma(a, b, c);
+#else
+    return a * b + c; /* no FMA instruction: the compilers do not fuse */
+#endif
+}
+
 /* y[indices[p]] += CSR_VALUE(data, p) * v for the segment's entries, unrolled by hand four at a
  * time, the updates in order (an index may repeat): GCC kept the one-entry loop as it was, and the
  * unrolled one ran 1.25-1.5x faster (8192^2 at 1% and 10%, a C model, Xeon). With
@@ -59,20 +73,29 @@ static inline __attribute__((always_inline)) int K(scatter_vector)(
             if (SN_MAX(SN_MAX((wide)c0, (wide)c1), SN_MAX((wide)c2, (wide)c3)) > (wide)last)
                 return 0;
         }
-        const REAL a0 = CSR_VALUE(data, p) * v, a1 = CSR_VALUE(data, p + 1) * v;
-        const REAL a2 = CSR_VALUE(data, p + 2) * v, a3 = CSR_VALUE(data, p + 3) * v;
-        y[c0] += a0;
-        y[c1] += a1;
-        y[c2] += a2;
-        y[c3] += a3;
+        y[c0] = K(madd)(CSR_VALUE(data, p), v, y[c0]);
+        y[c1] = K(madd)(CSR_VALUE(data, p + 1), v, y[c1]);
+        y[c2] = K(madd)(CSR_VALUE(data, p + 2), v, y[c2]);
+        y[c3] = K(madd)(CSR_VALUE(data, p + 3), v, y[c3]);
     }
     for (; p < p1; ++p) {
         INDEX c = indices[p];
         if (checked && K(column_outside)(&c, last)) return 0;
-        y[c] += CSR_VALUE(data, p) * v;
+        y[c] = K(madd)(CSR_VALUE(data, p), v, y[c]);
     }
     return 1;
 }
+
+#ifdef SN_CSR_DEFAULT_VALUES
+/* scatter_vector with every index checked, as a function of its own: clang compiles the body of an
+ * OpenMP region as a function without the level's target attributes, so scatter_vector inlined
+ * there had no FMA instruction (a call to fmaf per entry). */
+static int K(scatter_vector_checked)(sn_size p0, sn_size p1, const INDEX *indices, const REAL *data,
+                                     REAL v, REAL *y, INDEX last)
+{
+    return K(scatter_vector)(p0, p1, indices, data, v, y, 1, last);
+}
+#endif
 
 /* Y[indices[p], :] += CSR_VALUE(data, p) * xi[:] for the segment's entries. */
 static void K(scatter_segment)(sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data,
@@ -513,7 +536,7 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
                 if (!K(row_range)(indptr, i, nnz, &p0, &p1)) {
                     mine = i;
                 } else if (k == 1) {
-                    if (!K(scatter_vector)(p0, p1, indices, data, X[i], buf, 1, last))
+                    if (!K(scatter_vector_checked)(p0, p1, indices, data, X[i], buf, last))
                         mine = i;
                     ++i;
                 } else if (p1 - p0 > SN_CSR_CHECK_PIECE) { /* a long row, piece by piece */
