@@ -56,23 +56,17 @@ static inline __attribute__((always_inline)) REAL K(madd)(REAL a, REAL b, REAL c
 /* y[indices[p]] += CSR_VALUE(data, p) * v for the segment's entries, unrolled by hand four at a
  * time, the updates in order (an index may repeat): GCC kept the one-entry loop as it was, and the
  * unrolled one ran 1.25-1.5x faster (8192^2 at 1% and 10%, a C model, Xeon). With
- * `checked` (a constant where inlined), the largest of the four indices taken as unsigned (a
- * negative index is a large one) is compared with `last` before any of them is used, each in the
- * register its store then uses (the empty asm, as in gather_dot, csr_segments.h); 0 at the first
+ * `checked` (a constant where inlined), the four indices are compared with `last` before any of
+ * them is used, in the registers the stores then use (four_outside, csr_segments.h); 0 at the first
  * bad index (entries before it may be added: the caller's y is garbage then), else 1. */
 static inline __attribute__((always_inline)) int K(scatter_vector)(
     sn_size p0, sn_size p1, const INDEX *indices, CSR_VALUES data, REAL v, REAL *y,
     const int checked, INDEX last)
 {
-    typedef unsigned long long wide; /* sign-extends: a negative INDEX is above any `last` */
     sn_size p = p0;
     for (; p + 4 <= p1; p += 4) {
         INDEX c0 = indices[p], c1 = indices[p + 1], c2 = indices[p + 2], c3 = indices[p + 3];
-        if (checked) {
-            __asm__("" : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3));
-            if (SN_MAX(SN_MAX((wide)c0, (wide)c1), SN_MAX((wide)c2, (wide)c3)) > (wide)last)
-                return 0;
-        }
+        if (checked && K(four_outside)(&c0, &c1, &c2, &c3, last)) return 0;
         y[c0] = K(madd)(CSR_VALUE(data, p), v, y[c0]);
         y[c1] = K(madd)(CSR_VALUE(data, p + 1), v, y[c1]);
         y[c2] = K(madd)(CSR_VALUE(data, p + 2), v, y[c2]);

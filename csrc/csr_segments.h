@@ -49,6 +49,16 @@ static inline __attribute__((always_inline)) int K(column_outside)(COL *c, INDEX
     return (unsigned long long)*c > (unsigned long long)last;
 }
 
+/* 1 when any of four columns is past `last`: the largest of them taken as unsigned is compared
+ * once, each made opaque first as in column_outside, so that the caller uses the values checked. */
+static inline __attribute__((always_inline)) int K(four_outside)(COL *c0, COL *c1, COL *c2, COL *c3,
+                                                                  INDEX last)
+{
+    typedef unsigned long long wide; /* sign-extends: a negative column is above any `last` */
+    __asm__("" : "+r"(*c0), "+r"(*c1), "+r"(*c2), "+r"(*c3));
+    return SN_MAX(SN_MAX((wide)*c0, (wide)*c1), SN_MAX((wide)*c2, (wide)*c3)) > (wide)last;
+}
+
 #undef SN_CSR_REGISTER_CHECK /* defined below where gather_dot is */
 #if SN_VBYTES == 64 && defined(SN_CSR_DEFAULT_VALUES) && defined(REAL_BYTES) && defined(COL_BYTES)
 /* sum_p data[p] * x[indices[p]] with AVX-512's gathers: two sums in flight, the row's last entries
@@ -184,18 +194,14 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x, const int checked,
     INDEX last, int *bad)
 {
-    typedef unsigned long long wide; /* sign-extends: a negative INDEX is above any `last` */
     K(dot_lanes) sum0 = {0}, sum1 = {0};
     sn_size p = p0;
 #define DOT_STEP(sum, q)                                                                          \
     do {                                                                                          \
         COL c0 = indices[(q)], c1 = indices[(q) + 1], c2 = indices[(q) + 2], c3 = indices[(q) + 3]; \
-        if (checked) {                                                                            \
-            __asm__("" : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3));                                 \
-            if (SN_MAX(SN_MAX((wide)c0, (wide)c1), SN_MAX((wide)c2, (wide)c3)) > (wide)last) {    \
-                *bad = 1;                                                                         \
-                return 0;                                                                         \
-            }                                                                                     \
+        if (checked && K(four_outside)(&c0, &c1, &c2, &c3, last)) {                               \
+            *bad = 1;                                                                             \
+            return 0;                                                                             \
         }                                                                                         \
         sum += (K(dot_lanes)){CSR_VALUE(data, (q)), CSR_VALUE(data, (q) + 1),                     \
                               CSR_VALUE(data, (q) + 2), CSR_VALUE(data, (q) + 3)}                 \

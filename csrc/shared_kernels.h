@@ -70,8 +70,9 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
  * speed of the AVX2 level's (4096^2, uint8 codes, K=256: 11.0 ms against 5.3 ms on a Xeon). */
 typedef REAL K(gather_vec) __attribute__((vector_size(64), aligned(sizeof(REAL)), may_alias));
 #define SN_SHARED_GATHER_DOT 1
+#define GATHER_LANES ((sn_size)(64 / sizeof(REAL))) /* weights per code_gather */
 
-/* cb[c[0]], ..., cb[c[L - 1]], L = 64 / sizeof(REAL) */
+/* cb[c[0]], ..., cb[c[GATHER_LANES - 1]] */
 static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const CODE *c,
                                                                           const REAL *cb)
 {
@@ -89,7 +90,7 @@ static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const 
 /* sum_j cb[c[j]] x[j] over j < n: two sums in flight, a tree reduction, the last < L one by one. */
 static inline REAL K(coded_dot)(const CODE *c, const REAL *cb, const REAL *x, sn_size n)
 {
-    enum { L = 64 / sizeof(REAL) };
+    enum { L = GATHER_LANES };
     K(gather_vec) sum0 = {0}, sum1 = {0};
     sn_size j = 0;
     for (; j + 2 * L <= n; j += 2 * L) {
@@ -157,7 +158,7 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
         const REAL xi = x[i];
         sn_size j = c0;
 #if SN_SHARED_GATHER_DOT /* as in matvec_rows: 7.8-9.1 -> 4.7-6.0 ms at 4096^2 (Xeon, avx512) */
-        for (; j + 64 / (sn_size)sizeof(REAL) <= c1; j += 64 / (sn_size)sizeof(REAL))
+        for (; j + GATHER_LANES <= c1; j += GATHER_LANES)
             *(K(gather_vec) *)(y + j) += xi * K(code_gather)(row_codes_ + j, cb);
 #endif
 #pragma omp simd
@@ -182,7 +183,7 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
         REAL *out = buf + (i - r0) * n_cols;
         sn_size j = 0;
 #if SN_SHARED_GATHER_DOT /* as in matvec_rows */
-        for (; j + 64 / (sn_size)sizeof(REAL) <= n_cols; j += 64 / (sn_size)sizeof(REAL))
+        for (; j + GATHER_LANES <= n_cols; j += GATHER_LANES)
             *(K(gather_vec) *)(out + j) = K(code_gather)(row_codes_ + j, cb);
 #endif
 #pragma omp simd
@@ -394,6 +395,7 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
 #undef BIN_ADD
 #undef LUT8_OK
 #undef SN_SHARED_GATHER_DOT
+#undef GATHER_LANES
 #undef LUT8_FN
 #ifdef SN_SHARED_HASHED
 #undef HASH_AT
