@@ -157,10 +157,10 @@ def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float) -> np.ndar
     x = np.asarray(x)
     if not (x.dtype == dtype and x.flags.c_contiguous and x.flags.aligned):
         return aligned_copy(x, dtype)
-    misaligned = x.ctypes.data % ALIGNMENT
     row_bytes = x.shape[-1] * x.itemsize  # C-contiguous: the kernel's row stride
-    if (misaligned and x.nbytes >= ALIGN_MIN_BYTES and row_bytes % ALIGNMENT == 0
-            and reads_per_row >= REALIGN_MIN_READS):
+    # the address last: x.ctypes builds an object on each access, the other tests are attributes
+    if (x.nbytes >= ALIGN_MIN_BYTES and reads_per_row >= REALIGN_MIN_READS
+            and row_bytes % ALIGNMENT == 0 and x.ctypes.data % ALIGNMENT):
         return aligned_copy(x, dtype)
     return x
 
