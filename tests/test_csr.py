@@ -1,4 +1,6 @@
 """CSR products: native == NumPy reference == SciPy, on random and adversarial matrices."""
+import gc
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -492,8 +494,8 @@ def _vector_layouts(x):
     return {"contiguous": x, "strided": strided, "misaligned": shifted, "read-only": frozen}
 
 
-@pytest.mark.parametrize("kind", ["csr", "optimized", "optimized-transpose", "scipy-array",
-                                  "scipy-matrix", "scipy-int64"])
+@pytest.mark.parametrize("kind", ["csr", "csr-int64", "optimized", "optimized-transpose",
+                                  "scipy-array", "scipy-matrix", "scipy-int64"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("transpose", [False, True])
 def test_one_vector_fast_path_equals_the_general_path(kind, dtype, transpose):
@@ -502,8 +504,9 @@ def test_one_vector_fast_path_equals_the_general_path(kind, dtype, transpose):
     # layout of x (the fast path hands the ones it cannot read in place back to the general path).
     rng = np.random.default_rng(7)
     S = random_csr(rng, 90, 70, density=0.15, dtype=dtype,
-                   index=np.int64 if kind == "scipy-int64" else np.int32)
-    A = {"csr": lambda: sparsenet.CSR(S), "optimized": lambda: sparsenet.CSR(S).optimize(),
+                   index=np.int64 if kind.endswith("int64") else np.int32)
+    A = {"csr": lambda: sparsenet.CSR(S), "csr-int64": lambda: sparsenet.CSR(S),
+         "optimized": lambda: sparsenet.CSR(S).optimize(),
          "optimized-transpose": lambda: sparsenet.CSR(S).optimize(batch=1, transpose=True),
          "scipy-array": lambda: S, "scipy-int64": lambda: S,
          "scipy-matrix": lambda: sp.csr_matrix(S)}[kind]()
@@ -520,6 +523,34 @@ def test_one_vector_fast_path_equals_the_general_path(kind, dtype, transpose):
         np.testing.assert_array_equal(y, general, err_msg=layout)
 
 
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (6, 4)])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_one_vector_products_of_empty_matrices(shape, transpose):
+    # the native one-vector product (csr.CSR._vector_product) on no rows, no columns, no entries
+    A = sparsenet.CSR(np.zeros(shape, np.float32))
+    x = np.ones(shape[0] if transpose else shape[1], np.float32)
+    y = sparsenet.spmv(A, x, transpose=transpose)
+    np.testing.assert_array_equal(y, np.zeros(shape[1] if transpose else shape[0], np.float32))
+    assert A._vector is not None and y.dtype == np.float32
+
+
+def test_one_vector_product_is_built_once_and_outlives_the_user_arrays():
+    S = random_csr(np.random.default_rng(9), 40, 30, dtype=np.float64)
+    A = sparsenet.CSR(S, copy=False)
+    assert A._vector is None
+    x = np.arange(30.0)
+    first = sparsenet.spmv(A, x)
+    built = A._vector
+    assert built is not None
+    del S  # the product holds the arrays it reads
+    gc.collect()
+    np.testing.assert_array_equal(sparsenet.spmv(A, x), first)
+    assert A._vector is built
+    assert A.optimize()._vector is None  # a new matrix builds its own
+    with pytest.raises(AttributeError):
+        A._vector = None  # a cache of checked state: read-only like the rest
+
+
 def test_one_vector_fast_path_declines_what_it_does_not_cover():
     S = random_csr(np.random.default_rng(8), 20, 30, dtype=np.float32)
     x = np.ones(30, np.float32)
@@ -534,11 +565,20 @@ def test_one_vector_fast_path_declines_what_it_does_not_cover():
         (S, np.ones(31, np.float32)),  # the general path's shape error
         (mixed, x),  # index dtypes differ: the general path widens them
     ]
+    C = sparsenet.CSR(S)
+    declined += [(C, v) for A, v in declined[:3] + declined[5:6]]
+    declined += [(C, np.ma.masked_array(x)), (C, np.ones((30, 1), np.float32)),
+                 (C, x.astype(">f4"))]  # a subclass, a matrix, the other byte order
     for A, v in declined:
         assert sparsenet.csr._plain_vector_product(A, v, False) is None
-    assert sparsenet.csr._plain_vector_product(S, x, np.bool_(False)) is None
-    with sparsenet.use_backend("numpy"):
-        assert sparsenet.csr._plain_vector_product(S, x, False) is None
+    for A in (S, C):
+        assert sparsenet.csr._plain_vector_product(A, x, np.bool_(False)) is None
+        with sparsenet.use_backend("numpy"):
+            assert sparsenet.csr._plain_vector_product(A, x, False) is None
+    unsealed = sparsenet.CSR.__new__(sparsenet.CSR)  # never checked: never handed to a kernel
+    for name in ("data", "indices", "indptr", "shape", "_blocks", "_blocks_t", "_vector"):
+        setattr(unsealed, name, getattr(C, name))
+    assert sparsenet.csr._plain_vector_product(unsealed, x, False) is None
     bad = sp.csr_array((S.data, S.indices.copy(), S.indptr), shape=S.shape)
     bad.indices[3] = 30  # out of range: the fused check finds it, the general path names it
     assert sparsenet.csr._plain_vector_product(bad, x, False) is None

@@ -6,6 +6,8 @@ from libc.stdint cimport int32_t, int64_t, uint16_t
 
 from sparsenet._kernels_csr cimport *
 
+from numpy import ndarray
+
 include "_status.pxi"
 include "_arrays.pxi"
 
@@ -196,3 +198,68 @@ def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const
     with nogil:
         sn_csr_check(isa, n_threads, n_rows, n_cols, nnz, &indptr[0], ix, &first_bad, &canonical)
     return first_bad, bool(canonical)
+
+
+
+cdef class VectorProduct:
+    """A checked CSR's ``A @ x`` and ``A.T @ x`` for one vector x, with the matrix's arrays
+    acquired once, when it is built: a call then acquires only x and the new y (a 64 x 64 layer's
+    product takes a fraction of a microsecond, and each acquisition of an array costs a tenth).
+    new_forward(n, dtype) and new_transposed(n, dtype) allocate y."""
+    cdef Py_buffer views[3]  # indptr, indices, data
+    cdef Product product  # the fields that every call shares
+    cdef object dtype, new_forward, new_transposed
+
+    def __cinit__(self, indptr, indices, data, sn_size n_cols, bint sorted_rows, dtype,
+                  new_forward, new_transposed):
+        memset(self.views, 0, sizeof(self.views))
+        memset(&self.product, 0, sizeof(self.product))
+        get_array(indptr, &self.views[0], INDEX_ITEMS, 1, False)
+        get_array(indices, &self.views[1], INDEX_ITEMS, 1, False)
+        get_array(data, &self.views[2], REAL_ITEMS, 1, False)
+        if self.views[1].itemsize != self.views[0].itemsize:
+            raise TypeError("sparsenet: native arguments of mixed item sizes")
+        p = &self.product
+        p.n_rows, p.n_cols, p.nnz, p.k = self.views[0].shape[0] - 1, n_cols, self.views[1].shape[0], 1
+        p.sorted_rows = sorted_rows
+        p.indptr = self.views[0].buf
+        p.indices = data_or_null(&self.views[1])
+        p.data = data_or_null(&self.views[2])
+        self.dtype, self.new_forward, self.new_transposed = dtype, new_forward, new_transposed
+
+    def __dealloc__(self):
+        release_arrays(self.views, 3)
+
+    def __call__(self, x, bint transpose, int isa, int n_threads):
+        """y = A x (A^T x with transpose), or None when x is not a C-contiguous aligned ndarray of
+        A's dtype and the product's length (the general path then converts it, or says why not)."""
+        if type(x) is not ndarray:
+            return None
+        cdef Py_buffer views[2]  # x, y
+        memset(views, 0, sizeof(views))
+        cdef Product p = self.product
+        cdef int status
+        try:
+            try:
+                get_array(x, &views[0], REAL_ITEMS, 1, False)
+            except (TypeError, BufferError):
+                return None
+            if views[0].itemsize != self.views[2].itemsize \
+                    or views[0].shape[0] != (p.n_rows if transpose else p.n_cols):
+                return None
+            y = (self.new_transposed(p.n_cols, self.dtype) if transpose
+                 else self.new_forward(p.n_rows, self.dtype))
+            get_array(y, &views[1], REAL_ITEMS, 1, True)
+            p.isa, p.n_threads, p.transpose = isa, n_threads, transpose
+            p.X, p.Y = data_or_null(&views[0]), data_or_null(&views[1])
+            with nogil:
+                if self.views[2].itemsize == 8:
+                    status = product_typed(<double>0, <int64_t>0, &p) if self.views[0].itemsize == 8 \
+                        else product_typed(<double>0, <int32_t>0, &p)
+                else:
+                    status = product_typed(<float>0, <int64_t>0, &p) if self.views[0].itemsize == 8 \
+                        else product_typed(<float>0, <int32_t>0, &p)
+            raise_for_status(status)
+            return y
+        finally:
+            release_arrays(views, 2)
