@@ -97,6 +97,22 @@ def test_shared_products_match_reference(isa, dtype, code, n_codes):
                                        dense_product(sw, X, transpose), **TOL[dtype])
 
 
+@pytest.mark.parametrize("n_codes", [1, 2, 8, 9, 15, 16, 17])
+def test_small_codebooks_decode_exactly(isa, n_codes):
+    # float32 with at most 16 entries decodes through two register tables at AVX2 (shared_kernels.h,
+    # lookup16): every code, every tail length, the padding of a smaller codebook never read
+    rng = np.random.default_rng(n_codes)
+    codebook = rng.standard_normal(n_codes).astype(np.float32)
+    for n_cols in (1, 7, 8, 9, 23, 384):
+        codes = rng.integers(0, n_codes, size=(5, n_cols), dtype=np.uint8)
+        codes[0, : min(n_cols, n_codes)] = np.arange(min(n_cols, n_codes))
+        sw = sparsenet.SharedWeights(codebook, codes)
+        np.testing.assert_array_equal(sparsenet.decode(sw), codebook[codes])
+        X = rng.standard_normal((n_cols, 9)).astype(np.float32)
+        np.testing.assert_allclose(sparsenet.shared_matmul(sw, X), codebook[codes] @ X,
+                                   **TOL[np.float32])
+
+
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
 @pytest.mark.parametrize("transpose", [False, True])
 def test_shared_products_empty(shape, transpose):
