@@ -293,6 +293,7 @@ class CSR(SparseMatrix):
     _blocks: Optional[_csr_blocks.ColumnBlocks]
     _blocks_t: Optional[_csr_blocks.ColumnBlocks]
     _optimized: Optional[Tuple[int, bool]]
+    _vector: Any  # _csr.VectorProduct, built at the first spmv (None until then)
 
     def __init__(self, arg1: Any, indices: Optional[ArrayLike] = None,
                  indptr: Optional[ArrayLike] = None, shape: Optional[Tuple[int, int]] = None, *,
