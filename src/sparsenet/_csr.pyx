@@ -44,6 +44,15 @@ cdef int product_typed(real real_tag, index index_tag, Product *p) noexcept nogi
     return sn_csr_matmul(p.isa, p.n_threads, p.n_rows, ip, ix, dx, p.k, xp, yp)
 
 
+cdef int product_of(Product *p, bint real64, bint index64) noexcept nogil:
+    """The product p, its items float64 or float32 and its indices int64 or int32."""
+    if real64:
+        return product_typed(<double>0, <int64_t>0, p) if index64 \
+            else product_typed(<double>0, <int32_t>0, p)
+    return product_typed(<float>0, <int64_t>0, p) if index64 \
+        else product_typed(<float>0, <int32_t>0, p)
+
+
 cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
     """Acquire the arrays, run p on them without the GIL, raise for a failed status; returns the
     first bad row of a checked product."""
@@ -74,12 +83,7 @@ cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
         p.X = data_or_null(&views[3])
         p.Y = data_or_null(&views[4])
         with nogil:
-            if real64:
-                status = product_typed(<double>0, <int64_t>0, p) if index64 \
-                    else product_typed(<double>0, <int32_t>0, p)
-            else:
-                status = product_typed(<float>0, <int64_t>0, p) if index64 \
-                    else product_typed(<float>0, <int32_t>0, p)
+            status = product_of(p, real64, index64)
         raise_for_status(status)
         return p.first_bad
     finally:
@@ -200,7 +204,6 @@ def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const
     return first_bad, bool(canonical)
 
 
-
 cdef class VectorProduct:
     """A checked CSR's ``A @ x`` and ``A.T @ x`` for one vector x, with the matrix's arrays
     acquired once, when it is built: a call then acquires only x and the new y (a 64 x 64 layer's
@@ -220,8 +223,8 @@ cdef class VectorProduct:
         if self.views[1].itemsize != self.views[0].itemsize:
             raise TypeError("sparsenet: native arguments of mixed item sizes")
         p = &self.product
-        p.n_rows, p.n_cols, p.nnz, p.k = self.views[0].shape[0] - 1, n_cols, self.views[1].shape[0], 1
-        p.sorted_rows = sorted_rows
+        p.n_rows, p.n_cols, p.nnz = self.views[0].shape[0] - 1, n_cols, self.views[1].shape[0]
+        p.k, p.sorted_rows = 1, sorted_rows
         p.indptr = self.views[0].buf
         p.indices = data_or_null(&self.views[1])
         p.data = data_or_null(&self.views[2])
@@ -253,12 +256,7 @@ cdef class VectorProduct:
             p.isa, p.n_threads, p.transpose = isa, n_threads, transpose
             p.X, p.Y = data_or_null(&views[0]), data_or_null(&views[1])
             with nogil:
-                if self.views[2].itemsize == 8:
-                    status = product_typed(<double>0, <int64_t>0, &p) if self.views[0].itemsize == 8 \
-                        else product_typed(<double>0, <int32_t>0, &p)
-                else:
-                    status = product_typed(<float>0, <int64_t>0, &p) if self.views[0].itemsize == 8 \
-                        else product_typed(<float>0, <int32_t>0, &p)
+                status = product_of(&p, self.views[2].itemsize == 8, self.views[0].itemsize == 8)
             raise_for_status(status)
             return y
         finally:
