@@ -98,9 +98,10 @@ def test_shared_products_match_reference(isa, dtype, code, n_codes):
 
 
 @pytest.mark.parametrize("n_codes", [1, 2, 8, 9, 15, 16, 17])
-def test_small_codebooks_decode_exactly(isa, n_codes):
-    # float32 with at most 16 entries decodes through two register tables at AVX2 (shared_kernels.h,
-    # lookup16): every code, every tail length, the padding of a smaller codebook never read
+def test_small_codebooks_decode_and_multiply(isa, n_codes):
+    # float32 with at most 16 entries is looked up in two registers at AVX2 (shared_kernels.h,
+    # lookup16) by decode and both products: every code, every tail length, the padding of a
+    # smaller codebook never read
     rng = np.random.default_rng(n_codes)
     codebook = rng.standard_normal(n_codes).astype(np.float32)
     for n_cols in (1, 7, 8, 9, 23, 384):
@@ -111,6 +112,11 @@ def test_small_codebooks_decode_exactly(isa, n_codes):
         X = rng.standard_normal((n_cols, 9)).astype(np.float32)
         np.testing.assert_allclose(sparsenet.shared_matmul(sw, X), codebook[codes] @ X,
                                    **TOL[np.float32])
+        x, xt = X[:, 0].copy(), rng.standard_normal(5).astype(np.float32)
+        np.testing.assert_allclose(sparsenet.shared_matvec(sw, x), codebook[codes] @ x,
+                                   **TOL[np.float32])
+        np.testing.assert_allclose(sparsenet.shared_matvec(sw, xt, transpose=True),
+                                   codebook[codes].T @ xt, **TOL[np.float32])
 
 
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
