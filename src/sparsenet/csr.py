@@ -863,18 +863,12 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
     if scipy_matrix and (n_cols == 0 or indptr.shape[0] != n_rows + 1 or indptr[0] != 0
                          or indptr[-1] != indices.shape[0]):
         return None  # _check_layout's errors, or (no columns) the general path's own check
-    # new_output's rule: small results are plain np.empty, without its general steps
-    y = np.empty(n_out, dtype) if n_out * dtype.itemsize < _buffers.MIN_BYTES \
-        else new_output((n_out,), dtype)
+    y = _allocator(n_out, dtype)(n_out, dtype)
     isa, threads = backend.native_options()
     try:
-        if not scipy_matrix:  # A._native_matmul's calls, without its conversions: dtypes match
-            blocks = A._blocks_t if transpose else A._blocks
-            if blocks is not None:
-                blocks.matmul(isa, threads, blocks.values, x, y)
-            else:
-                _csr.matmul(isa, threads, A.indptr, A.indices, A.data, x, y, transpose,
-                            A.has_canonical_format)
+        if not scipy_matrix:  # a CSR with blocks for this product (VectorProduct took the rest):
+            blocks = A._blocks_t if transpose else A._blocks  # A._native_matmul's call
+            blocks.matmul(isa, threads, blocks.values, x, y)
             return y
         first_bad = _csr.checked_matmul(isa, threads, n_cols, indptr, indices, data, x, y,
                                         transpose)
@@ -884,7 +878,8 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
 
 
 def _allocator(n: int, dtype: np.dtype) -> Callable[[int, np.dtype], np.ndarray]:
-    """What new_output calls for n items of dtype: np.empty, or the output cache when large."""
+    """new_output's rule for n items of dtype, without its general steps: plain np.empty, or the
+    output cache when large."""
     return np.empty if n * dtype.itemsize < _buffers.MIN_BYTES else _buffers.empty
 
 
