@@ -1,7 +1,7 @@
 /* Template piece: D^T X for a block of signals, from D packed in panels of atoms. Included by the
  * Batch-OMP and batch LASSO templates (omp_kernels.h, lasso_kernels.h), which define K (names with
  * the instantiation's suffixes), REAL, and VEC / VLEN (GCC vectors of REAL, SN_VBYTES wide). Leaves
- * PANEL and SN_DTX_PACK_FEATURES defined for the includer's own use; the includer #undefs them. */
+ * PANEL, SN_DTX_PACK_FEATURES and SN_DTX_TILE defined; the includer #undefs them. */
 
 /* Atoms per packed panel of D: D's columns j0 .. j0 + PANEL, feature after feature (PANEL
  * contiguous values per feature), as the products with D read them. In place, D's rows are npad
@@ -29,10 +29,41 @@ static void K(dtx_pack_panels)(const REAL *restrict D, sn_size n_features, sn_si
 /* Features per chunk of dtx_pack_panels. */
 #define SN_DTX_PACK_FEATURES 8
 
+/* Signals per register tile of dtx_correlate: 6 signals by one panel (2 vectors) is 12
+ * accumulators, beside the panel's 2 vectors and a broadcast in AVX2's 16 registers. Every FMA's
+ * result is needed again only 6 FMAs later per vector pipe, past its latency (with 4 signals, 8
+ * accumulators, the two 4-cycle FMA pipes of Zen 3 had no slack: 67% of its peak). */
+#define SN_DTX_TILE 6
+
+/* out[j * npad + 0 .. PANEL) = the panel's atoms times signal j, for the w signals at x (the next
+ * signal `next` REALs on, the next feature `step` on); w a constant, so the tile stays in registers.
+ * Each entry is one FMA chain over the features in order, whatever w. */
+static inline __attribute__((always_inline)) void K(dtx_tile)(
+    const int w, sn_size nf, const REAL *restrict x, sn_size step, sn_size next,
+    const REAL *restrict P, sn_size npad, REAL *restrict out)
+{
+    VEC c[SN_DTX_TILE][2];
+    for (int j = 0; j < w; ++j)
+        c[j][0] = c[j][1] = (VEC){0};
+    for (sn_size f = 0; f < nf; ++f) {
+        const VEC d0 = *(const VEC *)(P + f * PANEL);
+        const VEC d1 = *(const VEC *)(P + f * PANEL + VLEN);
+        for (int j = 0; j < w; ++j) {
+            const REAL v = x[(sn_size)j * next + f * step];
+            c[j][0] += v * d0;
+            c[j][1] += v * d1;
+        }
+    }
+    for (int j = 0; j < w; ++j) {
+        *(VEC *)(out + j * npad) = c[j][0];
+        *(VEC *)(out + j * npad + VLEN) = c[j][1];
+    }
+}
+
 /* block[j * npad + a] = (D^T X)[a, j0 + j] for j < nb (X: feature f of signal j at
- * X[f * x_ld + j], or X[j * x_ld + f] when x_signal_major): a register tile of one panel of atoms (2
- * vectors, from the packed `panels` of D) by 4 signals (8 accumulators) runs over the features, the
- * panel staying in L1. */
+ * X[f * x_ld + j], or X[j * x_ld + f] when x_signal_major): register tiles of one panel of atoms
+ * (from the packed `panels` of D) by SN_DTX_TILE signals, then narrower ones for the rest of the
+ * block, run over the features, the panel staying in L1. */
 static void K(dtx_correlate)(sn_size nf, const REAL *restrict X, sn_size x_ld, int x_signal_major,
                              const REAL *restrict panels, sn_size npad, sn_size j0, sn_size nb,
                              REAL *restrict block)
@@ -43,42 +74,17 @@ static void K(dtx_correlate)(sn_size nf, const REAL *restrict X, sn_size x_ld, i
     for (sn_size a = 0; a < npad; a += PANEL) {
         const REAL *restrict P = panels + a * nf;
         sn_size j = 0;
-        for (; j + 4 <= nb; j += 4) {
-            const REAL *x0 = X + j * next, *x1 = x0 + next, *x2 = x1 + next, *x3 = x2 + next;
-            VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-            for (sn_size f = 0; f < nf; ++f) {
-                const VEC d0 = *(const VEC *)(P + f * PANEL);
-                const VEC d1 = *(const VEC *)(P + f * PANEL + VLEN);
-                const REAL v0 = x0[f * step], v1 = x1[f * step], v2 = x2[f * step], v3 = x3[f * step];
-                c00 += v0 * d0;
-                c01 += v0 * d1;
-                c10 += v1 * d0;
-                c11 += v1 * d1;
-                c20 += v2 * d0;
-                c21 += v2 * d1;
-                c30 += v3 * d0;
-                c31 += v3 * d1;
-            }
-            REAL *out = block + j * npad + a;
-            *(VEC *)out = c00;
-            *(VEC *)(out + VLEN) = c01;
-            *(VEC *)(out + npad) = c10;
-            *(VEC *)(out + npad + VLEN) = c11;
-            *(VEC *)(out + 2 * npad) = c20;
-            *(VEC *)(out + 2 * npad + VLEN) = c21;
-            *(VEC *)(out + 3 * npad) = c30;
-            *(VEC *)(out + 3 * npad + VLEN) = c31;
+        for (; j + SN_DTX_TILE <= nb; j += SN_DTX_TILE)
+            K(dtx_tile)(SN_DTX_TILE, nf, X + j * next, step, next, P, npad, block + j * npad + a);
+        if (nb - j >= 4) {
+            K(dtx_tile)(4, nf, X + j * next, step, next, P, npad, block + j * npad + a);
+            j += 4;
         }
-        for (; j < nb; ++j) {
-            const REAL *x0 = X + j * next;
-            VEC c00 = {0}, c01 = {0};
-            for (sn_size f = 0; f < nf; ++f) {
-                const REAL v0 = x0[f * step];
-                c00 += v0 * *(const VEC *)(P + f * PANEL);
-                c01 += v0 * *(const VEC *)(P + f * PANEL + VLEN);
-            }
-            *(VEC *)(block + j * npad + a) = c00;
-            *(VEC *)(block + j * npad + a + VLEN) = c01;
+        if (nb - j >= 2) {
+            K(dtx_tile)(2, nf, X + j * next, step, next, P, npad, block + j * npad + a);
+            j += 2;
         }
+        if (j < nb)
+            K(dtx_tile)(1, nf, X + j * next, step, next, P, npad, block + j * npad + a);
     }
 }

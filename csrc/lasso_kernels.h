@@ -532,6 +532,7 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
 
 #undef PANEL
 #undef SN_DTX_PACK_FEATURES
+#undef SN_DTX_TILE
 #undef VEC
 #undef VLEN
 #undef LASSO_FIRST_TOL

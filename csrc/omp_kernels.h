@@ -641,6 +641,7 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef GRAM_COLS
 #undef PANEL
 #undef SN_DTX_PACK_FEATURES
+#undef SN_DTX_TILE
 #undef K
 #undef VEC
 #undef IVEC
