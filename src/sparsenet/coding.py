@@ -15,7 +15,7 @@ import numpy as np
 from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too)
 from sparsenet import _coding, _omp, backend, reference
 from sparsenet._validate import as_aligned, as_array, as_c_array, check_index, result_dtype
-from sparsenet.omp import _check_bool, _check_finite, omp
+from sparsenet.omp import _check_bool, _check_finite, _check_stop, checked_omp, omp
 
 
 # The default tolerances: scikit-learn's sparse_encode uses 1e-8; float32 arithmetic cannot take
@@ -350,9 +350,16 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     D = np.asfortranarray(reference.ksvd_init(Xf, n_atoms, init, random_state), dtype=dtype)
     R = np.empty_like(Xf)
     x_flat, r_flat, d_flat = np.ravel(Xf, order="F"), np.ravel(R, order="F"), np.ravel(D, order="F")
+    if code_step is None:  # X checked once here, not by omp on every iteration
+        max_atoms, _ = _check_stop(n_nonzero_coefs, tol, n_atoms, max(int(0.1 * n_atoms), 1))
+        norms = None if tol is None else \
+            np.ascontiguousarray(np.einsum("ij,ij->j", Xf, Xf), dtype=dtype)
+
+        def code_step(D):  # as _ksvd_codes: premature stops are silent
+            return checked_omp(D, Xf, max_atoms, tol, "auto", "csc", dtype, norms)[0]
     errors = []
     for _ in range(max_iter):
-        codes = _ksvd_codes(D, Xf, n_nonzero_coefs, tol) if code_step is None else code_step(D)
+        codes = code_step(D)
         by_atom = codes.tocsr()
         csr_values = np.ascontiguousarray(by_atom.data, dtype=dtype)
         isa, threads = backend.native_options()

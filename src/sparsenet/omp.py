@@ -282,24 +282,34 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     if backend.use_numpy():
         return reference.omp(D, X, n_nonzero_coefs=max_atoms, tol=tol, precompute=precompute,
                              return_format=return_format, copy=copy)
+    X2 = as_aligned(X2.astype(dtype, copy=False))
+    coef, n_premature = checked_omp(D, X2, max_atoms, tol, precompute, return_format, dtype)
+    _warn(n_premature, n_signals)
+    return _shape_result(coef, one_signal, return_format)
+
+
+def checked_omp(D, X, max_atoms, tol, precompute, return_format, dtype, norms=None):
+    """:func:`omp` on arguments it has checked (D and X 2-D, finite, X of `dtype` and aligned;
+    `max_atoms` and `tol` from the stop rules; `norms`, with tol, the signals' squared norms if
+    known): (coef of shape (n_atoms, n_signals), n_premature), with no warning. For callers that
+    code the same signals again and again (K-SVD), where checking X on each call cost as much as
+    a step of the pursuit."""
+    n_features, n_atoms = D.shape
+    n_signals = X.shape[1]
     if tol is not None:  # at most rank(D) <= n_features atoms can be independent
         max_atoms = min(n_atoms, n_features)
+        if norms is None:
+            norms = np.ascontiguousarray(np.einsum("ij,ij->j", X, X), dtype=dtype)
     if precompute == "auto":
         precompute = precompute_gram(n_atoms, n_features, n_signals, max_atoms, tol, dtype)
     D_padded = _padded_rows(D, n_atoms, dtype)
-    X2 = as_aligned(X2.astype(dtype, copy=False))
     G = None
     if precompute:
         G = np.empty((n_atoms, D_padded.shape[1]), dtype=dtype)
         isa, threads = backend.native_options()
         _omp.gram(isa, threads, D_padded, n_atoms, G)
-    norms = None
-    if tol is not None:
-        norms = np.ascontiguousarray(np.einsum("ij,ij->j", X2, X2), dtype=dtype)
-    coef, n_premature = _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype,
-                                return_format, D=D_padded, G=G, X=X2, norms=norms)
-    _warn(n_premature, n_signals)
-    return _shape_result(coef, one_signal, return_format)
+    return _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
+                   D=D_padded, G=G, X=X, norms=norms)
 
 
 def omp_gram(G: ArrayLike, DtX: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
