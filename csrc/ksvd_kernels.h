@@ -2,7 +2,8 @@
  * coding.h for the problem.
  *
  * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
- *   REAL  value type     SFX  type suffix (f32, f64)     SQRT  its square root     ISA  level name
+ *   REAL  value type     SFX  type suffix (f32, f64)     SQRT  its square root
+ *   ISA, SN_VBYTES  level name and vector width
  *
  * The residual R = X - D Gamma is formed once (one pass over the codes, by signal); then the atoms
  * are updated in order, each seeing the atoms and codes updated before it. For atom j, used by the
@@ -44,6 +45,7 @@ static inline REAL K(ksvd_dot)(const REAL *restrict a, const REAL *restrict b, s
     REAL sum = 0;
     for (; f < n; ++f)
         sum += a[f] * b[f];
+    _Static_assert(KSVD_CHAINS == 4, "the chains are added as two pairs");
     const VEC v = (acc[0] + acc[1]) + (acc[2] + acc[3]);
     for (sn_size l = 0; l < VLEN; ++l)
         sum += v[l];

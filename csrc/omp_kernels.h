@@ -134,8 +134,8 @@ static inline VEC K(omp_vabs)(VEC x)
 
 /* Running (max |alpha|, first index reaching it) per vector lane, for the vector c of alpha whose
  * lanes' indices are the vector `at`; lanes are scanned in increasing index order, so the strict >
- * keeps the first occurrence, as np.argmax does. (`at` is a running vector plus a constant: built
- * from the scalar offset, it cost a move and a broadcast per vector, a sixth of the pass.) */
+ * keeps the first occurrence, as np.argmax does. (In omp_extend's tiles `at` is a running vector
+ * plus a constant: built from the scalar offset, it cost a move and a broadcast per vector.) */
 #define SN_OMP_TRACK(c, at, vmax, vidx)                               \
     do {                                                              \
         const VEC ac = K(omp_vabs)(c);                                \
@@ -504,12 +504,13 @@ static int K(omp_run)(int n_threads, const PROBLEM *p, sn_size *n_premature)
 }
 
 /* The Gram matrix G = D^T D is tiled like a GEMM: GRAM_ROWS atoms of G's rows (broadcast) by
- * GRAM_COLS atoms of its columns (2 vectors), 12 accumulators over the features. Both operands are
+ * GRAM_COLS atoms of its columns (2 vectors), one dtx_tile (dtx_panels.h). Both operands are
  * first packed feature-major (a panel of atoms, each feature's atoms contiguous), so the tile reads
  * two sequential streams: read in place, D's rows are npad apart, a power of two for the usual
  * dictionary sizes, and every feature of a column fell into the same L1 set. */
 #define GRAM_ROWS 6
 #define GRAM_COLS PANEL
+_Static_assert(GRAM_ROWS <= SN_DTX_TILE, "a Gram tile is one dtx_tile");
 
 /* The row block at atom i0: out[f * GRAM_ROWS + r] = D[f, i0 + r], zero past n_atoms, read from
  * the packed column panels (sequential reads; D's rows, npad apart, would each be a cache miss). */
@@ -538,45 +539,13 @@ static void K(omp_gram_tile)(const REAL *restrict a, const REAL *restrict b, sn_
                              sn_size i0, sn_size j0, sn_size n_atoms, sn_size npad,
                              REAL *restrict G)
 {
-    VEC c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-    VEC c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    for (sn_size f = 0; f < n_features; ++f) {
-        const VEC b0 = *(const VEC *)(b + f * GRAM_COLS);
-        const VEC b1 = *(const VEC *)(b + f * GRAM_COLS + VLEN);
-        const REAL *af = a + f * GRAM_ROWS;
-        REAL v = af[0];
-        c00 += v * b0;
-        c01 += v * b1;
-        v = af[1];
-        c10 += v * b0;
-        c11 += v * b1;
-        v = af[2];
-        c20 += v * b0;
-        c21 += v * b1;
-        v = af[3];
-        c30 += v * b0;
-        c31 += v * b1;
-        v = af[4];
-        c40 += v * b0;
-        c41 += v * b1;
-        v = af[5];
-        c50 += v * b0;
-        c51 += v * b1;
-    }
     REAL tile[GRAM_ROWS][GRAM_COLS] __attribute__((aligned(64)));
-    const VEC acc[GRAM_ROWS][2] = {{c00, c01}, {c10, c11}, {c20, c21},
-                                   {c30, c31}, {c40, c41}, {c50, c51}};
-    for (sn_size r = 0; r < GRAM_ROWS; ++r) {
-        *(VEC *)tile[r] = acc[r][0];
-        *(VEC *)(tile[r] + VLEN) = acc[r][1];
-    }
+    K(dtx_tile)(GRAM_ROWS, n_features, a, GRAM_ROWS, 1, b, GRAM_COLS, &tile[0][0]);
     const sn_size rows = SN_MIN((sn_size)GRAM_ROWS, n_atoms - i0);
     const sn_size cols = SN_MIN((sn_size)GRAM_COLS, n_atoms - j0); /* <= 0 past the atoms */
     if (i0 + GRAM_ROWS <= j0) { /* wholly above the diagonal: whole rows, and the mirror */
-        for (sn_size r = 0; r < rows; ++r) {
-            *(VEC *)(G + (i0 + r) * npad + j0) = acc[r][0];
-            *(VEC *)(G + (i0 + r) * npad + j0 + VLEN) = acc[r][1];
-        }
+        for (sn_size r = 0; r < rows; ++r)
+            memcpy(G + (i0 + r) * npad + j0, tile[r], sizeof tile[r]);
         for (sn_size c = 0; c < cols; ++c)
             for (sn_size r = 0; r < rows; ++r)
                 G[(j0 + c) * npad + i0 + r] = tile[r][c];
@@ -650,6 +619,7 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef VEC
 #undef IVEC
 #undef SN_OMP_TRACK
+#undef SN_OMP_TRACK_BEGIN
 #undef SN_OMP_MERGE
 #undef VLEN
 #undef PROBLEM

@@ -29,6 +29,20 @@ def test_error_decreases_and_atoms_unit_norm():
     np.testing.assert_allclose(np.linalg.norm(X - D @ codes), errors[-1], rtol=1e-10)
 
 
+@pytest.mark.parametrize("n_features", [2, 3, 15, 16, 17, 33, 64, 65])
+def test_against_reference_at_every_level_and_width(isa, n_features):
+    """The atom update sums its dot products and norms in vectors (csrc/ksvd_kernels.h): widths
+    below, at and past each level's vectors, with and without a tail."""
+    X = signals(n_features=n_features, n_atoms=24, n_signals=200, seed=n_features)
+    D, codes, errors = sparsenet.ksvd(X, 24, n_nonzero_coefs=2, max_iter=3, random_state=1,
+                                      return_errors=True)
+    D_ref, codes_ref, errors_ref = reference.ksvd(X, 24, 2, None, max_iter=3, random_state=1)
+    np.testing.assert_allclose(D, D_ref, atol=1e-8)
+    np.testing.assert_allclose(codes, codes_ref, atol=1e-8)
+    # (2 features, 2 atoms a signal: errors at rounding level, compared against ||X||)
+    np.testing.assert_allclose(errors, errors_ref, rtol=1e-8, atol=1e-12 * np.linalg.norm(X))
+
+
 @pytest.mark.parametrize("tol", [None, 0.05])
 def test_against_reference(tol):
     X = signals(seed=1)

@@ -407,6 +407,21 @@ def test_gram_kernel(isa, dtype, n_features, n_atoms):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_signal_coded_alone_or_in_a_batch_is_the_same_numbers(isa, dtype, order):
+    """D^T X is computed in register tiles of 6, 4, 2 and 1 signals (csrc/dtx_panels.h); each entry
+    is one chain over the features whatever the tile, so a signal's code does not depend on how
+    many signals share its call (batches of 1 to 13 leave every remainder; 140 crosses a block)."""
+    D = dictionary(20, 70, dtype=dtype)
+    X, _ = sparse_signals(D, 140, 4, noise=0.1)
+    X = np.asarray(X, dtype=dtype, order=order)
+    alone = np.column_stack([sparsenet.omp(D, X[:, j], n_nonzero_coefs=6) for j in range(140)])
+    for n in list(range(1, 14)) + [140]:
+        batch = sparsenet.omp(D, np.asarray(X[:, :n], order=order), n_nonzero_coefs=6)
+        np.testing.assert_array_equal(batch, alone[:, :n])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_gram_and_rows_from_the_dictionary_are_the_same_numbers(isa, dtype):
     """The Gram tile and the rows computed from D (precompute=False) sum each entry in the same
     order, so the two paths give bit-identical codes (a few signals of a dictionary whose rows of
