@@ -128,13 +128,18 @@ def minibatch(X, **budget):
     return unit_atoms(model.components_.T)
 
 
+def epochs_in_batches(X):
+    """trainDL's 512-signal mini-batches in ITERATIONS epochs of X."""
+    return max(1, ITERATIONS * X.shape[1] // 512)
+
+
 def train_dl(X, batches=None):
     """SPAMS trainDL (OMP mode, k atoms): `batches` 512-signal mini-batches, by default 10 epochs'
     worth. (Its own time budget, a negative count, is whole seconds: at least one, more than
     K-SVD takes here; so the equal-time row gives it the batches that fit in K-SVD's time.)"""
     import spams
 
-    batches = ITERATIONS * X.shape[1] // 512 if batches is None else max(1, batches)
+    batches = epochs_in_batches(X) if batches is None else batches
     return unit_atoms(spams.trainDL(np.asfortranarray(X), K=N_ATOMS, lambda1=K, mode=3,
                                     iter=batches, batchsize=512, numThreads=1, verbose=False))
 
@@ -180,10 +185,10 @@ def ksvd_rows(n_signals, dl_signals, repeat):
     except ImportError:
         print("  SPAMS: not installed")
     else:
-        ten_epochs = ITERATIONS * X.shape[1] // 512  # mini-batches
         with threads(1):
             t_sp, D_sp = best_time(lambda: train_dl(X), 1)
-            batches = round(ten_epochs * t_ours / t_sp)  # at its speed in the 10-epoch run
+            # at its speed in the 10-epoch run
+            batches = max(1, round(epochs_in_batches(X) * t_ours / t_sp))
             t_sp_t, D_sp_t = best_time(lambda: train_dl(X, batches), 1)
         print(f"  vs SPAMS trainDL: relative error {representation_error(D_sp, X):.4f} after "
               f"{ITERATIONS} epochs ({t_sp:.2f} s), {representation_error(D_sp_t, X):.4f} after "

@@ -16,7 +16,8 @@ from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too
 from sparsenet import _coding, _omp, backend, reference
 from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, new_output,
                                 result_dtype)
-from sparsenet.omp import _check_bool, _check_finite, _check_stop, checked_omp, omp
+from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_checked, omp,
+                           _default_atoms, _squared_norms)
 
 
 # The default tolerances: scikit-learn's sparse_encode uses 1e-8; float32 arithmetic cannot take
@@ -171,7 +172,7 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
     G = np.empty((n_atoms, npad), dtype=dtype)
     isa, threads = backend.native_options()
     _omp.gram(isa, threads, D_padded, n_atoms, G)
-    norms = np.ascontiguousarray(np.einsum("ij,ij->j", X2, X2), dtype=dtype)
+    norms = _squared_norms(X2, dtype)
     coef = _run_lasso(G, npad, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start,
                       dtype, D=D_padded, X=X2)
     return coef[:, 0] if X.ndim == 1 else coef
@@ -325,7 +326,8 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
 def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, return_format,
           return_errors, code_step=None):
     """:func:`ksvd`; `code_step(D)`, when given, returns the CSC codes of all the signals in
-    place of :func:`_ksvd_codes` (sparsenet.dask codes them on a cluster)."""
+    place of the default, Batch-OMP on X checked once (sparsenet.dask passes one that codes them
+    with :func:`_ksvd_codes` block by block on a cluster)."""
     X = as_array(X, "X", ndim=2)
     n_features, n_signals = X.shape
     if n_features == 0 or n_signals == 0:
@@ -354,12 +356,11 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     R = np.empty_like(Xf)
     x_flat, r_flat, d_flat = np.ravel(Xf, order="F"), np.ravel(R, order="F"), np.ravel(D, order="F")
     if code_step is None:  # X checked once here, not by omp on every iteration
-        max_atoms, _ = _check_stop(n_nonzero_coefs, tol, n_atoms, max(int(0.1 * n_atoms), 1))
-        norms = None if tol is None else \
-            np.ascontiguousarray(np.einsum("ij,ij->j", Xf, Xf), dtype=dtype)
+        max_atoms, _ = _check_stop(n_nonzero_coefs, tol, n_atoms, _default_atoms(n_atoms))
+        norms = None if tol is None else _squared_norms(Xf, dtype)
 
         def code_step(D):  # as _ksvd_codes: premature stops are silent
-            return checked_omp(D, Xf, max_atoms, tol, "auto", "csc", dtype, norms)[0]
+            return _omp_on_checked(D, Xf, max_atoms, tol, "auto", "csc", dtype, norms)[0]
     errors = []
     for _ in range(max_iter):
         codes = code_step(D)

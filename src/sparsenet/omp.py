@@ -34,6 +34,16 @@ def _check_finite(a, name):
         raise ValueError(f"{name} must not contain NaN or infinity")
 
 
+def _default_atoms(n_atoms):
+    """:func:`omp`'s atoms per signal when neither n_nonzero_coefs nor tol is given."""
+    return max(int(0.1 * n_atoms), 1)
+
+
+def _squared_norms(X, dtype):
+    """The squared norms of the columns of X, as the kernels' `norms` (with tol)."""
+    return np.ascontiguousarray(np.einsum("ij,ij->j", X, X), dtype=dtype)
+
+
 def _check_stop(n_nonzero_coefs, tol, n_atoms, default):
     """(max atoms per signal, tol or None) from the two stop rules, as scikit-learn settles them."""
     if n_nonzero_coefs is not None:
@@ -171,7 +181,7 @@ def precompute_gram(n_atoms: int, n_features: int, n_signals: int,
     # signals computing about a quarter of its rows (O2, 1024 atoms, k = 32: between 4 and 8
     # signals; O1, 256 atoms, k = 8: between 8 and 16; float32 and float64 alike).
     if tol is not None or n_nonzero_coefs is None:
-        n_nonzero_coefs = min(n_atoms, n_features) if tol is not None else max(int(0.1 * n_atoms), 1)
+        n_nonzero_coefs = min(n_atoms, n_features) if tol is not None else _default_atoms(n_atoms)
     return (4 * n_signals * n_nonzero_coefs >= n_atoms
             and n_atoms * n_atoms * np.dtype(dtype).itemsize <= 2**30)
 
@@ -267,7 +277,7 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
         raise ValueError(f"shape mismatch: D has {n_features} rows (features), so X.shape[0] must be "
                          f"{n_features}; got X.shape={X.shape}")
     dtype = result_dtype(D, X, names=("D", "X"))
-    max_atoms, tol = _check_stop(n_nonzero_coefs, tol, n_atoms, max(int(0.1 * n_atoms), 1))
+    max_atoms, tol = _check_stop(n_nonzero_coefs, tol, n_atoms, _default_atoms(n_atoms))
     if not (isinstance(precompute, (bool, np.bool_)) or precompute == "auto"):
         raise ValueError(f"precompute must be True, False or 'auto', got {precompute!r}")
     _check_format(return_format)
@@ -283,15 +293,16 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
         return reference.omp(D, X, n_nonzero_coefs=max_atoms, tol=tol, precompute=precompute,
                              return_format=return_format, copy=copy)
     X2 = as_aligned(X2.astype(dtype, copy=False))
-    coef, n_premature = checked_omp(D, X2, max_atoms, tol, precompute, return_format, dtype)
+    coef, n_premature = _omp_on_checked(D, X2, max_atoms, tol, precompute, return_format, dtype)
     _warn(n_premature, n_signals)
     return _shape_result(coef, one_signal, return_format)
 
 
-def checked_omp(D, X, max_atoms, tol, precompute, return_format, dtype, norms=None):
+def _omp_on_checked(D, X, max_atoms, tol, precompute, return_format, dtype, norms=None):
     """:func:`omp` on arguments it has checked (D and X 2-D, finite, X of `dtype` and aligned;
-    `max_atoms` and `tol` from the stop rules; `norms`, with tol, the signals' squared norms if
-    known): (coef of shape (n_atoms, n_signals), n_premature), with no warning. For callers that
+    `max_atoms` and `tol` from the stop rules, max_atoms ignored with tol; `norms`, with tol, the
+    signals' squared norms if known): (coef of shape (n_atoms, n_signals), n_premature), with no
+    warning. For callers that
     code the same signals again and again (K-SVD), where checking X on each call cost as much as
     a step of the pursuit."""
     n_features, n_atoms = D.shape
@@ -299,7 +310,7 @@ def checked_omp(D, X, max_atoms, tol, precompute, return_format, dtype, norms=No
     if tol is not None:  # at most rank(D) <= n_features atoms can be independent
         max_atoms = min(n_atoms, n_features)
         if norms is None:
-            norms = np.ascontiguousarray(np.einsum("ij,ij->j", X, X), dtype=dtype)
+            norms = _squared_norms(X, dtype)
     if precompute == "auto":
         precompute = precompute_gram(n_atoms, n_features, n_signals, max_atoms, tol, dtype)
     D_padded = _padded_rows(D, n_atoms, dtype)
