@@ -18,6 +18,8 @@
 #define LASSO_BLOCK_SIGNALS ((sn_size)32)
 
 #define REAL float
+#define IREAL int32_t
+#define SIGNBIT INT32_MIN
 #define SFX f32
 #define ABS fabsf
 #define SQRT sqrtf
@@ -29,12 +31,16 @@
 #include "sn_instantiate.h"
 #undef SN_TEMPLATE
 #undef REAL
+#undef IREAL
+#undef SIGNBIT
 #undef SFX
 #undef ABS
 #undef SQRT
 #undef SN_EPS
 
 #define REAL double
+#define IREAL int64_t
+#define SIGNBIT INT64_MIN
 #define SFX f64
 #define ABS fabs
 #define SQRT sqrt
@@ -46,6 +52,8 @@
 #include "sn_instantiate.h"
 #undef SN_TEMPLATE
 #undef REAL
+#undef IREAL
+#undef SIGNBIT
 #undef SFX
 #undef ABS
 #undef SQRT

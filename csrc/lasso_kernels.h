@@ -2,11 +2,14 @@
  *
  * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
  *   REAL  value type     SFX  type suffix (f32, f64)     ABS, SQRT  |x| and sqrt for REAL
+ *   IREAL the signed integer as wide as REAL, SIGNBIT its sign bit (the lanes of vector compares)
  *
  * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, the
  * atoms enter in passes at falling thresholds of |c| (alpha + (max |c| - alpha) / 2, / 4, ...),
  * strongest first, a coarse homotopy: in index order, atoms merely correlated with the signal's
- * own entered first and a third of the work went to taking them out again. Then repeat:
+ * own entered first and a third of the work went to taking them out again. Each pass tests the
+ * atoms a block of vectors at a time and enters them one by one within blocks that hold one
+ * (listing the candidates once, then visiting them, cost a tenth of the whole). Then repeat:
  *   1. one pass over the zero coefficients in index order (a vectorised test per block of atoms):
  *      those that violate the conditions enter. c takes the entries in step 3; meanwhile the
  *      violators' own correlations are kept current, so that a later one is tested again;
@@ -17,10 +20,12 @@
  *      n_atoms), until the largest change is <= tol_inner * the largest coefficient
  *      (scikit-learn's rule for its full sweeps, which here are 1 and 3 together); then c on every
  *      atom from the phase's changes and entries, four rows of G per pass. When the phase ended by
- *      its tolerance, the same pass also gives the correlations at the exact solution for the
- *      support and signs, a_S = G_SS^-1 (b_S - alpha s_S) (a Cholesky solve of the gathered G_SS,
- *      supports up to LASSO_NEWTON_MAX atoms): kept when its signs agree and no other atom
- *      violates the conditions, and then the gap decides.
+ *      its tolerance, and once per signal after LASSO_NEWTON_SWEEPS sweeps whether it did or not
+ *      (the support is usually right by then, and sweeping to 1e-4 took most of the sweeps), the
+ *      same pass also gives the correlations at the exact solution for the support and signs,
+ *      a_S = G_SS^-1 (b_S - alpha s_S) (a Cholesky solve of the gathered G_SS, supports up to
+ *      LASSO_NEWTON_MAX atoms): kept when its signs agree and no other atom violates the
+ *      conditions, and then the gap decides.
  * The rows of G (n_atoms long, too many to stay in L2 beside the streams of B and the codes) are
  * the cost: each phase reads the support's rows once, entries of step 1 read only the violators'
  * columns.
@@ -35,6 +40,8 @@
 #define VEC K(lasso_vec)
 #define VLEN ((sn_size)(SN_VBYTES / sizeof(REAL)))
 typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
+#define IVEC K(lasso_ivec)
+typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES)));
 
 #include "dtx_panels.h" /* PANEL, dtx_pack_panels, dtx_correlate: b = D^T x block by block */
 
@@ -42,6 +49,8 @@ typedef REAL VEC __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), m
 #define LASSO_FIRST_TOL 1e-4
 /* Passes of step 0, at thresholds alpha + (max |c| - alpha) / 2^pass. */
 #define LASSO_FIRST_PASSES 4
+/* Sweeps of a signal's first phase 3 after which its exact minimiser is tried, settled or not. */
+#define LASSO_NEWTON_SWEEPS 3
 
 static inline REAL K(lasso_shrink)(REAL z, REAL alpha, int positive)
 {
@@ -110,30 +119,54 @@ static void K(lasso_subtract_rows)(sn_size n, const REAL *G, sn_size ld, const i
     }
 }
 
-/* Atoms per block of the violator scan: one vectorisable test per block, and the (scalar) listing
- * only in the few blocks that hold a violator. */
-#define LASSO_SCAN_BLOCK 8
+/* Atoms per block of the violator tests: two vectors, tested at once (a compare per vector, an OR
+ * across the lanes); the (scalar) work on single atoms only in the few blocks that hold one. */
+#define LASSO_SCAN_BLOCK (2 * VLEN)
 
-/* The zero coefficients that violate the optimality conditions (|c| > lim, c > lim when positive;
- * lim is +inf for atoms of norm zero) into V, in index order; returns their count. */
+/* |v| lane by lane, or v itself when positive (then only c > lim violates, and max c counts) */
+static inline VEC K(lasso_vmagnitude)(VEC v, int positive)
+{
+    return positive ? v : (VEC)((IVEC)v & ~((IVEC){0} + SIGNBIT));
+}
+
+/* Whether atom i violates the optimality conditions at its zero coefficient with margin: |c| (c
+ * when positive) above both lim (alpha, or +inf for atoms of norm zero) and floor. */
+static inline int K(lasso_violates)(sn_size i, const REAL *c, const REAL *a, const REAL *lim,
+                                    REAL floor, int positive)
+{
+    const REAL m = positive ? c[i] : ABS(c[i]);
+    return (a[i] == 0) & (m > lim[i]) & (m > floor);
+}
+
+/* Whether any atom of the block from i0 (LASSO_SCAN_BLOCK atoms) violates, as lasso_violates. */
+static inline int K(lasso_block_violates)(sn_size i0, const REAL *c, const REAL *a, const REAL *lim,
+                                          REAL floor, int positive)
+{
+    const VEC zero = {0}, low = (VEC){0} + floor;
+    IVEC hit = {0};
+    for (sn_size h = i0; h < i0 + LASSO_SCAN_BLOCK; h += VLEN) {
+        const VEC m = K(lasso_vmagnitude)(*(const VEC *)(c + h), positive);
+        hit |= (*(const VEC *)(a + h) == zero) & (m > *(const VEC *)(lim + h)) & (m > low);
+    }
+    IREAL any = 0;
+    for (sn_size l = 0; l < VLEN; ++l)
+        any |= hit[l];
+    return any != 0;
+}
+
+/* The zero coefficients that violate the optimality conditions (lasso_violates, floor 0) into V, in
+ * index order; returns their count. */
 static sn_size K(lasso_scan)(sn_size n, const REAL *c, const REAL *a, const REAL *lim, int positive,
                              int32_t *restrict V)
 {
     sn_size v = 0;
     for (sn_size i0 = 0; i0 < n; i0 += LASSO_SCAN_BLOCK) {
         const sn_size end = SN_MIN(n, i0 + LASSO_SCAN_BLOCK);
-        int hit = 0;
-        if (positive) {
-            for (sn_size i = i0; i < end; ++i)
-                hit |= (a[i] == 0) & (c[i] > lim[i]);
-        } else {
-            for (sn_size i = i0; i < end; ++i)
-                hit |= (a[i] == 0) & (ABS(c[i]) > lim[i]);
-        }
-        if (!hit) continue;
+        if (end - i0 == LASSO_SCAN_BLOCK && !K(lasso_block_violates)(i0, c, a, lim, 0, positive))
+            continue;
         for (sn_size i = i0; i < end; ++i) {
             V[v] = (int32_t)i;
-            v += (a[i] == 0) & ((positive ? c[i] : ABS(c[i])) > lim[i]);
+            v += K(lasso_violates)(i, c, a, lim, 0, positive);
         }
     }
     return v;
@@ -142,15 +175,21 @@ static sn_size K(lasso_scan)(sn_size n, const REAL *c, const REAL *a, const REAL
 /* max |c| (max c when positive, at least 0) over every atom: the dual scaling of the gap. */
 static REAL K(lasso_dual)(sn_size n, const REAL *c, int positive)
 {
-    REAL top = 0;
-    if (positive) {
-        for (sn_size i = 0; i < n; ++i)
-            top = c[i] > top ? c[i] : top;
-    } else {
-        for (sn_size i = 0; i < n; ++i)
-            top = ABS(c[i]) > top ? ABS(c[i]) : top;
+    VEC top = {0};
+    sn_size i = 0;
+    for (; i + VLEN <= n; i += VLEN) {
+        const VEC m = K(lasso_vmagnitude)(*(const VEC *)(c + i), positive);
+        const IVEC gt = m > top;
+        top = (VEC)(((IVEC)m & gt) | ((IVEC)top & ~gt));
     }
-    return top;
+    REAL best = 0;
+    for (sn_size l = 0; l < VLEN; ++l)
+        best = top[l] > best ? top[l] : best;
+    for (; i < n; ++i) {
+        const REAL m = positive ? c[i] : ABS(c[i]);
+        best = m > best ? m : best;
+    }
+    return best;
 }
 
 /* Per-thread scratch: n-long b, c, cN, the entries not yet in c (pend, kept at zero between
@@ -221,8 +260,14 @@ static int K(lasso_newton_holds)(sn_size n, const REAL *cN, const REAL *lim, int
                                  sn_size k, const int32_t *A, const REAL *w)
 {
     const REAL slack = 1 + 64 * (REAL)SN_EPS;
+    IVEC over = {0}; /* minus the count per lane: a true compare is -1 */
+    sn_size t = 0;
+    for (; t + VLEN <= n; t += VLEN)
+        over += K(lasso_vmagnitude)(*(const VEC *)(cN + t), positive) > *(const VEC *)(lim + t) * slack;
     sn_size violators = 0;
-    for (sn_size t = 0; t < n; ++t)
+    for (sn_size l = 0; l < VLEN; ++l)
+        violators -= (sn_size)over[l];
+    for (; t < n; ++t)
         violators += (positive ? cN[t] : ABS(cN[t])) > lim[t] * slack;
     for (sn_size p = 0; p < k; ++p) {
         const REAL ct = positive ? cN[A[p]] : ABS(cN[A[p]]);
@@ -265,22 +310,16 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
     sn_size work = 0;
     *converged = 0;
     if (!warm) { /* 0. the violators, strongest first: passes at falling thresholds */
-        for (sn_size i = 0; i < n; ++i) { /* every coefficient is zero: no blocks to skip */
-            V[nv] = (int32_t)i;
-            nv += (positive ? c[i] : ABS(c[i])) > lim[i];
-        }
-        REAL top = 0;
-        for (sn_size q = 0; q < nv; ++q) {
-            const REAL ci = positive ? c[V[q]] : ABS(c[V[q]]);
-            top = ci > top ? ci : top;
-        }
-        for (int pass = 1; pass <= LASSO_FIRST_PASSES && nv > 0; ++pass) {
+        const REAL top = K(lasso_dual)(n, c, positive);
+        for (int pass = 1; pass <= LASSO_FIRST_PASSES && top > alpha; ++pass) {
             const REAL threshold = alpha + (top - alpha) / (REAL)(1 << pass);
-            sn_size kept = 0; /* the candidates that still violate and have not entered */
-            for (sn_size q = 0; q < nv; ++q) {
-                const sn_size i = V[q];
-                const REAL ci = positive ? c[i] : ABS(c[i]);
-                if (ci > threshold) {
+            for (sn_size i0 = 0; i0 < n; i0 += LASSO_SCAN_BLOCK) {
+                const sn_size end = SN_MIN(n, i0 + LASSO_SCAN_BLOCK);
+                if (end - i0 == LASSO_SCAN_BLOCK &&
+                    !K(lasso_block_violates)(i0, c, a, lim, threshold, positive))
+                    continue;
+                for (sn_size i = i0; i < end; ++i) {
+                    if (!K(lasso_violates)(i, c, a, lim, threshold, positive)) continue;
                     const REAL new = K(lasso_shrink)(c[i], alpha, positive) / diag[i];
                     a[i] = new;
                     sn_size p = k++; /* the support, kept in index order (insertion) */
@@ -290,16 +329,13 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                     const REAL *row = G + i * ld;
                     for (sn_size t = 0; t < n; ++t)
                         c[t] -= new * row[t];
-                    continue;
                 }
-                V[kept] = (int32_t)i;
-                kept += ci > alpha;
             }
-            nv = kept;
             work += n;
         }
     }
     int settled = 0; /* the last phase over the support ended by its tolerance */
+    int tried_early = 0; /* the exact minimiser was tried after LASSO_NEWTON_SWEEPS sweeps */
     for (;;) {
         /* 1. the zero coefficients that violate enter, in index order. c takes the entries at the
          * end of the phase (3) with the other changes; until then cN holds the violators' own
@@ -382,6 +418,8 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                     cA[q] -= d * row[A[q]];
             }
         }
+        int early = 0;
+        sn_size sweeps = 0;
         while (work < budget) {
             work += SN_MAX(k, (sn_size)1);
             REAL max_change = 0, max_coef = 0;
@@ -410,11 +448,16 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 settled = 1;
                 break;
             }
+            if (has_norm && compact && !tried_early && ++sweeps == LASSO_NEWTON_SWEEPS) {
+                early = tried_early = 1;
+                break;
+            }
         }
         /* c on every atom from the phase's changes; once the phase settled, also the correlations
          * at the exact minimiser for its support and signs (from the same reads of G), kept when
          * that point is optimal: then the gap decides. */
-        if (settled && has_norm && compact && K(lasso_newton_solve)(k, A, GA, b, a, alpha, s)) {
+        if ((early || (settled && has_norm && compact)) &&
+            K(lasso_newton_solve)(k, A, GA, b, a, alpha, s)) {
             K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, s->w, b, cN);
             if (K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w)) {
                 for (sn_size p = 0; p < k; ++p)
@@ -534,8 +577,10 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
 #undef SN_DTX_PACK_FEATURES
 #undef SN_DTX_TILE
 #undef VEC
+#undef IVEC
 #undef VLEN
 #undef LASSO_FIRST_TOL
 #undef LASSO_FIRST_PASSES
+#undef LASSO_NEWTON_SWEEPS
 #undef LASSO_SCAN_BLOCK
 #undef K
