@@ -15,9 +15,9 @@
  *
  * sn_ksvd_update_*: one dictionary update of approximate K-SVD (ksvd_kernels.h). X: signal i,
  *   feature f at X[i * n_features + f]; D: atom j at D[j * n_features ..], updated in place. The
- *   codes twice: by signal (csc_*: atoms and values of signal i in [csc_indptr[i], csc_indptr[i+1]))
- *   and by atom (csr_*: signals of atom j, values updated in place). R (n_signals x n_features,
- *   scratch) ends as the residual X - D Gamma; energy = ||X - D Gamma||_F^2 after the update;
+ *   codes by signal (atoms and values of signal i in [csc_indptr[i], csc_indptr[i+1]), atoms in
+ *   [0, n_atoms), the values updated in place). R (n_signals x n_features, scratch) ends as the
+ *   residual X - D Gamma; energy = ||X - D Gamma||_F^2 after the update (not computed when NULL);
  *   n_replaced: unused atoms replaced by signals. */
 #ifndef SPARSENET_CODING_H
 #define SPARSENET_CODING_H

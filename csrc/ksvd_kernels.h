@@ -5,8 +5,10 @@
  *   REAL  value type     SFX  type suffix (f32, f64)     SQRT  its square root
  *   ISA, SN_VBYTES  level name and vector width
  *
- * The residual R = X - D Gamma is formed once (one pass over the codes, by signal); then the atoms
- * are updated in order, each seeing the atoms and codes updated before it. For atom j, used by the
+ * The codes come by signal (CSC); their by-atom index (each atom's signals, in signal order, and
+ * where each value sits in the CSC) is built here by a counting sort while the other threads form
+ * the residual R = X - D Gamma (one pass over the codes, by signal); then the atoms are updated in
+ * order, each seeing the atoms and codes updated before it. For atom j, used by the
  * signals I with coefficients g, the residual without atom j is E = R_I + d_j g^T, never formed:
  *   E g   = R_I g + (g.g) d_j            d' = E g / ||E g||
  *   E^T d' = R_I^T d' + g (d_j.d')        g' = E^T d'   and   R_I += d_j g^T - d' g'^T.
@@ -69,6 +71,41 @@ static inline double K(ksvd_norm2)(const REAL *restrict a, sn_size n)
     return acc[0];
 }
 
+/* r = x - sum_p values[p] D[atoms[p]] over p in [lo, hi), KSVD_RTILE vectors of r held in registers
+ * across the atoms (subtracting into r in memory cost a load and a store per atom and vector). */
+#define KSVD_RTILE 8
+static void K(ksvd_residual)(sn_size nf, const REAL *restrict x, int64_t lo, int64_t hi,
+                             const int32_t *atoms, const REAL *values, const REAL *D,
+                             REAL *restrict r)
+{
+    sn_size f0 = 0;
+    for (; f0 + KSVD_RTILE * VLEN <= nf; f0 += KSVD_RTILE * VLEN) {
+        VEC acc[KSVD_RTILE];
+        for (int t = 0; t < KSVD_RTILE; ++t)
+            acc[t] = *(const VEC *)(x + f0 + t * VLEN);
+        for (int64_t p = lo; p < hi; ++p) {
+            const REAL v = values[p];
+            const REAL *d = D + (sn_size)atoms[p] * nf + f0;
+            for (int t = 0; t < KSVD_RTILE; ++t)
+                acc[t] -= v * *(const VEC *)(d + t * VLEN);
+        }
+        for (int t = 0; t < KSVD_RTILE; ++t)
+            *(VEC *)(r + f0 + t * VLEN) = acc[t];
+    }
+    for (; f0 + VLEN <= nf; f0 += VLEN) {
+        VEC acc = *(const VEC *)(x + f0);
+        for (int64_t p = lo; p < hi; ++p)
+            acc -= values[p] * *(const VEC *)(D + (sn_size)atoms[p] * nf + f0);
+        *(VEC *)(r + f0) = acc;
+    }
+    for (; f0 < nf; ++f0) {
+        REAL acc = x[f0];
+        for (int64_t p = lo; p < hi; ++p)
+            acc -= values[p] * D[(sn_size)atoms[p] * nf + f0];
+        r[f0] = acc;
+    }
+}
+
 /* Prefetches row `signal` of R (n_features REALs), line by line, for writing when `write`. */
 #define KSVD_PREFETCH_ROW(R, signal, nf, write)                                        \
     do {                                                                              \
@@ -79,15 +116,27 @@ static inline double K(ksvd_norm2)(const REAL *restrict a, sn_size n)
 
 static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn_size n_signals,
                           const REAL *X, const int64_t *csc_indptr, const int32_t *csc_atoms,
-                          const REAL *csc_values, const int64_t *csr_indptr,
-                          const int32_t *csr_signals, REAL *csr_values, REAL *D, REAL *R,
-                          double *energy, sn_size *n_replaced)
+                          REAL *csc_values, REAL *D, REAL *R, double *energy,
+                          sn_size *n_replaced)
 {
     const sn_size nf = n_features;
     const sn_size n_chunks = (n_signals + KSVD_CHUNK - 1) / KSVD_CHUNK;
-    *energy = 0;
+    if (energy != NULL) *energy = 0;
     *n_replaced = 0;
     const sn_size nnz = csc_indptr[n_signals];
+    /* the codes by atom: atom j's signals csr_signals[csr_indptr[j] ..] and their values
+     * csr_values[..], which go back to csc_values[csr_slot[..]] at the end */
+    int64_t *csr_indptr = (int64_t *)calloc(2 * ((size_t)n_atoms + 1), sizeof(int64_t));
+    int64_t *csr_slot = (int64_t *)malloc((size_t)(nnz + 1) * sizeof(int64_t));
+    int32_t *csr_signals = (int32_t *)malloc((size_t)(nnz + 1) * sizeof(int32_t));
+    REAL *csr_values = (REAL *)malloc((size_t)(nnz + 1) * sizeof(REAL));
+    if (csr_indptr == NULL || csr_slot == NULL || csr_signals == NULL || csr_values == NULL) {
+        free(csr_indptr);
+        free(csr_slot);
+        free(csr_signals);
+        free(csr_values);
+        return SN_ENOMEM;
+    }
     /* Every atom costs the team two barriers, so threads pay only when an average atom's update
      * (4 flops per feature of each signal using it) is worth a thread of its own: with another
      * core busy, the quick bench's atoms (31 signals each) took 1.7-2.7x longer on 2 threads. */
@@ -102,6 +151,10 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
         free(partial);
         free(sig_energy);
         free(taken);
+        free(csr_indptr);
+        free(csr_slot);
+        free(csr_signals);
+        free(csr_values);
         return SN_ENOMEM;
     }
     int have_energies = 0;
@@ -113,19 +166,29 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
          * each, whatever the thread count): two barriers per atom, not four. */
         REAL *restrict dnew = partial + (n_chunks + sn_thread_id()) * nf;
         REAL *restrict chunk_gg = partial + (n_chunks + nt) * nf; /* g.g of each chunk */
-#pragma omp for schedule(static)
-        for (sn_size i = 0; i < n_signals; ++i) {
-            REAL *restrict r = R + i * nf;
-            const REAL *restrict x = X + i * nf;
-            for (sn_size f = 0; f < nf; ++f)
-                r[f] = x[f];
-            for (int64_t p = csc_indptr[i]; p < csc_indptr[i + 1]; ++p) {
-                const REAL v = csc_values[p];
-                const REAL *restrict d = D + (sn_size)csc_atoms[p] * nf;
-                for (sn_size f = 0; f < nf; ++f)
-                    r[f] -= v * d[f];
+        /* one thread sorts the codes by atom (a counting sort, signals in order) while the others
+         * start on R, whose rows go to whichever thread is free */
+#pragma omp single nowait
+        {
+            int64_t *cursor = csr_indptr + n_atoms + 1; /* where each atom's next signal goes */
+            for (sn_size p = 0; p < nnz; ++p)
+                ++csr_indptr[csc_atoms[p] + 1];
+            for (sn_size j = 0; j < n_atoms; ++j) {
+                csr_indptr[j + 1] += csr_indptr[j];
+                cursor[j] = csr_indptr[j];
             }
-        }
+            for (sn_size i = 0; i < n_signals; ++i)
+                for (int64_t p = csc_indptr[i]; p < csc_indptr[i + 1]; ++p) {
+                    const int64_t q = cursor[csc_atoms[p]]++;
+                    csr_signals[q] = (int32_t)i;
+                    csr_values[q] = csc_values[p];
+                    csr_slot[q] = p;
+                }
+        } /* done by the end of R's loop (its barrier) */
+#pragma omp for schedule(dynamic, KSVD_CHUNK)
+        for (sn_size i = 0; i < n_signals; ++i)
+            K(ksvd_residual)(nf, X + i * nf, csc_indptr[i], csc_indptr[i + 1], csc_atoms,
+                             csc_values, D, R + i * nf);
         for (sn_size j = 0; j < n_atoms; ++j) {
             const int64_t lo = csr_indptr[j];
             const sn_size m = (sn_size)(csr_indptr[j + 1] - lo);
@@ -182,7 +245,7 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
                 }
                 chunk_gg[ch] = gg;
             }
-            /* g.g from the chunks' sums: by now a thread ahead may be rewriting csr_values */
+            /* g.g from the chunks' sums: by now a thread ahead may be rewriting the values */
             REAL gg = 0; /* g.g */
             for (sn_size ch = 0; ch < chunks; ++ch)
                 gg += chunk_gg[ch];
@@ -218,22 +281,34 @@ static int K(ksvd_update)(int n_threads, sn_size n_features, sn_size n_atoms, sn
                 for (sn_size f = 0; f < nf; ++f)
                     dj[f] = dnew[f];
         }
+#pragma omp for schedule(static) nowait
+        for (sn_size q = 0; q < nnz; ++q)
+            csc_values[csr_slot[q]] = csr_values[q];
+        if (energy != NULL) {
 #pragma omp for schedule(static)
-        for (sn_size i = 0; i < n_signals; ++i)
-            sig_energy[i] = K(ksvd_norm2)(R + i * nf, nf);
+            for (sn_size i = 0; i < n_signals; ++i)
+                sig_energy[i] = K(ksvd_norm2)(R + i * nf, nf);
+        }
     }
-    double total = 0;
-    for (sn_size i = 0; i < n_signals; ++i)
-        total += sig_energy[i];
-    *energy = total;
+    if (energy != NULL) {
+        double total = 0;
+        for (sn_size i = 0; i < n_signals; ++i)
+            total += sig_energy[i];
+        *energy = total;
+    }
     *n_replaced = replaced;
     free(partial);
     free(sig_energy);
     free(taken);
+    free(csr_indptr);
+    free(csr_slot);
+    free(csr_signals);
+    free(csr_values);
     return SN_OK;
 }
 
 #undef KSVD_CHUNK
+#undef KSVD_RTILE
 #undef KSVD_LANES
 #undef KSVD_CHAINS
 #undef VEC

@@ -31,18 +31,17 @@ def lasso(int isa, int n_threads, sn_size n_atoms, sn_size n_signals, const real
 
 def ksvd_update(int isa, int n_threads, sn_size n_features, sn_size n_atoms, sn_size n_signals,
                 const real[::1] X, const int64_t[::1] csc_indptr, const int32_t[::1] csc_atoms,
-                const real[::1] csc_values, const int64_t[::1] csr_indptr,
-                const int32_t[::1] csr_signals, real[::1] csr_values, real[::1] D, real[::1] R):
-    """One K-SVD dictionary update in place (see csrc/coding.h); returns (energy, n_replaced)."""
+                real[::1] csc_values, real[::1] D, real[::1] R, bint want_energy):
+    """One K-SVD dictionary update in place (see csrc/coding.h); returns (energy, n_replaced),
+    energy None unless asked for."""
     cdef double energy = 0
     cdef sn_size n_replaced = 0
     cdef int status
     cdef const int32_t *ca = &csc_atoms[0] if csc_atoms.shape[0] else NULL
-    cdef const int32_t *cs = &csr_signals[0] if csr_signals.shape[0] else NULL
-    cdef real *cv = &csr_values[0] if csr_values.shape[0] else NULL
+    cdef real *cv = &csc_values[0] if csc_values.shape[0] else NULL
     with nogil:
         status = sn_ksvd_update(isa, n_threads, n_features, n_atoms, n_signals, _ptr(X),
-                                &csc_indptr[0], ca, _ptr(csc_values), &csr_indptr[0], cs, cv, &D[0],
-                                &R[0], &energy, &n_replaced)
+                                &csc_indptr[0], ca, cv, &D[0], &R[0],
+                                &energy if want_energy else NULL, &n_replaced)
     raise_for_status(status)
-    return energy, n_replaced
+    return (energy if want_energy else None), n_replaced

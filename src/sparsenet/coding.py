@@ -364,17 +364,15 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     errors = []
     for _ in range(max_iter):
         codes = code_step(D)
-        by_atom = codes.tocsr()
-        csr_values = np.ascontiguousarray(by_atom.data, dtype=dtype)
+        values = np.ascontiguousarray(codes.data, dtype=dtype)  # updated in place
         isa, threads = backend.native_options()
         energy, _ = _coding.ksvd_update(
             isa, threads, n_features, n_atoms, n_signals, x_flat,
-            codes.indptr.astype(np.int64), codes.indices.astype(np.int32),
-            np.ascontiguousarray(codes.data, dtype=dtype), by_atom.indptr.astype(np.int64),
-            by_atom.indices.astype(np.int32), csr_values, d_flat, r_flat)
-        by_atom.data = csr_values
-        errors.append(math.sqrt(max(energy, 0.0)))
-    codes = by_atom.tocsc()  # the updated values back in signal order
+            codes.indptr.astype(np.int64, copy=False), codes.indices.astype(np.int32, copy=False),
+            values, d_flat, r_flat, return_errors)
+        codes.data = values
+        if return_errors:
+            errors.append(math.sqrt(max(energy, 0.0)))
     if return_format == "dense":
         codes = codes.toarray(order="F")  # from CSC: no C-ordered copy to transpose (6x faster)
     return (D, codes, errors) if return_errors else (D, codes)
