@@ -60,9 +60,11 @@ static inline __attribute__((always_inline)) int K(four_outside)(COL *c0, COL *c
 }
 
 #undef SN_CSR_REGISTER_CHECK /* defined below where gather_dot is */
+#undef SN_CSR_HW_GATHERS
 #if SN_VBYTES == 64 && defined(SN_CSR_DEFAULT_VALUES) && defined(REAL_BYTES) && defined(COL_BYTES)
-/* sum_p data[p] * x[indices[p]] with AVX-512's gathers: two sums in flight, the row's last entries
- * by a masked gather (no scalar tail) and a tree reduction. The vectorised loop below ends each row
+#define SN_CSR_HW_GATHERS 1
+/* sum_p data[p] * x[indices[p]] with AVX-512's gathers (gather_dot below takes them on Intel): two
+ * sums in flight, the row's last entries by a masked gather (no scalar tail) and a tree reduction. The vectorised loop below ends each row
  * in as many dependent scalar adds as a vector has lanes (GCC's in-order reduction), then a scalar
  * tail: on DLMC ResNet-50 rows of 25-230 entries this is 1.6-1.9x faster (a C model of the
  * 1024x256, 2048x512 and 256x2304 layers at 90%, Xeon with AVX-512). Column blocks' 16-bit
@@ -121,7 +123,7 @@ static inline __attribute__((always_inline)) int K(four_outside)(COL *c0, COL *c
 #define DOT_GATHER_MASKED(m, ix) _mm512_mask_i64gather_pd(_mm512_setzero_pd(), m, ix, x, 8)
 #endif
 /* GCC's vector arithmetic on the lanes: the intrinsics' types differ by REAL and lane count */
-typedef REAL K(dot_lanes) __attribute__((vector_size(DOT_LANES * REAL_BYTES), aligned(sizeof(REAL)),
+typedef REAL K(gather_lanes) __attribute__((vector_size(DOT_LANES * REAL_BYTES), aligned(sizeof(REAL)),
                                          may_alias));
 
 /* The row's entries [p0, p1) times x; with `checked` (a constant where inlined), each vector of
@@ -130,11 +132,11 @@ typedef REAL K(dot_lanes) __attribute__((vector_size(DOT_LANES * REAL_BYTES), al
  * The empty asm makes the register's value opaque, so the compiler cannot load the indices from
  * memory again for the gather: the value checked is the value used, whatever another thread
  * writes meanwhile (see copy_checked, csr_kernels.h). */
-static inline __attribute__((always_inline)) REAL K(gather_dot)(
+static inline __attribute__((always_inline)) REAL K(gather_dot_hw)(
     sn_size p0, sn_size p1, const COL *indices, const REAL *data, const REAL *x, const int checked,
     INDEX last, int *bad)
 {
-    K(dot_lanes) sum0 = {0}, sum1 = {0};
+    K(gather_lanes) sum0 = {0}, sum1 = {0};
     sn_size p = p0;
 #define DOT_STEP(sum, ix, values)                                                                \
     do {                                                                                          \
@@ -145,23 +147,23 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
                 return 0;                                                                         \
             }                                                                                     \
         }                                                                                         \
-        sum += (values) * (K(dot_lanes))DOT_GATHER_MASKED(mask, ix);                             \
+        sum += (values) * (K(gather_lanes))DOT_GATHER_MASKED(mask, ix);                             \
     } while (0)
     unsigned mask = (1u << DOT_LANES) - 1;
     for (; p + 2 * DOT_LANES <= p1; p += 2 * DOT_LANES) {
         DOT_INDEX_T ix0 = DOT_INDEX(p), ix1 = DOT_INDEX(p + DOT_LANES);
-        DOT_STEP(sum0, ix0, *(const K(dot_lanes) *)(data + p));
-        DOT_STEP(sum1, ix1, *(const K(dot_lanes) *)(data + p + DOT_LANES));
+        DOT_STEP(sum0, ix0, *(const K(gather_lanes) *)(data + p));
+        DOT_STEP(sum1, ix1, *(const K(gather_lanes) *)(data + p + DOT_LANES));
     }
     if (p + DOT_LANES <= p1) {
         DOT_INDEX_T ix = DOT_INDEX(p);
-        DOT_STEP(sum0, ix, *(const K(dot_lanes) *)(data + p));
+        DOT_STEP(sum0, ix, *(const K(gather_lanes) *)(data + p));
         p += DOT_LANES;
     }
     if (p < p1) {
         mask = (1u << (p1 - p)) - 1;
         DOT_INDEX_T ix = DOT_INDEX_MASKED(mask, p); /* zero, a valid column, in the other lanes */
-        DOT_STEP(sum1, ix, (K(dot_lanes))DOT_VALUES_MASKED(mask, p));
+        DOT_STEP(sum1, ix, (K(gather_lanes))DOT_VALUES_MASKED(mask, p));
     }
 #undef DOT_STEP
     sum0 += sum1;
@@ -170,7 +172,6 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
     return sum0[0] + sum0[1];
 }
 
-#define SN_CSR_REGISTER_CHECK 1
 #undef DOT_LANES
 #undef DOT_INDEX_T
 #undef DOT_OUTSIDE
@@ -178,7 +179,9 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
 #undef DOT_INDEX
 #undef DOT_INDEX_MASKED
 #undef DOT_GATHER_MASKED
-#elif SN_VBYTES < 64
+#endif
+
+#if SN_VBYTES < 64 || defined(SN_CSR_HW_GATHERS)
 /* The same from one load per entry: below AVX-512, vectors of 4 entries filled lane by lane. AVX2's
  * gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3 this is
  * 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at 90%) and,
@@ -187,14 +190,14 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
  * the largest of 4 indices taken as unsigned (a negative index is a large one) is compared with
  * `last` before any of them is used, each in the register its load then uses (the empty asm, as
  * above); the tail's entries one by one (column_outside). */
-typedef REAL K(dot_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
+typedef REAL K(load_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
                                          may_alias));
 
-static inline __attribute__((always_inline)) REAL K(gather_dot)(
+static inline __attribute__((always_inline)) REAL K(gather_dot_loads)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x, const int checked,
     INDEX last, int *bad)
 {
-    K(dot_lanes) sum0 = {0}, sum1 = {0};
+    K(load_lanes) sum0 = {0}, sum1 = {0};
     sn_size p = p0;
 #define DOT_STEP(sum, q)                                                                          \
     do {                                                                                          \
@@ -203,9 +206,9 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
             *bad = 1;                                                                             \
             return 0;                                                                             \
         }                                                                                         \
-        sum += (K(dot_lanes)){CSR_VALUE(data, (q)), CSR_VALUE(data, (q) + 1),                     \
+        sum += (K(load_lanes)){CSR_VALUE(data, (q)), CSR_VALUE(data, (q) + 1),                     \
                               CSR_VALUE(data, (q) + 2), CSR_VALUE(data, (q) + 3)}                 \
-             * (K(dot_lanes)){x[c0], x[c1], x[c2], x[c3]};                                        \
+             * (K(load_lanes)){x[c0], x[c1], x[c2], x[c3]};                                        \
     } while (0)
     for (; p + 8 <= p1; p += 8) {
         DOT_STEP(sum0, p);
@@ -227,6 +230,21 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
 #undef DOT_STEP
     sum0 += sum1;
     return ((sum0[0] + sum0[2]) + (sum0[1] + sum0[3])) + tail;
+}
+
+/* The row's entries [p0, p1) times x (checked as in both above): AVX-512's gathers where
+ * sn_csr_hw_gathers says they beat the loads (Intel), else the loads. On AMD Zen 5 (AVX-512 with
+ * 512-bit units) the gathers took 1.7x the loads' time on DLMC ResNet-50 at 90%, N=1; the
+ * comment above gives the Xeon's figures the other way. The flag is one per process, read per
+ * row: a predicted branch. */
+static inline __attribute__((always_inline)) REAL K(gather_dot)(
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x, const int checked,
+    INDEX last, int *bad)
+{
+#ifdef SN_CSR_HW_GATHERS
+    if (sn_csr_hw_gathers) return K(gather_dot_hw)(p0, p1, indices, data, x, checked, last, bad);
+#endif
+    return K(gather_dot_loads)(p0, p1, indices, data, x, checked, last, bad);
 }
 #define SN_CSR_REGISTER_CHECK 1
 #endif

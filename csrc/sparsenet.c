@@ -17,6 +17,16 @@ int sn_isa_supported(void)
     return SN_ISA_BASELINE;
 }
 
+int sn_hw_gathers_pay(void)
+{
+#if SN_X86_DISPATCH
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+#else
+    return 0;
+#endif
+}
+
 int sn_has_openmp(void)
 {
 #ifdef _OPENMP

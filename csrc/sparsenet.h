@@ -32,6 +32,9 @@ enum sn_isa {
 
 /* Best level this CPU (and OS) can run; SN_ISA_BASELINE off x86-64. */
 int sn_isa_supported(void);
+/* 1 when this CPU's AVX-512 gathers beat one load per element (Intel's, measured on a Xeon); 0 on
+ * AMD's (Zen 4 and Zen 5 measured) and anywhere else. */
+int sn_hw_gathers_pay(void);
 /* 1 when the library was compiled with OpenMP. */
 int sn_has_openmp(void);
 

@@ -1,8 +1,10 @@
-"""Shared fixtures: every test starts from the default backend, thread count, ISA level and output
-buffer cache cap; `isa` runs a test once per ISA level this machine has."""
+"""Shared fixtures: every test starts from the default backend, thread count, ISA level, output
+buffer cache cap and CSR gather setting; `isa` runs a test once per ISA level this machine has,
+`hw_gathers` once per way the AVX-512 vector products read x."""
 import pytest
 
 import sparsenet
+from sparsenet import _csr
 
 # Every level of sparsenet.backend.ISA_LEVELS up to the best this CPU runs.
 ISAS = list(sparsenet.backend.ISA_LEVELS[: sparsenet._runtime.isa_supported() + 1])
@@ -15,6 +17,7 @@ def _default_state():
     sparsenet.set_num_threads(None)
     sparsenet.set_isa(None)
     sparsenet.set_buffer_cache(None)
+    _csr.set_hw_gathers(None)
 
 
 @pytest.fixture(params=ISAS)
@@ -28,3 +31,12 @@ def isa(request):
 def isas():
     """The ISA levels this machine has, for a test that compares them within one run."""
     return list(ISAS)
+
+
+@pytest.fixture(params=[False, True] if "avx512" in ISAS else [False],
+                ids=lambda on: "gathers" if on else "loads")
+def hw_gathers(request):
+    """The test runs with the AVX-512 CSR vector products reading x by loads, and on a machine with
+    AVX-512 again by gather instructions (csr_segments.h's gather_dot; reset after)."""
+    _csr.set_hw_gathers(request.param)
+    return request.param

@@ -11,6 +11,9 @@ import sparsenet
 from sparsenet import reference
 from sparsenet._validate import aligned_empty
 
+# every test twice on an AVX-512 machine: the vector products' x read by loads and by gathers
+pytestmark = pytest.mark.usefixtures("hw_gathers")
+
 # Error allowed relative to sum_p |a_p x_p| (what rounding scales with), not to the result itself.
 EPS = {np.float32: 2e-5, np.float64: 1e-12}
 

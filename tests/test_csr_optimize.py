@@ -14,6 +14,9 @@ from test_csr import assert_close, check_product, random_csr
 import sparsenet
 from sparsenet import _csr_blocks
 
+# every test twice on an AVX-512 machine: the vector products' x read by loads and by gathers
+pytestmark = pytest.mark.usefixtures("hw_gathers")
+
 
 @contextlib.contextmanager
 def small_blocks(slice_bytes=32, min_segment=0):

@@ -10,10 +10,15 @@ cdef extern from "sparsenet.h" nogil:
         SN_EINVAL
     int sn_isa_supported()
     int sn_has_openmp()
+    int sn_hw_gathers_pay()
     int sn_install_fork_guard()
     int sn_fork_team_released()
     void sn_set_release_at_fork(int release)
     int sn_probe_threads(int n_threads)
+
+
+cdef extern from "csr.h" nogil:
+    int sn_csr_hw_gathers  # csr_segments.h's gather_dot: AVX-512 gathers (1) or loads (0)
 
 
 cdef extern from "threshold.h" nogil:
