@@ -10,8 +10,6 @@
 #include <immintrin.h> /* csr_segments.h's AVX-512 dot_segment */
 #endif
 
-int sn_csr_hw_gathers = 0;
-
 #define SN_TEMPLATE "csr_kernels.h"
 
 #include "sn_instantiate_real_index.h"

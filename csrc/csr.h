@@ -11,11 +11,6 @@
 
 #include "sparsenet.h"
 
-/* 1: the row dot products of the vector products (csr_segments.h's gather_dot) use AVX-512's gather
- * instructions; 0: one load an entry. Only the AVX-512 levels read it. sparsenet._csr sets it at
- * import to sn_hw_gathers_pay(); tests set both values. */
-extern int sn_csr_hw_gathers;
-
 /* The entry points, generated from csrc/kernels.spec. */
 #include "sn_csr_api.h"
 

@@ -233,7 +233,7 @@ static inline __attribute__((always_inline)) REAL K(gather_dot_loads)(
 }
 
 /* The row's entries [p0, p1) times x (checked as in both above): AVX-512's gathers where
- * sn_csr_hw_gathers says they beat the loads (Intel), else the loads. On AMD Zen 5 (AVX-512 with
+ * sn_hw_gathers says they beat the loads (Intel), else the loads. On AMD Zen 5 (AVX-512 with
  * 512-bit units) the gathers took 1.7x the loads' time on DLMC ResNet-50 at 90%, N=1; the
  * comment above gives the Xeon's figures the other way. The flag is one per process, read per
  * row: a predicted branch. */
@@ -242,7 +242,7 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
     INDEX last, int *bad)
 {
 #ifdef SN_CSR_HW_GATHERS
-    if (sn_csr_hw_gathers) return K(gather_dot_hw)(p0, p1, indices, data, x, checked, last, bad);
+    if (sn_hw_gathers) return K(gather_dot_hw)(p0, p1, indices, data, x, checked, last, bad);
 #endif
     return K(gather_dot_loads)(p0, p1, indices, data, x, checked, last, bad);
 }

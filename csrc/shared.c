@@ -29,6 +29,7 @@ sn_gemm_f64 sn_blas_dgemm = NULL;
 #define SN_TEMPLATE "shared_kernels.h"
 
 #define REAL float
+#define REAL_BYTES 4 /* code_gather's lanes */
 #define GEMM sn_gemm_f32
 #define CODE uint8_t
 #define SFX f32_u8
@@ -54,9 +55,11 @@ sn_gemm_f64 sn_blas_dgemm = NULL;
 #undef SN_SHARED_HASHED
 #undef SFX
 #undef REAL
+#undef REAL_BYTES
 #undef GEMM
 
 #define REAL double
+#define REAL_BYTES 8
 #define GEMM sn_gemm_f64
 #define CODE uint8_t
 #define SFX f64_u8
@@ -74,6 +77,7 @@ sn_gemm_f64 sn_blas_dgemm = NULL;
 #undef SN_SHARED_HASHED
 #undef SFX
 #undef REAL
+#undef REAL_BYTES
 #undef GEMM
 #undef SN_TEMPLATE
 

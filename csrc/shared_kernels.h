@@ -65,17 +65,31 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #endif
 
 #if SN_X86_DISPATCH && SN_VBYTES == 64 && !defined(SN_SHARED_HASHED)
-/* A row's weights times x by AVX-512 gathers from the codebook, which stays in L1. GCC's own loop
- * put each code's weight in its lane one by one, through general registers, and ran at half the
- * speed of the AVX2 level's (4096^2, uint8 codes, K=256: 11.0 ms against 5.3 ms on a Xeon). */
+/* A row's weights times x, GATHER_LANES weights at a time from the codebook, which stays in L1:
+ * by AVX-512 gathers where they pay (sn_hw_gathers: Intel), else one load a weight into the lanes.
+ * GCC's own loop put each code's weight in its lane one by one, through general registers, and ran
+ * at half the speed of the AVX2 level's on a Xeon (4096^2, uint8 codes, K=256: 11.0 ms against
+ * 5.3 ms), where the gathers did best. On AMD Zen 5 the gathers were the slow ones: shared_matvec
+ * at 4096^2, K=256, one thread, 5.6-5.9 ms float32 and 8.5-8.7 ms float64 against 3.6-3.8 and
+ * 3.9-4.3 ms with the loads. */
 typedef REAL K(gather_vec) __attribute__((vector_size(64), aligned(sizeof(REAL)), may_alias));
 #define SN_SHARED_GATHER_DOT 1
 #define GATHER_LANES ((sn_size)(64 / sizeof(REAL))) /* weights per code_gather */
+#define LOAD(j) cb[c[j]]
+#if REAL_BYTES == 4
+#define CODE_LOADS                                                                               \
+    {LOAD(0), LOAD(1), LOAD(2), LOAD(3), LOAD(4), LOAD(5), LOAD(6), LOAD(7), LOAD(8), LOAD(9),     \
+     LOAD(10), LOAD(11), LOAD(12), LOAD(13), LOAD(14), LOAD(15)}
+#else
+#define CODE_LOADS {LOAD(0), LOAD(1), LOAD(2), LOAD(3), LOAD(4), LOAD(5), LOAD(6), LOAD(7)}
+#endif
 
 /* cb[c[0]], ..., cb[c[GATHER_LANES - 1]] */
 static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const CODE *c,
                                                                           const REAL *cb)
 {
+    if (!sn_hw_gathers) /* an initializer: a loop of lane stores measured 5-10% slower */
+        return (K(gather_vec))CODE_LOADS;
     if (sizeof(REAL) == 4) {
         const __m512i ix = sizeof(CODE) == 1
                                ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)c))
@@ -86,6 +100,8 @@ static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const 
                                          : _mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)c));
     return (K(gather_vec))_mm512_i32gather_pd(ix, (const void *)cb, 8);
 }
+#undef LOAD
+#undef CODE_LOADS
 
 /* sum_j cb[c[j]] x[j] over j < n: two sums in flight, a tree reduction, the last < L one by one. */
 static inline REAL K(coded_dot)(const CODE *c, const REAL *cb, const REAL *x, sn_size n)

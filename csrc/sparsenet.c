@@ -17,6 +17,8 @@ int sn_isa_supported(void)
     return SN_ISA_BASELINE;
 }
 
+int sn_hw_gathers = 0;
+
 int sn_hw_gathers_pay(void)
 {
 #if SN_X86_DISPATCH

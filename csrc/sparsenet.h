@@ -35,6 +35,11 @@ int sn_isa_supported(void);
 /* 1 when this CPU's AVX-512 gathers beat one load per element (Intel's, measured on a Xeon); 0 on
  * AMD's (Zen 4 and Zen 5 measured) and anywhere else. */
 int sn_hw_gathers_pay(void);
+/* 1: the AVX-512 kernels that read a table by index (csr_segments.h's gather_dot, shared_kernels.h's
+ * code_gather) use gather instructions; 0: one load an element. Each extension has its own copy
+ * (sparsenet.c is compiled into each); the modules that read it set it at import to
+ * sn_hw_gathers_pay() (_gathers.pxi), and tests set both values. */
+extern int sn_hw_gathers;
 /* 1 when the library was compiled with OpenMP. */
 int sn_has_openmp(void);
 

@@ -1,10 +1,12 @@
 """Shared fixtures: every test starts from the default backend, thread count, ISA level, output
-buffer cache cap and CSR gather setting; `isa` runs a test once per ISA level this machine has,
-`hw_gathers` once per way the AVX-512 vector products read x."""
+buffer cache cap and gather setting; `isa` runs a test once per ISA level this machine has,
+`hw_gathers` once per way the AVX-512 kernels read a table by index."""
 import pytest
 
 import sparsenet
-from sparsenet import _csr
+from sparsenet import _csr, _shared
+
+GATHERING_MODULES = (_csr, _shared)  # the modules with an sn_hw_gathers (_gathers.pxi)
 
 # Every level of sparsenet.backend.ISA_LEVELS up to the best this CPU runs.
 ISAS = list(sparsenet.backend.ISA_LEVELS[: sparsenet._runtime.isa_supported() + 1])
@@ -17,7 +19,8 @@ def _default_state():
     sparsenet.set_num_threads(None)
     sparsenet.set_isa(None)
     sparsenet.set_buffer_cache(None)
-    _csr.set_hw_gathers(None)
+    for module in GATHERING_MODULES:
+        module.set_hw_gathers(None)
 
 
 @pytest.fixture(params=ISAS)
@@ -36,7 +39,9 @@ def isas():
 @pytest.fixture(params=[False, True] if "avx512" in ISAS else [False],
                 ids=lambda on: "gathers" if on else "loads")
 def hw_gathers(request):
-    """The test runs with the AVX-512 CSR vector products reading x by loads, and on a machine with
-    AVX-512 again by gather instructions (csr_segments.h's gather_dot; reset after)."""
-    _csr.set_hw_gathers(request.param)
+    """The test runs with the AVX-512 kernels reading a table by index (the CSR vector products' x,
+    a codebook) by loads, and on a machine with AVX-512 again by gather instructions (sn_hw_gathers,
+    sparsenet.h; reset after)."""
+    for module in GATHERING_MODULES:
+        module.set_hw_gathers(request.param)
     return request.param

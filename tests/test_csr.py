@@ -11,7 +11,7 @@ import sparsenet
 from sparsenet import reference
 from sparsenet._validate import aligned_empty
 
-# every test twice on an AVX-512 machine: the vector products' x read by loads and by gathers
+# every test twice on an AVX-512 machine: x read by loads and by gathers (sn_hw_gathers)
 pytestmark = pytest.mark.usefixtures("hw_gathers")
 
 # Error allowed relative to sum_p |a_p x_p| (what rounding scales with), not to the result itself.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import sparsenet
 
-# every test twice on an AVX-512 machine: the vector products' x read by loads and by gathers
+# every test twice on an AVX-512 machine: x read by loads and by gathers (sn_hw_gathers)
 pytestmark = pytest.mark.usefixtures("hw_gathers")
 
 PRODUCTS = [(sparsenet.spmv, False), (sparsenet.spmv, True), (sparsenet.spmm, False),

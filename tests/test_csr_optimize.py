@@ -14,7 +14,7 @@ from test_csr import assert_close, check_product, random_csr
 import sparsenet
 from sparsenet import _csr_blocks
 
-# every test twice on an AVX-512 machine: the vector products' x read by loads and by gathers
+# every test twice on an AVX-512 machine: x read by loads and by gathers (sn_hw_gathers)
 pytestmark = pytest.mark.usefixtures("hw_gathers")
 
 

@@ -11,6 +11,9 @@ from hypothesis import strategies as st
 import sparsenet
 from sparsenet import reference
 
+# every test twice on an AVX-512 machine: codebooks read by loads and by gathers (sn_hw_gathers)
+pytestmark = pytest.mark.usefixtures("hw_gathers")
+
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-4), np.float64: dict(rtol=1e-12, atol=1e-11)}
 CODES = [np.uint8, np.uint16]
 

@@ -11,21 +11,7 @@ from numpy import ndarray
 include "_status.pxi"
 include "_arrays.pxi"
 
-
-def set_hw_gathers(on=None):
-    """Whether the AVX-512 vector products read x by gather instructions (True) or one load an
-    entry (False); None: whichever this CPU runs faster (sn_hw_gathers_pay), the default. For tests
-    and diagnosis: both give the same result up to rounding."""
-    global sn_csr_hw_gathers
-    sn_csr_hw_gathers = sn_hw_gathers_pay() if on is None else bool(on)
-
-
-def hw_gathers():
-    """True when the AVX-512 vector products read x by gather instructions (set_hw_gathers)."""
-    return bool(sn_csr_hw_gathers)
-
-
-set_hw_gathers(None)
+include "_gathers.pxi"
 
 
 cdef struct Product:

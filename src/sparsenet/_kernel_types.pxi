@@ -11,14 +11,11 @@ cdef extern from "sparsenet.h" nogil:
     int sn_isa_supported()
     int sn_has_openmp()
     int sn_hw_gathers_pay()
+    int sn_hw_gathers  # AVX-512 table reads by gathers (1) or loads (0): this module's copy
     int sn_install_fork_guard()
     int sn_fork_team_released()
     void sn_set_release_at_fork(int release)
     int sn_probe_threads(int n_threads)
-
-
-cdef extern from "csr.h" nogil:
-    int sn_csr_hw_gathers  # csr_segments.h's gather_dot: AVX-512 gathers (1) or loads (0)
 
 
 cdef extern from "threshold.h" nogil:

@@ -11,6 +11,7 @@ from scipy.linalg import cython_blas
 from sparsenet._kernels_shared cimport *
 
 include "_status.pxi"
+include "_gathers.pxi"
 
 
 cdef void *_scipy_blas(name) except NULL:
