@@ -48,7 +48,7 @@ static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks
         memset(Y, 0, (size_t)(n_rows * k) * sizeof(REAL));
         return SN_OK;
     }
-    const sn_size work = (row_ptr[n_rows] + n_rows * n_blocks) * k;
+    const sn_size work = sn_csr_thread_work(row_ptr[n_rows] + n_rows * n_blocks, k);
     const int nt = sn_threads_for(n_threads, work, SN_CSR_GRAIN);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
         K(blocked_rows)(0, n_rows, n_rows, n_blocks, width, seg_ptr, col, val, k, X, Y);

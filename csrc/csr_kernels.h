@@ -182,7 +182,8 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, const INDEX *indptr, con
                          CSR_VALUES data, sn_size k, const REAL *X, REAL *Y)
 {
     if (n_rows == 0 || k == 0) return SN_OK;
-    const int nt = sn_threads_for(n_threads, ((sn_size)indptr[n_rows] + n_rows) * k, SN_CSR_GRAIN);
+    const int nt = sn_threads_for(n_threads, sn_csr_thread_work((sn_size)indptr[n_rows] + n_rows, k),
+                                  SN_CSR_GRAIN);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
         K(gather_rows)(0, n_rows, indptr, indptr + 1, indices, data, k, X, Y, 0, 0);
         return SN_OK;
@@ -213,7 +214,7 @@ static int __attribute__((unused)) K(csr_split_matmul)(
         memset(Y, 0, (size_t)(n_rows * k) * sizeof(REAL));
         return SN_OK;
     }
-    const sn_size work = ((sn_size)indptr[n_rows] + n_rows * n_blocks) * k;
+    const sn_size work = sn_csr_thread_work((sn_size)indptr[n_rows] + n_rows * n_blocks, k);
     const int nt = sn_threads_for(n_threads, work, SN_CSR_GRAIN);
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -254,7 +255,8 @@ static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, co
         scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
         if (scratch == NULL) return SN_ENOMEM;
     }
-    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, work, SN_CSR_GRAIN));
+    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(
+                                           n_threads, sn_csr_thread_work(work / SN_MAX(k, 1), k), SN_CSR_GRAIN));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
@@ -277,7 +279,7 @@ static int K(csr_matmul_t)(int n_threads, int sorted_rows, sn_size n_rows, sn_si
 {
     if (n_cols == 0 || k == 0) return SN_OK;
     const sn_size nnz = indptr[n_rows];
-    const int nt = sn_threads_for(n_threads, (nnz + n_rows) * k, SN_CSR_GRAIN);
+    const int nt = sn_threads_for(n_threads, sn_csr_thread_work(nnz + n_rows, k), SN_CSR_GRAIN);
     const sn_size block = K(owner_block)(sorted_rows, n_rows, n_cols, nnz, k);
     if (block == 0)
         return K(matmul_t_chunked)(n_threads, n_rows, n_cols, indptr, indices, data, k, X, Y);
@@ -479,7 +481,7 @@ static int K(csr_matmul_checked)(int n_threads, sn_size n_rows, sn_size n_cols, 
 {
     sn_size first_bad = n_rows;
     if (n_cols <= 0 || k <= 0) return SN_EINVAL;
-    const int nt = sn_threads_for(n_threads, (nnz + n_rows) * k, SN_CSR_GRAIN);
+    const int nt = sn_threads_for(n_threads, sn_csr_thread_work(nnz + n_rows, k), SN_CSR_GRAIN);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
         *first_bad_row =
             K(gather_rows_checked)(0, n_rows, n_cols, nnz, indptr, indices, data, k, X, Y);
@@ -513,7 +515,8 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
         scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
         if (scratch == NULL) return SN_ENOMEM;
     }
-    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, work, SN_CSR_GRAIN));
+    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(
+                                           n_threads, sn_csr_thread_work(work / SN_MAX(k, 1), k), SN_CSR_GRAIN));
     const INDEX last = K(last_column)(n_cols); /* n_cols > 0: at least 0 */
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
     {

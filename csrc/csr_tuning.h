@@ -5,11 +5,21 @@
 
 #include "sparsenet.h"
 
-/* Work (nnz + rows, times columns) that pays for starting one more thread: about 130 us of a
- * matrix-vector product. A thread that has gone to sleep takes tens of microseconds to wake, so
- * with 2^15 the DLMC layers' products at N=1 ran 1.0-1.8x slower on 2 threads than on 1, quiet
- * or with another core busy (benchmarks/busy_core.py). */
-#define SN_CSR_GRAIN ((sn_size)1 << 17)
+/* Work (sn_csr_thread_work) that pays for starting one more thread: about 60 us of a matrix-vector
+ * product on Zen 5 (more on older cores). A thread that has gone to sleep takes tens of
+ * microseconds to wake: with 2^15 the DLMC layers' products at N=1 ran 1.0-1.8x slower on 2
+ * threads than on 1, quiet or with another core busy (benchmarks/busy_core.py), and with 2^17 the
+ * 0.1 ms spmv of `bench --quick` took 1.6-1.7x its one-thread time with the other core busy. */
+#define SN_CSR_GRAIN ((sn_size)1 << 18)
+/* Work of a product for its thread count, in SN_CSR_GRAIN's units: its entries (nnz + rows, or
+ * row segments) times the 8-column pieces of X each one reads (k = 1: one). An entry of a
+ * 128-column product costs about 16 of a vector product's (Zen 5: 4.6 ns against 0.24 ns).
+ * Counting each column as a unit sent products of a few tens of microseconds to two threads,
+ * which with the other core busy took 1.65x the one-thread time (DLMC ResNet-50 at 98%). */
+static inline sn_size sn_csr_thread_work(sn_size entries, sn_size k)
+{
+    return entries * ((k + 7) / 8);
+}
 /* Cache budgets of A^T X by column ownership: a column block of Y in L2, a panel of A's entries,
  * and the shortest average row segment per block worth it. */
 #define SN_CSR_L2_BLOCK ((sn_size)256 << 10)

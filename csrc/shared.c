@@ -10,8 +10,10 @@
 sn_gemm_f32 sn_blas_sgemm = NULL;
 sn_gemm_f64 sn_blas_dgemm = NULL;
 
-/* Weights (or nnz x columns) of work that pay for starting one more thread. */
-#define SN_SHARED_GRAIN ((sn_size)1 << 15)
+/* Coded weights (times the columns of X) of work that pay for starting one more thread: about
+ * 50 us of shared_matvec on Zen 5. At 2^15 (1.5 us) shared_matvec at 1024^2 went to two threads,
+ * which with the other core busy took 2.3x the one-thread time (benchmarks/busy_core.py). */
+#define SN_SHARED_GRAIN ((sn_size)1 << 20)
 /* Weights per decoded tile of the BLAS-backed products: 1 Mi (4 MiB of float32). Fewer, larger
  * tiles mean fewer calls in which BLAS packs X again; on Zen 4 this measured 1.13x the dense sgemm
  * time at 256 Ki and 0.99x at 1 Mi. */

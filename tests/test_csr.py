@@ -136,15 +136,16 @@ def test_dense_rows_among_empty_ones_use_all_threads_correctly():
     sparsenet.set_num_threads(2)
     for transpose in (False, True):
         check_product(A, rng.standard_normal(n), transpose)
-        # 64 columns: enough work for two threads (csrc/csr_tuning.h, SN_CSR_GRAIN)
-        check_product(A, rng.standard_normal((n, 64)), transpose)
+        # 512 columns: enough work for two threads (csrc/csr_tuning.h, SN_CSR_GRAIN)
+        check_product(A, rng.standard_normal((n, 512)), transpose)
 
 
 @pytest.mark.parametrize("transpose", [False, True])
 @pytest.mark.parametrize("k", [None, 1, 5, 64])
 def test_thread_count_does_not_change_results(transpose, k):
     rng = np.random.default_rng(2)
-    A = random_csr(rng, 3000, 2500, 0.05, np.float32)  # enough work for several threads and chunks
+    # enough work for three threads at k = 1 (csrc/csr_tuning.h, SN_CSR_GRAIN), and chunks
+    A = random_csr(rng, 3000, 2500, 0.15, np.float32)
     n_in = A.shape[0] if transpose else A.shape[1]
     X = rng.standard_normal(n_in if k is None else (n_in, k)).astype(np.float32)
     fn = sparsenet.spmv if k is None else sparsenet.spmm

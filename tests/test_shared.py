@@ -174,11 +174,13 @@ def test_shared_products_out_and_nan():
 @pytest.mark.parametrize("kind", ["shared", "hashed"])
 def test_results_do_not_depend_on_thread_count(kind):
     rng = np.random.default_rng(3)
-    w = random_shared(rng, (300, 257), 256) if kind == "shared" else random_hashed(rng, (300, 257), 100)
+    # two threads' work for every product (csrc/shared.c, SN_SHARED_GRAIN: 2^20 coded weights)
+    shape = (1500, 1401)
+    w = random_shared(rng, shape, 256) if kind == "shared" else random_hashed(rng, shape, 100)
     mv = sparsenet.shared_matvec if kind == "shared" else sparsenet.hashed_matvec
     mm = sparsenet.shared_matmul if kind == "shared" else sparsenet.hashed_matmul
-    x, xt = rng.standard_normal(257).astype(np.float32), rng.standard_normal(300).astype(np.float32)
-    X, G = rng.standard_normal((257, 5)).astype(np.float32), rng.standard_normal((300, 5)).astype(np.float32)
+    x, xt = (rng.standard_normal(n).astype(np.float32) for n in (shape[1], shape[0]))
+    X, G = (rng.standard_normal((n, 5)).astype(np.float32) for n in (shape[1], shape[0]))
     results = []
     for threads in (1, 2):
         sparsenet.set_num_threads(threads)
@@ -516,16 +518,17 @@ def test_shared_csr_products(isa, dtype, n_codes):
 
 def test_shared_csr_from_scipy_with_learned_codebook_and_threads():
     rng = np.random.default_rng(11)
-    S = sp.random(200, 300, density=0.1, format="csr", dtype=np.float32, random_state=rng)
+    # two threads' work (csrc/csr_tuning.h, SN_CSR_GRAIN)
+    S = sp.random(2000, 3000, density=0.1, format="csr", dtype=np.float32, random_state=rng)
     A = sparsenet.SharedCSR.from_csr(S, 16)
     assert A.codebook.shape == (16,) and A.nnz == S.nnz and A.codebook.dtype == np.float32
     assert A.nbytes < S.data.nbytes + S.indices.nbytes + S.indptr.nbytes
     assert np.abs(A.data - S.data).max() < 0.1
-    X = rng.standard_normal((200, 7)).astype(np.float32)
+    X = rng.standard_normal((2000, 7)).astype(np.float32)
     results = []
     for threads in (1, 2):
         sparsenet.set_num_threads(threads)
-        results.append((sparsenet.spmm(A, X, transpose=True), sparsenet.spmv(A, X[:100, 0].repeat(3))))
+        results.append((sparsenet.spmm(A, X, transpose=True), sparsenet.spmv(A, X[:1000, 0].repeat(3))))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(A.to_csr().toarray(), A.toarray())
