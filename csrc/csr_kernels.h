@@ -255,8 +255,8 @@ static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, co
         scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
         if (scratch == NULL) return SN_ENOMEM;
     }
-    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(
-                                           n_threads, sn_csr_thread_work(work / SN_MAX(k, 1), k), SN_CSR_GRAIN));
+    const sn_size thread_work = sn_csr_thread_work(work / SN_MAX(k, 1), k);
+    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, thread_work, SN_CSR_GRAIN));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
@@ -515,8 +515,8 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
         scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
         if (scratch == NULL) return SN_ENOMEM;
     }
-    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(
-                                           n_threads, sn_csr_thread_work(work / SN_MAX(k, 1), k), SN_CSR_GRAIN));
+    const sn_size thread_work = sn_csr_thread_work(work / SN_MAX(k, 1), k);
+    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, thread_work, SN_CSR_GRAIN));
     const INDEX last = K(last_column)(n_cols); /* n_cols > 0: at least 0 */
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
     {

@@ -64,10 +64,11 @@ static inline __attribute__((always_inline)) int K(four_outside)(COL *c0, COL *c
 #if SN_VBYTES == 64 && defined(SN_CSR_DEFAULT_VALUES) && defined(REAL_BYTES) && defined(COL_BYTES)
 #define SN_CSR_HW_GATHERS 1
 /* sum_p data[p] * x[indices[p]] with AVX-512's gathers (gather_dot below takes them on Intel): two
- * sums in flight, the row's last entries by a masked gather (no scalar tail) and a tree reduction. The vectorised loop below ends each row
- * in as many dependent scalar adds as a vector has lanes (GCC's in-order reduction), then a scalar
- * tail: on DLMC ResNet-50 rows of 25-230 entries this is 1.6-1.9x faster (a C model of the
- * 1024x256, 2048x512 and 256x2304 layers at 90%, Xeon with AVX-512). Column blocks' 16-bit
+ * sums in flight, the row's last entries by a masked gather (no scalar tail) and a tree reduction.
+ * GCC's vectorised loop ends each row in as many dependent scalar adds as a vector has lanes (its
+ * in-order reduction), then a scalar tail: on DLMC ResNet-50 rows of 25-230 entries this is
+ * 1.6-1.9x faster (a C model of the 1024x256, 2048x512 and 256x2304 layers at 90%, Xeon with
+ * AVX-512). Column blocks' 16-bit
  * columns are widened to 32-bit lanes: against loading the entries one by one (as below AVX-512),
  * 1.16-1.56x on the same Xeon (8192^2 at 10% and 1%, DLMC 512 x 4608 at 90%), though Zen 4 had
  * the loads 1.2x faster (8192^2 at 10%, an earlier measurement). DOT_*: the intrinsics of the
@@ -147,7 +148,7 @@ static inline __attribute__((always_inline)) REAL K(gather_dot_hw)(
                 return 0;                                                                         \
             }                                                                                     \
         }                                                                                         \
-        sum += (values) * (K(gather_lanes))DOT_GATHER_MASKED(mask, ix);                             \
+        sum += (values) * (K(gather_lanes))DOT_GATHER_MASKED(mask, ix);                           \
     } while (0)
     unsigned mask = (1u << DOT_LANES) - 1;
     for (; p + 2 * DOT_LANES <= p1; p += 2 * DOT_LANES) {
@@ -206,9 +207,9 @@ static inline __attribute__((always_inline)) REAL K(gather_dot_loads)(
             *bad = 1;                                                                             \
             return 0;                                                                             \
         }                                                                                         \
-        sum += (K(load_lanes)){CSR_VALUE(data, (q)), CSR_VALUE(data, (q) + 1),                     \
-                              CSR_VALUE(data, (q) + 2), CSR_VALUE(data, (q) + 3)}                 \
-             * (K(load_lanes)){x[c0], x[c1], x[c2], x[c3]};                                        \
+        sum += (K(load_lanes)){CSR_VALUE(data, (q)), CSR_VALUE(data, (q) + 1),                    \
+                               CSR_VALUE(data, (q) + 2), CSR_VALUE(data, (q) + 3)}                \
+             * (K(load_lanes)){x[c0], x[c1], x[c2], x[c3]};                                       \
     } while (0)
     for (; p + 8 <= p1; p += 8) {
         DOT_STEP(sum0, p);
