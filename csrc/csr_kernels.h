@@ -248,15 +248,15 @@ static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, co
                                REAL *Y)
 {
     const sn_size out_size = n_cols * k;
-    const sn_size work = ((sn_size)indptr[n_rows] + n_rows) * k;
+    const sn_size entries = (sn_size)indptr[n_rows] + n_rows, work = entries * k;
     const sn_size chunks = sn_csr_t_chunks(work, out_size * (sn_size)sizeof(REAL));
     REAL *scratch = NULL;
     if (chunks > 1) {
         scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
         if (scratch == NULL) return SN_ENOMEM;
     }
-    const sn_size thread_work = sn_csr_thread_work(work / SN_MAX(k, 1), k);
-    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, thread_work, SN_CSR_GRAIN));
+    const int nt = (int)SN_MIN(
+        chunks, (sn_size)sn_threads_for(n_threads, sn_csr_thread_work(entries, k), SN_CSR_GRAIN));
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
@@ -508,15 +508,15 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
     sn_size first_bad = n_rows;
     if (n_cols <= 0 || k <= 0) return SN_EINVAL;
     const sn_size out_size = n_cols * k;
-    const sn_size work = (nnz + n_rows) * k;
+    const sn_size entries = nnz + n_rows, work = entries * k;
     const sn_size chunks = sn_csr_t_chunks(work, out_size * (sn_size)sizeof(REAL));
     REAL *scratch = NULL;
     if (chunks > 1) {
         scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
         if (scratch == NULL) return SN_ENOMEM;
     }
-    const sn_size thread_work = sn_csr_thread_work(work / SN_MAX(k, 1), k);
-    const int nt = (int)SN_MIN(chunks, (sn_size)sn_threads_for(n_threads, thread_work, SN_CSR_GRAIN));
+    const int nt = (int)SN_MIN(
+        chunks, (sn_size)sn_threads_for(n_threads, sn_csr_thread_work(entries, k), SN_CSR_GRAIN));
     const INDEX last = K(last_column)(n_cols); /* n_cols > 0: at least 0 */
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
     {

@@ -6,7 +6,12 @@ import pytest
 import sparsenet
 from sparsenet import _csr, _shared
 
-GATHERING_MODULES = (_csr, _shared)  # the modules with an sn_hw_gathers (_gathers.pxi)
+
+def set_hw_gathers(on):
+    """The gather setting of every module that has one (_gathers.pxi); None: the CPU's default."""
+    for module in (_csr, _shared):
+        module.set_hw_gathers(on)
+
 
 # Every level of sparsenet.backend.ISA_LEVELS up to the best this CPU runs.
 ISAS = list(sparsenet.backend.ISA_LEVELS[: sparsenet._runtime.isa_supported() + 1])
@@ -19,8 +24,7 @@ def _default_state():
     sparsenet.set_num_threads(None)
     sparsenet.set_isa(None)
     sparsenet.set_buffer_cache(None)
-    for module in GATHERING_MODULES:
-        module.set_hw_gathers(None)
+    set_hw_gathers(None)
 
 
 @pytest.fixture(params=ISAS)
@@ -42,6 +46,5 @@ def hw_gathers(request):
     """The test runs with the AVX-512 kernels reading a table by index (the CSR vector products' x,
     a codebook) by loads, and on a machine with AVX-512 again by gather instructions (sn_hw_gathers,
     sparsenet.h; reset after)."""
-    for module in GATHERING_MODULES:
-        module.set_hw_gathers(request.param)
+    set_hw_gathers(request.param)
     return request.param

@@ -10,7 +10,6 @@ from numpy import ndarray
 
 include "_status.pxi"
 include "_arrays.pxi"
-
 include "_gathers.pxi"
 
 

@@ -112,7 +112,7 @@ def _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype, return_format
     # cost a fault a page, and a Dask worker's MALLOC_TRIM_THRESHOLD_ makes every large block
     # fresh (O1 in chunks of 25000 signals: 14% of the call).
     step = max(1, _CSC_SLOTS // max_atoms)
-    parts = [(_empty(dtype), np.empty(0, np.int32), np.empty(0, np.int64))]
+    parts = [(_empty(dtype), np.empty(0, np.int32), np.empty(0, np.int64))]  # no signals' codes
     n_premature = 0
     for start in range(0, n_signals, step):
         part = slice(start, min(start + step, n_signals))
@@ -127,7 +127,7 @@ def _native(n_features, n_atoms, n_signals, max_atoms, tol, dtype, return_format
             used = (np.arange(max_atoms) < part_counts[:, None]).ravel()
             slot_values, slot_atoms = slot_values[used], slot_atoms[used]
         parts.append((slot_values, slot_atoms, part_counts))
-        del slot_values, slot_atoms
+    # no signals or one part: its arrays as they are; more parts: joined
     values, atoms, counts = parts[-1] if len(parts) <= 2 else \
         (np.concatenate(arrays) for arrays in zip(*parts))
     return _csc(values, atoms, counts, (n_atoms, n_signals)), n_premature
