@@ -193,13 +193,32 @@ static REAL K(lasso_dual)(sn_size n, const REAL *c, int positive)
 }
 
 /* Per-thread scratch: n-long b, c, cN, the entries not yet in c (pend, kept at zero between
- * uses); k-long (k <= n) cA, dA, the Newton weights w; the support A, the violators V and the
- * Newton support P (n ints each); the Newton system L and the gathered G_AA (LASSO_NEWTON_MAX^2
- * each) and the system's right-hand side / solution x. */
+ * uses); k-long (k <= n) cA (and a vector of padding), dA, the Newton weights w; the support A, the
+ * violators V and the Newton support P (n ints each); the Newton system L and the gathered G_AA
+ * (LASSO_NEWTON_MAX^2 each) and the system's right-hand side / solution x. */
 typedef struct {
     REAL *b, *c, *cN, *pend, *cA, *dA, *w, *L, *x, *GA;
     int32_t *A, *V, *P;
 } K(lasso_scratch);
+
+/* cA[q] -= d * row[q] for q < kpad (a multiple of VLEN): a change d of one coefficient in the
+ * support's correlations, from its row of the gathered G_AA, whose padding (like cA's) is zero.
+ * Returns cA[next] when next < kpad (else 0), taken from the register that computed it: read back
+ * from memory, the sweep's next coordinate waited on the store of a whole vector. */
+static inline REAL K(lasso_support_update)(sn_size kpad, REAL d, const REAL *restrict row,
+                                           REAL *restrict cA, sn_size next)
+{
+    const VEC vd = (VEC){0} + d;
+    const IVEC lane = (IVEC){0} + (IREAL)(next % VLEN);
+    const sn_size at = next - next % VLEN;
+    REAL out = 0;
+    for (sn_size q = 0; q < kpad; q += VLEN) {
+        const VEC v = *(const VEC *)(cA + q) - vd * *(const VEC *)(row + q);
+        *(VEC *)(cA + q) = v;
+        if (q == at) out = __builtin_shuffle(v, lane)[0];
+    }
+    return out;
+}
 
 /* The exact minimiser for the support and signs of a: the nonzero coefficients among the k atoms
  * listed in A, whose Gram matrix G_AA is gathered in GA (rows of LASSO_NEWTON_MAX). Solves
@@ -217,17 +236,19 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, const REAL *GA, co
         m += a[A[p]] != 0;
     }
     if (m == 0) return 0;
-    for (sn_size u = 0; u < m; ++u) { /* L = chol(G_PP), row-major lower; x = rhs */
+    /* L = chol(G_PP), row-major lower, with 1 / L_uu on its diagonal (products, not divisions, in
+     * the solves); x = rhs */
+    for (sn_size u = 0; u < m; ++u) {
         const REAL *row = GA + (sn_size)P[u] * LASSO_NEWTON_MAX;
         for (sn_size q = 0; q <= u; ++q) {
             REAL v = row[P[q]];
             for (sn_size r = 0; r < q; ++r)
                 v -= L[u * LASSO_NEWTON_MAX + r] * L[q * LASSO_NEWTON_MAX + r];
             if (q < u) {
-                L[u * LASSO_NEWTON_MAX + q] = v / L[q * LASSO_NEWTON_MAX + q];
+                L[u * LASSO_NEWTON_MAX + q] = v * L[q * LASSO_NEWTON_MAX + q];
             } else {
                 if (!(v > row[P[u]] * (REAL)1e-10)) return 0; /* (nearly) dependent atoms */
-                L[u * LASSO_NEWTON_MAX + u] = SQRT(v);
+                L[u * LASSO_NEWTON_MAX + u] = 1 / SQRT(v);
             }
         }
         const sn_size i = A[P[u]];
@@ -237,13 +258,13 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, const REAL *GA, co
         REAL v = x[u];
         for (sn_size r = 0; r < u; ++r)
             v -= L[u * LASSO_NEWTON_MAX + r] * x[r];
-        x[u] = v / L[u * LASSO_NEWTON_MAX + u];
+        x[u] = v * L[u * LASSO_NEWTON_MAX + u];
     }
     for (sn_size u = m - 1; u >= 0; --u) { /* L^T z = y */
         REAL v = x[u];
         for (sn_size r = u + 1; r < m; ++r)
             v -= L[r * LASSO_NEWTON_MAX + u] * x[r];
-        x[u] = v / L[u * LASSO_NEWTON_MAX + u];
+        x[u] = v * L[u * LASSO_NEWTON_MAX + u];
         if (!(x[u] * a[A[P[u]]] > 0)) return 0; /* a sign changed: not this support */
     }
     for (sn_size p = 0; p < k; ++p)
@@ -279,9 +300,10 @@ static int K(lasso_newton_holds)(sn_size n, const REAL *cN, const REAL *lim, int
 /* Codes one signal into a (n entries; the start point when warm). Returns the work done, in full
  * sweeps (coordinate visits / n, rounded up); *converged tells whether the stop rule was met. */
 static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL *diag,
-                               const REAL *lim, const REAL *bsrc, sn_size b_stride, double norm2,
-                               int has_norm, REAL alpha, int positive, sn_size max_iter, double tol,
-                               int warm, REAL *restrict a, K(lasso_scratch) *s, int *converged)
+                               const REAL *inv_diag, const REAL *lim, const REAL *bsrc,
+                               sn_size b_stride, double norm2, int has_norm, REAL alpha,
+                               int positive, sn_size max_iter, double tol, int warm,
+                               REAL *restrict a, K(lasso_scratch) *s, int *converged)
 {
     REAL *restrict b = s->b, *c = s->c, *cN = s->cN, *restrict pend = s->pend;
     REAL *restrict cA = s->cA, *restrict dA = s->dA, *restrict GA = s->GA;
@@ -320,7 +342,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                     continue;
                 for (sn_size i = i0; i < end; ++i) {
                     if (!K(lasso_violates)(i, c, a, lim, threshold, positive)) continue;
-                    const REAL new = K(lasso_shrink)(c[i], alpha, positive) / diag[i];
+                    const REAL new = K(lasso_shrink)(c[i], alpha, positive) * inv_diag[i];
                     a[i] = new;
                     sn_size p = k++; /* the support, kept in index order (insertion) */
                     for (; p > 0 && A[p - 1] > (int32_t)i; --p)
@@ -354,7 +376,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
             const REAL shrunk = K(lasso_shrink)(cN[q], alpha, positive);
             if (shrunk == 0) continue;
             const sn_size i = V[q];
-            const REAL new = shrunk / diag[i];
+            const REAL new = shrunk * inv_diag[i];
             a[i] = new;
             pend[i] = new;
             V[entered++] = (int32_t)i;
@@ -391,11 +413,14 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
         if (work >= budget) break;
         /* 3. sweeps over the support, from c on the support with the entries of step 1 */
         settled = 0;
+        const sn_size kpad = (k + VLEN - 1) / VLEN * VLEN;
         for (sn_size p = 0; p < k; ++p) {
             cA[p] = c[A[p]];
             dA[p] = pend[A[p]];
             pend[A[p]] = 0;
         }
+        for (sn_size p = k; p < kpad; ++p)
+            cA[p] = 0;
         /* G_AA gathered once per phase (rows of LASSO_NEWTON_MAX), so that each change updates cA
          * with one contiguous pass; larger supports gather per change. */
         const int compact = k <= LASSO_NEWTON_MAX;
@@ -404,14 +429,14 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 const REAL *row = G + (sn_size)A[p] * ld;
                 for (sn_size q = 0; q < k; ++q)
                     GA[p * LASSO_NEWTON_MAX + q] = row[A[q]];
+                for (sn_size q = k; q < kpad; ++q)
+                    GA[p * LASSO_NEWTON_MAX + q] = 0;
             }
         for (sn_size p = 0; entered && p < k; ++p) {
             const REAL d = dA[p];
             if (d == 0) continue;
             if (compact) {
-                const REAL *restrict gp = GA + p * LASSO_NEWTON_MAX;
-                for (sn_size q = 0; q < k; ++q)
-                    cA[q] -= d * gp[q];
+                K(lasso_support_update)(kpad, d, GA + p * LASSO_NEWTON_MAX, cA, kpad);
             } else {
                 const REAL *row = G + (sn_size)A[p] * ld;
                 for (sn_size q = 0; q < k; ++q)
@@ -423,22 +448,21 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
         while (work < budget) {
             work += SN_MAX(k, (sn_size)1);
             REAL max_change = 0, max_coef = 0;
+            REAL cp = k > 0 ? cA[0] : 0; /* cA[p], carried in a register along the compact sweep */
             for (sn_size p = 0; p < k; ++p) {
                 const sn_size i = A[p];
                 const REAL gii = diag[i];
                 const REAL old = a[i];
-                const REAL new = K(lasso_shrink)(cA[p] + gii * old, alpha, positive) / gii;
+                if (!compact) cp = cA[p];
+                const REAL new = K(lasso_shrink)(cp + gii * old, alpha, positive) * inv_diag[i];
                 if (ABS(new) > max_coef) max_coef = ABS(new);
-                if (new == old) continue;
-                const REAL d = new - old;
+                const REAL d = new - old; /* 0 when the coefficient stays */
                 a[i] = new;
                 dA[p] += d;
                 if (ABS(d) > max_change) max_change = ABS(d);
-                if (compact) {
-                    const REAL *restrict gp = GA + p * LASSO_NEWTON_MAX;
-                    for (sn_size q = 0; q < k; ++q)
-                        cA[q] -= d * gp[q];
-                } else {
+                if (compact) { /* no test of d: its mispredictions cost more than the vectors */
+                    cp = K(lasso_support_update)(kpad, d, GA + p * LASSO_NEWTON_MAX, cA, p + 1);
+                } else if (d != 0) {
                     const REAL *row = G + i * ld;
                     for (sn_size q = 0; q < k; ++q)
                         cA[q] -= d * row[A[q]];
@@ -497,7 +521,8 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     const int with_block = X != NULL;
     const sn_size block_bytes = with_block ? LASSO_BLOCK_SIGNALS * g_ld * (sn_size)sizeof(REAL) : 0;
     const sn_size block_slice = (block_bytes + 63) / 64 * 64;
-    const sn_size per_thread = (block_slice + (7 * n + 2 * m * m + m) * (sn_size)sizeof(REAL) +
+    const sn_size reals = 7 * n + VLEN + 2 * m * m + m;
+    const sn_size per_thread = (block_slice + reals * (sn_size)sizeof(REAL) +
                                 3 * n * (sn_size)sizeof(int32_t) + 64 + 63) / 64 * 64;
     const sn_size n_blocks = (n_signals + LASSO_BLOCK_SIGNALS - 1) / LASSO_BLOCK_SIGNALS;
     const int nt = (int)SN_MIN((sn_size)sn_threads_for(n_threads, n_signals * n * 32,
@@ -507,17 +532,18 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
         with_block ? (REAL *)sn_aligned_alloc((size_t)(g_ld * n_features) * sizeof(REAL)) : NULL;
     /* the diagonal of G, read once, and each atom's violation threshold: alpha, or +inf for
      * atoms of norm zero, which never move (scikit-learn) */
-    REAL *diag = (REAL *)malloc((size_t)(2 * n) * sizeof(REAL));
+    REAL *diag = (REAL *)malloc((size_t)(3 * n) * sizeof(REAL));
     if (memory == NULL || diag == NULL || (with_block && panels == NULL)) {
         free(memory);
         free(panels);
         free(diag);
         return SN_ENOMEM;
     }
-    REAL *lim = diag + n;
+    REAL *lim = diag + n, *inv_diag = diag + 2 * n;
     for (sn_size i = 0; i < n; ++i) {
         diag[i] = G[i * g_ld + i];
         lim[i] = diag[i] > 0 ? (REAL)alpha : (REAL)INFINITY;
+        inv_diag[i] = diag[i] > 0 ? 1 / diag[i] : 0;
     }
     sn_size iter_max = 0, unconverged = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(max : iter_max) reduction(+ : unconverged)
@@ -530,7 +556,7 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
         s.cN = s.c + n;
         s.pend = s.cN + n;
         s.cA = s.pend + n;
-        s.dA = s.cA + n;
+        s.dA = s.cA + n + VLEN;
         s.w = s.dA + n;
         s.L = s.w + n;
         s.GA = s.L + m * m;
@@ -557,7 +583,7 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
                 int converged;
                 const REAL *b = with_block ? block + (j - j0) * g_ld : B + j * b_signal_stride;
                 const sn_size it = K(lasso_signal)(
-                    n, G, g_ld, diag, lim, b, with_block ? 1 : b_atom_stride,
+                    n, G, g_ld, diag, inv_diag, lim, b, with_block ? 1 : b_atom_stride,
                     norms != NULL ? (double)norms[j] : 0.0, norms != NULL, (REAL)alpha, positive,
                     max_iter, tol, warm, A + j * n, &s, &converged);
                 if (it > iter_max) iter_max = it;

@@ -78,6 +78,17 @@ def test_against_reference(dtype, positive):
         np.testing.assert_allclose(sparsenet.lasso(D, X, alpha, positive=positive), ref, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_isa_level_against_reference(dtype, isa):
+    """Supports of 21 to 43 atoms: several of the sweeps' vectors (2 to 16 lanes) at each level."""
+    D, X = problem(n_features=48, n_atoms=96, k=20, dtype=dtype, seed=1)
+    alpha = 0.1
+    ref = reference.lasso(D, X, alpha, tol=1e-10 if dtype == np.float64 else 1e-6)
+    ours = sparsenet.lasso(D, X, alpha)
+    assert np.count_nonzero(ours, axis=0).max() > 32
+    np.testing.assert_allclose(ours, ref, atol=1e-6 if dtype == np.float64 else 2e-3)
+
+
 def test_gram_matches_lasso_in_every_layout():
     D, X = problem(seed=2)
     alpha = 0.05
