@@ -127,7 +127,7 @@ class SparseMatrix(Frozen):
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         _check_dense_operand(other, "x")
         x = as_array(other, "x", ndim=(1, 2))
-        return _product(self, x, False, None, x.ndim)
+        return spmv(self, x) if x.ndim == 1 else _product(self, x, False, None, 2)
 
     def __rmatmul__(self, other: ArrayLike) -> np.ndarray:
         # x @ A = (A.T @ x.T).T: the transposed product, no copy of A
@@ -137,7 +137,7 @@ class SparseMatrix(Frozen):
             raise ValueError(f"shape mismatch: x @ A needs x.shape[-1] == A.shape[0] = "
                              f"{self.shape[0]}; got x.shape={x.shape}")
         if x.ndim == 1:
-            return _product(self, x, True, None, 1)
+            return spmv(self, x, transpose=True)
         return _product(self, x.T, True, None, 2).T
 
 
@@ -797,10 +797,6 @@ class _ScipyOperand(SparseMatrix):
 
 def _product(A: Any, X: Any, transpose: bool, out: Optional[np.ndarray], ndim: int) -> np.ndarray:
     """Shared body of spmv (ndim=1) and spmm (ndim=2): the checks, then A's own product."""
-    if ndim == 1 and out is None:
-        y = _plain_vector_product(A, X, transpose)
-        if y is not None:
-            return y
     transpose = check_bool(transpose, "transpose")  # first: the same error on both backends
     A = as_sparse_matrix(A, fused_check=True)
     xname = "x" if ndim == 1 else "X"
@@ -918,6 +914,10 @@ def spmv(A: SparseInput, x: ArrayLike, *, transpose: bool = False,
     >>> sparsenet.spmv(A, np.ones(2, dtype=np.float32), transpose=True)
     array([1., 3., 2.], dtype=float32)
     """
+    if out is None:  # one token at a time: the product takes about a microsecond, a frame counts
+        y = _plain_vector_product(A, x, transpose)
+        if y is not None:
+            return y
     return _product(A, x, transpose, out, ndim=1)
 
 
