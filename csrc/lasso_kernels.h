@@ -209,13 +209,16 @@ static inline REAL K(lasso_support_update)(sn_size kpad, REAL d, const REAL *res
                                            REAL *restrict cA, sn_size next)
 {
     const VEC vd = (VEC){0} + d;
-    const IVEC lane = (IVEC){0} + (IREAL)(next % VLEN);
     const sn_size at = next - next % VLEN;
     REAL out = 0;
     for (sn_size q = 0; q < kpad; q += VLEN) {
         const VEC v = *(const VEC *)(cA + q) - vd * *(const VEC *)(row + q);
         *(VEC *)(cA + q) = v;
-        if (q == at) out = __builtin_shuffle(v, lane)[0];
+#if defined(__clang__) /* no __builtin_shuffle; clang picks a variable lane by itself */
+        if (q == at) out = v[next - at];
+#else
+        if (q == at) out = __builtin_shuffle(v, (IVEC){0} + (IREAL)(next - at))[0];
+#endif
     }
     return out;
 }
