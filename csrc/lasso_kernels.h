@@ -533,8 +533,9 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
     char *memory = (char *)sn_aligned_alloc((size_t)(nt * per_thread));
     REAL *panels =
         with_block ? (REAL *)sn_aligned_alloc((size_t)(g_ld * n_features) * sizeof(REAL)) : NULL;
-    /* the diagonal of G, read once, and each atom's violation threshold: alpha, or +inf for
-     * atoms of norm zero, which never move (scikit-learn) */
+    /* the diagonal of G, read once, its reciprocals (the coordinate steps multiply: a division
+     * sat on the sweep's dependency chain), and each atom's violation threshold: alpha, or +inf
+     * for atoms of norm zero, which never move (scikit-learn) */
     REAL *diag = (REAL *)malloc((size_t)(3 * n) * sizeof(REAL));
     if (memory == NULL || diag == NULL || (with_block && panels == NULL)) {
         free(memory);
