@@ -240,6 +240,24 @@ static inline void K(add_chunks)(sn_size chunks, sn_size out_size, const REAL *s
     }
 }
 
+/* The plan of a chunked A^T X (matmul_t_chunked, csr_matmul_t_checked) of `entries` row entries
+ * (nnz + n_rows) times k columns into out_size outputs: returns the number of chunks, from the
+ * problem alone (sn_csr_t_chunks), with *scratch the buffers of chunks 1 .. chunks-1 (NULL for one
+ * chunk) and *nt the threads to share them; 0 when the buffers cannot be had. */
+static sn_size K(t_chunk_plan)(int n_threads, sn_size entries, sn_size k, sn_size out_size,
+                               REAL **scratch, int *nt)
+{
+    const sn_size chunks = sn_csr_t_chunks(entries * k, out_size * (sn_size)sizeof(REAL));
+    *scratch = NULL;
+    if (chunks > 1) {
+        *scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
+        if (*scratch == NULL) return 0;
+    }
+    *nt = (int)SN_MIN(
+        chunks, (sn_size)sn_threads_for(n_threads, sn_csr_thread_work(entries, k), SN_CSR_GRAIN));
+    return chunks;
+}
+
 /* A^T X of rows in any order scatters, so each of `chunks` row ranges sums into its own buffer and
  * the buffers are added in chunk order. `chunks` depends on the problem only (sn_csr_t_chunks), so
  * the result is the same for every thread count. */
@@ -248,15 +266,11 @@ static int K(matmul_t_chunked)(int n_threads, sn_size n_rows, sn_size n_cols, co
                                REAL *Y)
 {
     const sn_size out_size = n_cols * k;
-    const sn_size entries = (sn_size)indptr[n_rows] + n_rows, work = entries * k;
-    const sn_size chunks = sn_csr_t_chunks(work, out_size * (sn_size)sizeof(REAL));
-    REAL *scratch = NULL;
-    if (chunks > 1) {
-        scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
-        if (scratch == NULL) return SN_ENOMEM;
-    }
-    const int nt = (int)SN_MIN(
-        chunks, (sn_size)sn_threads_for(n_threads, sn_csr_thread_work(entries, k), SN_CSR_GRAIN));
+    REAL *scratch;
+    int nt;
+    const sn_size chunks =
+        K(t_chunk_plan)(n_threads, (sn_size)indptr[n_rows] + n_rows, k, out_size, &scratch, &nt);
+    if (chunks == 0) return SN_ENOMEM;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
 #pragma omp for schedule(static)
@@ -508,15 +522,10 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
     sn_size first_bad = n_rows;
     if (n_cols <= 0 || k <= 0) return SN_EINVAL;
     const sn_size out_size = n_cols * k;
-    const sn_size entries = nnz + n_rows, work = entries * k;
-    const sn_size chunks = sn_csr_t_chunks(work, out_size * (sn_size)sizeof(REAL));
-    REAL *scratch = NULL;
-    if (chunks > 1) {
-        scratch = (REAL *)malloc((size_t)((chunks - 1) * out_size) * sizeof(REAL));
-        if (scratch == NULL) return SN_ENOMEM;
-    }
-    const int nt = (int)SN_MIN(
-        chunks, (sn_size)sn_threads_for(n_threads, sn_csr_thread_work(entries, k), SN_CSR_GRAIN));
+    REAL *scratch;
+    int nt;
+    const sn_size chunks = K(t_chunk_plan)(n_threads, nnz + n_rows, k, out_size, &scratch, &nt);
+    if (chunks == 0) return SN_ENOMEM;
     const INDEX last = K(last_column)(n_cols); /* n_cols > 0: at least 0 */
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(min : first_bad)
     {
