@@ -18,7 +18,8 @@
 Every library runs on one thread (``sparsenet.use_num_threads(1)``, ``threadpool_limits(1)`` for
 the BLAS the peers use) except in the two-thread rows; each time is the best of ``--repeat`` runs
 (one run for the peers that take more than a few seconds; at most three of scikit-learn's
-LASSO, whose single runs ranged 1.3-2.3 s on one machine in one hour). A missing peer is reported and skipped.
+LASSO, whose single runs ranged 1.3-2.3 s on one machine in one hour). A missing peer is reported
+and skipped.
 """
 import argparse
 import contextlib
