@@ -276,12 +276,19 @@ SHARED_UTILITY = "sparsenet._cyutility"
 
 
 def extensions():
+    import numpy  # a build requirement (pyproject.toml)
+
     kernelgen.generate(GENERATED)
     exts = [
         Extension(
             f"sparsenet.{name}",
             sources=[f"src/sparsenet/{name}.pyx", "csrc/sparsenet.c", *c_sources],
-            include_dirs=["csrc", GENERATED],
+            # NumPy's headers for _csr, which cimports numpy (one vector's product), on every
+            # extension: they share the object of csrc/sparsenet.c, built with one set of flags.
+            # The C API as of NumPy 1.23, the oldest sparsenet runs on.
+            include_dirs=["csrc", GENERATED, numpy.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_23_API_VERSION"),
+                           ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")],
             # rebuild when a kernel template or the spec changes
             depends=sorted(glob.glob("csrc/*.h")) + ["csrc/kernels.spec"],
         )

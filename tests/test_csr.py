@@ -555,6 +555,62 @@ def test_one_vector_product_is_built_once_and_outlives_the_user_arrays():
         A._vector = None  # a cache of checked state: read-only like the rest
 
 
+def test_cached_one_vector_product_serves_only_what_it_can():
+    # once built, spmv calls the cached product (VectorProduct.multiply) before anything else: it
+    # reads x through NumPy's C API and must hand back every x it cannot read in place, the
+    # directions with column blocks, and threads that run the NumPy reference
+    rng = np.random.default_rng(11)
+    S = random_csr(rng, 300, 500, density=0.2, dtype=np.float32)
+    A = sparsenet.CSR(S).optimize(batch=1, transpose=True)
+    x, u = rng.standard_normal(500).astype(np.float32), rng.standard_normal(300).astype(np.float32)
+    forward, backward = sparsenet.spmv(A, x), sparsenet.spmv(A, u, transpose=True)
+    product = A._vector
+    assert product is not None
+    assert product.multiply(x, False, sparsenet.backend.native_options()) is not None
+    assert (product.multiply(u, True, sparsenet.backend.native_options()) is None) \
+        == (A._blocks_t is not None)
+    for v in [x.astype(">f4"), x.astype(np.float64), np.ma.masked_array(x), x[:-1], x[None, :],
+              *[v for name, v in _vector_layouts(x).items() if name in ("strided", "misaligned")]]:
+        assert product.multiply(v, False, sparsenet.backend.native_options()) is None
+        if v.shape == x.shape:  # the general path computes it; the others are its errors
+            np.testing.assert_allclose(sparsenet.spmv(A, v), forward, rtol=1e-5, atol=1e-5)
+        else:
+            with pytest.raises(ValueError, match="x"):
+                sparsenet.spmv(A, v)
+    np.testing.assert_array_equal(sparsenet.spmv(A, x), forward)
+    np.testing.assert_array_equal(sparsenet.spmv(A, u, transpose=True), backward)
+    assert sparsenet.backend.native_call_options() == sparsenet.backend.native_options()
+    with sparsenet.use_backend("numpy"):
+        assert sparsenet.backend.native_call_options() is None
+        np.testing.assert_allclose(sparsenet.spmv(A, x), forward, rtol=1e-5, atol=1e-5)
+    sparsenet.set_backend("numpy")
+    try:
+        assert sparsenet.backend.native_call_options() is None
+    finally:
+        sparsenet.set_backend("native")
+
+
+def test_cached_one_vector_product_takes_large_results_from_the_buffer_cache():
+    n_rows = (sparsenet._buffers.MIN_BYTES // 4) + 1  # one float32 more than a plain np.empty
+    S = sp.csr_array((np.ones(n_rows, np.float32), np.zeros(n_rows, np.int32),
+                      np.arange(n_rows + 1, dtype=np.int32)), shape=(n_rows, 2))
+    A = sparsenet.CSR(S)
+    x = np.array([3.0, 5.0], np.float32)
+    sparsenet.set_buffer_cache(0)  # empty it (conftest restores the default after the test)
+    sparsenet.set_buffer_cache(None)
+    for _ in range(2):  # the first call builds the product, the second calls it first
+        held = sparsenet._buffers.cached_blocks()
+        small = sparsenet.spmv(A, np.ones(n_rows, np.float32), transpose=True)
+        del small
+        gc.collect()
+        assert sparsenet._buffers.cached_blocks() == held  # np.empty: nothing comes back
+        y = sparsenet.spmv(A, x)
+        np.testing.assert_array_equal(y, np.full(n_rows, 3.0, np.float32))
+        del y
+        gc.collect()
+        assert sparsenet._buffers.cached_blocks() == 1  # a block of the cache came back
+
+
 def test_one_vector_fast_path_declines_what_it_does_not_cover():
     S = random_csr(np.random.default_rng(8), 20, 30, dtype=np.float32)
     x = np.ones(30, np.float32)

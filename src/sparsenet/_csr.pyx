@@ -1,12 +1,15 @@
 """Thin wrappers of the CSR kernels: arrays in (typed memoryviews; the per-call products by the
-buffer protocol, _arrays.pxi), the GIL released, status -> exception.
+buffer protocol, _arrays.pxi; one vector's product by NumPy's C API), the GIL released, status ->
+exception.
 
 Arguments are validated by sparsenet.csr before they get here; nothing is checked twice."""
 from libc.stdint cimport int32_t, int64_t, uint16_t
 
 from sparsenet._kernels_csr cimport *
 
-from numpy import ndarray
+cimport numpy as cnp
+
+cnp.import_array()
 
 include "_status.pxi"
 include "_arrays.pxi"
@@ -207,15 +210,20 @@ def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const
 
 cdef class VectorProduct:
     """A checked CSR's ``A @ x`` and ``A.T @ x`` for one vector x, with the matrix's arrays
-    acquired once, when it is built: a call then acquires only x and the new y (a 64 x 64 layer's
-    product takes a fraction of a microsecond, and each acquisition of an array costs a tenth).
-    new_forward(n, dtype) and new_transposed(n, dtype) allocate y."""
+    acquired once, when it is built. A call reads x and makes y through NumPy's C API: a 64 x 64
+    layer's product takes a fraction of a microsecond, and acquiring an array by the buffer protocol
+    costs a tenth of one, as does np.empty called from here. Results of large_bytes or more come from
+    new_large(n, dtype) (the output cache). forward / transposed: the directions this product
+    serves (a direction with column blocks has a faster kernel of its own)."""
     cdef Py_buffer views[3]  # indptr, indices, data
     cdef Product product  # the fields that every call shares
-    cdef object dtype, new_forward, new_transposed
+    cdef object new_large
+    cdef sn_size large_bytes
+    cdef int typenum
+    cdef bint directions[2]  # [transpose]: served
 
-    def __cinit__(self, indptr, indices, data, sn_size n_cols, bint sorted_rows, dtype,
-                  new_forward, new_transposed):
+    def __cinit__(self, indptr, indices, data, sn_size n_cols, bint sorted_rows, new_large,
+                  sn_size large_bytes, bint forward, bint transposed):
         memset(self.views, 0, sizeof(self.views))
         memset(&self.product, 0, sizeof(self.product))
         get_array(indptr, &self.views[0], INDEX_ITEMS, 1, False)
@@ -229,36 +237,37 @@ cdef class VectorProduct:
         p.indptr = self.views[0].buf
         p.indices = data_or_null(&self.views[1])
         p.data = data_or_null(&self.views[2])
-        self.dtype, self.new_forward, self.new_transposed = dtype, new_forward, new_transposed
+        self.typenum = cnp.NPY_DOUBLE if self.views[2].itemsize == 8 else cnp.NPY_FLOAT
+        self.new_large, self.large_bytes = new_large, large_bytes
+        self.directions[0], self.directions[1] = forward, transposed
 
     def __dealloc__(self):
         release_arrays(self.views, 3)
 
-    def __call__(self, x, bint transpose, int isa, int n_threads):
-        """y = A x (A^T x with transpose), or None when x is not a C-contiguous aligned ndarray of
-        A's dtype and the product's length (the general path then converts it, or says why not)."""
-        if type(x) is not ndarray:
+    def multiply(self, x, bint transpose, tuple options):
+        """y = A x (A^T x with transpose) with options (isa level, threads), or None when this
+        product does not serve the direction, or x is not an aligned, C-contiguous ndarray of A's
+        dtype in native byte order and of the product's length (the general path then converts
+        it, or says why not)."""
+        if type(x) is not cnp.ndarray or not self.directions[transpose]:
             return None
-        cdef Py_buffer views[2]  # x, y
-        memset(views, 0, sizeof(views))
+        cdef cnp.ndarray xa = <cnp.ndarray>x
         cdef Product p = self.product
+        cdef cnp.npy_intp n_out = p.n_cols if transpose else p.n_rows
+        if cnp.PyArray_NDIM(xa) != 1 or cnp.PyArray_TYPE(xa) != self.typenum \
+                or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa) \
+                or cnp.PyArray_DIM(xa, 0) != (p.n_rows if transpose else p.n_cols):
+            return None
+        cdef cnp.ndarray y
+        if n_out * self.views[2].itemsize < self.large_bytes:
+            y = cnp.PyArray_EMPTY(1, &n_out, self.typenum, 0)
+        else:
+            y = self.new_large(n_out, x.dtype)
+        p.isa, p.n_threads = options
+        p.transpose = transpose
+        p.X, p.Y = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(y)
         cdef int status
-        try:
-            try:
-                get_array(x, &views[0], REAL_ITEMS, 1, False)
-            except (TypeError, BufferError):
-                return None
-            if views[0].itemsize != self.views[2].itemsize \
-                    or views[0].shape[0] != (p.n_rows if transpose else p.n_cols):
-                return None
-            y = (self.new_transposed(p.n_cols, self.dtype) if transpose
-                 else self.new_forward(p.n_rows, self.dtype))
-            get_array(y, &views[1], REAL_ITEMS, 1, True)
-            p.isa, p.n_threads, p.transpose = isa, n_threads, transpose
-            p.X, p.Y = data_or_null(&views[0]), data_or_null(&views[1])
-            with nogil:
-                status = product_of(&p, self.views[2].itemsize == 8, self.views[0].itemsize == 8)
-            raise_for_status(status)
-            return y
-        finally:
-            release_arrays(views, 2)
+        with nogil:
+            status = product_of(&p, self.views[2].itemsize == 8, self.views[0].itemsize == 8)
+        raise_for_status(status)
+        return y

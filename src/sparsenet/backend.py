@@ -379,6 +379,14 @@ def _mark_threads_used():
     _threads_used = True
 
 
+def native_call_options():
+    """native_options(), or None when this thread runs the NumPy reference: one call where a
+    product takes a microsecond (spmv, one token at a time)."""
+    local = _overrides.get()
+    name = _state["backend"] if local is None or local.backend is None else local.backend
+    return None if name == "numpy" else native_options()
+
+
 def use_numpy():
     """True when the top-level functions called from this thread should run the NumPy reference."""
     local = _overrides.get()

@@ -498,14 +498,14 @@ class CSR(SparseMatrix):
 
     def _vector_product(self) -> Any:
         """The native product of this matrix and one vector (_csr.VectorProduct), which holds
-        the matrix's arrays; built at the first ``spmv`` of a sealed CSR, then kept."""
+        the matrix's arrays; built at the first ``spmv`` of a sealed CSR, then kept. It serves
+        the directions without column blocks (those have a kernel of their own)."""
         product = self._vector
         if product is None:
-            n_rows, n_cols = self.shape
-            dtype = self.data.dtype
-            product = _csr.VectorProduct(self.indptr, self.indices, self.data, n_cols,
-                                         self.has_canonical_format, dtype,
-                                         _allocator(n_rows, dtype), _allocator(n_cols, dtype))
+            product = _csr.VectorProduct(self.indptr, self.indices, self.data, self.shape[1],
+                                         self.has_canonical_format, _buffers.empty,
+                                         _buffers.MIN_BYTES, self._blocks is None,
+                                         self._blocks_t is None)
             object.__setattr__(self, "_vector", product)  # a cache: past Frozen's one-set rule
         return product
 
@@ -826,8 +826,7 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
     if type(A) is CSR and getattr(A, "_checked", False) is True \
             and (A._blocks_t if transpose else A._blocks) is None and not backend.use_numpy():
         product = A._vector or A._vector_product()
-        isa, threads = backend.native_options()
-        return product(x, transpose, isa, threads)  # None unless x fits as it is
+        return product.multiply(x, transpose, backend.native_options())  # None unless x fits
     if type(x) is not np.ndarray or x.ndim != 1:
         return None
     dtype = x.dtype
@@ -915,6 +914,13 @@ def spmv(A: SparseInput, x: ArrayLike, *, transpose: bool = False,
     array([1., 3., 2.], dtype=float32)
     """
     if out is None:  # one token at a time: the product takes about a microsecond, a frame counts
+        product = getattr(A, "_vector", None) if type(A) is CSR else None
+        if product is not None and (transpose is True or transpose is False):
+            options = backend.native_call_options()  # None: the NumPy reference
+            if options is not None:
+                y = product.multiply(x, transpose, options)
+                if y is not None:
+                    return y
         y = _plain_vector_product(A, x, transpose)
         if y is not None:
             return y
