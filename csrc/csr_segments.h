@@ -251,15 +251,17 @@ static inline __attribute__((always_inline)) REAL K(gather_dot)(
 #endif
 
 #ifdef SN_CSR_REGISTER_CHECK /* csr_kernels.h: the checked vector product uses gather_dot */
-static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
-                                  const REAL *x)
+/* Inlined into the row loops: as a call (GCC's choice) the row's entries waited for six saved
+ * registers and a realigned stack, and DLMC ResNet-50 at 90%, N=1, took 8% longer (Zen 5). */
+static inline __attribute__((always_inline)) REAL K(dot_segment)(
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x)
 {
     return K(gather_dot)(p0, p1, indices, data, x, 0, 0, NULL);
 }
 #else
 /* sum_p CSR_VALUE(data, p) * x[indices[p]]: a gather-FMA reduction. */
-static inline REAL K(dot_segment)(sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data,
-                                  const REAL *x)
+static inline __attribute__((always_inline)) REAL K(dot_segment)(
+    sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x)
 {
     REAL sum = 0;
 #pragma omp simd reduction(+ : sum)
