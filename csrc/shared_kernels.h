@@ -6,7 +6,8 @@
  *   CODE  code type (uint8_t / uint16_t) for a shared matrix, or SN_SHARED_HASHED defined for a hashed one
  *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
  *   SN_SHARED_LUT8  defined for float (uint8_t codes or hashed): the avx512vbmi level uses the register
- *                   tables of shared_lut8.h when the codebook has <= 256 entries and the CPU has VBMI
+ *                   tables of shared_lut8.h when the codebook has <= 256 entries and the CPU has VBMI;
+ *                   the avx512 level its word tables in the forward matvec of uint8 codes
  * Every weight is produced by W_AT(j) on row i after ROW_BEGIN(i), so the loops below are written once
  * for both kinds of storage; each writes its whole output. */
 
@@ -59,6 +60,14 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #define GRAIN (SN_SHARED_GRAIN / 8)
 #else
 #define GRAIN SN_SHARED_GRAIN
+#endif
+
+/* shared_lut8.h's word tables: the avx512 level of the float / uint8 forward matvec */
+#if SN_X86_DISPATCH && SN_VBYTES == 64 && defined(SN_SHARED_LUT8) && !defined(SN_ISA_VBMI) \
+    && !defined(SN_SHARED_HASHED)
+#define SN_SHARED_LUTW 1
+#else
+#define SN_SHARED_LUTW 0
 #endif
 
 #if defined(SN_SHARED_LUT8) && defined(SN_ISA_VBMI)
@@ -212,6 +221,14 @@ static void K(matvec_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
     if (LUT8_OK) {
         float *xp = (float *)malloc((size_t)n_cols * sizeof(float)); /* NULL: a slower path, no error */
         LUT8_FN(matvec_rows)(r0, r1, n_cols, cb, n_codes, SRC_ARG, x, y, xp);
+        free(xp);
+        return;
+    }
+#endif
+#if SN_SHARED_LUTW
+    float *xp = n_codes <= 256 ? (float *)malloc((size_t)n_cols * sizeof(float)) : NULL;
+    if (xp != NULL) { /* NULL: the loop below, no error */
+        sn_lutw_matvec_rows(r0, r1, n_cols, cb, n_codes, codes, x, y, xp);
         free(xp);
         return;
     }
@@ -510,6 +527,7 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
 #undef W_AT
 #undef BIN_ADD
 #undef LUT8_OK
+#undef SN_SHARED_LUTW
 #undef SN_SHARED_GATHER_DOT
 #undef SN_SHARED_TABLE16
 #undef GATHER_LANES

@@ -154,6 +154,26 @@ def test_shared_products_layouts_and_promotion():
     np.testing.assert_allclose(sw @ X, sparsenet.shared_matmul(sw, X))
 
 
+@pytest.mark.parametrize("n_cols", [31, 32, 97, 256])
+def test_matvec_reads_every_codebook_bit_pattern(isa, n_cols):
+    # the register tables rebuild each float from its bytes (VBMI) or 16-bit halves (avx512), and
+    # lay lanes out in their own order: a one-hot x must give one column of W bit for bit, for
+    # codebooks of every sign, exponent and low mantissa bits, subnormals included
+    rng = np.random.default_rng(n_cols)
+    bits = rng.integers(0, 2**32, 256, dtype=np.uint64).astype(np.uint32)
+    bits[:8] = [0x00000001, 0x807FFFFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x3F800001, 0x00800000, 0, 1 << 31]
+    codebook = bits.view(np.float32).copy()
+    codebook[~np.isfinite(codebook)] = 1.5  # a NaN or inf would spread to the whole row
+    codes = rng.integers(0, 256, (40, n_cols), dtype=np.uint8)
+    codes[0, :min(n_cols, 256)] = np.arange(min(n_cols, 256))
+    sw = sparsenet.SharedWeights(codebook, codes)
+    W = codebook[codes]
+    for j in sorted({0, 1, 15, 16, 17, n_cols // 2, n_cols - 1}):
+        x = np.zeros(n_cols, np.float32)
+        x[j] = 1
+        np.testing.assert_array_equal(sparsenet.shared_matvec(sw, x), W[:, j], err_msg=f"column {j}")
+
+
 def test_shared_products_out_and_nan():
     rng = np.random.default_rng(2)
     sw = random_shared(rng, (20, 100), 256)
