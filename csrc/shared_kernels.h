@@ -7,7 +7,7 @@
  *   ISA, SN_VBYTES  level name and vector width (sn_instantiate.h)
  *   SN_SHARED_LUT8  defined for float (uint8_t codes or hashed): the avx512vbmi level uses the register
  *                   tables of shared_lut8.h when the codebook has <= 256 entries and the CPU has VBMI;
- *                   the avx512 level its word tables in the forward matvec of uint8 codes
+ *                   the avx512 level its word tables in the matvecs of uint8 codes
  * Every weight is produced by W_AT(j) on row i after ROW_BEGIN(i), so the loops below are written once
  * for both kinds of storage; each writes its whole output. */
 
@@ -62,7 +62,7 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #define GRAIN SN_SHARED_GRAIN
 #endif
 
-/* shared_lut8.h's word tables: the avx512 level of the float / uint8 forward matvec */
+/* shared_lut8.h's word tables: the avx512 level of the float / uint8 matvecs */
 #if SN_X86_DISPATCH && SN_VBYTES == 64 && defined(SN_SHARED_LUT8) && !defined(SN_ISA_VBMI) \
     && !defined(SN_SHARED_HASHED)
 #define SN_SHARED_LUTW 1
@@ -264,6 +264,12 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
 #ifdef LUT8_FN
     if (LUT8_OK) {
         LUT8_FN(matvec_t_cols)(c0, c1, n_rows, n_cols, cb, n_codes, SRC_ARG, x, y);
+        return;
+    }
+#endif
+#if SN_SHARED_LUTW
+    if (n_codes <= 256) {
+        sn_lutw_matvec_t_cols(c0, c1, n_rows, n_cols, cb, n_codes, codes, x, y);
         return;
     }
 #endif

@@ -224,7 +224,7 @@ SN_LUT8_TARGET static void sn_lut8_decode_rows(sn_size r0, sn_size r1, sn_size n
  * 32 codes where 32-bit lookups (vpermt2ps, 32 floats from two registers) take 8 per 16 codes and 7
  * blends (1.9 ms against 1.0 in a C model). shared_matvec at 4096^2, K=256, one thread, AMD Zen 5
  * with set_isa("avx512"): 1.03-1.37 ms against 3.6-3.9 ms for one load a weight (the level's path
- * until then), 20-25x NumPy's decode-then-GEMV. Used by the forward matvec only. */
+ * until then), 20-25x NumPy's decode-then-GEMV. Used by both matvecs. */
 #define SN_LUTW_TARGET __attribute__((target(SN_TARGET_AVX512)))
 
 /* Half h (0: low, 1: high 16 bits) of the float codebook[32 t + m] is word m of tables[8 h + t]
@@ -298,6 +298,47 @@ SN_LUTW_TARGET static void sn_lutw_matvec_rows(sn_size r0, sn_size r1, sn_size n
         for (sn_size j = full; j < n_cols; ++j)
             sum += codebook[row[j]] * x[j];
         y[i] = sum;
+    }
+}
+
+/* y[c0:c1] = sum_i x[i] codebook[codes[i, c0:c1]] (as sn_lut8_matvec_t_cols: rows in order, two
+ * at a time; full blocks of 32 columns accumulate in the raw lookup's order and are put back in
+ * place at the end, the last (c1 - c0) % 32 columns one by one). */
+SN_LUTW_TARGET static void sn_lutw_matvec_t_cols(sn_size c0, sn_size c1, sn_size n_rows,
+                                                 sn_size n_cols, const float *codebook,
+                                                 sn_size n_codes, const uint8_t *codes,
+                                                 const float *x, float *y)
+{
+    sn_lutw lut;
+    sn_lutw_init(&lut, codebook, n_codes);
+    const sn_size full = c0 + (c1 - c0) / 32 * 32;
+    for (sn_size j = c0; j < c1; ++j)
+        y[j] = 0;
+    for (sn_size i = 0; i < n_rows; i += 2) {
+        const int pair = i + 1 < n_rows;
+        const uint8_t *a = codes + i * n_cols, *b = pair ? a + n_cols : a;
+        const __m512 xa = _mm512_set1_ps(x[i]), xb = _mm512_set1_ps(pair ? x[i + 1] : 0.0f);
+        for (sn_size j = c0; j < full; j += 32) {
+            __m512 fa[2], fb[2];
+            sn_lutw_lookup_raw(&lut, a + j, fa);
+            sn_lutw_lookup_raw(&lut, b + j, fb);
+            for (int q = 0; q < 2; ++q) {
+                float *yq = y + j + 16 * q;
+                const __m512 first = _mm512_fmadd_ps(xa, fa[q], _mm512_loadu_ps(yq));
+                _mm512_storeu_ps(yq, pair ? _mm512_fmadd_ps(xb, fb[q], first) : first);
+            }
+        }
+        for (sn_size j = full; j < c1; ++j) {
+            y[j] += x[i] * codebook[a[j]];
+            if (pair)
+                y[j] += x[i + 1] * codebook[b[j]];
+        }
+    }
+    for (sn_size j = c0; j < full; j += 32) {
+        float sums[32];
+        memcpy(sums, y + j, sizeof sums);
+        for (int p = 0; p < 32; ++p)
+            y[j + sn_lutw_perm(p)] = sums[p];
     }
 }
 

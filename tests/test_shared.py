@@ -172,6 +172,11 @@ def test_matvec_reads_every_codebook_bit_pattern(isa, n_cols):
         x = np.zeros(n_cols, np.float32)
         x[j] = 1
         np.testing.assert_array_equal(sparsenet.shared_matvec(sw, x), W[:, j], err_msg=f"column {j}")
+    for i in (0, 1, 20, 39):  # the transposed product: one row of W, in either place of a pair
+        x = np.zeros(40, np.float32)
+        x[i] = 1
+        np.testing.assert_array_equal(sparsenet.shared_matvec(sw, x, transpose=True), W[i],
+                                      err_msg=f"row {i}")
 
 
 def test_shared_products_out_and_nan():
