@@ -47,9 +47,16 @@ def _slow(benchmark, fn, rounds=3):
 
 
 # ---- y = W x -------------------------------------------------------------------------------------
+# sparsenet at each ISA level this machine has (issue 12 asks for the level below VBMI and AVX2)
+LEVELS = sparsenet.backend.ISA_LEVELS
+ISAS = LEVELS[: LEVELS.index(sparsenet.get_isa()) + 1]
+
+
 @pytest.mark.benchmark(group="shared_matvec")
-def test_matvec_sparsenet(benchmark, workload):
-    benchmark(sparsenet.shared_matvec, workload["sw"], workload["x"])
+@pytest.mark.parametrize("isa", ISAS)
+def test_matvec_sparsenet(benchmark, workload, isa):
+    with sparsenet.use_isa(isa):
+        benchmark(sparsenet.shared_matvec, workload["sw"], workload["x"])
 
 
 @pytest.mark.benchmark(group="shared_matvec")
@@ -63,8 +70,10 @@ def test_matvec_dense(benchmark, workload):
 
 
 @pytest.mark.benchmark(group="shared_matvec transposed")
-def test_matvec_t_sparsenet(benchmark, workload):
-    benchmark(sparsenet.shared_matvec, workload["sw"], workload["x"], transpose=True)
+@pytest.mark.parametrize("isa", ISAS)
+def test_matvec_t_sparsenet(benchmark, workload, isa):
+    with sparsenet.use_isa(isa):
+        benchmark(sparsenet.shared_matvec, workload["sw"], workload["x"], transpose=True)
 
 
 @pytest.mark.benchmark(group="shared_matvec transposed")
