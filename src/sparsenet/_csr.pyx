@@ -265,7 +265,8 @@ cdef class VectorProduct:
             y = self.new_large(n_out, x.dtype)
         p.isa, p.n_threads = options
         p.transpose = transpose
-        p.X, p.Y = cnp.PyArray_DATA(xa), cnp.PyArray_DATA(y)
+        p.X = cnp.PyArray_DATA(xa) if cnp.PyArray_DIM(xa, 0) else NULL  # as data_or_null
+        p.Y = cnp.PyArray_DATA(y) if n_out else NULL
         cdef int status
         with nogil:
             status = product_of(&p, self.views[2].itemsize == 8, self.views[0].itemsize == 8)
