@@ -639,6 +639,10 @@ def test_one_vector_fast_path_declines_what_it_does_not_cover():
     for name in ("data", "indices", "indptr", "shape", "_blocks", "_blocks_t", "_vector"):
         setattr(unsealed, name, getattr(C, name))
     assert sparsenet.csr._plain_vector_product(unsealed, x, False) is None
+    if hasattr(sp, "csr_array") and sp.csr_array(np.ones(3)).ndim == 1:  # SciPy's 1-D arrays
+        assert sparsenet.csr._plain_vector_product(sp.csr_array(np.ones(3)), x[:3], False) is None
+        with pytest.raises(TypeError, match=r"A.shape must be a pair of ints"):
+            sparsenet.spmv(sp.csr_array(np.ones(3)), x[:3])
     bad = sp.csr_array((S.data, S.indices.copy(), S.indptr), shape=S.shape)
     bad.indices[3] = 30  # out of range: the fused check finds it, the general path names it
     assert sparsenet.csr._plain_vector_product(bad, x, False) is None

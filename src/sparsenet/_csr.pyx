@@ -208,6 +208,81 @@ def check(int isa, int n_threads, sn_size n_cols, const index[::1] indptr, const
     return first_bad, bool(canonical)
 
 
+cdef enum:
+    ANY_TYPE = -2      # plain_vector's typenum: any item type
+    INDEX_TYPE = -1    # a signed integer of 4 or 8 bytes
+
+
+cdef inline bint plain_vector(object a, int typenum, cnp.npy_intp length) noexcept:
+    """a is an ndarray (no subclass) of typenum (or ANY_TYPE, INDEX_TYPE), 1-D of `length` items
+    (-1: any), C-contiguous, aligned and in native byte order: what a kernel reads in place."""
+    if type(a) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_NDIM(arr) != 1 or not cnp.PyArray_ISCARRAY_RO(arr) \
+            or not cnp.PyArray_ISNOTSWAPPED(arr) \
+            or (length >= 0 and cnp.PyArray_DIM(arr, 0) != length):
+        return False
+    if typenum == ANY_TYPE:
+        return True
+    if typenum == INDEX_TYPE:
+        return cnp.PyArray_ISSIGNED(arr) and cnp.PyArray_ITEMSIZE(arr) in (4, 8)
+    return cnp.PyArray_TYPE(arr) == typenum
+
+
+cdef inline cnp.ndarray new_vector(cnp.npy_intp n, int typenum, new_large, sn_size large_bytes,
+                                   like):
+    """An uninitialised vector of n items: PyArray_EMPTY, or new_large(n, like.dtype) (the output
+    cache) from large_bytes on."""
+    if n * (8 if typenum == cnp.NPY_DOUBLE else 4) < large_bytes:
+        return cnp.PyArray_EMPTY(1, &n, typenum, 0)
+    return new_large(n, like.dtype)
+
+
+def checked_vector(indptr, indices, data, sn_size n_rows, sn_size n_cols, x, bint transpose,
+                   tuple options, new_large, sn_size large_bytes):
+    """y = A x (A^T x with transpose) for a scipy matrix's arrays taken as they are, its indices
+    checked in the product's own pass, with options (isa level, threads); None when an array is
+    not one the kernel reads in place (plain_vector: float data and x of one dtype, indices and
+    indptr of one integer type), the row pointers do not frame the entries, or the check finds a
+    bad row: the general path then copies, or names the error."""
+    if not plain_vector(data, ANY_TYPE, -1) or n_cols == 0:
+        return None
+    cdef int typenum = cnp.PyArray_TYPE(<cnp.ndarray>data)
+    cdef cnp.npy_intp nnz = cnp.PyArray_DIM(<cnp.ndarray>data, 0)
+    cdef cnp.npy_intp n_out = n_cols if transpose else n_rows
+    if (typenum != cnp.NPY_FLOAT and typenum != cnp.NPY_DOUBLE) \
+            or not plain_vector(x, typenum, n_rows if transpose else n_cols) \
+            or not plain_vector(indices, INDEX_TYPE, nnz) \
+            or not plain_vector(indptr, INDEX_TYPE, n_rows + 1):
+        return None
+    cdef cnp.ndarray ia = <cnp.ndarray>indices, pa = <cnp.ndarray>indptr
+    cdef bint index64 = cnp.PyArray_ITEMSIZE(pa) == 8
+    if cnp.PyArray_ITEMSIZE(ia) != cnp.PyArray_ITEMSIZE(pa):
+        return None
+    cdef const void *ptr = cnp.PyArray_DATA(pa)
+    cdef int64_t first = (<const int64_t *>ptr)[0] if index64 else (<const int32_t *>ptr)[0]
+    cdef int64_t last = (<const int64_t *>ptr)[n_rows] if index64 else (<const int32_t *>ptr)[n_rows]
+    if first != 0 or last != nnz:
+        return None  # _check_layout's errors
+    cdef cnp.ndarray y = new_vector(n_out, typenum, new_large, large_bytes, x)
+    cdef Product p
+    memset(&p, 0, sizeof(p))
+    p.isa, p.n_threads = options
+    p.transpose, p.checked, p.n_rows, p.n_cols, p.nnz, p.k = transpose, True, n_rows, n_cols, nnz, 1
+    p.first_bad = n_rows
+    p.indptr = ptr
+    p.indices = cnp.PyArray_DATA(ia) if nnz else NULL
+    p.data = cnp.PyArray_DATA(<cnp.ndarray>data) if nnz else NULL
+    p.X = cnp.PyArray_DATA(<cnp.ndarray>x) if (n_rows if transpose else n_cols) else NULL
+    p.Y = cnp.PyArray_DATA(y) if n_out else NULL
+    cdef int status
+    with nogil:
+        status = product_of(&p, typenum == cnp.NPY_DOUBLE, index64)
+    raise_for_status(status)
+    return y if p.first_bad == n_rows else None
+
+
 cdef class VectorProduct:
     """A checked CSR's ``A @ x`` and ``A.T @ x`` for one vector x, with the matrix's arrays
     acquired once, when it is built. A call reads x and makes y through NumPy's C API: a 64 x 64
@@ -249,23 +324,16 @@ cdef class VectorProduct:
         product does not serve the direction, or x is not an aligned, C-contiguous ndarray of A's
         dtype in native byte order and of the product's length (the general path then converts
         it, or says why not)."""
-        if type(x) is not cnp.ndarray or not self.directions[transpose]:
+        cdef Product p = self.product
+        cdef cnp.npy_intp n_in = p.n_rows if transpose else p.n_cols
+        cdef cnp.npy_intp n_out = p.n_cols if transpose else p.n_rows
+        if not self.directions[transpose] or not plain_vector(x, self.typenum, n_in):
             return None
         cdef cnp.ndarray xa = <cnp.ndarray>x
-        cdef Product p = self.product
-        cdef cnp.npy_intp n_out = p.n_cols if transpose else p.n_rows
-        if cnp.PyArray_NDIM(xa) != 1 or cnp.PyArray_TYPE(xa) != self.typenum \
-                or not cnp.PyArray_ISCARRAY_RO(xa) or not cnp.PyArray_ISNOTSWAPPED(xa) \
-                or cnp.PyArray_DIM(xa, 0) != (p.n_rows if transpose else p.n_cols):
-            return None
-        cdef cnp.ndarray y
-        if n_out * self.views[2].itemsize < self.large_bytes:
-            y = cnp.PyArray_EMPTY(1, &n_out, self.typenum, 0)
-        else:
-            y = self.new_large(n_out, x.dtype)
+        cdef cnp.ndarray y = new_vector(n_out, self.typenum, self.new_large, self.large_bytes, x)
         p.isa, p.n_threads = options
         p.transpose = transpose
-        p.X = cnp.PyArray_DATA(xa) if cnp.PyArray_DIM(xa, 0) else NULL  # as data_or_null
+        p.X = cnp.PyArray_DATA(xa) if n_in else NULL  # as data_or_null
         p.Y = cnp.PyArray_DATA(y) if n_out else NULL
         cdef int status
         with nogil:

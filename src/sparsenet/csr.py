@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from sparsenet import _buffers, _csr, _csr_blocks, _policy, backend, reference
-from sparsenet._validate import (FLOATS, Frozen, aligned_empty, as_array, as_c_array,
+from sparsenet._validate import (Frozen, aligned_empty, as_array, as_c_array,
                                  as_matrix_operand, check_bool, check_index, check_out, new_output,
                                  product_operand, read_only, require_checked, result_dtype)
 
@@ -814,62 +814,47 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
     """spmv's common case in a few steps, for one token at a time, where a product takes a
     microsecond and the general path's checks took three to seven: x a 1-D ndarray of A's float
     dtype, A a checked CSR or a scipy csr_array / csr_matrix with 1-D arrays of that dtype and one
-    index dtype, transpose a bool, the native backend; the arrays C-contiguous and aligned (checked
-    by the native wrapper as it takes them: BufferError). A CSR without column blocks for the
-    product hands x to its native VectorProduct, which checks it and allocates y itself (DLMC's
-    ResNet-50 at 90%, N=1, AMD Zen 3: 1.74-1.85x -> 1.98-2.07x SciPy in geometric mean). None for
-    anything else, and for a scipy matrix that its fused check finds malformed: the general path then
-    computes the same product with the same kernels (copying what needs it), or raises its error."""
+    index dtype, transpose a bool, the native backend; the arrays C-contiguous, aligned and in
+    native byte order. A CSR without column blocks for the product hands x to its native
+    VectorProduct; a scipy matrix's arrays go to _csr.checked_vector, which reads them in place
+    through NumPy's C API and checks the indices in the product's own pass. None for anything
+    else, and for a scipy matrix that its fused check finds malformed: the general path then
+    computes the same product with the same kernels (copying what needs it), or raises its
+    error."""
     global _scipy_csr_types
     if transpose is not True and transpose is not False:
         return None
-    if type(A) is CSR and getattr(A, "_checked", False) is True \
-            and (A._blocks_t if transpose else A._blocks) is None and not backend.use_numpy():
-        product = A._vector or A._vector_product()
-        return product.multiply(x, transpose, backend.native_options())  # None unless x fits
-    if type(x) is not np.ndarray or x.ndim != 1:
-        return None
-    dtype = x.dtype
-    if dtype not in FLOATS or backend.use_numpy():
-        return None
     if type(A) is CSR:
-        if getattr(A, "_checked", False) is not True or A.data.dtype != dtype:
+        if getattr(A, "_checked", False) is not True or backend.use_numpy():
             return None
-        scipy_matrix = False
-    else:
-        if not _scipy_csr_types:
-            sparse = sys.modules.get("scipy.sparse")  # imported already if A is a scipy matrix
-            if sparse is None:
-                return None
-            _scipy_csr_types = (sparse.csr_array, sparse.csr_matrix)
-        if type(A) not in _scipy_csr_types:
+        blocks = A._blocks_t if transpose else A._blocks
+        if blocks is None:
+            product = A._vector or A._vector_product()
+            return product.multiply(x, transpose, backend.native_options())  # None unless x fits
+        n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
+        if not (type(x) is np.ndarray and x.ndim == 1 and x.dtype == A.data.dtype
+                and x.shape[0] == n_in):
             return None
-        data, indices, indptr = A.data, A.indices, A.indptr
-        if not (type(data) is np.ndarray and type(indices) is np.ndarray
-                and type(indptr) is np.ndarray and data.dtype == dtype
-                and indices.dtype == indptr.dtype and indices.dtype in _INDEX_DTYPES
-                and data.ndim == 1 and indptr.ndim == 1 and indices.shape == data.shape):
+        y = _allocator(n_out, x.dtype)(n_out, x.dtype)
+        isa, threads = backend.native_options()
+        try:
+            blocks.matmul(isa, threads, blocks.values, x, y)  # A._native_matmul's call
+        except BufferError:
+            return None  # x not C-contiguous or not aligned: the general path copies it
+        return y
+    if not _scipy_csr_types:
+        sparse = sys.modules.get("scipy.sparse")  # imported already if A is a scipy matrix
+        if sparse is None:
             return None
-        scipy_matrix = True
-    n_rows, n_cols = A.shape
-    n_in, n_out = (n_rows, n_cols) if transpose else (n_cols, n_rows)
-    if x.shape[0] != n_in:
+        _scipy_csr_types = (sparse.csr_array, sparse.csr_matrix)
+    if type(A) not in _scipy_csr_types:
         return None
-    if scipy_matrix and (n_cols == 0 or indptr.shape[0] != n_rows + 1 or indptr[0] != 0
-                         or indptr[-1] != indices.shape[0]):
-        return None  # _check_layout's errors, or (no columns) the general path's own check
-    y = _allocator(n_out, dtype)(n_out, dtype)
-    isa, threads = backend.native_options()
-    try:
-        if not scipy_matrix:  # a CSR with blocks for this product (VectorProduct took the rest):
-            blocks = A._blocks_t if transpose else A._blocks  # A._native_matmul's call
-            blocks.matmul(isa, threads, blocks.values, x, y)
-            return y
-        first_bad = _csr.checked_matmul(isa, threads, n_cols, indptr, indices, data, x, y,
-                                        transpose)
-    except BufferError:
-        return None  # an array not C-contiguous or not aligned: the general path copies it
-    return y if first_bad == n_rows else None
+    options = backend.native_call_options()
+    if options is None or len(A.shape) != 2:  # SciPy's 1-D arrays: the general path's error
+        return None
+    n_rows, n_cols = A.shape
+    return _csr.checked_vector(A.indptr, A.indices, A.data, n_rows, n_cols, x, transpose, options,
+                               _buffers.empty, _buffers.MIN_BYTES)
 
 
 def _allocator(n: int, dtype: np.dtype) -> Callable[[int, np.dtype], np.ndarray]:
