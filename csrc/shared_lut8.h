@@ -258,10 +258,11 @@ SN_LUTW_TARGET static inline void sn_lutw_lookup_raw(const sn_lutw *lut, const u
     __m512i half[2];
     for (int h = 0; h < 2; ++h) {
         const __m512i *t = lut->tables + 8 * h;
-        const __m512i low = _mm512_mask_blend_epi16(bit6, _mm512_permutex2var_epi16(t[0], ix, t[1]),
-                                                    _mm512_permutex2var_epi16(t[2], ix, t[3]));
-        const __m512i high = _mm512_mask_blend_epi16(bit6, _mm512_permutex2var_epi16(t[4], ix, t[5]),
-                                                     _mm512_permutex2var_epi16(t[6], ix, t[7]));
+        __m512i quarter[4]; /* codes 64 q .. 64 q + 63 */
+        for (int q = 0; q < 4; ++q)
+            quarter[q] = _mm512_permutex2var_epi16(t[2 * q], ix, t[2 * q + 1]);
+        const __m512i low = _mm512_mask_blend_epi16(bit6, quarter[0], quarter[1]);
+        const __m512i high = _mm512_mask_blend_epi16(bit6, quarter[2], quarter[3]);
         half[h] = _mm512_mask_blend_epi16(bit7, low, high);
     }
     f[0] = _mm512_castsi512_ps(_mm512_unpacklo_epi16(half[0], half[1]));

@@ -261,8 +261,10 @@ def checked_vector(indptr, indices, data, sn_size n_rows, sn_size n_cols, x, bin
     if cnp.PyArray_ITEMSIZE(ia) != cnp.PyArray_ITEMSIZE(pa):
         return None
     cdef const void *ptr = cnp.PyArray_DATA(pa)
-    cdef int64_t first = (<const int64_t *>ptr)[0] if index64 else (<const int32_t *>ptr)[0]
-    cdef int64_t last = (<const int64_t *>ptr)[n_rows] if index64 else (<const int32_t *>ptr)[n_rows]
+    cdef const int64_t *ptr64 = <const int64_t *>ptr
+    cdef const int32_t *ptr32 = <const int32_t *>ptr
+    cdef int64_t first = ptr64[0] if index64 else ptr32[0]
+    cdef int64_t last = ptr64[n_rows] if index64 else ptr32[n_rows]
     if first != 0 or last != nnz:
         return None  # _check_layout's errors
     cdef cnp.ndarray y = new_vector(n_out, typenum, new_large, large_bytes, x)
@@ -286,10 +288,10 @@ def checked_vector(indptr, indices, data, sn_size n_rows, sn_size n_cols, x, bin
 cdef class VectorProduct:
     """A checked CSR's ``A @ x`` and ``A.T @ x`` for one vector x, with the matrix's arrays
     acquired once, when it is built. A call reads x and makes y through NumPy's C API: a 64 x 64
-    layer's product takes a fraction of a microsecond, and acquiring an array by the buffer protocol
-    costs a tenth of one, as does np.empty called from here. Results of large_bytes or more come from
-    new_large(n, dtype) (the output cache). forward / transposed: the directions this product
-    serves (a direction with column blocks has a faster kernel of its own)."""
+    layer's product takes a fraction of a microsecond, and acquiring an array by the buffer
+    protocol costs a tenth of one, as does np.empty called from here. Results of large_bytes or
+    more come from new_large(n, dtype) (the output cache). forward / transposed: the directions
+    this product serves (a direction with column blocks has a faster kernel of its own)."""
     cdef Py_buffer views[3]  # indptr, indices, data
     cdef Product product  # the fields that every call shares
     cdef object new_large
