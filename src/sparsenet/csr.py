@@ -824,19 +824,22 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
     global _scipy_csr_types
     if transpose is not True and transpose is not False:
         return None
+    options = backend.native_call_options()  # None: the NumPy reference
+    if options is None:
+        return None
     if type(A) is CSR:
-        if getattr(A, "_checked", False) is not True or backend.use_numpy():
+        if getattr(A, "_checked", False) is not True:
             return None
         blocks = A._blocks_t if transpose else A._blocks
         if blocks is None:
             product = A._vector or A._vector_product()
-            return product.multiply(x, transpose, backend.native_options())  # None unless x fits
+            return product.multiply(x, transpose, options)  # None unless x fits
         n_in, n_out = (A.shape[0], A.shape[1]) if transpose else (A.shape[1], A.shape[0])
         if not (type(x) is np.ndarray and x.ndim == 1 and x.dtype == A.data.dtype
                 and x.shape[0] == n_in):
             return None
         y = _allocator(n_out, x.dtype)(n_out, x.dtype)
-        isa, threads = backend.native_options()
+        isa, threads = options
         try:
             blocks.matmul(isa, threads, blocks.values, x, y)  # A._native_matmul's call
         except BufferError:
@@ -849,8 +852,7 @@ def _plain_vector_product(A: Any, x: Any, transpose: Any) -> Optional[np.ndarray
         _scipy_csr_types = (sparse.csr_array, sparse.csr_matrix)
     if type(A) not in _scipy_csr_types:
         return None
-    options = backend.native_call_options()
-    if options is None or len(A.shape) != 2:  # SciPy's 1-D arrays: the general path's error
+    if len(A.shape) != 2:  # SciPy's 1-D arrays: the general path's error
         return None
     n_rows, n_cols = A.shape
     return _csr.checked_vector(A.indptr, A.indices, A.data, n_rows, n_cols, x, transpose, options,
