@@ -127,9 +127,10 @@ def test_lasso_equals_in_memory(compute, dtype):
         G, DtX, 0.4, norms_squared=(X ** 2).sum(axis=0), init=np.zeros((50, N_SIGNALS))))
 
 
-def test_ksvd_equals_in_memory():
+@pytest.mark.parametrize("scale", [1.0, 2.0 ** 600])  # 2**600: learned as X / 2**e (coding)
+def test_ksvd_equals_in_memory(scale):
     rng = np.random.default_rng(6)
-    X = rng.standard_normal((16, 700))
+    X = rng.standard_normal((16, 700)) * scale
     Xd = da.from_array(X, chunks=(16, (250, 0, 450)))
     D, codes, errors = sd.ksvd(Xd, 24, 3, max_iter=3, random_state=0, return_errors=True,
                                return_format="csc")

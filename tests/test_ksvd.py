@@ -147,6 +147,32 @@ def test_float32_and_csc():
     np.testing.assert_allclose(D, D64, atol=1e-3)
 
 
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("dtype, exponent", [(np.float32, 100), (np.float64, 500)])
+@pytest.mark.parametrize("tol, return_format", [(None, "dense"), (0.05, "csc")])
+def test_huge_signals_learn_as_their_scaled_copy(backend, dtype, exponent, tol, return_format):
+    # float32 signals from about 1e19 used to overflow the atom update (NaN atoms, or nothing
+    # learned, silently); beyond 2**(maxexp / 2 - 24) X is now learned divided by a power of two
+    X = signals(seed=5)
+    Y = (X / 2.0 ** np.ceil(np.log2(np.abs(X).max()))).astype(dtype)  # largest |Y| in [0.5, 1)
+    scale = 2.0 ** exponent
+    huge = Y * dtype(scale)
+    assert np.isfinite(huge).all()
+    with sparsenet.use_backend(backend):
+        D, codes, errors = sparsenet.ksvd(huge, 20, 3, None if tol is None else tol * scale ** 2,
+                                          max_iter=4, random_state=0, return_errors=True,
+                                          return_format=return_format)
+        D0, codes0, errors0 = sparsenet.ksvd(Y, 20, 3, tol, max_iter=4, random_state=0,
+                                             return_errors=True, return_format=return_format)
+    assert D.dtype == dtype and codes.dtype == dtype and np.isfinite(D).all()
+    np.testing.assert_array_equal(D, D0)
+    if return_format == "csc":
+        codes, codes0 = codes.toarray(), codes0.toarray()
+    np.testing.assert_array_equal(codes, codes0 * dtype(scale))
+    assert errors == [e * scale for e in errors0]
+    assert tol is not None or errors[-1] < errors[0]  # it learns (with tol, not always monotone)
+
+
 def test_more_atoms_than_signals_and_zero_signals():
     X = signals(n_signals=8, seed=5)
     X[:, 0] = 0

@@ -308,6 +308,13 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     errors : list of float
         Only with `return_errors`.
 
+    Notes
+    -----
+    Signals whose largest magnitude is beyond ``2**40`` in float32 (``2**488`` in float64) are
+    learned divided by a power of two, which is exact: the update's sums of squares would
+    overflow (float32 from about 1e19). The atoms are those learned on the scaled signals; the
+    codes, errors and `tol` are at X's own scale.
+
     Examples
     --------
     >>> import numpy as np, sparsenet
@@ -325,9 +332,10 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
 
 def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, return_format,
           return_errors, code_step=None):
-    """:func:`ksvd`; `code_step(D)`, when given, returns the CSC codes of all the signals in
-    place of the default, Batch-OMP on X checked once (sparsenet.dask passes one that codes them
-    with :func:`_ksvd_codes` block by block on a cluster)."""
+    """:func:`ksvd`; `code_step(D, factor, tol)`, when given, returns the CSC codes of all the
+    signals times `factor` (1, or the power of two of :func:`_overflow_shift`), to `tol` (scaled
+    with them), in place of the default, Batch-OMP on X checked once (sparsenet.dask passes one
+    that codes them with :func:`_ksvd_codes` block by block on a cluster)."""
     X = as_array(X, "X", ndim=2)
     n_features, n_signals = X.shape
     if n_features == 0 or n_signals == 0:
@@ -343,6 +351,10 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     if tol is not None:
         tol = _check_real(tol, "tol")
     _check_finite(X, "X")
+    shift = _overflow_shift(X, dtype)
+    if shift:  # learn on X / 2**shift (exact), give the codes and errors back at X's scale
+        X = np.asarray(X, dtype=dtype) * dtype.type(2.0 ** -shift)
+        tol = None if tol is None else math.ldexp(tol, -2 * shift)
     if backend.use_numpy():
         D, codes, errors = reference.ksvd(X, n_atoms, n_nonzero_coefs, tol, max_iter=max_iter,
                                           init=init, random_state=random_state)
@@ -350,7 +362,7 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
             import scipy.sparse as sp
 
             codes = sp.csc_array(codes)
-        return (D, codes, errors) if return_errors else (D, codes)
+        return _unscaled(D, codes, errors, shift, return_errors)
     Xf = as_aligned(np.asfortranarray(X, dtype=dtype))  # signal-major: the kernel's layout
     D = np.asfortranarray(reference.ksvd_init(Xf, n_atoms, init, random_state), dtype=dtype)
     R = np.empty_like(Xf)
@@ -359,11 +371,12 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
         max_atoms, _ = _check_stop(n_nonzero_coefs, tol, n_atoms, _default_atoms(n_atoms))
         norms = None if tol is None else _squared_norms(Xf, dtype)
 
-        def code_step(D):  # as _ksvd_codes: premature stops are silent
+        def code_step(D, factor, tol):  # as _ksvd_codes: premature stops are silent; Xf is scaled
             return _omp_on_checked(D, Xf, max_atoms, tol, "auto", "csc", dtype, norms)[0]
+    factor = dtype.type(2.0 ** -shift)
     errors = []
     for _ in range(max_iter):
-        codes = code_step(D)
+        codes = code_step(D, factor, tol)
         values = np.ascontiguousarray(codes.data, dtype=dtype)  # updated in place
         isa, threads = backend.native_options()
         energy, _ = _coding.ksvd_update(
@@ -375,4 +388,29 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
             errors.append(math.sqrt(max(energy, 0.0)))
     if return_format == "dense":
         codes = codes.toarray(order="F")  # from CSC: no C-ordered copy to transpose (6x faster)
+    return _unscaled(D, codes, errors, shift, return_errors)
+
+
+def _overflow_shift(X: np.ndarray, dtype: np.dtype) -> int:
+    """0, or when the largest |X| is beyond 2**(maxexp / 2 - 24) (2**40 in float32), the exponent
+    e with that largest |X| / 2**e in [0.5, 1). Beyond that bound the atom update's sums of squared
+    coefficients and of coefficient-residual products can overflow (float32 learned nothing, or
+    NaN atoms, from about 1e19). Dividing by a power of two is exact: the atoms learned are the
+    same, and the codes and errors exactly 2**-e times those at X's scale."""
+    if X.size == 0:
+        return 0
+    largest = max(float(np.max(X)), -float(np.min(X)))
+    if not largest > 2.0 ** (np.finfo(dtype).maxexp // 2 - 24):
+        return 0
+    return math.frexp(largest)[1]
+
+
+def _unscaled(D, codes, errors, shift, return_errors):
+    """ksvd's result at X's own scale after learning on X / 2**shift."""
+    if shift:
+        if isinstance(codes, np.ndarray):
+            codes = np.ldexp(codes, shift)  # keeps the dtype and the F order
+        else:  # csc_array
+            codes.data = np.ldexp(codes.data, shift)
+        errors = [math.ldexp(e, shift) for e in errors]
     return (D, codes, errors) if return_errors else (D, codes)

@@ -308,12 +308,15 @@ def ksvd(X: Any, n_atoms: int, n_nonzero_coefs: Optional[int] = None, tol: Optio
     signals = _as_dask(X, "X", ndim=2)
     _require_whole(signals, 0, "X", "a signal")
 
-    def code_step(D):
-        # "auto" settled for all the signals, as the in-memory call settles it
+    def code_step(D, factor, tol):
+        # "auto" settled for all the signals, as the in-memory call settles it; the signals times
+        # the power of two the in-memory call learns on, tol scaled with them
         precompute = precompute_gram(n_atoms, D.shape[0], signals.shape[1], n_nonzero_coefs, tol,
                                      D.dtype)
-        return _code_by_signal(coding._ksvd_codes, D, signals, "X",
-                               n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+        scaled = signals if factor == 1 else signals * factor
+        return _code_by_signal(coding._ksvd_codes, D, scaled, "X",
+                               n_nonzero_coefs=n_nonzero_coefs,
+                               tol=tol,
                                precompute=precompute).compute()
 
     return coding._ksvd(signals.compute(), n_atoms, n_nonzero_coefs, tol, max_iter=max_iter,
