@@ -283,6 +283,38 @@ def test_threads_follow_torch(monkeypatch):
     assert seen == [expected]
 
 
+@pytest.mark.parametrize("make", [
+    lambda i, o: snt.SparseLinear(i, o, sparsity=0.5),
+    lambda i, o: snt.SharedLinear(i, o),
+    lambda i, o: snt.SharedSparseLinear(i, o, sparsity=0.5),
+    lambda i, o: snt.HashedLinear(i, o, 3),
+], ids=["sparse", "shared", "shared_sparse", "hashed"])
+@pytest.mark.parametrize("shape", [(0, 4), (4, 0), (2, 2), (1, 1)])
+def test_layers_of_any_size_train_as_nn_linear(make, shape):
+    # nn.Linear takes any size; the shared layers used to fail on k-means of too few weights
+    # ("W must not be empty", "n_clusters must be <= ..."), and the codebook gradient on 0 inputs
+    torch.manual_seed(0)
+    layer = make(*shape)
+    x = torch.randn(5, shape[0], dtype=torch.float32, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (5, shape[1])
+    torch.testing.assert_close(y, x @ layer.weight.T + layer.bias)
+    y.square().sum().backward()
+    assert x.grad.shape == x.shape
+    trained = [p for p in layer.parameters() if p is not layer.bias]
+    assert trained and all(p.grad is not None and torch.isfinite(p.grad).all() for p in trained)
+    if hasattr(layer, "codebook") and not isinstance(layer, snt.HashedLinear):
+        n_weights = layer.nnz if hasattr(layer, "nnz") else shape[0] * shape[1]
+        assert layer.codebook.shape == (min(16, max(n_weights, 1)),)
+
+
+def test_shared_layer_checks_n_clusters():
+    with pytest.raises(ValueError, match="n_clusters"):
+        snt.SharedLinear(3, 3, n_clusters=0)
+    with pytest.raises(TypeError, match="n_clusters"):
+        snt.SharedSparseLinear(3, 3, n_clusters="16")
+
+
 # ---- errors --------------------------------------------------------------------------------------------
 
 def test_errors():

@@ -242,8 +242,7 @@ class _CSRMatmul(torch.autograd.Function):
         if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)])
             G = _array(grad)
             with _threads():
-                grad_values = _tensor(sparsenet.sddmm(pattern, G.reshape(G.shape[0], -1),
-                                                      _array(X).reshape(X.shape[0], -1)))
+                grad_values = _tensor(sparsenet.sddmm(pattern, _as_rows(G), _as_rows(_array(X))))
         if ctx.needs_input_grad[1]:  # dL/dX = A^T G
             grad_X = _csr_product(ctx.pattern, values, grad, True)
         return grad_values, grad_X, None
@@ -365,10 +364,14 @@ def _codebook_product(w, X, transpose):
         w, X, transpose=transpose)
 
 
+def _as_rows(a):
+    """`a` as a matrix of its first axis's rows (reshape(n, -1) fails on an empty a with n = 0)."""
+    return a.reshape(a.shape[0], math.prod(a.shape[1:]))
+
+
 def _codebook_grad(w, G, X):
     if isinstance(w, SharedCSR):  # the values' gradient (SDDMM) summed into the codes' bins
-        G2, X2 = G.reshape(G.shape[0], -1), X.reshape(X.shape[0], -1)
-        per_value = sparsenet.sddmm(w, G2, X2)
+        per_value = sparsenet.sddmm(w, _as_rows(G), _as_rows(X))
         return np.bincount(w.codes, weights=per_value,
                            minlength=w.codebook.shape[0]).astype(per_value.dtype)
     return sparsenet.codebook_grad(w, G, X)
@@ -681,6 +684,23 @@ def _weight_and_bias(linear):
     raise TypeError(f"linear must be an nn.Linear or a 2-D tensor, got {type(linear).__name__}")
 
 
+def _codebook_size(n_clusters, n_weights):
+    """A shared layer's codebook entries: `n_clusters` (checked), but no more than the weights to
+    share, so that a layer small or sparse enough to have fewer is still made (as nn.Linear of any
+    size is)."""
+    n_clusters = check_index(n_clusters, "n_clusters", low=1, high=65536)
+    return min(n_clusters, max(n_weights, 1))
+
+
+def _shared_weights(weight, n_clusters):
+    """The weights shared by k-means; a layer without weights (0 inputs or outputs) has one zero
+    entry and no codes."""
+    n_clusters = _codebook_size(n_clusters, weight.size)
+    if weight.size == 0:
+        return SharedWeights(np.zeros(1, weight.dtype), np.zeros(weight.shape, np.uint8))
+    return sparsenet.kmeans_codebook(weight, n_clusters)
+
+
 class SharedLinear(_SparsenetLinear):
     """An ``nn.Linear`` whose weights share a codebook: ``W = codebook[codes]`` (Deep Compression's
     weight sharing); the codebook is trainable, the codes fixed.
@@ -691,7 +711,9 @@ class SharedLinear(_SparsenetLinear):
     bias : bool, default True
     n_clusters : int, default 16
         Codebook entries, learned by :func:`sparsenet.kmeans_codebook` on nn.Linear's initial
-        weights (16: 4-bit codes).
+        weights (16: 4-bit codes); no more than the layer has weights (a layer without weights,
+        0 inputs or outputs, has one zero entry), as for :class:`SharedSparseLinear`'s stored
+        values.
     device, dtype : as :class:`SparseLinear`
 
     Attributes
@@ -720,7 +742,7 @@ class SharedLinear(_SparsenetLinear):
         dtype = _factory(device, dtype)
         weight, b = _linear_init(in_features, out_features, dtype)
         super().__init__(in_features, out_features, b if bias else None, dtype)
-        self._set_shared(sparsenet.kmeans_codebook(weight.numpy(), n_clusters))
+        self._set_shared(_shared_weights(weight.numpy(), n_clusters))
 
     def _set_shared(self, sw):
         self.codebook = nn.Parameter(torch.from_numpy(np.array(sw.codebook, copy=True)))
@@ -734,7 +756,7 @@ class SharedLinear(_SparsenetLinear):
         weight, bias = _weight_and_bias(linear)
         self = cls.__new__(cls)
         _SparsenetLinear.__init__(self, weight.shape[1], weight.shape[0], bias, weight.dtype)
-        self._set_shared(sparsenet.kmeans_codebook(_array(weight), n_clusters))
+        self._set_shared(_shared_weights(_array(weight), n_clusters))
         return self
 
     def _build_structure(self):
@@ -797,8 +819,10 @@ class SharedSparseLinear(_SparsenetLinear):
         bias = sparse.bias.detach() if sparse.bias is not None else None
         _SparsenetLinear.__init__(self, sparse.in_features, sparse.out_features, bias,
                                   sparse.values.dtype)
-        A = SharedCSR.from_csr(_with_values(sparse.structure(), _array(sparse.values)),
-                               min(n_clusters, max(sparse.nnz, 1)))
+        n_clusters = _codebook_size(n_clusters, sparse.nnz)
+        values = _array(sparse.values)
+        A = SharedCSR.from_csr(_with_values(sparse.structure(), values),
+                               n_clusters if sparse.nnz else np.zeros(1, values.dtype))
         self.codebook = nn.Parameter(torch.from_numpy(np.array(A.codebook, copy=True)))
         for name in ("codes", "indices", "indptr"):
             self.register_buffer(name, _index_tensor(getattr(A, name)))
