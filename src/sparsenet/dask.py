@@ -315,8 +315,7 @@ def ksvd(X: Any, n_atoms: int, n_nonzero_coefs: Optional[int] = None, tol: Optio
                                      D.dtype)
         scaled = signals if factor == 1 else signals * factor
         return _code_by_signal(coding._ksvd_codes, D, scaled, "X",
-                               n_nonzero_coefs=n_nonzero_coefs,
-                               tol=tol,
+                               n_nonzero_coefs=n_nonzero_coefs, tol=tol,
                                precompute=precompute).compute()
 
     return coding._ksvd(signals.compute(), n_atoms, n_nonzero_coefs, tol, max_iter=max_iter,

@@ -688,7 +688,7 @@ def _codebook_size(n_clusters, n_weights):
     """A shared layer's codebook entries: `n_clusters` (checked), but no more than the weights to
     share, so that a layer small or sparse enough to have fewer is still made (as nn.Linear of any
     size is)."""
-    n_clusters = check_index(n_clusters, "n_clusters", low=1, high=65536)
+    n_clusters = check_index(n_clusters, "n_clusters", low=1, high=_policy.MAX_CODES)
     return min(n_clusters, max(n_weights, 1))
 
 
