@@ -1,6 +1,7 @@
 /* Instantiates the Batch-OMP template (omp_kernels.h) for float and double and every ISA level, and
  * exports the entry points of batch_omp.h (sn_omp_dispatch.h, generated from kernels.spec). */
 #include <float.h>
+#include <immintrin.h> /* omp_kernels.h's AVX-512 argmax trackers */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ static sn_size sn_omp_block_signals(sn_size npad)
 #define SN_TEMPLATE "omp_kernels.h"
 
 #define REAL float
+#define REAL_BYTES 4
 #define SFX f32
 #define EPS FLT_EPSILON
 #define SQRT sqrtf
@@ -35,6 +37,7 @@ static sn_size sn_omp_block_signals(sn_size npad)
 #define SIGNBIT INT32_MIN
 #include "sn_instantiate.h"
 #undef REAL
+#undef REAL_BYTES
 #undef SFX
 #undef EPS
 #undef SQRT
@@ -43,6 +46,7 @@ static sn_size sn_omp_block_signals(sn_size npad)
 #undef SIGNBIT
 
 #define REAL double
+#define REAL_BYTES 8
 #define SFX f64
 #define EPS DBL_EPSILON
 #define SQRT sqrt
@@ -51,6 +55,7 @@ static sn_size sn_omp_block_signals(sn_size npad)
 #define SIGNBIT INT64_MIN
 #include "sn_instantiate.h"
 #undef REAL
+#undef REAL_BYTES
 #undef SFX
 #undef EPS
 #undef SQRT

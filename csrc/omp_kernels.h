@@ -136,6 +136,29 @@ static inline VEC K(omp_vabs)(VEC x)
  * lanes' indices are the vector `at`; lanes are scanned in increasing index order, so the strict >
  * keeps the first occurrence, as np.argmax does. (In omp_extend's tiles `at` is a running vector
  * plus a constant: built from the scalar offset, it cost a move and a broadcast per vector.) */
+#if SN_VBYTES == 64
+/* AVX-512: vmax = max(ac, vmax), which is (ac > vmax ? ac : vmax) exactly (the second operand on
+ * ties and NaN), and the index moved under the compare's mask: four instructions a vector where
+ * GCC made six of the generic form (two compares, zero-masked add, merge), in the pursuit's
+ * instruction-bound pass; and a 2-cycle max, not compare-then-blend, on the tracker's chain. */
+#if REAL_BYTES == 8
+#define SN_OMP_TRACK(c, at, vmax, vidx)                                                     \
+    do {                                                                                    \
+        const __m512d ac_ = (__m512d)K(omp_vabs)(c);                                        \
+        const __mmask8 gt_ = _mm512_cmp_pd_mask(ac_, (__m512d)(vmax), _CMP_GT_OQ);          \
+        (vmax) = (VEC)_mm512_max_pd(ac_, (__m512d)(vmax));                                  \
+        (vidx) = (IVEC)_mm512_mask_mov_epi64((__m512i)(vidx), gt_, (__m512i)(at));          \
+    } while (0)
+#else
+#define SN_OMP_TRACK(c, at, vmax, vidx)                                                     \
+    do {                                                                                    \
+        const __m512 ac_ = (__m512)K(omp_vabs)(c);                                          \
+        const __mmask16 gt_ = _mm512_cmp_ps_mask(ac_, (__m512)(vmax), _CMP_GT_OQ);          \
+        (vmax) = (VEC)_mm512_max_ps(ac_, (__m512)(vmax));                                   \
+        (vidx) = (IVEC)_mm512_mask_mov_epi32((__m512i)(vidx), gt_, (__m512i)(at));          \
+    } while (0)
+#endif
+#else
 #define SN_OMP_TRACK(c, at, vmax, vidx)                               \
     do {                                                              \
         const VEC ac = K(omp_vabs)(c);                                \
@@ -143,6 +166,7 @@ static inline VEC K(omp_vabs)(VEC x)
         (vmax) = (VEC)(((IVEC)ac & gt) | ((IVEC)(vmax) & ~gt));       \
         (vidx) = ((at) & gt) | ((vidx) & ~gt);                        \
     } while (0)
+#endif
 
 #define SN_OMP_TRACK_BEGIN                     \
     IVEC lanes;                                \
