@@ -142,22 +142,23 @@ static inline VEC K(omp_vabs)(VEC x)
  * GCC made six of the generic form (two compares, zero-masked add, merge), in the pursuit's
  * instruction-bound pass; and a 2-cycle max, not compare-then-blend, on the tracker's chain. */
 #if REAL_BYTES == 8
-#define SN_OMP_TRACK(c, at, vmax, vidx)                                                     \
-    do {                                                                                    \
-        const __m512d ac_ = (__m512d)K(omp_vabs)(c);                                        \
-        const __mmask8 gt_ = _mm512_cmp_pd_mask(ac_, (__m512d)(vmax), _CMP_GT_OQ);          \
-        (vmax) = (VEC)_mm512_max_pd(ac_, (__m512d)(vmax));                                  \
-        (vidx) = (IVEC)_mm512_mask_mov_epi64((__m512i)(vidx), gt_, (__m512i)(at));          \
-    } while (0)
+#define SN_OMP_V512 __m512d
+#define SN_OMP_CMP_MASK _mm512_cmp_pd_mask
+#define SN_OMP_MAX _mm512_max_pd
+#define SN_OMP_MOVE_INDEX _mm512_mask_mov_epi64
 #else
+#define SN_OMP_V512 __m512
+#define SN_OMP_CMP_MASK _mm512_cmp_ps_mask
+#define SN_OMP_MAX _mm512_max_ps
+#define SN_OMP_MOVE_INDEX _mm512_mask_mov_epi32
+#endif
 #define SN_OMP_TRACK(c, at, vmax, vidx)                                                     \
     do {                                                                                    \
-        const __m512 ac_ = (__m512)K(omp_vabs)(c);                                          \
-        const __mmask16 gt_ = _mm512_cmp_ps_mask(ac_, (__m512)(vmax), _CMP_GT_OQ);          \
-        (vmax) = (VEC)_mm512_max_ps(ac_, (__m512)(vmax));                                   \
-        (vidx) = (IVEC)_mm512_mask_mov_epi32((__m512i)(vidx), gt_, (__m512i)(at));          \
+        const SN_OMP_V512 ac_ = (SN_OMP_V512)K(omp_vabs)(c);                                \
+        const __mmask16 gt_ = SN_OMP_CMP_MASK(ac_, (SN_OMP_V512)(vmax), _CMP_GT_OQ);        \
+        (vmax) = (VEC)SN_OMP_MAX(ac_, (SN_OMP_V512)(vmax));                                 \
+        (vidx) = (IVEC)SN_OMP_MOVE_INDEX((__m512i)(vidx), gt_, (__m512i)(at));              \
     } while (0)
-#endif
 #else
 #define SN_OMP_TRACK(c, at, vmax, vidx)                               \
     do {                                                              \
@@ -643,6 +644,10 @@ static int K(omp_gram)(int n_threads, sn_size n_features, sn_size n_atoms, const
 #undef VEC
 #undef IVEC
 #undef SN_OMP_TRACK
+#undef SN_OMP_V512
+#undef SN_OMP_CMP_MASK
+#undef SN_OMP_MAX
+#undef SN_OMP_MOVE_INDEX
 #undef SN_OMP_TRACK_BEGIN
 #undef SN_OMP_MERGE
 #undef VLEN
