@@ -382,9 +382,7 @@ def _mark_threads_used():
 def native_call_options():
     """native_options(), or None when this thread runs the NumPy reference: one call where a
     product takes a microsecond (spmv, one token at a time)."""
-    local = _overrides.get()
-    name = _state["backend"] if local is None or local.backend is None else local.backend
-    return None if name == "numpy" else native_options()
+    return None if use_numpy() else native_options()
 
 
 def use_numpy():
