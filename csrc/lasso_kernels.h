@@ -1,7 +1,7 @@
 /* Template: batch LASSO by coordinate descent on the Gram matrix (see coding.h for the problem).
  *
  * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
- *   REAL  value type     SFX  type suffix (f32, f64)     ABS, SQRT  |x| and sqrt for REAL
+ *   REAL  value type     SFX  type suffix (f32, f64)     ABS  |x| for REAL
  *   IREAL the signed integer as wide as REAL, SIGNBIT its sign bit (the lanes of vector compares)
  *
  * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, the
@@ -23,7 +23,7 @@
  *      its tolerance, and once per signal after LASSO_NEWTON_SWEEPS sweeps whether it did or not
  *      (the support is usually right by then, and sweeping to 1e-4 took most of the sweeps), the
  *      same pass also gives the correlations at the exact solution for the support and signs,
- *      a_S = G_SS^-1 (b_S - alpha s_S) (a Cholesky solve of the gathered G_SS, supports up to
+ *      a_S = G_SS^-1 (b_S - alpha s_S) (an LDL^T solve of the gathered G_SS, supports up to
  *      LASSO_NEWTON_MAX atoms): kept when its signs agree and no other atom violates the
  *      conditions, and then the gap decides.
  * The rows of G (n_atoms long, too many to stay in L2 beside the streams of B and the codes) are
@@ -228,13 +228,14 @@ static inline REAL K(lasso_support_update)(sn_size kpad, REAL d, const REAL *res
  * G_PP z = b_P - alpha sign(a_P) for the nonzero positions P by symmetric elimination (G = R^T
  * D^-1 R, R upper with the pivots D on its diagonal: LDL^T without square roots); returns 0 when
  * the system is not positive definite or a sign changes, else writes the weights w (z on P, zero
- * elsewhere in A). The elimination subtracts multiples of pivot rows from the rows below, whole
- * vectors at a time, independent of each other: the dot-product (left-looking) Cholesky it
- * replaces ran one chain of scalar multiply-adds and a square root per pivot, 15% of the LASSO. */
-static int K(lasso_newton_solve)(sn_size k, const int32_t *A, const REAL *GA, const REAL *b,
-                                 const REAL *a, REAL alpha, K(lasso_scratch) *s)
+ * elsewhere in A); diag is G's diagonal. The elimination subtracts multiples of pivot rows from
+ * the rows below, whole vectors at a time, independent of each other: the dot-product
+ * (left-looking) Cholesky it replaces ran one chain of scalar multiply-adds and a square root per
+ * pivot, 15% of the LASSO. GA is overwritten when every atom of A is nonzero. */
+static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const REAL *diag,
+                                 const REAL *b, const REAL *a, REAL alpha, K(lasso_scratch) *s)
 {
-    REAL *restrict M = s->L, *restrict y = s->x, *restrict w = s->w;
+    REAL *restrict y = s->x, *restrict w = s->w;
     int32_t *restrict P = s->P;
     sn_size m = 0;
     for (sn_size p = 0; p < k; ++p) {
@@ -243,15 +244,19 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, const REAL *GA, co
     }
     if (m == 0) return 0;
     const sn_size mpad = (m + VLEN - 1) / VLEN * VLEN;
-    for (sn_size u = 0; u < m; ++u) { /* M = G_PP, rows of LASSO_NEWTON_MAX padded with zeros */
+    /* M = G_PP, rows of LASSO_NEWTON_MAX padded with zeros: GA itself when P is the whole support
+     * (every phase gathers GA afresh), else a copy */
+    REAL *restrict M = m == k ? GA : s->L;
+    for (sn_size u = 0; u < m; ++u) {
+        const sn_size i = A[P[u]];
+        y[u] = b[i] - (a[i] > 0 ? alpha : -alpha);
+        if (m == k) continue;
         const REAL *row = GA + (sn_size)P[u] * LASSO_NEWTON_MAX;
         REAL *out = M + u * LASSO_NEWTON_MAX;
         for (sn_size q = 0; q < m; ++q)
             out[q] = row[P[q]];
         for (sn_size q = m; q < mpad; ++q)
             out[q] = 0;
-        const sn_size i = A[P[u]];
-        y[u] = b[i] - (a[i] > 0 ? alpha : -alpha);
     }
     /* Elimination: row j's entries from j on become R's; the rhs y takes the same steps, which
      * leaves R z = y. Only the entries on and above the diagonal are read (the vectors of a row
@@ -259,7 +264,7 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, const REAL *GA, co
     for (sn_size j = 0; j < m; ++j) {
         const REAL *pivot = M + j * LASSO_NEWTON_MAX;
         const REAL d = pivot[j];
-        if (!(d > GA[(sn_size)P[j] * (LASSO_NEWTON_MAX + 1)] * (REAL)1e-10))
+        if (!(d > diag[A[P[j]]] * (REAL)1e-10))
             return 0; /* (nearly) dependent atoms */
         const REAL inv = 1 / d;
         w[j] = inv; /* w holds the pivots' reciprocals until the end */
@@ -493,7 +498,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
          * at the exact minimiser for its support and signs (from the same reads of G), kept when
          * that point is optimal: then the gap decides. */
         if ((early || (settled && has_norm && compact)) &&
-            K(lasso_newton_solve)(k, A, GA, b, a, alpha, s)) {
+            K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s)) {
             K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, s->w, b, cN);
             if (K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w)) {
                 for (sn_size p = 0; p < k; ++p)
