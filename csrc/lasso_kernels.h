@@ -203,23 +203,17 @@ typedef struct {
 
 /* cA[q] -= d * row[q] for q < kpad (a multiple of VLEN): a change d of one coefficient in the
  * support's correlations, from its row of the gathered G_AA, whose padding (like cA's) is zero.
- * Returns cA[next] when next < kpad (else 0), taken from the register that computed it: read back
- * from memory, the sweep's next coordinate waited on the store of a whole vector. */
+ * Returns cA[next] when next < kpad (else 0), computed apart as a scalar by the same (fused)
+ * operation, so that the sweep's next coordinate waits on one multiply-add: taken from the
+ * updated vector it waited on a broadcast, the vector's update and a lane's extraction, and read
+ * back from memory on the store of a whole vector. */
 static inline REAL K(lasso_support_update)(sn_size kpad, REAL d, const REAL *restrict row,
                                            REAL *restrict cA, sn_size next)
 {
+    const REAL out = next < kpad ? cA[next] - d * row[next] : 0;
     const VEC vd = (VEC){0} + d;
-    const sn_size at = next - next % VLEN;
-    REAL out = 0;
-    for (sn_size q = 0; q < kpad; q += VLEN) {
-        const VEC v = *(const VEC *)(cA + q) - vd * *(const VEC *)(row + q);
-        *(VEC *)(cA + q) = v;
-#if defined(__clang__) /* no __builtin_shuffle; clang picks a variable lane by itself */
-        if (q == at) out = v[next - at];
-#else
-        if (q == at) out = __builtin_shuffle(v, (IVEC){0} + (IREAL)(next - at))[0];
-#endif
-    }
+    for (sn_size q = 0; q < kpad; q += VLEN)
+        *(VEC *)(cA + q) -= vd * *(const VEC *)(row + q);
     return out;
 }
 
