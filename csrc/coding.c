@@ -22,6 +22,7 @@
 #define SIGNBIT INT32_MIN
 #define SFX f32
 #define ABS fabsf
+#define COPYSIGN copysignf
 #define SQRT sqrtf
 #define SN_EPS FLT_EPSILON
 #define SN_TEMPLATE "lasso_kernels.h"
@@ -35,6 +36,7 @@
 #undef SIGNBIT
 #undef SFX
 #undef ABS
+#undef COPYSIGN
 #undef SQRT
 #undef SN_EPS
 
@@ -43,6 +45,7 @@
 #define SIGNBIT INT64_MIN
 #define SFX f64
 #define ABS fabs
+#define COPYSIGN copysign
 #define SQRT sqrt
 #define SN_EPS DBL_EPSILON
 #define SN_TEMPLATE "lasso_kernels.h"
@@ -56,6 +59,7 @@
 #undef SIGNBIT
 #undef SFX
 #undef ABS
+#undef COPYSIGN
 #undef SQRT
 #undef SN_EPS
 

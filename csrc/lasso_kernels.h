@@ -1,7 +1,7 @@
 /* Template: batch LASSO by coordinate descent on the Gram matrix (see coding.h for the problem).
  *
  * Included by coding.c through sn_instantiate.h for float and double and every ISA level, with
- *   REAL  value type     SFX  type suffix (f32, f64)     ABS  |x| for REAL
+ *   REAL  value type     SFX  type suffix (f32, f64)     ABS, COPYSIGN  fabs, copysign for REAL
  *   IREAL the signed integer as wide as REAL, SIGNBIT its sign bit (the lanes of vector compares)
  *
  * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, the
@@ -243,7 +243,7 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const RE
     REAL *restrict M = m == k ? GA : s->L;
     for (sn_size u = 0; u < m; ++u) {
         const sn_size i = A[P[u]];
-        y[u] = b[i] - (a[i] > 0 ? alpha : -alpha);
+        y[u] = b[i] - COPYSIGN(alpha, a[i]); /* no branch: the signs are a coin toss */
         if (m == k) continue;
         const REAL *row = GA + (sn_size)P[u] * LASSO_NEWTON_MAX;
         REAL *out = M + u * LASSO_NEWTON_MAX;
