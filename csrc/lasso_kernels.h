@@ -52,11 +52,12 @@ typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES)));
 /* Sweeps of a signal's first phase 3 after which its exact minimiser is tried, settled or not. */
 #define LASSO_NEWTON_SWEEPS 3
 
+/* Soft thresholding (z - alpha, z + alpha or 0), with one test of the magnitude: the signs along a
+ * sweep are a coin toss, and a branch on them mispredicted. (-z) - alpha is -(z + alpha) exactly. */
 static inline REAL K(lasso_shrink)(REAL z, REAL alpha, int positive)
 {
-    if (z > alpha) return z - alpha;
-    if (!positive && z < -alpha) return z + alpha;
-    return 0;
+    const REAL excess = (positive ? z : ABS(z)) - alpha;
+    return excess > 0 ? COPYSIGN(excess, z) : 0;
 }
 
 /* The duality gap of scikit-learn's enet_coordinate_descent_gram (no L2 term) at a, from b, c and
