@@ -1,6 +1,7 @@
 /* Instantiates the batch LASSO (lasso_kernels.h) and K-SVD update (ksvd_kernels.h) templates for
  * float and double and every ISA level, and exports the entry points of coding.h. */
 #include <float.h>
+#include <immintrin.h> /* lasso_kernels.h: the lanes of a vector compare as bits */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -120,8 +120,8 @@ static void K(lasso_subtract_rows)(sn_size n, const REAL *G, sn_size ld, const i
     }
 }
 
-/* Atoms per block of the violator tests: two vectors, tested at once (a compare per vector, an OR
- * across the lanes); the (scalar) work on single atoms only in the few blocks that hold one. */
+/* Atoms per block of the violator tests: two vectors, tested at once (a compare per vector), at
+ * most 32 (the bits of a uint32_t). */
 #define LASSO_SCAN_BLOCK (2 * VLEN)
 
 /* |v| lane by lane, or v itself when positive (then only c > lim violates, and max c counts) */
@@ -139,20 +139,39 @@ static inline int K(lasso_violates)(sn_size i, const REAL *c, const REAL *a, con
     return (a[i] == 0) & (m > lim[i]) & (m > floor);
 }
 
-/* Whether any atom of the block from i0 (LASSO_SCAN_BLOCK atoms) violates, as lasso_violates. */
-static inline int K(lasso_block_violates)(sn_size i0, const REAL *c, const REAL *a, const REAL *lim,
-                                          REAL floor, int positive)
+/* Bit l set when lane l of the compare result v is true (all ones). */
+static inline uint32_t K(lasso_lanes)(IVEC v)
 {
-    const VEC zero = {0}, low = (VEC){0} + floor;
-    IVEC hit = {0};
-    for (sn_size h = i0; h < i0 + LASSO_SCAN_BLOCK; h += VLEN) {
-        const VEC m = K(lasso_vmagnitude)(*(const VEC *)(c + h), positive);
-        hit |= (*(const VEC *)(a + h) == zero) & (m > *(const VEC *)(lim + h)) & (m > low);
+#if SN_VBYTES == 64
+    return sizeof(REAL) == 8 ? _mm512_movepi64_mask((__m512i)v) : _mm512_movepi32_mask((__m512i)v);
+#elif SN_VBYTES == 32
+    return (uint32_t)(sizeof(REAL) == 8 ? _mm256_movemask_pd((__m256d)v)
+                                        : _mm256_movemask_ps((__m256)v));
+#else
+    return (uint32_t)(sizeof(REAL) == 8 ? _mm_movemask_pd((__m128d)v) : _mm_movemask_ps((__m128)v));
+#endif
+}
+
+/* The atoms of the block [i0, end) (at most LASSO_SCAN_BLOCK) that violate, as lasso_violates: bit
+ * i - i0 for atom i. A whole block is tested by vectors; the loops over its set bits visit only the
+ * violators (a test per atom mispredicted on which of them violate). */
+static inline uint32_t K(lasso_violators)(sn_size i0, sn_size end, const REAL *c, const REAL *a,
+                                          const REAL *lim, REAL floor, int positive)
+{
+    uint32_t bits = 0;
+    if (end - i0 < LASSO_SCAN_BLOCK) {
+        for (sn_size i = i0; i < end; ++i)
+            bits |= (uint32_t)K(lasso_violates)(i, c, a, lim, floor, positive) << (i - i0);
+        return bits;
     }
-    IREAL any = 0;
-    for (sn_size l = 0; l < VLEN; ++l)
-        any |= hit[l];
-    return any != 0;
+    const VEC zero = {0}, low = (VEC){0} + floor;
+    for (sn_size h = 0; h < LASSO_SCAN_BLOCK; h += VLEN) {
+        const VEC m = K(lasso_vmagnitude)(*(const VEC *)(c + i0 + h), positive);
+        const IVEC hit = (*(const VEC *)(a + i0 + h) == zero) & (m > *(const VEC *)(lim + i0 + h)) &
+                         (m > low);
+        bits |= K(lasso_lanes)(hit) << h;
+    }
+    return bits;
 }
 
 /* The zero coefficients that violate the optimality conditions (lasso_violates, floor 0) into V, in
@@ -161,15 +180,11 @@ static sn_size K(lasso_scan)(sn_size n, const REAL *c, const REAL *a, const REAL
                              int32_t *restrict V)
 {
     sn_size v = 0;
-    for (sn_size i0 = 0; i0 < n; i0 += LASSO_SCAN_BLOCK) {
-        const sn_size end = SN_MIN(n, i0 + LASSO_SCAN_BLOCK);
-        if (end - i0 == LASSO_SCAN_BLOCK && !K(lasso_block_violates)(i0, c, a, lim, 0, positive))
-            continue;
-        for (sn_size i = i0; i < end; ++i) {
-            V[v] = (int32_t)i;
-            v += K(lasso_violates)(i, c, a, lim, 0, positive);
-        }
-    }
+    for (sn_size i0 = 0; i0 < n; i0 += LASSO_SCAN_BLOCK)
+        for (uint32_t bits = K(lasso_violators)(i0, SN_MIN(n, i0 + LASSO_SCAN_BLOCK), c, a, lim, 0,
+                                                positive);
+             bits != 0; bits &= bits - 1)
+            V[v++] = (int32_t)(i0 + __builtin_ctz(bits));
     return v;
 }
 
@@ -349,11 +364,10 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
             const REAL threshold = alpha + (top - alpha) / (REAL)(1 << pass);
             for (sn_size i0 = 0; i0 < n; i0 += LASSO_SCAN_BLOCK) {
                 const sn_size end = SN_MIN(n, i0 + LASSO_SCAN_BLOCK);
-                if (end - i0 == LASSO_SCAN_BLOCK &&
-                    !K(lasso_block_violates)(i0, c, a, lim, threshold, positive))
-                    continue;
-                for (sn_size i = i0; i < end; ++i) {
-                    if (!K(lasso_violates)(i, c, a, lim, threshold, positive)) continue;
+                /* the block's violators in index order, tested again after each entry */
+                uint32_t bits = K(lasso_violators)(i0, end, c, a, lim, threshold, positive);
+                while (bits != 0) {
+                    const sn_size i = i0 + __builtin_ctz(bits);
                     const REAL new = K(lasso_shrink)(c[i], alpha, positive) * inv_diag[i];
                     a[i] = new;
                     sn_size p = k++; /* the support, kept in index order (insertion) */
@@ -363,6 +377,8 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                     const REAL *row = G + i * ld;
                     for (sn_size t = 0; t < n; ++t)
                         c[t] -= new * row[t];
+                    bits = K(lasso_violators)(i0, end, c, a, lim, threshold, positive) &
+                           (uint32_t)(UINT64_C(0xffffffff) << (i - i0 + 1));
                 }
             }
             work += n;
