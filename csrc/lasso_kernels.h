@@ -82,41 +82,26 @@ static double K(lasso_gap)(sn_size k, const int32_t *A, const REAL *b, const REA
     return gap + alpha * l1 - scale * norm2 + scale * ab;
 }
 
-/* c[t] -= sum_p w[p] G[A[p], t] for t < n, and with w2, also out2[t] = base2[t] - sum_p w2[p]
- * G[A[p], t] from the same reads of the rows: four rows per pass, so that the outputs are loaded
- * and stored once per four rows. */
+/* out[t] = from[t] - sum_p w[p] G[A[p], t] for t < n (out[t] -= ... when from is NULL): four rows
+ * per pass, so that out is loaded and stored once per four rows. */
 static void K(lasso_subtract_rows)(sn_size n, const REAL *G, sn_size ld, const int32_t *A,
-                                   sn_size k, const REAL *w, REAL *restrict c, const REAL *w2,
-                                   const REAL *restrict base2, REAL *restrict out2)
+                                   sn_size k, const REAL *w, const REAL *from, REAL *restrict out)
 {
-    if (w2 != NULL)
+    if (from != NULL)
         for (sn_size t = 0; t < n; ++t)
-            out2[t] = base2[t];
+            out[t] = from[t];
     sn_size p = 0;
     for (; p + 4 <= k; p += 4) {
         const REAL *restrict r0 = G + (sn_size)A[p] * ld, *restrict r1 = G + (sn_size)A[p + 1] * ld;
         const REAL *restrict r2 = G + (sn_size)A[p + 2] * ld, *restrict r3 = G + (sn_size)A[p + 3] * ld;
-        const REAL w0 = w[p], w1 = w[p + 1], w2_ = w[p + 2], w3 = w[p + 3];
-        if (w2 == NULL) {
-            for (sn_size t = 0; t < n; ++t)
-                c[t] -= (w0 * r0[t] + w1 * r1[t]) + (w2_ * r2[t] + w3 * r3[t]);
-        } else {
-            const REAL v0 = w2[p], v1 = w2[p + 1], v2 = w2[p + 2], v3 = w2[p + 3];
-            for (sn_size t = 0; t < n; ++t) {
-                c[t] -= (w0 * r0[t] + w1 * r1[t]) + (w2_ * r2[t] + w3 * r3[t]);
-                out2[t] -= (v0 * r0[t] + v1 * r1[t]) + (v2 * r2[t] + v3 * r3[t]);
-            }
-        }
+        const REAL w0 = w[p], w1 = w[p + 1], w2 = w[p + 2], w3 = w[p + 3];
+        for (sn_size t = 0; t < n; ++t)
+            out[t] -= (w0 * r0[t] + w1 * r1[t]) + (w2 * r2[t] + w3 * r3[t]);
     }
     for (; p < k; ++p) {
         const REAL *restrict row = G + (sn_size)A[p] * ld, wp = w[p];
         for (sn_size t = 0; t < n; ++t)
-            c[t] -= wp * row[t];
-        if (w2 != NULL) {
-            const REAL vp = w2[p];
-            for (sn_size t = 0; t < n; ++t)
-                out2[t] -= vp * row[t];
-        }
+            out[t] -= wp * row[t];
     }
 }
 
@@ -349,7 +334,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 A[k] = (int32_t)i;
                 dA[k++] = a[i];
             }
-        K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, NULL, NULL, NULL);
+        K(lasso_subtract_rows)(n, G, ld, A, k, dA, NULL, c);
     } else {
         for (sn_size i = 0; i < n; ++i)
             a[i] = 0;
@@ -505,26 +490,28 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 break;
             }
         }
-        /* c on every atom from the phase's changes; once the phase settled, also the correlations
-         * at the exact minimiser for its support and signs (from the same reads of G), kept when
-         * that point is optimal: then the gap decides. */
+        /* c on every atom from the phase's changes; once the phase settled, first the
+         * correlations at the exact minimiser for its support and signs, which replace a and c when
+         * that point is optimal (then the gap decides; the phase's own c is needed only if not). */
+        int newton = 0;
         if ((early || (settled && has_norm && compact)) &&
             K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s)) {
-            K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, s->w, b, cN);
-            if (K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w)) {
-                for (sn_size p = 0; p < k; ++p)
-                    a[A[p]] = s->w[p];
-                REAL *swap = c; /* the Newton correlations become c */
-                c = cN;
-                cN = swap;
-                if (K(lasso_gap)(k, A, b, c, a, K(lasso_dual)(n, c, positive), norm2, alpha) <=
-                    tol * norm2) {
-                    *converged = 1;
-                    break;
-                }
+            K(lasso_subtract_rows)(n, G, ld, A, k, s->w, b, cN);
+            newton = K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w);
+        }
+        if (newton) {
+            for (sn_size p = 0; p < k; ++p)
+                a[A[p]] = s->w[p];
+            REAL *swap = c; /* the Newton correlations become c */
+            c = cN;
+            cN = swap;
+            if (K(lasso_gap)(k, A, b, c, a, K(lasso_dual)(n, c, positive), norm2, alpha) <=
+                tol * norm2) {
+                *converged = 1;
+                break;
             }
         } else {
-            K(lasso_subtract_rows)(n, G, ld, A, k, dA, c, NULL, NULL, NULL);
+            K(lasso_subtract_rows)(n, G, ld, A, k, dA, NULL, c);
         }
     }
     for (sn_size p = 0; p < k; ++p) /* pend back to zero (a stop by the budget may leave some) */
