@@ -288,24 +288,37 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const RE
 
 /* Whether cN (the correlations at the Newton point) satisfies the optimality conditions off the
  * support: |c| <= alpha (c <= alpha when positive), with room for rounding. Violators are counted
- * over every atom, then those on the support (nonzero w) taken back out: no branches. */
+ * over every atom, then those on the support (nonzero w) taken back out: no branches. The same
+ * pass gives *dual, lasso_dual of cN (the gap's, when the point is kept). */
 static int K(lasso_newton_holds)(sn_size n, const REAL *cN, const REAL *lim, int positive,
-                                 sn_size k, const int32_t *A, const REAL *w)
+                                 sn_size k, const int32_t *A, const REAL *w, REAL *dual)
 {
     const REAL slack = 1 + 64 * (REAL)SN_EPS;
     IVEC over = {0}; /* minus the count per lane: a true compare is -1 */
+    VEC top = {0};
     sn_size t = 0;
-    for (; t + VLEN <= n; t += VLEN)
-        over += K(lasso_vmagnitude)(*(const VEC *)(cN + t), positive) > *(const VEC *)(lim + t) * slack;
+    for (; t + VLEN <= n; t += VLEN) {
+        const VEC m = K(lasso_vmagnitude)(*(const VEC *)(cN + t), positive);
+        over += m > *(const VEC *)(lim + t) * slack;
+        const IVEC gt = m > top;
+        top = (VEC)(((IVEC)m & gt) | ((IVEC)top & ~gt));
+    }
     sn_size violators = 0;
-    for (sn_size l = 0; l < VLEN; ++l)
+    REAL best = 0;
+    for (sn_size l = 0; l < VLEN; ++l) {
         violators -= (sn_size)over[l];
-    for (; t < n; ++t)
-        violators += (positive ? cN[t] : ABS(cN[t])) > lim[t] * slack;
+        best = top[l] > best ? top[l] : best;
+    }
+    for (; t < n; ++t) {
+        const REAL m = positive ? cN[t] : ABS(cN[t]);
+        violators += m > lim[t] * slack;
+        best = m > best ? m : best;
+    }
     for (sn_size p = 0; p < k; ++p) {
         const REAL ct = positive ? cN[A[p]] : ABS(cN[A[p]]);
         violators -= (w[p] != 0) & (ct > lim[A[p]] * slack);
     }
+    *dual = best;
     return violators == 0;
 }
 
@@ -494,10 +507,11 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
          * correlations at the exact minimiser for its support and signs, which replace a and c when
          * that point is optimal (then the gap decides; the phase's own c is needed only if not). */
         int newton = 0;
+        REAL dual = 0;
         if ((early || (settled && has_norm && compact)) &&
             K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s)) {
             K(lasso_subtract_rows)(n, G, ld, A, k, s->w, b, cN);
-            newton = K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w);
+            newton = K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w, &dual);
         }
         if (newton) {
             for (sn_size p = 0; p < k; ++p)
@@ -505,7 +519,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
             REAL *swap = c; /* the Newton correlations become c */
             c = cN;
             cN = swap;
-            if (K(lasso_gap)(k, A, b, c, a, K(lasso_dual)(n, c, positive), norm2, alpha) <=
+            if (K(lasso_gap)(k, A, b, c, a, dual, norm2, alpha) <=
                 tol * norm2) {
                 *converged = 1;
                 break;
