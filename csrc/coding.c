@@ -13,7 +13,7 @@
 #define SN_CODING_GRAIN ((sn_size)1 << 18)
 /* Work of one atom's K-SVD update that pays for a thread (see ksvd_update). */
 #define SN_KSVD_ATOM_GRAIN ((sn_size)1 << 15)
-/* Largest support the LASSO solves exactly (its elimination's scratch is this squared per thread). */
+/* Largest support the LASSO solves exactly (its elimination's scratch: this squared per thread). */
 #define LASSO_NEWTON_MAX 128
 /* Signals per block of the LASSO's D^T X (X given): 32 x 256 doubles is 64 KiB, beside G in L2. */
 #define LASSO_BLOCK_SIGNALS ((sn_size)32)

@@ -6,8 +6,9 @@
  *
  * Per signal, with b = D^T x and the correlations of the residual c = b - G a: from a = 0, the
  * atoms enter in passes at falling thresholds of |c|, evenly spaced from max |c| down to alpha
- * (LASSO_FIRST_PASSES of them), strongest first, a coarse homotopy: in index order, atoms merely correlated with the signal's
- * own entered first and a third of the work went to taking them out again. Each pass tests the
+ * (LASSO_FIRST_PASSES of them), strongest first, a coarse homotopy: in index order, atoms merely
+ * correlated with the signal's own entered first and a third of the work went to taking them out
+ * again. Each pass tests the
  * atoms a block of vectors at a time and enters them one by one within blocks that hold one
  * (listing the candidates once, then visiting them, cost a tenth of the whole). Then repeat:
  *   1. one pass over the zero coefficients in index order (a vectorised test per block of atoms):
@@ -47,7 +48,7 @@ typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES)));
 
 /* Relative coefficient-change tolerance of the first phases. */
 #define LASSO_FIRST_TOL 1e-4
-/* Passes of step 0, at thresholds alpha + (max |c| - alpha) (1 - pass / (LASSO_FIRST_PASSES + 1/2))
+/* Passes of step 0, at thresholds alpha + (max |c| - alpha) (1 - pass / (LASSO_FIRST_PASSES + 0.5))
  * (82%, 64%, 45%, 27% and 9% of the way). Halving thresholds (50%, 25%, 12.5%, 6.25%) let in
  * atoms that later left: even steps took 9-35% less time over seven problems (L1 12%), and steps
  * of a quarter cost 40%. */
@@ -55,8 +56,9 @@ typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES)));
 /* Sweeps of a signal's first phase 3 after which its exact minimiser is tried, settled or not. */
 #define LASSO_NEWTON_SWEEPS 3
 
-/* Soft thresholding (z - alpha, z + alpha or 0), with one test of the magnitude: the signs along a
- * sweep are a coin toss, and a branch on them mispredicted. (-z) - alpha is -(z + alpha) exactly. */
+/* Soft thresholding (z - alpha, z + alpha or 0), with one test of the magnitude: the signs along
+ * a sweep are a coin toss, and a branch on them mispredicted. (-z) - alpha is -(z + alpha)
+ * exactly. */
 static inline REAL K(lasso_shrink)(REAL z, REAL alpha, int positive)
 {
     const REAL excess = (positive ? z : ABS(z)) - alpha;
@@ -176,16 +178,20 @@ static sn_size K(lasso_scan)(sn_size n, const REAL *c, const REAL *a, const REAL
     return v;
 }
 
+/* max(top, m) lane by lane */
+static inline VEC K(lasso_vmax)(VEC top, VEC m)
+{
+    const IVEC gt = m > top;
+    return (VEC)(((IVEC)m & gt) | ((IVEC)top & ~gt));
+}
+
 /* max |c| (max c when positive, at least 0) over every atom: the dual scaling of the gap. */
 static REAL K(lasso_dual)(sn_size n, const REAL *c, int positive)
 {
     VEC top = {0};
     sn_size i = 0;
-    for (; i + VLEN <= n; i += VLEN) {
-        const VEC m = K(lasso_vmagnitude)(*(const VEC *)(c + i), positive);
-        const IVEC gt = m > top;
-        top = (VEC)(((IVEC)m & gt) | ((IVEC)top & ~gt));
-    }
+    for (; i + VLEN <= n; i += VLEN)
+        top = K(lasso_vmax)(top, K(lasso_vmagnitude)(*(const VEC *)(c + i), positive));
     REAL best = 0;
     for (sn_size l = 0; l < VLEN; ++l)
         best = top[l] > best ? top[l] : best;
@@ -275,7 +281,7 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const RE
             y[i] -= l * y[j];
         }
     }
-    for (sn_size j = m - 1; j >= 0; --j) { /* R z = y, z into y; each z_j taken out of the rows above */
+    for (sn_size j = m - 1; j >= 0; --j) { /* R z = y, z into y; z_j taken out of the rows above */
         const REAL z = y[j] * w[j];
         y[j] = z;
         if (!(z * a[A[P[j]]] > 0)) return 0; /* a sign changed: not this support */
@@ -303,8 +309,7 @@ static int K(lasso_newton_holds)(sn_size n, const REAL *cN, const REAL *lim, int
     for (; t + VLEN <= n; t += VLEN) {
         const VEC m = K(lasso_vmagnitude)(*(const VEC *)(cN + t), positive);
         over += m > *(const VEC *)(lim + t) * slack;
-        const IVEC gt = m > top;
-        top = (VEC)(((IVEC)m & gt) | ((IVEC)top & ~gt));
+        top = K(lasso_vmax)(top, m);
     }
     sn_size violators = 0;
     REAL best = 0;
