@@ -21,12 +21,14 @@
  *      n_atoms), until the largest change is <= tol_inner * the largest coefficient
  *      (scikit-learn's rule for its full sweeps, which here are 1 and 3 together); then c on every
  *      atom from the phase's changes and entries, four rows of G per pass. When the phase ended by
- *      its tolerance, and once per signal after LASSO_NEWTON_SWEEPS sweeps whether it did or not
- *      (the support is usually right by then, and sweeping to 1e-4 took most of the sweeps), the
- *      same pass also gives the correlations at the exact solution for the support and signs,
- *      a_S = G_SS^-1 (b_S - alpha s_S) (an LDL^T solve of the gathered G_SS, supports up to
- *      LASSO_NEWTON_MAX atoms): kept when its signs agree and no other atom violates the
- *      conditions, and then the gap decides.
+ *      its tolerance, or after LASSO_NEWTON_SWEEPS sweeps whether it did or not (a signal's first
+ *      phase, and each phase after an exact minimiser that lacked atoms: the support is usually
+ *      right by then, and sweeping to 1e-4 took most of the sweeps), c comes instead from the
+ *      exact solution for the support and signs, a_S = G_SS^-1 (b_S - alpha s_S) (an LDL^T solve
+ *      of the gathered G_SS, supports up to LASSO_NEWTON_MAX atoms), when its signs agree: it
+ *      minimises the LASSO restricted to the support, so a takes it; when no other atom violates
+ *      the conditions, the gap decides, else those atoms enter (step 1) and the next phase tries
+ *      again after LASSO_NEWTON_SWEEPS sweeps.
  * The rows of G (n_atoms long, too many to stay in L2 beside the streams of B and the codes) are
  * the cost: each phase reads the support's rows once, entries of step 1 read only the violators'
  * columns.
@@ -53,7 +55,9 @@ typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES)));
  * atoms that later left: even steps took 9-35% less time over seven problems (L1 12%), and steps
  * of a quarter cost 40%. */
 #define LASSO_FIRST_PASSES 5
-/* Sweeps of a signal's first phase 3 after which its exact minimiser is tried, settled or not. */
+/* Sweeps of a phase 3 after which the exact minimiser is tried, settled or not: in a signal's first
+ * phase and after a minimiser that lacked atoms (not after failed solves: then phases settle, so
+ * that the gap can decide). */
 #define LASSO_NEWTON_SWEEPS 3
 
 /* Soft thresholding (z - alpha, z + alpha or 0), with one test of the magnitude: the signs along
@@ -392,7 +396,7 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
         }
     }
     int settled = 0; /* the last phase over the support ended by its tolerance */
-    int tried_early = 0; /* the exact minimiser was tried after LASSO_NEWTON_SWEEPS sweeps */
+    int early_next = 1; /* the next phase tries the exact minimiser after LASSO_NEWTON_SWEEPS */
     for (;;) {
         /* 1. the zero coefficients that violate enter, in index order. c takes the entries at the
          * end of the phase (3) with the other changes; until then cN holds the violators' own
@@ -507,28 +511,34 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 settled = 1;
                 break;
             }
-            if (has_norm && compact && !tried_early && ++sweeps == LASSO_NEWTON_SWEEPS) {
-                early = tried_early = 1;
+            if (has_norm && compact && early_next && ++sweeps == LASSO_NEWTON_SWEEPS) {
+                early = 1;
                 break;
             }
         }
-        /* c on every atom from the phase's changes; once the phase settled, first the
-         * correlations at the exact minimiser for its support and signs, which replace a and c when
-         * that point is optimal (then the gap decides; the phase's own c is needed only if not). */
-        int newton = 0;
+        /* c on every atom: at the exact minimiser for the support and signs, when tried and its
+         * signs hold (a takes it: it minimises the LASSO restricted to the support; when it is
+         * optimal, the gap decides; when atoms violate, they enter and the next phase tries again
+         * early: adopting it without trying early again cost 3% on L1, and trying early after
+         * every phase left signals whose solves fail unsettled); else from the phase's changes. */
+        int newton = 0, adopted = 0;
         REAL dual = 0;
-        if ((early || (settled && has_norm && compact)) &&
-            K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s)) {
-            K(lasso_subtract_rows)(n, G, ld, A, k, s->w, b, cN);
-            newton = K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w, &dual);
+        if (early || (settled && has_norm && compact)) {
+            early_next = 0;
+            if (K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s)) {
+                K(lasso_subtract_rows)(n, G, ld, A, k, s->w, b, cN);
+                newton = K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w, &dual);
+                adopted = 1;
+                early_next = !newton;
+            }
         }
-        if (newton) {
+        if (adopted) {
             for (sn_size p = 0; p < k; ++p)
                 a[A[p]] = s->w[p];
             REAL *swap = c; /* the Newton correlations become c */
             c = cN;
             cN = swap;
-            if (K(lasso_gap)(k, A, b, c, a, dual, norm2, alpha) <=
+            if (newton && K(lasso_gap)(k, A, b, c, a, dual, norm2, alpha) <=
                 tol * norm2) {
                 *converged = 1;
                 break;
