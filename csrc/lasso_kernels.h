@@ -22,13 +22,15 @@
  *      (scikit-learn's rule for its full sweeps, which here are 1 and 3 together); then c on every
  *      atom from the phase's changes and entries, four rows of G per pass. When the phase ended by
  *      its tolerance, or after LASSO_NEWTON_SWEEPS sweeps whether it did or not (a signal's first
- *      phase, and each phase after an exact minimiser that lacked atoms: the support is usually
- *      right by then, and sweeping to 1e-4 took most of the sweeps), c comes instead from the
- *      exact solution for the support and signs, a_S = G_SS^-1 (b_S - alpha s_S) (an LDL^T solve
- *      of the gathered G_SS, supports up to LASSO_NEWTON_MAX atoms), when its signs agree: it
- *      minimises the LASSO restricted to the support, so a takes it; when no other atom violates
- *      the conditions, the gap decides, else those atoms enter (step 1) and the next phase tries
- *      again after LASSO_NEWTON_SWEEPS sweeps.
+ *      phase, and each phase after an exact minimiser that lacked atoms or a step towards one:
+ *      the support is usually right by then, and sweeping to 1e-4 took most of the sweeps), c
+ *      comes instead from the exact solution for the support and signs, a_S = G_SS^-1 (b_S -
+ *      alpha s_S) (an LDL^T solve of the gathered G_SS, supports up to LASSO_NEWTON_MAX atoms),
+ *      when its signs agree: it minimises the LASSO restricted to the support, so a takes it;
+ *      when no other atom violates the conditions, the gap decides, else those atoms enter
+ *      (step 1) and the next phase tries again after LASSO_NEWTON_SWEEPS sweeps. When signs
+ *      change, a takes the step towards it that keeps them, where the first coefficient reaches
+ *      zero (that atom leaves), and the next phase tries again early too.
  * The rows of G (n_atoms long, too many to stay in L2 beside the streams of B and the codes) are
  * the cost: each phase reads the support's rows once, entries of step 1 read only the violators'
  * columns.
@@ -56,8 +58,8 @@ typedef IREAL IVEC __attribute__((vector_size(SN_VBYTES)));
  * of a quarter cost 40%. */
 #define LASSO_FIRST_PASSES 5
 /* Sweeps of a phase 3 after which the exact minimiser is tried, settled or not: in a signal's first
- * phase and after a minimiser that lacked atoms (not after failed solves: then phases settle, so
- * that the gap can decide). */
+ * phase and after a minimiser that lacked atoms or a step towards one (not after solves that
+ * failed on dependent atoms: then phases settle, so that the gap can decide). */
 #define LASSO_NEWTON_SWEEPS 3
 
 /* Soft thresholding (z - alpha, z + alpha or 0), with one test of the magnitude: the signs along
@@ -235,8 +237,9 @@ static inline REAL K(lasso_support_update)(sn_size kpad, REAL d, const REAL *res
  * listed in A, whose Gram matrix G_AA is gathered in GA (rows of LASSO_NEWTON_MAX). Solves
  * G_PP z = b_P - alpha sign(a_P) for the nonzero positions P by symmetric elimination (G = R^T
  * D^-1 R, R upper with the pivots D on its diagonal: LDL^T without square roots); returns 0 when
- * the system is not positive definite or a sign changes, else writes the weights w (z on P, zero
- * elsewhere in A); diag is G's diagonal. The elimination subtracts multiples of pivot rows from
+ * the system is not positive definite, else writes the weights w (zero outside P) and returns 1
+ * with w = z when z keeps a's signs, 2 with the step towards z that keeps them; diag is G's
+ * diagonal. The elimination subtracts multiples of pivot rows from
  * the rows below, whole vectors at a time, independent of each other: the dot-product
  * (left-looking) Cholesky it replaces ran one chain of scalar multiply-adds and a square root per
  * pivot, 15% of the LASSO. GA is overwritten when every atom of A is nonzero. */
@@ -285,18 +288,39 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const RE
             y[i] -= l * y[j];
         }
     }
+    int flips = 0;
     for (sn_size j = m - 1; j >= 0; --j) { /* R z = y, z into y; z_j taken out of the rows above */
         const REAL z = y[j] * w[j];
         y[j] = z;
-        if (!(z * a[A[P[j]]] > 0)) return 0; /* a sign changed: not this support */
+        flips += !(z * a[A[P[j]]] > 0);
         for (sn_size t = 0; t < j; ++t)
             y[t] -= M[t * LASSO_NEWTON_MAX + j] * z;
     }
     for (sn_size p = 0; p < k; ++p)
         w[p] = 0;
-    for (sn_size u = 0; u < m; ++u)
-        w[P[u]] = y[u];
-    return 1;
+    if (flips == 0) {
+        for (sn_size u = 0; u < m; ++u)
+            w[P[u]] = y[u];
+        return 1;
+    }
+    /* Signs changed: the point a + t (z - a) for the largest t that keeps a's signs, where the
+     * first coefficient reaches zero (the objective there is a convex quadratic whose minimum is
+     * z, so it falls all the way); the coefficients that reach zero leave */
+    REAL t = 1;
+    for (sn_size u = 0; u < m; ++u) {
+        const REAL au = a[A[P[u]]];
+        if (!(y[u] * au > 0)) {
+            const REAL tu = au / (au - y[u]);
+            t = tu < t ? tu : t;
+        }
+    }
+    for (sn_size u = 0; u < m; ++u) {
+        const REAL au = a[A[P[u]]];
+        REAL v = au + t * (y[u] - au);
+        if (!(y[u] * au > 0) && au / (au - y[u]) <= t) v = 0;
+        w[P[u]] = v * au > 0 ? v : 0; /* (and any that rounding flipped) */
+    }
+    return 2;
 }
 
 /* Whether cN (the correlations at the Newton point) satisfies the optimality conditions off the
@@ -520,16 +544,21 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
          * signs hold (a takes it: it minimises the LASSO restricted to the support; when it is
          * optimal, the gap decides; when atoms violate, they enter and the next phase tries again
          * early: adopting it without trying early again cost 3% on L1, and trying early after
-         * every phase left signals whose solves fail unsettled); else from the phase's changes. */
+         * every phase left signals whose solves fail unsettled), or at the step towards it that
+         * keeps the signs (no worse than a either; the coefficients that reach zero leave, and the
+         * next phase tries again early too); else from the phase's changes. */
         int newton = 0, adopted = 0;
         REAL dual = 0;
         if (early || (settled && has_norm && compact)) {
             early_next = 0;
-            if (K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s)) {
+            const int solved = K(lasso_newton_solve)(k, A, GA, diag, b, a, alpha, s);
+            if (solved) {
                 K(lasso_subtract_rows)(n, G, ld, A, k, s->w, b, cN);
-                newton = K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w, &dual);
+                newton = solved == 1 &&
+                         K(lasso_newton_holds)(n, cN, lim, positive, k, A, s->w, &dual);
                 adopted = 1;
                 early_next = !newton;
+                work += k; /* a budget for the tries too: steps may follow each other */
             }
         }
         if (adopted) {
