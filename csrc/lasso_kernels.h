@@ -210,10 +210,10 @@ static REAL K(lasso_dual)(sn_size n, const REAL *c, int positive)
 
 /* Per-thread scratch: n-long b, c, cN, the entries not yet in c (pend, kept at zero between
  * uses); k-long (k <= n) cA (and a vector of padding), dA, the Newton weights w; the support A, the
- * violators V and the Newton support P (n ints each); the Newton system L and the gathered G_AA
- * (LASSO_NEWTON_MAX^2 each) and the system's right-hand side / solution x. */
+ * violators V and the Newton support P (n ints each); the Newton system's copy of G_PP, GP, and
+ * the gathered G_AA (LASSO_NEWTON_MAX^2 each), and the system's right-hand side / solution y. */
 typedef struct {
-    REAL *b, *c, *cN, *pend, *cA, *dA, *w, *L, *x, *GA;
+    REAL *b, *c, *cN, *pend, *cA, *dA, *w, *GP, *y, *GA;
     int32_t *A, *V, *P;
 } K(lasso_scratch);
 
@@ -246,7 +246,7 @@ static inline REAL K(lasso_support_update)(sn_size kpad, REAL d, const REAL *res
 static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const REAL *diag,
                                  const REAL *b, const REAL *a, REAL alpha, K(lasso_scratch) *s)
 {
-    REAL *restrict y = s->x, *restrict w = s->w;
+    REAL *restrict y = s->y, *restrict w = s->w;
     int32_t *restrict P = s->P;
     sn_size m = 0;
     for (sn_size p = 0; p < k; ++p) {
@@ -257,7 +257,7 @@ static int K(lasso_newton_solve)(sn_size k, const int32_t *A, REAL *GA, const RE
     const sn_size mpad = (m + VLEN - 1) / VLEN * VLEN;
     /* M = G_PP, rows of LASSO_NEWTON_MAX padded with zeros: GA itself when P is the whole support
      * (every phase gathers GA afresh), else a copy */
-    REAL *restrict M = m == k ? GA : s->L;
+    REAL *restrict M = m == k ? GA : s->GP;
     for (sn_size u = 0; u < m; ++u) {
         const sn_size i = A[P[u]];
         y[u] = b[i] - COPYSIGN(alpha, a[i]); /* no branch: the signs are a coin toss */
@@ -636,10 +636,10 @@ static int K(lasso)(int n_threads, sn_size n_atoms, sn_size n_signals, const REA
         s.cA = s.pend + n;
         s.dA = s.cA + n + VLEN;
         s.w = s.dA + n;
-        s.L = s.w + n;
-        s.GA = s.L + m * m;
-        s.x = s.GA + m * m;
-        s.A = (int32_t *)(s.x + m);
+        s.GP = s.w + n;
+        s.GA = s.GP + m * m;
+        s.y = s.GA + m * m;
+        s.A = (int32_t *)(s.y + m);
         s.V = s.A + n;
         s.P = s.V + n;
         for (sn_size i = 0; i < n; ++i)
