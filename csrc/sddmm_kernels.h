@@ -65,29 +65,40 @@ static inline __attribute__((always_inline)) VEC K(sddmm_lane_sums)(VEC *v, cons
 }
 
 /* out[p + w] = dot(a, B[indices[p + w]]) for w < n <= SN_SDDMM_WAYS: a's vectors loaded once for
- * 8 rows of B, each summed in one register: 8 independent FMA chains, what two pipes of 4-cycle
- * FMAs need (on issue 13's workload, 4 rows with two sums each were 1-8% slower, 16 rows 19-27%).
+ * 8 rows of B (on issue 13's workload, 4 rows were 1-8% slower, 16 rows 19-27%). Each entry is
+ * summed in SN_SDDMM_SUMS registers, the row's even and odd vectors where there are 32 (AVX-512):
+ * 16 FMA chains half as long as 8, since a tile waited on its chains, not on the FMA pipes (1.3-1.5x
+ * on that workload at k = 128, in a run of its twelve matrices). With 16 registers (AVX2) the second 8 sums spill (3% slower).
  * Ways past n repeat entry p, whose row is in L1 by then: a row's last tile costs a full tile's
  * FMAs (4-5% of them on that workload) but no branch per entry, and every entry takes one path. */
 #define SN_SDDMM_WAYS 8
+#define SN_SDDMM_SUMS (SN_VBYTES == 64 ? 2 : 1)
 static inline __attribute__((always_inline)) void K(sddmm_tile)(
     const REAL *a, const REAL *B, const INDEX *indices, sn_size p, sn_size n, sn_size k, REAL *out)
 {
     enum { WAYS = SN_SDDMM_WAYS };
     const int group = (int)SN_MIN(VLEN, (sn_size)WAYS); /* sums per vector of results */
+    enum { SUMS = SN_SDDMM_SUMS };
     const REAL *b[WAYS];
-    VEC acc[WAYS];
+    VEC acc[SUMS][WAYS];
     for (int w = 0; w < WAYS; ++w) {
         b[w] = B + (sn_size)indices[p + (w < n ? w : 0)] * k;
-        acc[w] = (VEC){0};
+        for (int s = 0; s < SUMS; ++s) acc[s][w] = (VEC){0};
     }
     sn_size c = 0;
+    for (; c + SUMS * VLEN <= k; c += SUMS * VLEN)
+        for (int s = 0; s < SUMS; ++s) {
+            const VEC av = *(const VEC *)(a + c + s * VLEN);
+            for (int w = 0; w < WAYS; ++w) acc[s][w] += av * *(const VEC *)(b[w] + c + s * VLEN);
+        }
     for (; c + VLEN <= k; c += VLEN) {
         const VEC av = *(const VEC *)(a + c);
-        for (int w = 0; w < WAYS; ++w) acc[w] += av * *(const VEC *)(b[w] + c);
+        for (int w = 0; w < WAYS; ++w) acc[0][w] += av * *(const VEC *)(b[w] + c);
     }
+    for (int s = 1; s < SUMS; ++s) /* +0 where the row was too short: acc is never -0 */
+        for (int w = 0; w < WAYS; ++w) acc[0][w] += acc[s][w];
     for (int g = 0; g < WAYS; g += group) {
-        const VEC sums = K(sddmm_lane_sums)(acc + g, group);
+        const VEC sums = K(sddmm_lane_sums)(acc[0] + g, group);
         if (c == k && n == WAYS) { /* a full tile and no scalar tail: one store */
             memcpy(out + p + g, &sums, (size_t)group * sizeof(REAL));
             continue;
@@ -155,6 +166,7 @@ static int K(sddmm)(int n_threads, sn_size n_rows, const INDEX *indptr, const IN
 
 #undef IVEC
 #undef SN_SDDMM_WAYS
+#undef SN_SDDMM_SUMS
 #undef K
 #undef VEC
 #undef VLEN
