@@ -65,10 +65,11 @@ static inline __attribute__((always_inline)) VEC K(sddmm_lane_sums)(VEC *v, cons
 }
 
 /* out[p + w] = dot(a, B[indices[p + w]]) for w < n <= SN_SDDMM_WAYS: a's vectors loaded once for
- * 8 rows of B (on issue 13's workload, 4 rows were 1-8% slower, 16 rows 19-27%). Each entry is
- * summed in SN_SDDMM_SUMS registers, the row's even and odd vectors where there are 32 (AVX-512):
- * 16 FMA chains half as long as 8, since a tile waited on its chains, not on the FMA pipes (1.3-1.5x
- * on that workload at k = 128, in a run of its twelve matrices). With 16 registers (AVX2) the second 8 sums spill (3% slower).
+ * 8 rows of B (on issue 13's workload, 4 rows with two sums each were 1-8% slower than 8 rows
+ * with one, 16 rows 19-27%). Each entry is summed in SN_SDDMM_SUMS registers: two with AVX-512's
+ * 32 (the row's even and odd vectors), 16 FMA chains half as long as 8, since a tile waited on its
+ * chains rather than on the FMA pipes (1.3-1.5x on that workload's twelve matrices, k = 128); one
+ * with AVX2's 16, where the second 8 sums spill (3% slower).
  * Ways past n repeat entry p, whose row is in L1 by then: a row's last tile costs a full tile's
  * FMAs (4-5% of them on that workload) but no branch per entry, and every entry takes one path. */
 #define SN_SDDMM_WAYS 8
@@ -76,9 +77,8 @@ static inline __attribute__((always_inline)) VEC K(sddmm_lane_sums)(VEC *v, cons
 static inline __attribute__((always_inline)) void K(sddmm_tile)(
     const REAL *a, const REAL *B, const INDEX *indices, sn_size p, sn_size n, sn_size k, REAL *out)
 {
-    enum { WAYS = SN_SDDMM_WAYS };
+    enum { WAYS = SN_SDDMM_WAYS, SUMS = SN_SDDMM_SUMS };
     const int group = (int)SN_MIN(VLEN, (sn_size)WAYS); /* sums per vector of results */
-    enum { SUMS = SN_SDDMM_SUMS };
     const REAL *b[WAYS];
     VEC acc[SUMS][WAYS];
     for (int w = 0; w < WAYS; ++w) {
@@ -95,7 +95,7 @@ static inline __attribute__((always_inline)) void K(sddmm_tile)(
         const VEC av = *(const VEC *)(a + c);
         for (int w = 0; w < WAYS; ++w) acc[0][w] += av * *(const VEC *)(b[w] + c);
     }
-    for (int s = 1; s < SUMS; ++s) /* +0 where the row was too short: acc is never -0 */
+    for (int s = 1; s < SUMS; ++s) /* + 0 when k < 2 VLEN: a sum begun at +0 is never -0 */
         for (int w = 0; w < WAYS; ++w) acc[0][w] += acc[s][w];
     for (int g = 0; g < WAYS; g += group) {
         const VEC sums = K(sddmm_lane_sums)(acc[0] + g, group);
