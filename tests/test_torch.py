@@ -47,6 +47,24 @@ def test_sddmm_gradcheck_and_value():
     np.testing.assert_allclose(snt.sddmm(P, A, B).detach(), dense[rows, P.indices], rtol=1e-12)
 
 
+def test_strided_values_and_gradients():
+    """Values and incoming gradients that are strided views (expanded, flipped) work as their
+    contiguous copies do: the native CSR built from them gets contiguous arrays (found by
+    test_malformed's fuzzing: an expanded values tensor raised BufferError)."""
+    P = pattern(5, 4, 0.5, seed=4)
+    X = f64(4, 3, seed=12)
+    for values in (f64(1, seed=13).expand(P.nnz), f64(P.nnz, seed=14).flip(0)):
+        for x in (X, X[:, 0]):
+            np.testing.assert_allclose(snt.csr_matmul(P, values, x),
+                                       snt.csr_matmul(P, values.contiguous(), x), rtol=1e-12)
+    A, B = f64(5, 3, seed=5).requires_grad_(), f64(4, 3, seed=6).requires_grad_()
+    for grad in (torch.ones(1, dtype=torch.float64).expand(P.nnz), f64(P.nnz, seed=15).flip(0)):
+        got = torch.autograd.grad(snt.sddmm(P, A, B), (A, B), grad)
+        want = torch.autograd.grad(snt.sddmm(P, A, B), (A, B), grad.contiguous())
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+
+
 def test_shared_and_hashed_gradcheck():
     sw = sparsenet.kmeans_codebook(np.random.default_rng(0).standard_normal((6, 5)), 4)
     cb = f64(4, seed=7).requires_grad_()

@@ -110,11 +110,13 @@ def _csr_pattern(pattern, name="pattern"):
 
 def _with_values(pattern, values):
     """The checked CSR `pattern` with `values` as its stored values (the structure is not checked
-    again: it was when `pattern` was built, and its index arrays are read-only copies)."""
+    again: it was when `pattern` was built, and its index arrays are read-only copies). Values
+    that are a strided view (an expanded or flipped tensor, a gradient) are copied contiguous, as
+    a CSR's arrays are."""
     A = CSR.__new__(CSR)
     for name in ("indices", "indptr", "shape", "has_canonical_format"):
         setattr(A, name, getattr(pattern, name))
-    A.data = read_only(values)
+    A.data = read_only(np.ascontiguousarray(values))
     A._blocks = A._blocks_t = A._optimized = None
     A._seal()  # built from a checked structure: as trusted as `pattern`
     return A
