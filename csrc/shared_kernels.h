@@ -81,57 +81,80 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
 #define LUT8_OK 0
 #endif
 
-#if SN_X86_DISPATCH && SN_VBYTES == 64 && !defined(SN_SHARED_HASHED)
+#if SN_X86_DISPATCH && SN_VBYTES >= 32 && !defined(SN_SHARED_HASHED)
 /* A row's weights times x, GATHER_LANES weights at a time from the codebook, which stays in L1:
- * by AVX-512 gathers where they pay (sn_hw_gathers: Intel), else one load a weight into the lanes.
- * GCC's own loop put each code's weight in its lane one by one, through general registers, and ran
- * at half the speed of the AVX2 level's on a Xeon (4096^2, uint8 codes, K=256: 11.0 ms against
- * 5.3 ms), where the gathers did best. On AMD Zen 5 the gathers were the slow ones: shared_matvec
- * at 4096^2, K=256, one thread, 5.6-5.9 ms float32 and 8.5-8.7 ms float64 against 3.6-3.8 and
- * 3.9-4.3 ms with the loads. */
-typedef REAL K(gather_vec) __attribute__((vector_size(64), aligned(sizeof(REAL)), may_alias));
+ * by AVX-512 gathers where they pay (sn_hw_gathers: Intel), else one load a weight into the lanes,
+ * the codes read 8 bytes at a time. GCC's own loop put each code's weight in its lane one by one,
+ * through general registers, and ran at half the speed of the AVX2 level's on a Xeon (4096^2, uint8
+ * codes, K=256: 11.0 ms against 5.3 ms), where the gathers did best. On AMD the gathers are the slow
+ * ones: at AVX-512 on Zen 5, shared_matvec at 4096^2, K=256, one thread, 5.6-5.9 ms float32 and
+ * 8.5-8.7 ms float64 against 3.6-3.8 and 3.9-4.3 ms with the loads; AVX2's on Zen 1, 19 ms against
+ * 6 ms (and Intel's GDS microcode slows them too: none at AVX2). The loads limit the loop (two a
+ * cycle on Zen 1), so the codes come 8 bytes a load: GCC's loop at AVX2, a load a code, took 9.0 ms
+ * to these 6.6 ms (float64: 16.4 to 6.8-9.0 ms). */
+typedef REAL K(gather_vec) __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
 #define SN_SHARED_GATHER_DOT 1
-#define GATHER_LANES ((sn_size)(64 / sizeof(REAL))) /* weights per code_gather */
-#define LOAD(j) cb[c[j]]
-#if REAL_BYTES == 4
-#define CODE_LOADS                                                                               \
-    {LOAD(0), LOAD(1), LOAD(2), LOAD(3), LOAD(4), LOAD(5), LOAD(6), LOAD(7), LOAD(8), LOAD(9),     \
-     LOAD(10), LOAD(11), LOAD(12), LOAD(13), LOAD(14), LOAD(15)}
+#define GATHER_LANES ((sn_size)(SN_VBYTES / sizeof(REAL))) /* weights per code_gather */
+#if SN_VBYTES == 64
+#define HW_GATHERS sn_hw_gathers
 #else
-#define CODE_LOADS {LOAD(0), LOAD(1), LOAD(2), LOAD(3), LOAD(4), LOAD(5), LOAD(6), LOAD(7)}
+#define HW_GATHERS 0
+#endif
+#define CODES_PER_WORD (8 / sizeof(CODE))
+/* the weight of code k of the 8-byte words w */
+#define LOAD(k) cb[(CODE)(w[(k) / CODES_PER_WORD] >> (8 * sizeof(CODE) * ((k) % CODES_PER_WORD)))]
+#define LOAD4(k) LOAD(k), LOAD((k) + 1), LOAD((k) + 2), LOAD((k) + 3)
+#if SN_VBYTES / REAL_BYTES == 16
+#define CODE_LOADS {LOAD4(0), LOAD4(4), LOAD4(8), LOAD4(12)}
+#elif SN_VBYTES / REAL_BYTES == 8
+#define CODE_LOADS {LOAD4(0), LOAD4(4)}
+#else
+#define CODE_LOADS {LOAD4(0)}
 #endif
 
-/* cb[c[0]], ..., cb[c[GATHER_LANES - 1]] */
+/* cb[c[0]], ..., cb[c[GATHER_LANES - 1]], by gathers if hw (HW_GATHERS, read once by the caller:
+ * read in the loop, the global was read again on every call, as stores may change it) */
 static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const CODE *c,
-                                                                          const REAL *cb)
+                                                                          const REAL *cb, int hw)
 {
-    if (!sn_hw_gathers) /* an initializer: a loop of lane stores measured 5-10% slower */
-        return (K(gather_vec))CODE_LOADS;
-    if (sizeof(REAL) == 4) {
+#if SN_VBYTES == 64
+    if (hw && sizeof(REAL) == 4) {
         const __m512i ix = sizeof(CODE) == 1
                                ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)c))
                                : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)c));
         return (K(gather_vec))_mm512_i32gather_ps(ix, (const void *)cb, 4);
     }
-    const __m256i ix = sizeof(CODE) == 1 ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)c))
-                                         : _mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)c));
-    return (K(gather_vec))_mm512_i32gather_pd(ix, (const void *)cb, 8);
+    if (hw) {
+        const __m256i ix = sizeof(CODE) == 1
+                               ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)c))
+                               : _mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)c));
+        return (K(gather_vec))_mm512_i32gather_pd(ix, (const void *)cb, 8);
+    }
+#endif
+    (void)hw;
+    uint64_t w[(GATHER_LANES * sizeof(CODE) + 7) / 8] = {0};
+    memcpy(w, c, GATHER_LANES * sizeof(CODE));
+    return (K(gather_vec))CODE_LOADS; /* an initializer: a loop of lane stores measured 5-10% slower */
 }
 #undef LOAD
+#undef LOAD4
 #undef CODE_LOADS
+#undef CODES_PER_WORD
 
-/* sum_j cb[c[j]] x[j] over j < n: two sums in flight, a tree reduction, the last < L one by one. */
-static inline REAL K(coded_dot)(const CODE *c, const REAL *cb, const REAL *x, sn_size n)
+/* sum_j cb[c[j]] x[j] over j < n: two sums in flight, a tree reduction, the last < L one by one;
+ * called with a constant hw, so that each kind of lookup gets a loop of its own. */
+static inline __attribute__((always_inline)) REAL K(coded_dot_by)(const CODE *c, const REAL *cb,
+                                                                  const REAL *x, sn_size n, int hw)
 {
     enum { L = GATHER_LANES };
     K(gather_vec) sum0 = {0}, sum1 = {0};
     sn_size j = 0;
     for (; j + 2 * L <= n; j += 2 * L) {
-        sum0 += K(code_gather)(c + j, cb) * *(const K(gather_vec) *)(x + j);
-        sum1 += K(code_gather)(c + j + L, cb) * *(const K(gather_vec) *)(x + j + L);
+        sum0 += K(code_gather)(c + j, cb, hw) * *(const K(gather_vec) *)(x + j);
+        sum1 += K(code_gather)(c + j + L, cb, hw) * *(const K(gather_vec) *)(x + j + L);
     }
     if (j + L <= n) {
-        sum0 += K(code_gather)(c + j, cb) * *(const K(gather_vec) *)(x + j);
+        sum0 += K(code_gather)(c + j, cb, hw) * *(const K(gather_vec) *)(x + j);
         j += L;
     }
     sum0 += sum1;
@@ -140,6 +163,11 @@ static inline REAL K(coded_dot)(const CODE *c, const REAL *cb, const REAL *x, sn
     REAL sum = sum0[0];
     for (; j < n; ++j) sum += cb[c[j]] * x[j];
     return sum;
+}
+
+static REAL K(coded_dot)(const CODE *c, const REAL *cb, const REAL *x, sn_size n)
+{
+    return HW_GATHERS ? K(coded_dot_by)(c, cb, x, n, 1) : K(coded_dot_by)(c, cb, x, n, 0);
 }
 #else
 #define SN_SHARED_GATHER_DOT 0
@@ -279,6 +307,9 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
     const int table16 = n_codes <= 16;
     const K(table16) t = K(load_table16)(cb, SN_MIN(n_codes, (sn_size)16));
 #endif
+#if SN_SHARED_GATHER_DOT
+    const int hw_gathers = HW_GATHERS;
+#endif
     for (sn_size i = 0; i < n_rows; ++i) {
         ROW_BEGIN(i);
         const REAL xi = x[i];
@@ -292,7 +323,7 @@ static void K(matvec_t_cols)(sn_size c0, sn_size c1, sn_size n_rows, sn_size n_c
 #endif
 #if SN_SHARED_GATHER_DOT /* as in matvec_rows: 7.8-9.1 -> 4.7-6.0 ms at 4096^2 (Xeon, avx512) */
         for (; j + GATHER_LANES <= c1; j += GATHER_LANES)
-            *(K(gather_vec) *)(y + j) += xi * K(code_gather)(row_codes_ + j, cb);
+            *(K(gather_vec) *)(y + j) += xi * K(code_gather)(row_codes_ + j, cb, hw_gathers);
 #endif
 #pragma omp simd
         for (sn_size t = j; t < c1; ++t)
@@ -317,13 +348,16 @@ static void K(decode_rows)(sn_size r0, sn_size r1, sn_size n_cols, sn_size n_cod
         return;
     }
 #endif
+#if SN_SHARED_GATHER_DOT
+    const int hw_gathers = HW_GATHERS;
+#endif
     for (sn_size i = r0; i < r1; ++i) {
         ROW_BEGIN(i);
         REAL *out = buf + (i - r0) * n_cols;
         sn_size j = 0;
 #if SN_SHARED_GATHER_DOT /* as in matvec_rows */
         for (; j + GATHER_LANES <= n_cols; j += GATHER_LANES)
-            *(K(gather_vec) *)(out + j) = K(code_gather)(row_codes_ + j, cb);
+            *(K(gather_vec) *)(out + j) = K(code_gather)(row_codes_ + j, cb, hw_gathers);
 #endif
 #pragma omp simd
         for (sn_size t = j; t < n_cols; ++t)
@@ -537,6 +571,7 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
 #undef SN_SHARED_GATHER_DOT
 #undef SN_SHARED_TABLE16
 #undef GATHER_LANES
+#undef HW_GATHERS
 #undef LUT8_FN
 #undef GRAIN
 #ifdef SN_SHARED_HASHED
