@@ -1,6 +1,8 @@
 """Parameter sharing: native == NumPy reference (== scikit-learn's KMeans, == dense products), on
 random and adversarial inputs; every bad input raises the right exception."""
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -295,6 +297,25 @@ def test_blas_runs_one_thread_inside_products_it_would_thread():
         with _blas.one_thread(64, 64, 65):
             assert {lib["num_threads"] for lib in threadpoolctl.threadpool_info()
                     if lib["user_api"] == "blas"} <= {1}
+
+
+def test_first_product_of_a_process_limits_scipys_blas():
+    """The limit covers the BLAS the kernels call even when the process's first product is one
+    that sets it (before anything has loaded SciPy's BLAS)."""
+    pytest.importorskip("threadpoolctl")
+    code = """if True:
+        import sys, numpy as np, sparsenet, threadpoolctl
+        from sparsenet import _blas
+        assert "scipy.linalg.cython_blas" not in sys.modules
+        sw = sparsenet.SharedWeights(np.ones(4), np.zeros((64, 64), np.uint8))
+        sparsenet.shared_matmul(sw, np.ones((64, 65)))  # 64 * 64 * 65 > ONE_THREAD_ANYWAY
+        limited = {lib.filepath for lib in _blas._blas_libraries().lib_controllers}
+        loaded = {lib["filepath"] for lib in threadpoolctl.threadpool_info()
+                  if lib["user_api"] == "blas"}
+        assert loaded <= limited, loaded - limited
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
 
 
 def test_codebook_grad_is_the_gradient():

@@ -15,8 +15,11 @@ from typing import ContextManager
 
 @functools.lru_cache(maxsize=None)
 def _blas_libraries():
-    # Built on first use, after sparsenet._shared has loaded SciPy's BLAS: threadpoolctl sees the
-    # libraries loaded when the controller is made.
+    # threadpoolctl sees only the libraries loaded when the controller is made, and this one is
+    # kept: so SciPy's BLAS, which the kernels call, is loaded first. (The first product of a
+    # process reaches here before it imports sparsenet._shared, which loads that BLAS: the
+    # controller then missed it, and xGEMM ran on every core inside sparsenet's threads.)
+    import scipy.linalg.cython_blas  # noqa: F401
     import threadpoolctl
 
     return threadpoolctl.ThreadpoolController().select(user_api="blas")
