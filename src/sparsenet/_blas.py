@@ -12,6 +12,8 @@ import contextlib
 import functools
 from typing import ContextManager
 
+import numpy as np
+
 
 @functools.lru_cache(maxsize=None)
 def _blas_libraries():
@@ -22,7 +24,19 @@ def _blas_libraries():
     import scipy.linalg.cython_blas  # noqa: F401
     import threadpoolctl
 
+    _first_product_on_default_threads()
     return threadpoolctl.ThreadpoolController().select(user_api="blas")
+
+
+def _first_product_on_default_threads():
+    # With OpenBLAS (0.3.30, 4 KiB pages, a Zen 1), when a process's first product large enough
+    # to thread ran on one thread, every later one-thread product ran 3x slower (shared_matmul at
+    # 4096^2, k=128: 420 ms against 145 ms), and stayed so; one product of 256^3 on BLAS's default
+    # threads first, or transparent huge pages, avoided it. So the first limit comes after one.
+    from scipy.linalg import blas
+
+    a = np.zeros((256, 256), np.float32, order="F")
+    blas.sgemm(1.0, a, a)
 
 
 # Products of at most this many multiply-adds (m n k) run on one thread in OpenBLAS anyway
