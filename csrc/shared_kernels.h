@@ -90,8 +90,8 @@ static inline REAL K(hashed_value)(const REAL *cb, uint32_t h, uint32_t n_codes,
  * ones: at AVX-512 on Zen 5, shared_matvec at 4096^2, K=256, one thread, 5.6-5.9 ms float32 and
  * 8.5-8.7 ms float64 against 3.6-3.8 and 3.9-4.3 ms with the loads; AVX2's on Zen 1, 19 ms against
  * 6 ms (and Intel's GDS microcode slows them too: none at AVX2). The loads limit the loop (two a
- * cycle on Zen 1), so the codes come 8 bytes a load: GCC's loop at AVX2, a load a code, took 9.0 ms
- * to these 6.6 ms (float64: 16.4 to 6.8-9.0 ms). */
+ * cycle on Zen 1), so the codes come 8 bytes a load: GCC's loop at AVX2, a load a code, took
+ * 9.0-9.5 ms to these 6.7-7.0 ms (float64: 16.6-17.8 to 6.9-8.8 ms). */
 typedef REAL K(gather_vec) __attribute__((vector_size(SN_VBYTES), aligned(sizeof(REAL)), may_alias));
 #define SN_SHARED_GATHER_DOT 1
 #define GATHER_LANES ((sn_size)(SN_VBYTES / sizeof(REAL))) /* weights per code_gather */
@@ -118,13 +118,13 @@ static inline __attribute__((always_inline)) K(gather_vec) K(code_gather)(const 
                                                                           const REAL *cb, int hw)
 {
 #if SN_VBYTES == 64
-    if (hw && sizeof(REAL) == 4) {
-        const __m512i ix = sizeof(CODE) == 1
-                               ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)c))
-                               : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)c));
-        return (K(gather_vec))_mm512_i32gather_ps(ix, (const void *)cb, 4);
-    }
     if (hw) {
+        if (sizeof(REAL) == 4) {
+            const __m512i ix = sizeof(CODE) == 1
+                                   ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)c))
+                                   : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)c));
+            return (K(gather_vec))_mm512_i32gather_ps(ix, (const void *)cb, 4);
+        }
         const __m256i ix = sizeof(CODE) == 1
                                ? _mm256_cvtepu8_epi32(_mm_loadl_epi64((const void *)c))
                                : _mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)c));
