@@ -445,6 +445,26 @@ def test_every_misalignment_of_a_wide_operand(isa, dtype, layout):
             np.testing.assert_array_equal(out, got)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["csr", "optimized", "scipy"])
+def test_every_width_of_X(isa, dtype, layout):
+    # Every number of columns up to 17 AVX-512 vectors and a tail: a row of X goes in tiles of up
+    # to 12 vectors, the last one with the columns left over in a vector that ends the row
+    # (csr_segments.h, gather_segment); column blocks add their sums into the output. out= starts
+    # as NaN, so a column that no tile writes shows.
+    rng = np.random.default_rng(12)
+    S = random_csr(rng, 30, 200, density=0.15, dtype=dtype)
+    A = {"csr": lambda: sparsenet.CSR(S), "optimized": lambda: sparsenet.CSR(S).optimize(batch=64),
+         "scipy": lambda: S}[layout]()
+    if layout == "optimized":
+        assert A._blocks is not None and A._blocks.seg_ptr.shape[0] > 1  # blocks to add up
+    for k in range(2, 17 * 16 + 16):
+        X = rng.standard_normal((S.shape[1], k)).astype(dtype)
+        out = np.full((S.shape[0], k), np.nan, dtype=dtype)
+        assert sparsenet.spmm(A, X, out=out) is out
+        assert_close(out, S, X, False)
+
+
 def test_concurrent_calls_from_python_threads():
     """Kernels release the GIL and share no state: calls from several threads give the serial answers."""
     from concurrent.futures import ThreadPoolExecutor
