@@ -449,7 +449,7 @@ def test_every_misalignment_of_a_wide_operand(isa, dtype, layout):
 @pytest.mark.parametrize("layout", ["csr", "optimized", "scipy"])
 def test_every_width_of_X(isa, dtype, layout):
     # Every number of columns up to 17 AVX-512 vectors and a tail: a row of X goes in tiles of up
-    # to 12 vectors, the last one with the columns left over in a vector that ends the row
+    # to 12 vectors, one tile of what is left, then the columns under a vector on their own
     # (csr_segments.h, gather_segment); column blocks add their sums into the output. out= starts
     # as NaN, so a column that no tile writes shows.
     rng = np.random.default_rng(12)
