@@ -357,17 +357,18 @@ static inline __attribute__((always_inline)) void K(gather_narrow)(
 }
 
 /* yi[0:k] = sum_p CSR_VALUE(data, p) * X[indices[p], 0:k], or += with accumulate; X's rows are
- * ld apart; k > 1. The columns go in as few tiles as there are sums for (12 vectors), then one
- * tile of what is left: each tile sweeps the segment's entries again, and column blocks' segments
- * are short (about 13 entries on DLMC ResNet-50), so a sweep's fixed costs count. Against tiles
- * of at most 8 vectors and a remainder in tiles of 4, 2 and 1, DLMC ResNet-50's optimize()d
- * products (one thread, Zen 1, AVX2) ran 1.05x faster at 80% and 90% and 1.02x at 98% in
- * geometric mean (the fastest of 7 calls per layer, 8 rounds alternating the builds; 1.06-1.08x
- * on its 49- and 196-column layers); the MiniLM FFN of sparsenet.torch (16 vectors: 8 + 8, as
- * before) and 8192^2 products at 64 columns did not change. The columns left over (under one
- * vector) were not worth a vector of their own ending the row, neither in a sweep of their own nor
- * as one more sum of the last tile (no faster, and 30% more code), nor AVX2's masked loads (the
- * DLMC sweep at 90% from 53 to 66 ms). */
+ * ld apart; k > 1. The columns go in tiles of 12 vectors (as many sums as there are registers for)
+ * while more than 16 remain, then 16 or fewer in at most two tiles (8 and the rest, or the rest
+ * alone when it is 12 or under 9): each tile sweeps the segment's entries again, and column
+ * blocks' segments are short (about 13 entries on DLMC ResNet-50), so a sweep's fixed costs
+ * count. Against tiles of at most 8 vectors and a remainder in tiles of 4, 2 and 1, DLMC
+ * ResNet-50's optimize()d products (one thread, Zen 1, AVX2) ran 1.05x faster at 80% and 90% and
+ * 1.02x at 98% in geometric mean (the fastest of 7 calls per layer, 8 rounds alternating the
+ * builds; 1.06-1.08x on its 49- and 196-column layers); the MiniLM FFN of sparsenet.torch (16
+ * vectors: 8 + 8, as before) and 8192^2 products at 64 columns did not change. The columns left
+ * over (under one vector) were not worth a vector of their own ending the row, neither in a sweep
+ * of their own nor as one more sum of the last tile (no faster, and 30% more code), nor AVX2's
+ * masked loads (the DLMC sweep at 90% from 53 to 66 ms). */
 static inline __attribute__((always_inline)) void K(gather_segment)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, sn_size ld,
     const REAL *X, REAL *yi, const int accumulate)
