@@ -398,15 +398,16 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
     if (c < k) K(gather_narrow)(p0, p1, indices, data, ld, X, yi, c, k - c, accumulate);
 }
 
-/* Y[i, :] (+)= row i of A times X for the rows [r0, r1), row i's entries being [start[i], end[i])
- * (end = start + 1 for CSR row pointers; another block's starts for csr_split_matmul); the first
- * `peel` columns of each row narrow (peel_columns), the rest from the vector boundary. The first
+/* Y[i, 0:k] (+)= row i of A times X[:, 0:k] for the rows [r0, r1) (X's and Y's rows ld apart),
+ * row i's entries being [start[i], end[i]) (end = start + 1 for CSR row pointers; another block's
+ * starts for csr_split_matmul); the first `peel` columns of each row narrow (peel_columns), the
+ * rest from the vector boundary. The first
  * and last lines of the entries AHEAD rows on are requested early: csr_split_matmul's segments
  * are short runs scattered through the CSR arrays, which the hardware prefetchers do not follow
  * (MiniLM FFN, 12 matrices at 10%, 128 columns: 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
 static inline __attribute__((always_inline)) void K(gather_rows_k)(
     sn_size r0, sn_size r1, const INDEX *start, const INDEX *end, const COL *indices,
-    CSR_VALUES data, sn_size k, sn_size peel, const REAL *X, REAL *Y, int accumulate)
+    CSR_VALUES data, sn_size k, sn_size peel, sn_size ld, const REAL *X, REAL *Y, int accumulate)
 {
     enum { AHEAD = 8 };
     for (sn_size i = r0; i < r1; ++i) {
@@ -418,26 +419,28 @@ static inline __attribute__((always_inline)) void K(gather_rows_k)(
             __builtin_prefetch(&CSR_VALUE(data, q));
         }
         if (peel)
-            K(gather_narrow)(start[i], end[i], indices, data, k, X, Y + i * k, 0, peel, accumulate);
-        K(gather_segment)(start[i], end[i], indices, data, k - peel, k, X + peel, Y + i * k + peel,
-                          accumulate);
+            K(gather_narrow)(start[i], end[i], indices, data, ld, X, Y + i * ld, 0, peel,
+                             accumulate);
+        K(gather_segment)(start[i], end[i], indices, data, k - peel, ld, X + peel,
+                          Y + i * ld + peel, accumulate);
     }
 }
 
-/* The columns to take first (gather_narrow) so that the rest of every row of X loads as whole
- * aligned vectors, or 0. That needs rows that all start equally far before a vector boundary (a
- * stride of whole vectors), and pays when rows are wide: each row of A then sweeps its entries twice
- * more (this and the narrow end), against loads split across cache lines that cost 1.2-1.8x on
- * DLMC ResNet-50 layers of 784 and 3136 columns (Xeon, AVX-512). NumPy's large arrays start 16
- * bytes into a page; copying X to an aligned buffer instead cost more than it saved on every DLMC
- * layer (_validate.as_matrix_operand copies it only for matrices that read its rows many times).
+/* The columns to take first (gather_narrow) so that the rest of every row of X (k columns of rows
+ * ld apart) loads as whole aligned vectors, or 0. That needs rows that all start equally far
+ * before a vector boundary (a stride ld of whole vectors), and pays when rows are wide: each row
+ * of A then sweeps its entries twice more (this and the narrow end), against loads split across
+ * cache lines that cost 1.2-1.8x on DLMC ResNet-50 layers of 784 and 3136 columns (Xeon,
+ * AVX-512). NumPy's large arrays start 16 bytes into a page; copying X to an aligned buffer
+ * instead cost more than it saved on every DLMC layer (_validate.as_matrix_operand copies it only
+ * for matrices that read its rows many times).
  * Below 32 vectors a row, the extra sweeps cost as much as the split loads (k = 256, 8192^2 and
  * 4096^2 at 10%). */
-static inline sn_size K(peel_columns)(const REAL *X, sn_size k)
+static inline sn_size K(peel_columns)(const REAL *X, sn_size k, sn_size ld)
 {
     const sn_size misaligned = (sn_size)((uintptr_t)X % SN_VBYTES);
     if (misaligned == 0 || misaligned % sizeof(REAL) != 0 || k < 32 * VLEN
-        || k * sizeof(REAL) % SN_VBYTES != 0)
+        || ld * sizeof(REAL) % SN_VBYTES != 0)
         return 0;
     return (SN_VBYTES - misaligned) / sizeof(REAL);
 }
@@ -459,8 +462,8 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const IND
         return;
     }
 #define ROWS(width) \
-    K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width), X, Y, \
-                     accumulate)
+    K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width, width), \
+                     width, X, Y, accumulate)
     switch (fixed_widths ? k : 0) {
     case 16: ROWS(16); break;
     case 32: ROWS(32); break;

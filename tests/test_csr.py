@@ -418,8 +418,10 @@ def test_matrix_operands_are_realigned_only_when_it_pays():
 def test_every_misalignment_of_a_wide_operand(isa, dtype, layout):
     # Wide rows of X that start a few values before a vector boundary: the kernels take those
     # columns first (csr_segments.h, peel_columns), then whole aligned vectors, and the columns
-    # left at the end in narrower vectors; column blocks add their sums into the output, a scipy
-    # matrix's rows go through the checked kernel's copies of their indices.
+    # left at the end in narrower vectors; column blocks add their sums into the output, and take
+    # these widths in panels of columns (the first with the columns before the boundary, the last
+    # with those under a vector: csr_blocked_kernels.h, column_panel); a scipy matrix's rows go
+    # through the checked kernel's copies of their indices.
     rng = np.random.default_rng(11)
     itemsize = np.dtype(dtype).itemsize
     S = random_csr(rng, 40, 300, density=0.3, dtype=dtype,
