@@ -401,10 +401,10 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
 /* Y[i, 0:k] (+)= row i of A times X[:, 0:k] for the rows [r0, r1) (X's and Y's rows ld apart),
  * row i's entries being [start[i], end[i]) (end = start + 1 for CSR row pointers; another block's
  * starts for csr_split_matmul); the first `peel` columns of each row narrow (peel_columns), the
- * rest from the vector boundary. The first
- * and last lines of the entries AHEAD rows on are requested early: csr_split_matmul's segments
- * are short runs scattered through the CSR arrays, which the hardware prefetchers do not follow
- * (MiniLM FFN, 12 matrices at 10%, 128 columns: 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
+ * rest from the vector boundary. The first and last lines of the entries AHEAD rows on are
+ * requested early: csr_split_matmul's segments are short runs scattered through the CSR arrays,
+ * which the hardware prefetchers do not follow (MiniLM FFN, 12 matrices at 10%, 128 columns:
+ * 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
 static inline __attribute__((always_inline)) void K(gather_rows_k)(
     sn_size r0, sn_size r1, const INDEX *start, const INDEX *end, const COL *indices,
     CSR_VALUES data, sn_size k, sn_size peel, sn_size ld, const REAL *X, REAL *Y, int accumulate)
