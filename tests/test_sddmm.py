@@ -92,6 +92,32 @@ def test_threads_give_identical_results():
         assert np.array_equal(r, results[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_misaligned_B_gives_the_aligned_result(dtype):
+    """A B whose rows sit off the cache lines (NumPy's large arrays start 16 bytes into a page) is
+    copied aligned when its rows are read often (sddmm.py); the values are those of the aligned B,
+    bit for bit, at every offset and on both sides of the copy's threshold."""
+    rng = np.random.default_rng(4)
+    k = 64 // np.dtype(dtype).itemsize * 2  # rows of two cache lines
+    n_cols = 2 * (1 << 16) // (k * np.dtype(dtype).itemsize)  # B of 128 KiB: over ALIGN_MIN_BYTES
+    for density, n_rows in ((0.05, 1000), (0.002, 1000)):  # 50 and 2 reads a row of B
+        P = sparsenet.CSR.from_scipy(sp.random(n_rows, n_cols, density=density, format="csr",
+                                               random_state=rng))
+        A = rng.standard_normal((n_rows, k)).astype(dtype)
+        B = rng.standard_normal((n_cols, k)).astype(dtype)
+        aligned = sparsenet._validate.aligned_copy(B, dtype)
+        want = sparsenet.sddmm(P, A, aligned)
+        check(P, A, B, want)
+        buffer = np.empty(B.size + 64, dtype)
+        for offset in range(0, 64, np.dtype(dtype).itemsize):
+            start = (offset - buffer.ctypes.data) % 64 // np.dtype(dtype).itemsize
+            shifted = buffer[start:start + B.size].reshape(B.shape)
+            shifted[...] = B
+            assert shifted.ctypes.data % 64 == offset
+            np.testing.assert_array_equal(sparsenet.sddmm(P, A, shifted), want)
+            np.testing.assert_array_equal(shifted, B)  # the caller's B untouched
+
+
 def test_degenerate_shapes():
     for shape in [(0, 0), (0, 5), (5, 0), (4, 4)]:
         P = sparsenet.CSR.from_dense(np.zeros(shape))

@@ -148,18 +148,28 @@ def aligned_empty(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
 # vectors or more in aligned vectors themselves: csr_segments.h, peel_columns).
 REALIGN_MIN_READS = 128
 
+# The same for B of sddmm, whose every read of a row is a whole dot product (each vector load
+# feeds one FMA; the CSR products' loads of X feed one FMA per vector too, but over far fewer
+# reads per row on sparse layers). Measured on Zen 4 (AVX-512), one thread, B 16 bytes off a cache
+# line as NumPy's large arrays are: on issue 13's twelve MiniLM matrices (38 and 154 reads a row)
+# the copy took the products from 4.8 to 3.9 ms (aligned: 3.7); at 1536 x 384 and 4096^2, k = 64
+# to 256, it paid from about 5-12 reads a row and cost up to 20 us of a 50 us product at 1-4.
+SDDMM_REALIGN_MIN_READS = 16
 
-def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float) -> np.ndarray:
+
+def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float,
+                      min_reads: float = REALIGN_MIN_READS) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype` for a kernel that loads its rows whole, each
     `reads_per_row` times on average: copied when its dtype or order differ, or to a cache-line
     aligned buffer when it is large (ALIGN_MIN_BYTES), its rows all start equally far from a cache
-    line (rows a whole number of lines long) and they are read often enough to pay for the copy."""
+    line (rows a whole number of lines long) and they are read at least `min_reads` times, enough
+    to pay for the copy."""
     x = np.asarray(x)
     if not (x.dtype == dtype and x.flags.c_contiguous and x.flags.aligned):
         return aligned_copy(x, dtype)
     row_bytes = x.shape[-1] * x.itemsize  # C-contiguous: the kernel's row stride
     # the address last: x.ctypes builds an object on each access, the other tests are attributes
-    if (x.nbytes >= ALIGN_MIN_BYTES and reads_per_row >= REALIGN_MIN_READS
+    if (x.nbytes >= ALIGN_MIN_BYTES and reads_per_row >= min_reads
             and row_bytes % ALIGNMENT == 0 and x.ctypes.data % ALIGNMENT):
         return aligned_copy(x, dtype)
     return x

@@ -7,8 +7,8 @@ stored values (``sparsenet.torch``).
 import numpy as np
 
 from sparsenet import _sddmm, backend, csr, reference
-from sparsenet._validate import (as_array, as_c_array, check_out, new_output, require_checked,
-                                 result_dtype)
+from sparsenet._validate import (SDDMM_REALIGN_MIN_READS, as_array, as_c_array, as_matrix_operand,
+                                 check_out, new_output, require_checked, result_dtype)
 from sparsenet.shared import SharedCSR
 
 
@@ -63,8 +63,10 @@ def sddmm(pattern, A, B, *, out=None):
     if backend.use_numpy():
         return reference.sddmm(pattern, A, B, out=out)
     values = out if out is not None else new_output((nnz,), dtype)
+    # B's rows are read nnz / n_cols times each: a misaligned B is copied aligned when that pays
+    B = as_matrix_operand(B, dtype, nnz / max(n_cols, 1), SDDMM_REALIGN_MIN_READS)
     _sddmm.sddmm(*backend.native_options(), pattern.indptr, pattern.indices,
-                 as_c_array(A, dtype), as_c_array(B, dtype), values)
+                 as_c_array(A, dtype), B, values)
     return values
 
 
