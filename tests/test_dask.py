@@ -109,6 +109,14 @@ def test_omp_gram_and_norms_chunked_like_the_signals(compute):
                         norms_squared=da.from_array(norms, chunks=100))  # rechunked to DtX's
     expected = sparsenet.omp_gram(G, DtX, tol=1.5, norms_squared=norms)
     np.testing.assert_array_equal(compute(codes), expected)
+    lazy_G = da.from_array(G, chunks=(17, 23))  # a Gram matrix that is itself a Dask array
+    codes = sd.omp_gram(lazy_G, da.from_array(DtX, chunks=(50, SIGNAL_CHUNKS)), tol=1.5,
+                        norms_squared=norms)
+    np.testing.assert_array_equal(compute(codes), expected)
+    coef = sd.lasso_gram(lazy_G, da.from_array(DtX, chunks=(50, SIGNAL_CHUNKS)), 0.4,
+                         norms_squared=norms)
+    np.testing.assert_array_equal(compute(coef),
+                                  sparsenet.lasso_gram(G, DtX, 0.4, norms_squared=norms))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -127,18 +135,54 @@ def test_lasso_equals_in_memory(compute, dtype):
         G, DtX, 0.4, norms_squared=(X ** 2).sum(axis=0), init=np.zeros((50, N_SIGNALS))))
 
 
+@pytest.fixture(params=["sync", "threads", "distributed"])
+def default_scheduler(request):
+    """A context in which the default scheduler (what ``collection.compute()`` runs on) is one of
+    the three: for functions that compute inside (ksvd gathers its codes at every iteration)."""
+    if request.param == "distributed":
+        client = request.getfixturevalue("cluster_client")
+        return dask.config.set(scheduler=client.get)
+    return dask.config.set(scheduler=request.param)
+
+
 @pytest.mark.parametrize("scale", [1.0, 2.0 ** 600])  # 2**600: learned as X / 2**e (coding)
-def test_ksvd_equals_in_memory(scale):
+def test_ksvd_equals_in_memory(default_scheduler, scale):
     rng = np.random.default_rng(6)
     X = rng.standard_normal((16, 700)) * scale
     Xd = da.from_array(X, chunks=(16, (250, 0, 450)))
-    D, codes, errors = sd.ksvd(Xd, 24, 3, max_iter=3, random_state=0, return_errors=True,
-                               return_format="csc")
+    with default_scheduler:
+        D, codes, errors = sd.ksvd(Xd, 24, 3, max_iter=3, random_state=0, return_errors=True,
+                                   return_format="csc")
     D0, codes0, errors0 = sparsenet.ksvd(X, 24, 3, max_iter=3, random_state=0,
                                          return_errors=True, return_format="csc")
     np.testing.assert_array_equal(D, D0)
     np.testing.assert_array_equal(codes.toarray(), codes0.toarray())
     assert errors == errors0
+
+
+def test_ksvd_coding_step_is_silent_on_many_threads():
+    """K-SVD's coding step keeps early stops silent without touching the warning filters, which
+    are the process's: with catch_warnings() around each block (as before), a thread that left it
+    put back the filters while another was still coding, and the warning escaped under the
+    threaded scheduler. Here every block stops early (zero signals), on 4 threads, 40 times each,
+    with warnings turned into errors."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparsenet import coding
+
+    D = _dictionary(np.random.default_rng(8), np.float64)
+    X = np.zeros((20, 64))
+
+    def code_blocks(_):
+        for _ in range(40):
+            assert coding._ksvd_codes(D, X, 3, None).nnz == 0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(code_blocks, range(4)))  # re-raises a worker's exception
+    with pytest.warns(RuntimeWarning, match="ended prematurely"):  # omp itself still warns
+        sparsenet.omp(D, X, n_nonzero_coefs=3)
 
 
 @pytest.mark.parametrize("name, args", [
@@ -289,6 +333,22 @@ def test_threads_per_task_on_a_cluster(cluster_client):
     # Dask's nanny starts workers with OMP_NUM_THREADS=1: one sparsenet thread per task
     got = cluster_client.compute(da.zeros(4, chunks=1).map_blocks(seen)).result(timeout=300)
     assert set(got) == {1}
+
+
+def test_threads_per_task_on_two_thread_workers():
+    """A worker process with a budget of 4 sparsenet threads (its OMP_NUM_THREADS) running 2 tasks
+    at once (nthreads=2) gives each task 2."""
+    distributed = pytest.importorskip("distributed")
+
+    def seen(block):
+        return np.full(block.shape, sd._in_task(sparsenet.get_num_threads))
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  env={"OMP_NUM_THREADS": "4"}, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            got = client.compute(da.zeros(6, chunks=1).map_blocks(seen)).result(timeout=300)
+    assert set(got) == {2}
 
 
 def test_import_sparsenet_does_not_import_dask():

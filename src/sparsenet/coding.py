@@ -16,7 +16,7 @@ from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too
 from sparsenet import _coding, _omp, backend, reference
 from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, new_output,
                                 result_dtype)
-from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_checked, omp,
+from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_checked, _omp_quiet,
                            _default_atoms, _squared_norms)
 
 
@@ -253,12 +253,8 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
 
 def _ksvd_codes(D, X, n_nonzero_coefs, tol, precompute="auto"):
     """Batch-OMP codes as a CSC array; signals that stop early (zero signals, signals already
-    within tol) keep the atoms found, silently: K-SVD codes what it can."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=RuntimeWarning,
-                                message="Orthogonal matching pursuit ended prematurely")
-        return omp(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol, precompute=precompute,
-                   return_format="csc")
+    within tol) keep the atoms found, silently: K-SVD codes what it can (see _omp_quiet)."""
+    return _omp_quiet(D, X, n_nonzero_coefs, tol, precompute, "csc", True)[0]
 
 
 def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data",

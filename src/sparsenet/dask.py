@@ -97,10 +97,10 @@ def _require_whole(x: da.Array, axis: int, name: str, what: str) -> None:
 
 
 def _one_key(value: Any) -> Any:
-    """`value` as one key of the graph (a Delayed), so that a worker receives it once, however many
-    blocks read it. A Dask array is first gathered into one chunk, lazily."""
-    if isinstance(value, da.Array):
-        return value.rechunk(-1).to_delayed().ravel()[0]
+    """The in-memory `value` as one key of the graph (a Delayed), so that a worker receives it
+    once, however many blocks read it. (A Dask array goes to blockwise as an argument in one
+    chunk instead: as a Delayed keyword, Dask's graph culling dropped the tasks that gathered
+    its chunks when another argument was rechunked; see _code_by_signal.)"""
     return dask.delayed(value, pure=True)
 
 
@@ -146,17 +146,22 @@ def _code_by_signal(code: Callable[..., Any], matrix: Any, signals: Any, name: s
                   **{k: _empty_like(v) for k, v in extras.items()}, **options)
     n_atoms = sample.shape[0]
     arguments: list = [signals, "fs"]
+    lazy = isinstance(matrix, da.Array)
+    if lazy:  # gathered into one chunk, lazily: one key, its axes contracted ("mn") for every block
+        arguments += [matrix.rechunk(-1), "mn"]
     for value in extras.values():
         arguments += [value, "as"[-value.ndim:]]
     names = list(extras)
 
-    def run(blocks, *extra_blocks, matrix):
+    def run(blocks, *extra_blocks, matrix=None):
+        if lazy:  # the one chunk, in a list per contracted axis
+            matrix, extra_blocks = _one_block(_one_block(extra_blocks[0])), extra_blocks[1:]
         return _in_task(code, matrix, _one_block(blocks), **dict(zip(names, extra_blocks)),
                         **options)
 
-    return da.blockwise(run, "as", *arguments, matrix=_one_key(matrix),
-                        new_axes={"a": n_atoms}, concatenate=False, meta=_meta(sample),
-                        dtype=sample.dtype)
+    keywords = {} if lazy else {"matrix": _one_key(matrix)}
+    return da.blockwise(run, "as", *arguments, **keywords, new_axes={"a": n_atoms},
+                        concatenate=False, meta=_meta(sample), dtype=sample.dtype)
 
 
 def _one_block(blocks: Any) -> Any:

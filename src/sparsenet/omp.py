@@ -272,6 +272,18 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     >>> sparsenet.omp(D, np.array([0., 3., 0., -1.]), tol=0.5)
     array([ 0.,  3.,  0., -1.])
     """
+    coef, n_premature, n_signals = _omp_quiet(D, X, n_nonzero_coefs, tol, precompute,
+                                              return_format, copy)
+    _warn(n_premature, n_signals)
+    return coef
+
+
+def _omp_quiet(D, X, n_nonzero_coefs, tol, precompute, return_format, copy):
+    """:func:`omp` with its arguments checked, but silent: (coef, n_premature, n_signals), and the
+    caller warns or not. K-SVD's coding step (coding._ksvd_codes) keeps early stops silent this
+    way, not by a warnings.catch_warnings() around omp: the warning filters are the process's,
+    and sparsenet.dask's ksvd codes blocks on several threads at once, where one thread leaving
+    catch_warnings put back the filters while another was still inside (the warning escaped)."""
     D = as_array(D, "D", ndim=2)
     X = as_array(X, "X", ndim=(1, 2))
     n_features, n_atoms = D.shape
@@ -295,12 +307,13 @@ def omp(D: ArrayLike, X: ArrayLike, *, n_nonzero_coefs: Optional[int] = None,
     if n_atoms > _INT32_MAX:
         raise ValueError(f"D must have fewer than 2**31 atoms (int32 atom indices), got {D.shape}")
     if backend.use_numpy():
-        return reference.omp(D, X, n_nonzero_coefs=max_atoms, tol=tol, precompute=precompute,
-                             return_format=return_format, copy=copy)
+        coef, n_premature = reference.omp_counted(D, X, n_nonzero_coefs=max_atoms, tol=tol,
+                                                  precompute=precompute,
+                                                  return_format=return_format, copy=copy)
+        return coef, n_premature, n_signals
     X2 = as_aligned(X2.astype(dtype, copy=False))
     coef, n_premature = _omp_on_checked(D, X2, max_atoms, tol, precompute, return_format, dtype)
-    _warn(n_premature, n_signals)
-    return _shape_result(coef, one_signal, return_format)
+    return _shape_result(coef, one_signal, return_format), n_premature, n_signals
 
 
 def _omp_on_checked(D, X, max_atoms, tol, precompute, return_format, dtype, norms=None):

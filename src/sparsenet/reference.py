@@ -349,8 +349,7 @@ def kmeans_codebook(W, n_clusters, *, init="linear", max_iter=300, tol=1e-4, ind
 
 # --- omp ---
 
-def _omp_result(coef, one_signal, return_format, n_premature):
-    _policy.warn_omp_premature(n_premature, coef.shape[1], stacklevel=3)
+def _omp_shaped(coef, one_signal, return_format):
     if return_format == "csc":
         import scipy.sparse as sp
 
@@ -358,8 +357,24 @@ def _omp_result(coef, one_signal, return_format, n_premature):
     return coef[:, 0] if one_signal else coef
 
 
+def _omp_result(coef, one_signal, return_format, n_premature):
+    _policy.warn_omp_premature(n_premature, coef.shape[1], stacklevel=3)
+    return _omp_shaped(coef, one_signal, return_format)
+
+
 def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
         copy=True):
+    """Orthogonal Matching Pursuit: :func:`omp_counted`'s codes, with one RuntimeWarning when
+    signals stopped early."""
+    coef, n_premature = omp_counted(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+                                    precompute=precompute, return_format=return_format, copy=copy)
+    n_signals = 1 if np.ndim(X) == 1 else np.shape(X)[1]
+    _policy.warn_omp_premature(n_premature, n_signals, stacklevel=2)
+    return coef
+
+
+def omp_counted(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
+                copy=True):
     """Orthogonal Matching Pursuit, one signal at a time: per step the correlations ``D.T @ r``, the
     atom of largest ``|correlation|``, and the coefficients by ``np.linalg.lstsq`` on the chosen atoms.
 
@@ -368,6 +383,7 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     chosen, its squared correlation is below eps, or it is linearly dependent on the chosen atoms
     (its squared distance to their span is <= sqrt(eps) times its squared norm:
     ``_policy.omp_pivot_independent``). `precompute` and `copy` change nothing here.
+    Returns (codes, number of signals that stopped early), without a warning.
     """
     D, X = np.asarray(D), np.asarray(X)
     dtype = _float_dtype(D, X)
@@ -405,7 +421,7 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
                     break
             elif len(support) == n_nonzero_coefs:
                 break
-    return _omp_result(coef, X.ndim == 1, return_format, n_premature)
+    return _omp_shaped(coef, X.ndim == 1, return_format), n_premature
 
 
 def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, return_format="dense",
