@@ -148,12 +148,12 @@ def aligned_empty(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
 # vectors or more in aligned vectors themselves: csr_segments.h, peel_columns).
 REALIGN_MIN_READS = 128
 
-# The same for B of sddmm, whose every read of a row is a whole dot product (each vector load
-# feeds one FMA; the CSR products' loads of X feed one FMA per vector too, but over far fewer
-# reads per row on sparse layers). Measured on Zen 4 (AVX-512), one thread, B 16 bytes off a cache
-# line as NumPy's large arrays are: on issue 13's twelve MiniLM matrices (38 and 154 reads a row)
-# the copy took the products from 4.8 to 3.9 ms (aligned: 3.7); at 1536 x 384 and 4096^2, k = 64
-# to 256, it paid from about 5-12 reads a row and cost up to 20 us of a 50 us product at 1-4.
+# The same for B of sddmm, whose rows are read nnz / n_cols times each, every read a whole dot
+# product. Measured on Zen 4 (AVX-512), B 16 bytes off a cache line as NumPy's large arrays are:
+# issue 13's twelve MiniLM matrices (38 and 154 reads a row) 4.8 -> 3.9 ms (3.7 aligned), one
+# thread; from 1536 x 384 to 4096^2, k = 32 to 256, the copy paid from 5-12 reads a row on one
+# thread (1.14-1.46x at 20 reads and more), 0.96-1.83x on two with the operands rewritten before
+# each call as in training, and it cost up to 20 us of a 28 us product at 1-4 reads.
 SDDMM_REALIGN_MIN_READS = 16
 
 
