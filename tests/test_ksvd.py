@@ -148,11 +148,15 @@ def test_float32_and_csc():
 
 
 @pytest.mark.parametrize("backend", ["native", "numpy"])
-@pytest.mark.parametrize("dtype, exponent", [(np.float32, 100), (np.float64, 500)])
+@pytest.mark.parametrize("dtype, exponent", [(np.float32, 100), (np.float64, 500),
+                                            (np.float32, -20), (np.float64, -40)])
 @pytest.mark.parametrize("tol, return_format", [(None, "dense"), (0.05, "csc")])
-def test_huge_signals_learn_as_their_scaled_copy(backend, dtype, exponent, tol, return_format):
+def test_huge_and_tiny_signals_learn_as_their_scaled_copy(backend, dtype, exponent, tol,
+                                                          return_format):
     # float32 signals from about 1e19 used to overflow the atom update (NaN atoms, or nothing
-    # learned, silently); beyond 2**(maxexp / 2 - 24) X is now learned divided by a power of two
+    # learned, silently); beyond 2**(maxexp / 2 - 24) X is now learned divided by a power of two.
+    # Tiny signals (float32 1e-5, float64 1e-9) stopped every pursuit at its first absolute test
+    # (empty codes, nothing learned, silently); below 2**-8 X is learned multiplied by one.
     X = signals(seed=5)
     Y = (X / 2.0 ** np.ceil(np.log2(np.abs(X).max()))).astype(dtype)  # largest |Y| in [0.5, 1)
     scale = 2.0 ** exponent

@@ -308,8 +308,11 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     -----
     Signals whose largest magnitude is beyond ``2**40`` in float32 (``2**488`` in float64) are
     learned divided by a power of two, which is exact: the update's sums of squares would
-    overflow (float32 from about 1e19). The atoms are those learned on the scaled signals; the
-    codes, errors and `tol` are at X's own scale.
+    overflow (float32 from about 1e19). Signals whose largest magnitude is below ``2**-8`` are
+    learned multiplied by one (up to ``2**40`` / ``2**488``): Batch-OMP's stopping test on a
+    correlation is absolute, as scikit-learn's, and ended every signal of data of scale 1e-5
+    (float32) or 1e-9 (float64). The atoms are those learned on the scaled signals; the codes,
+    errors and `tol` are at X's own scale.
 
     Examples
     --------
@@ -389,18 +392,29 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     return _unscaled(D, codes, errors, shift, return_errors)
 
 
+# Below this largest |X|, K-SVD learns on X scaled up (see _overflow_shift).
+SMALL_SIGNALS = 2.0 ** -8
+
+
 def _overflow_shift(X: np.ndarray, dtype: np.dtype) -> int:
-    """0, or when the largest |X| is beyond 2**(maxexp / 2 - 24) (2**40 in float32), the exponent
-    e with that largest |X| / 2**e in [0.5, 1). Beyond that bound the atom update's sums of squared
-    coefficients and of coefficient-residual products can overflow (float32 learned nothing, or
-    NaN atoms, from about 1e19). Dividing by a power of two is exact: the atoms learned are the
-    same, and the codes and errors exactly 2**-e times those at X's scale."""
+    """0, or when the largest |X| is beyond 2**(maxexp / 2 - 24) (2**40 in float32) or below
+    SMALL_SIGNALS (and not 0), the exponent e with that largest |X| / 2**e in [0.5, 1). Beyond the
+    upper bound the atom update's sums of squared coefficients and of coefficient-residual products
+    can overflow (float32 learned nothing, or NaN atoms, from about 1e19). Below the lower one
+    Batch-OMP's absolute test (a correlation whose square is under eps ends a signal, as in
+    scikit-learn) stopped every signal: ksvd of N(0, 1) signals times 1e-9 in float64, or 1e-5 in
+    float32, returned empty codes and learned nothing. Dividing by a power of two is exact: the
+    atoms learned are those of the scaled signals, and the codes and errors exactly 2**-e times
+    those at X's scale."""
     if X.size == 0:
         return 0
     largest = max(float(np.max(X)), -float(np.min(X)))
-    if not largest > 2.0 ** (np.finfo(dtype).maxexp // 2 - 24):
-        return 0
-    return math.frexp(largest)[1]
+    bound = np.finfo(dtype).maxexp // 2 - 24
+    if largest > 2.0 ** bound:
+        return math.frexp(largest)[1]
+    if 0 < largest < SMALL_SIGNALS:  # scaled up by at most 2**bound: tol * 4**bound stays finite
+        return max(math.frexp(largest)[1], -bound)
+    return 0
 
 
 def _unscaled(D, codes, errors, shift, return_errors):
