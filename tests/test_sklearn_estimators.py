@@ -93,6 +93,30 @@ def test_ksvd_attributes_and_transform():
     assert lasso_code.shape == (300, 15)
 
 
+def test_ksvd_transform_codes_to_tol_as_fit_does():
+    """With both n_nonzero_coefs and tol, fit codes to tol (it overrides); transform did 2 atoms."""
+    X = np.random.default_rng(4).standard_normal((300, 16))
+    model = KSVD(32, n_nonzero_coefs=2, tol=2.0, max_iter=3, random_state=0).fit(X)
+    code = model.transform(X)
+    residual = ((X - code @ model.components_) ** 2).sum(axis=1)
+    assert residual.max() <= 2.0 * (1 + 1e-9) and np.count_nonzero(code, axis=1).max() > 2
+
+
+def test_refusals_as_sklearn():
+    rng = np.random.default_rng(5)
+    D = rng.standard_normal((8, 5))
+    X = rng.standard_normal((20, 5))
+    with pytest.raises(ValueError, match="Positive constraint not supported for 'omp'"):
+        SparseCoder(D, positive_code=True).transform(X)
+    with pytest.raises(ValueError, match="Positive constraint not supported for 'omp'"):
+        SklearnSparseCoder(D, positive_code=True).transform(X)  # the same words
+    for bad in (np.nan, np.inf):
+        D_bad = D.copy()
+        D_bad[2, 3] = bad
+        with pytest.raises(ValueError, match="dictionary must be finite"):
+            SparseCoder(D_bad, transform_algorithm="threshold").transform(X)
+
+
 def test_pipeline_and_grid_search():
     rng = np.random.default_rng(4)
     X = rng.standard_normal((120, 8))

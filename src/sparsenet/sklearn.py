@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 import sparsenet
 from sparsenet.coding import ConvergenceWarning
+from sparsenet.omp import _omp_quiet
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -39,13 +40,14 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
     D = np.asarray(dictionary).astype(dtype, copy=False).T  # atoms in columns
     n_features, n_components = D.shape
     if algorithm == "omp":
+        if positive:  # scikit-learn's error: OMP has no non-negative variant
+            raise ValueError("Positive constraint not supported for 'omp' coding method.")
         if tol is None and n_nonzero_coefs is None:  # scikit-learn's default
             n_nonzero_coefs = min(max(n_features / 10, 1), n_components)
         n_nonzero_coefs = None if n_nonzero_coefs is None else int(n_nonzero_coefs)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=RuntimeWarning,
-                                    message="Orthogonal matching pursuit ended prematurely")
-            code = sparsenet.omp(D, X.T, n_nonzero_coefs=n_nonzero_coefs, tol=tol)
+        # early stops silent, without catch_warnings (process-wide filters; estimators run on
+        # threads in GridSearchCV and Dask)
+        code = _omp_quiet(D, X.T, n_nonzero_coefs, tol, "auto", "dense", True)[0]
     elif algorithm in ("lasso_cd", "lasso"):
         alpha = 1.0 if alpha is None else alpha
         with warnings.catch_warnings(record=True) as caught:
@@ -56,6 +58,8 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
                 else w.category
             warnings.warn(str(w.message), category, stacklevel=3)
     else:
+        if not np.isfinite(D).all():  # omp and lasso check it in their own way
+            raise ValueError("dictionary must be finite (it contains NaN or infinity)")
         alpha = 1.0 if alpha is None else alpha
         code = sparsenet.soft_threshold(np.ascontiguousarray(D.T @ X.T), alpha)
         if positive:
@@ -124,7 +128,8 @@ class SparseCoder(_SparseCoding, BaseEstimator):
     n_jobs : None
         Accepted for compatibility; sparsenet uses its own threads (``sparsenet.set_num_threads``).
     positive_code : bool, default False
-        Non-negative codes (lasso and threshold).
+        Non-negative codes (lasso and threshold; with omp, transform raises ValueError, as
+        scikit-learn's does).
     transform_max_iter : int, default 1000
         Sweeps for lasso.
 
@@ -208,7 +213,8 @@ class KSVD(_SparseCoding, BaseEstimator):
     transform_algorithm, transform_n_nonzero_coefs, transform_alpha, split_sign, positive_code,
     transform_max_iter
         As in :class:`SparseCoder`. With omp and neither transform_n_nonzero_coefs nor
-        transform_tol, transform uses n_nonzero_coefs (the sparsity the atoms were learned for).
+        transform_tol, transform codes as fit did: to tol when given, else to n_nonzero_coefs
+        (the sparsity the atoms were learned for).
     transform_tol : float, optional
         Squared residual norm per sample for omp in transform (overrides the count).
 
@@ -274,11 +280,11 @@ class KSVD(_SparseCoding, BaseEstimator):
 
     def _transform_options(self):
         if self.transform_algorithm == "omp" and self.transform_n_nonzero_coefs is None \
-                and self.transform_tol is None:
+                and self.transform_tol is None:  # code as fit did: tol overrides n_nonzero_coefs
+            if self.tol is not None:
+                return None, self.tol
             default = self.n_nonzero_coefs
-            if default is None:
-                default = max(1, self.n_components_ // 10) if self.tol is None else None
-            return default, (self.tol if default is None else None)
+            return (max(1, self.n_components_ // 10) if default is None else default), None
         return self.transform_n_nonzero_coefs, self.transform_tol
 
     def transform(self, X):
