@@ -161,8 +161,15 @@ def test_state_dict_and_torch_save_round_trip(i):
              3: lambda: snt.SharedSparseLinear(12, 7, sparsity=0.1, n_clusters=2,
                                                dtype=torch.float64),
              4: lambda: snt.HashedLinear(12, 7, n_codes=2, seed=0, dtype=torch.float64)}[i]()
+    parameters = list(other.parameters())  # what an optimizer built before the load holds
+    frozen = {id(p) for p in parameters[:1]}
+    parameters[0].requires_grad_(False)
     other.load_state_dict(layer.state_dict())
     torch.testing.assert_close(other(x), want)
+    # resized in place: the same Parameter objects, requires_grad as they were
+    assert [id(p) for p in other.parameters()] == [id(p) for p in parameters]
+    assert [p.requires_grad for p in other.parameters()] == [id(p) not in frozen
+                                                             for p in parameters]
     buffer = io.BytesIO()
     torch.save(layer.state_dict(), buffer)
     buffer.seek(0)

@@ -558,8 +558,9 @@ class _SparsenetLinear(nn.Module):
             key = prefix + name
             param = getattr(self, name)
             if key in state_dict and tuple(state_dict[key].shape) != tuple(param.shape):
-                setattr(self, name, nn.Parameter(torch.empty(state_dict[key].shape,
-                                                             dtype=param.dtype)))
+                # resized in place: the same Parameter object, so an optimizer built before the
+                # load (and requires_grad) still holds it; a new Parameter left it stepping none
+                param.data = torch.empty(state_dict[key].shape, dtype=param.dtype)
         self._checked = None
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
