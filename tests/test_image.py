@@ -45,6 +45,13 @@ def test_bad_arguments():
     image = np.zeros((10, 10))
     with pytest.raises(ValueError, match="sigma"):
         denoise_image(image, 0)
+    # were accepted: a negative lam or data_range acted as lam = 0, C = -1 as C = 1, and C = nan
+    # failed with an error about "tol"
+    for name, value in (("lam", -1.0), ("data_range", -255.0), ("C", -1.0), ("C", np.nan),
+                        ("lam", np.inf), ("C", True)):
+        with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
+            denoise_image(image, 0.1, **{name: value})
+    assert denoise_image(image, 0.1, n_atoms=16, max_iter=1, lam=0).shape == image.shape
     with pytest.raises(ValueError, match="patch_size"):
         extract_patches(image, 11)
     with pytest.raises(ValueError, match="2-D"):
