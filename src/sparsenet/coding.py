@@ -332,7 +332,7 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
 def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, return_format,
           return_errors, code_step=None):
     """:func:`ksvd`; `code_step(D, factor, tol)`, when given, returns the CSC codes of all the
-    signals times `factor` (1, or the power of two of :func:`_overflow_shift`), to `tol` (scaled
+    signals times `factor` (1, or the power of two of :func:`_scale_shift`), to `tol` (scaled
     with them), in place of the default, Batch-OMP on X checked once (sparsenet.dask passes one
     that codes them with :func:`_ksvd_codes` block by block on a cluster)."""
     X = as_array(X, "X", ndim=2)
@@ -350,7 +350,7 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     if tol is not None:
         tol = _check_real(tol, "tol")
     _check_finite(X, "X")
-    shift = _overflow_shift(X, dtype)
+    shift = _scale_shift(X, dtype)
     if shift:  # learn on X / 2**shift (exact), give the codes and errors back at X's scale
         X = np.asarray(X, dtype=dtype) * dtype.type(2.0 ** -shift)
         tol = None if tol is None else math.ldexp(tol, -2 * shift)
@@ -392,11 +392,11 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     return _unscaled(D, codes, errors, shift, return_errors)
 
 
-# Below this largest |X|, K-SVD learns on X scaled up (see _overflow_shift).
+# Below this largest |X|, K-SVD learns on X scaled up (see _scale_shift).
 SMALL_SIGNALS = 2.0 ** -8
 
 
-def _overflow_shift(X: np.ndarray, dtype: np.dtype) -> int:
+def _scale_shift(X: np.ndarray, dtype: np.dtype) -> int:
     """0, or when the largest |X| is beyond 2**(maxexp / 2 - 24) (2**40 in float32) or below
     SMALL_SIGNALS (and not 0), the exponent e with that largest |X| / 2**e in [0.5, 1). Beyond the
     upper bound the atom update's sums of squared coefficients and of coefficient-residual products
