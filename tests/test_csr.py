@@ -549,6 +549,41 @@ def test_one_vector_fast_path_equals_the_general_path(kind, dtype, transpose):
         np.testing.assert_array_equal(y, general, err_msg=layout)
 
 
+@pytest.mark.parametrize("n_cols", [1, 16, 17, 32, 33, 64, 65, 100, 128, 129])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+def test_vectors_of_at_most_128_floats_held_in_registers(isa, n_cols, index):
+    # float32 x of <= 128 entries sits in AVX-512 registers, read by permutes (csr_kernels.h,
+    # dot_rows_x_registers): rows from empty to every column (several vectors of entries, a
+    # partial last one), each table size and its edges. Checked (scipy) and trusted (CSR,
+    # optimize()d) products give the same bits at every thread count; both agree with float64
+    # SciPy; an inf or NaN in x reaches exactly the rows that store its column.
+    rng = np.random.default_rng(n_cols)
+    lengths = np.concatenate([[0, n_cols, 1, min(16, n_cols), min(17, n_cols)],
+                              rng.integers(0, n_cols + 1, 300)])
+    cols = [np.sort(rng.choice(n_cols, size=n, replace=False)) for n in lengths]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(index)
+    S = sp.csr_array((rng.standard_normal(int(indptr[-1])).astype(np.float32),
+                      np.concatenate(cols).astype(index), indptr), shape=(len(lengths), n_cols))
+    x = rng.standard_normal(n_cols).astype(np.float32)
+    want = S.astype(np.float64) @ x.astype(np.float64)
+    checked = sparsenet.spmv(S, x)
+    scale = abs(S).astype(np.float64) @ np.abs(x).astype(np.float64)
+    assert np.all(np.abs(checked - want) <= EPS[np.float32] * scale + 1e-30)
+    for threads in (1, 2, 3):
+        sparsenet.set_num_threads(threads)
+        for A in (sparsenet.CSR(S), sparsenet.CSR(S).optimize(batch=1)):
+            np.testing.assert_array_equal(sparsenet.spmv(A, x), checked)
+    sparsenet.set_num_threads(None)
+    rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+    for column in {0, n_cols - 1}:  # lanes past a row's end look up column 0
+        x_inf = x.copy()
+        x_inf[column] = np.inf
+        y, storing = sparsenet.spmv(S, x_inf), np.zeros(S.shape[0], bool)
+        storing[rows[S.indices == column]] = True
+        np.testing.assert_array_equal(~np.isfinite(y), storing)
+        np.testing.assert_array_equal(sparsenet.spmv(sparsenet.CSR(S), x_inf), y)
+
+
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0), (6, 4)])
 @pytest.mark.parametrize("transpose", [False, True])
 def test_one_vector_products_of_empty_matrices(shape, transpose):

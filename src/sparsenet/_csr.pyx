@@ -45,7 +45,7 @@ cdef int product_typed(real real_tag, index index_tag, Product *p) noexcept nogi
     if p.transpose:
         return sn_csr_matmul_t(p.isa, p.n_threads, p.sorted_rows, p.n_rows, p.n_cols, ip, ix, dx,
                                p.k, xp, yp)
-    return sn_csr_matmul(p.isa, p.n_threads, p.n_rows, ip, ix, dx, p.k, xp, yp)
+    return sn_csr_matmul(p.isa, p.n_threads, p.n_rows, p.n_cols, ip, ix, dx, p.k, xp, yp)
 
 
 cdef int product_of(Product *p, bint real64, bint index64) noexcept nogil:
