@@ -1,4 +1,5 @@
 """sparsenet.torch: autograd functions and layers against PyTorch's dense computation."""
+import collections
 import io
 
 import numpy as np
@@ -177,6 +178,99 @@ def test_state_dict_and_torch_save_round_trip(i):
     torch.testing.assert_close(fresh(x), want)
 
 
+KINDS = {  # every kind of layer, made as (in_features, out_features)
+    "sparse": lambda i, o: snt.SparseLinear(i, o, sparsity=0.5),
+    "shared": lambda i, o: snt.SharedLinear(i, o),
+    "shared_sparse": lambda i, o: snt.SharedSparseLinear(i, o, sparsity=0.5),
+    "hashed": lambda i, o: snt.HashedLinear(i, o, 3),
+}
+
+
+def state_of(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_state(model, state):
+    assert model.state_dict().keys() == state.keys()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+
+
+@pytest.mark.parametrize("make", KINDS.values(), ids=KINDS.keys())
+@pytest.mark.parametrize("other", [(6, 4), (7, 5), (5, 5), (5, 6)])
+def test_state_dict_of_another_shape_is_refused(make, other):
+    # as nn.Linear(6, 5) refuses nn.Linear(6, 4)'s weight: SharedLinear(6, 5) took (6, 4)'s codes
+    # and then gave 4 outputs, SparseLinear(7, 4) a (6, 4) layer's structure, HashedLinear any
+    torch.manual_seed(0)
+    model = nn.Sequential(make(6, 5))
+    before = state_of(model)
+    state = nn.Sequential(make(*other)).state_dict()
+    with pytest.raises(RuntimeError, match=r"size mismatch for 0\.weight_shape"):
+        model.load_state_dict(state)
+    assert_same_state(model, before)  # nothing of a refused state dict is loaded
+    with pytest.raises(RuntimeError, match=r"size mismatch for 0\.weight_shape"):
+        model.load_state_dict(state, strict=False)  # as nn.Module: a mismatch is no missing key
+    assert model(torch.randn(3, 6)).shape == (3, 5)
+
+
+def old_style(state):
+    """`state` as saved before weight_shape was stored: without it, of version 1."""
+    old = collections.OrderedDict((k, v) for k, v in state.items()
+                                  if not k.endswith("weight_shape"))
+    old._metadata = {prefix: {**metadata, "version": 1}
+                     for prefix, metadata in state._metadata.items()}
+    return old
+
+
+@pytest.mark.parametrize("make", KINDS.values(), ids=KINDS.keys())
+def test_state_dict_saved_before_weight_shape_still_loads(make):
+    torch.manual_seed(0)
+    model, saved = nn.Sequential(make(6, 5)), nn.Sequential(make(6, 5))
+    x = torch.randn(3, 6)
+    buffer = io.BytesIO()
+    torch.save(old_style(saved.state_dict()), buffer)
+    buffer.seek(0)
+    model.load_state_dict(torch.load(buffer))
+    torch.testing.assert_close(model(x), saved(x))
+    # a state dict of version 2 lacking the key is missing it, as any other key
+    state = saved.state_dict()
+    del state["0.weight_shape"]
+    with pytest.raises(RuntimeError, match=r"Missing key\(s\).*0\.weight_shape"):
+        model.load_state_dict(state)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "shared", "shared_sparse"])
+def test_old_state_dict_whose_structure_does_not_fit_is_refused(kind):
+    # without weight_shape, the structure itself is checked as the first forward would check it
+    make = {"sparse": lambda i, o: snt.SparseLinear(i, o, sparsity=0.0),
+            "shared": lambda i, o: snt.SharedLinear(i, o),
+            "shared_sparse": lambda i, o: snt.SharedSparseLinear(i, o, sparsity=0.0)}[kind]
+    torch.manual_seed(0)
+    model = nn.Sequential(make(6, 5))
+    before = state_of(model)
+    wider = old_style(nn.Sequential(make(7, 5)).state_dict())  # column 6 is out of range
+    fewer = old_style(nn.Sequential(make(6, 4)).state_dict())  # indptr or codes too short
+    for state, key in ((wider, "indices" if "sparse" in kind else "codes"),
+                       (fewer, "indptr" if "sparse" in kind else "codes")):
+        with pytest.raises(RuntimeError, match=rf"invalid structure for .*0\.{key}"):
+            model.load_state_dict(state)
+        assert_same_state(model, before)
+    if kind == "shared":  # codes out of the codebook's range
+        state = old_style(model.state_dict())
+        state["0.codebook"] = state["0.codebook"][:1].clone()
+        with pytest.raises(RuntimeError, match="out of range for a codebook of 1"):
+            model.load_state_dict(state)
+        assert_same_state(model, before)
+
+
+def test_sparse_linear_state_dict_values_must_match_the_structure():
+    model = nn.Sequential(snt.SparseLinear(6, 5, sparsity=0.5))
+    state = model.state_dict()
+    state["0.values"] = torch.cat([state["0.values"], torch.zeros(1)])
+    with pytest.raises(RuntimeError, match="same length"):
+        model.load_state_dict(state)
+
+
 def test_structure_buffer_changed_in_place_is_checked_again():
     layer = make_layers()[0]
     x = f64(2, 12)
@@ -279,6 +373,8 @@ def test_stored_nbytes():
     nnz = sum(m.nnz for m in compressed.modules() if isinstance(m, snt.SharedSparseLinear))
     assert nnz == round(0.1 * 16 * 32) + round(0.1 * 32 * 8)
     assert snt.stored_nbytes(compressed) < dense / 5
+    # a hashed layer: its codebook, bias and seed (not its weight_shape, as nn.Linear's shape)
+    assert snt.stored_nbytes(snt.HashedLinear(16, 8, n_codes=10)) == 4 * 10 + 4 * 8 + 8
 
 
 # ---- threads -------------------------------------------------------------------------------------------
@@ -308,12 +404,7 @@ def test_threads_follow_torch(monkeypatch):
     assert seen == [expected]
 
 
-@pytest.mark.parametrize("make", [
-    lambda i, o: snt.SparseLinear(i, o, sparsity=0.5),
-    lambda i, o: snt.SharedLinear(i, o),
-    lambda i, o: snt.SharedSparseLinear(i, o, sparsity=0.5),
-    lambda i, o: snt.HashedLinear(i, o, 3),
-], ids=["sparse", "shared", "shared_sparse", "hashed"])
+@pytest.mark.parametrize("make", KINDS.values(), ids=KINDS.keys())
 @pytest.mark.parametrize("shape", [(0, 4), (4, 0), (2, 2), (1, 1)])
 def test_layers_of_any_size_train_as_nn_linear(make, shape):
     # nn.Linear takes any size; the shared layers used to fail on k-means of too few weights

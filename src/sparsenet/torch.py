@@ -12,6 +12,15 @@ CPU tensors: the structure (column indices, codes) is fixed, the stored values o
 - Conversion of a trained model: :func:`sparsify` (magnitude pruning), :func:`share` (k-means
   codebook); :func:`stored_nbytes` is the size of a model in compact storage.
 
+State dicts: a layer takes one of another structure (nnz, codebook size: its Parameters resized in
+place) and, as ``nn.Linear``, refuses one of another shape (``load_state_dict`` raises RuntimeError,
+"size mismatch for ...weight_shape"), leaving the layer as it was. The shape is the buffer
+``weight_shape``, ``(out_features, in_features)``, as the rest need not tell it (a pruned layer's
+last columns may be empty; a :class:`HashedLinear` stores nothing per weight); the structure is
+checked against it in full when loading, as the first forward would. State dicts saved before
+``weight_shape`` existed (version 1) still load, their structure checked but not their
+``in_features``.
+
 Tensors stay on the CPU and are shared with NumPy without copies (``Tensor.numpy()``,
 ``torch.from_numpy``) where the layout allows. Threads: every native call made here runs on at most
 ``min(sparsenet.get_num_threads(), torch.get_num_threads())`` threads, so ``torch.set_num_threads``
@@ -497,11 +506,13 @@ def _linear_init(in_features, out_features, dtype):
 
 
 class _SparsenetLinear(nn.Module):
-    """What the layers share: the input reshaping, the bias, the dtype checks and the cache of the
+    """What the layers share: the input reshaping, the bias, the dtype checks, the cache of the
     checked structure (rebuilt, and checked again, when a structure buffer is replaced or changed
-    in place)."""
+    in place) and the checks of a state dict against the layer's shape."""
 
     _structure_buffers: Tuple[str, ...] = ()
+    _resizable_parameters: Tuple[str, ...] = ()
+    _version = 2  # 2: the buffer weight_shape (state dicts of version 1 load without it)
 
     def __init__(self, in_features, out_features, bias, dtype):
         super().__init__()
@@ -511,6 +522,9 @@ class _SparsenetLinear(nn.Module):
             self.register_parameter("bias", None)
         else:
             self.bias = nn.Parameter(bias.to(dtype).clone())
+        # what a state dict is checked against: its structure may have another nnz, and a
+        # HashedLinear's holds nothing of the shape
+        self.register_buffer("weight_shape", torch.tensor([self.out_features, self.in_features]))
         self._checked = None  # (key, sparsenet structure)
 
     def _structure_key(self):
@@ -524,8 +538,36 @@ class _SparsenetLinear(nn.Module):
         key = self._structure_key()
         if self._checked is None or self._checked[0] != key:
             with _threads():
-                self._checked = (key, self._build_structure())
+                self._checked = (key, self._build_structure(self._tensors()))
         return self._checked[1]
+
+    def _tensors(self, state_dict=None, prefix=""):
+        """The layer's parameters and buffers by name; with `state_dict`, its tensors in their
+        place where it holds them."""
+        own = {**self._parameters, **self._buffers}
+        if state_dict is None:
+            return own
+        found = {name: state_dict.get(prefix + name) for name in own}
+        return {name: t.detach().cpu() if isinstance(t, torch.Tensor) else own[name]
+                for name, t in found.items()}
+
+    def _refusal(self, state_dict, prefix):
+        """Why the tensors of `state_dict` cannot be this layer's (a message naming the key, as
+        nn.Module's), or None."""
+        found = self._tensors(state_dict, prefix)
+        theirs, ours = found["weight_shape"].tolist(), [self.out_features, self.in_features]
+        if theirs != ours:
+            return (f"size mismatch for {prefix}weight_shape: copying the weights of a layer of "
+                    f"shape {theirs} (out_features, in_features) from checkpoint, the shape in "
+                    f"current model is {ours}.")
+        if self._structure_buffers:  # checked in full now, as the first forward would
+            try:
+                self._build_structure(found)
+            except (TypeError, ValueError) as error:
+                keys = ", ".join(prefix + name
+                                 for name in self._resizable_parameters + self._structure_buffers)
+                return f"invalid structure for {keys} from checkpoint: {error}"
+        return None
 
     def _parameter_dtype(self):
         raise NotImplementedError
@@ -549,6 +591,17 @@ class _SparsenetLinear(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
+        if (local_metadata.get("version") or 1) < 2:
+            # saved before weight_shape existed: only the structure can be checked
+            state_dict.setdefault(prefix + "weight_shape", self.weight_shape)
+        # As nn.Module refuses a tensor of another shape, refuse a state dict of another layer shape
+        # (or a structure that does not fit this one); before anything is loaded, where nn.Module
+        # loads the tensors that fit: a structure loaded without its bias, or the reverse, would
+        # leave a layer that is neither
+        refused = self._refusal(state_dict, prefix)
+        if refused is not None:
+            error_msgs.append(refused)
+            return
         # A state dict may carry another structure (nnz) than this layer's: take its sizes.
         for name in self._structure_buffers:
             key = prefix + name
@@ -564,8 +617,6 @@ class _SparsenetLinear(nn.Module):
         self._checked = None
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
-
-    _resizable_parameters: Tuple[str, ...] = ()
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
@@ -600,6 +651,8 @@ class SparseLinear(_SparsenetLinear):
     bias : nn.Parameter or None, shape (out_features,)
     weight : Tensor, shape (out_features, in_features)
         The dense weight (zeros where pruned), differentiable in ``values``; for inspection.
+    weight_shape : buffer, int64, ``[out_features, in_features]``
+        What ``load_state_dict`` checks a state dict against (every layer here has it).
 
     Examples
     --------
@@ -640,9 +693,8 @@ class SparseLinear(_SparsenetLinear):
         self._set_csr(sparsenet.prune(_array(weight), **kwargs))
         return self
 
-    def _build_structure(self):
-        return _Layout(CSR(np.zeros(self.indices.shape[0], dtype=np.float64),
-                           self.indices.numpy(), self.indptr.numpy(),
+    def _build_structure(self, t):
+        return _Layout(CSR(np.zeros(t["values"].shape), _array(t["indices"]), _array(t["indptr"]),
                            (self.out_features, self.in_features)))
 
     def structure(self):
@@ -762,8 +814,12 @@ class SharedLinear(_SparsenetLinear):
         self._set_shared(_shared_weights(_array(weight), n_clusters))
         return self
 
-    def _build_structure(self):
-        return SharedWeights(self.codebook.detach().numpy(), self.codes.numpy())
+    def _build_structure(self, t):
+        sw = SharedWeights(_array(t["codebook"]), _array(t["codes"]))
+        if sw.shape != (self.out_features, self.in_features):
+            raise ValueError(f"codes must have shape ({self.out_features}, {self.in_features}) "
+                             f"(out_features, in_features), got {sw.shape}")
+        return sw
 
     def _parameter_dtype(self):
         return self.codebook.dtype
@@ -831,9 +887,9 @@ class SharedSparseLinear(_SparsenetLinear):
             self.register_buffer(name, _index_tensor(getattr(A, name)))
         return self
 
-    def _build_structure(self):
-        return SharedCSR(self.codes.numpy(), self.indices.numpy(), self.indptr.numpy(),
-                         (self.out_features, self.in_features), self.codebook.detach().numpy())
+    def _build_structure(self, t):
+        return SharedCSR(_array(t["codes"]), _array(t["indices"]), _array(t["indptr"]),
+                         (self.out_features, self.in_features), _array(t["codebook"]))
 
     def _parameter_dtype(self):
         return self.codebook.dtype
@@ -871,6 +927,13 @@ class HashedLinear(_SparsenetLinear):
     bias : bool, default True
     seed : int in [0, 2**32), default 0
     device, dtype : as :class:`SparseLinear`
+
+    Notes
+    -----
+    Nothing in the codebook, seed and bias tells the layer's shape, so the state dict also holds it
+    in the buffer ``weight_shape`` (a buffer, as the seed is, so that the state dict stays tensors
+    only: ``torch.load(weights_only=True)`` and safetensors take it), and ``load_state_dict``
+    refuses one of another shape. A state dict saved before it existed loads unchecked.
 
     Examples
     --------
@@ -1034,7 +1097,8 @@ def stored_nbytes(model):
       narrowest that holds nnz;
     - :class:`SharedLinear` / :class:`SharedSparseLinear`: the codebook and ``ceil(log2 K)`` bits per
       code (4 bits for 16 entries; codes packed), plus the sparse structure as above;
-    - :class:`HashedLinear`: the codebook (and 8 bytes of seed).
+    - :class:`HashedLinear`: the codebook (and 8 bytes of seed);
+    - not the layers' ``weight_shape`` (nn.Linear's shape is not counted either).
 
     Examples
     --------
@@ -1045,6 +1109,8 @@ def stored_nbytes(model):
     total = 0
     for module in model.modules():
         own = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
+        if isinstance(module, _SparsenetLinear):
+            own = [t for t in own if t is not module.weight_shape]
         if isinstance(module, (SparseLinear, SharedSparseLinear)):
             total += (module.nnz * _narrow_bytes(module.in_features)
                       + (module.out_features + 1) * _narrow_bytes(module.nnz + 1))
