@@ -365,6 +365,21 @@ def test_share_dense_and_names():
     assert isinstance(single, snt.SparseLinear)
 
 
+@pytest.mark.parametrize("convert", [snt.sparsify, snt.share], ids=["sparsify", "share"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_linear_is_refused_before_anything_changes(convert, dtype):
+    # float16 gave float64 values with a float16 bias; bfloat16 failed in NumPy's conversion
+    model = mlp()
+    model[2][0].to(dtype)
+    before = state_of(model)
+    with pytest.raises(TypeError, match=rf"'2\.0'.*{dtype}"):
+        convert(model)
+    assert [type(m) for m in model.modules()] == [type(m) for m in mlp().modules()]
+    assert_same_state(model, before)
+    with pytest.raises(TypeError, match=str(dtype)):
+        convert(nn.Linear(3, 3).to(dtype))
+
+
 def test_stored_nbytes():
     model = mlp()
     dense = snt.stored_nbytes(model)

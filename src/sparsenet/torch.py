@@ -1006,9 +1006,16 @@ class KWinners(nn.Module):
 
 # ---- conversion -------------------------------------------------------------------------------------
 
+def _label(name):
+    """How a message names the layer of qualified name `name`."""
+    return f"layer {name!r}" if name else "the model"
+
+
 def _replace(model, convert, kinds, names):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
-    `names`) by convert(module); returns the model (a new module when `model` itself is replaced)."""
+    `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
+    Nothing changes until every layer is checked and converted: one refused leaves the model as
+    it was."""
     if names is not None:
         names = set(names)
         found = {name for name, m in model.named_modules() if isinstance(m, kinds)}
@@ -1016,13 +1023,18 @@ def _replace(model, convert, kinds, names):
         if missing:
             raise ValueError(f"names {sorted(missing)} are not layers that can be converted; "
                              f"candidates: {sorted(found)}")
-    if isinstance(model, kinds) and (names is None or "" in names):
-        return convert(model)
-    for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            full = f"{name}.{child_name}" if name else child_name
-            if isinstance(child, kinds) and (names is None or full in names):
-                setattr(module, child_name, convert(child))
+    chosen = [(name, m) for name, m in model.named_modules()
+              if isinstance(m, kinds) and (names is None or name in names)]
+    for name, m in chosen:
+        if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
+                            f"float32 or float64 layers (convert it first, e.g. with .float())")
+    new = {name: convert(m) for name, m in chosen}
+    for name, layer in new.items():
+        if not name:
+            return layer
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent), attr, layer)
     return model
 
 
@@ -1038,6 +1050,12 @@ def sparsify(model, sparsity=0.9, names=None):
     -------
     nn.Module
         `model` (a new SparseLinear when `model` is itself a linear layer).
+
+    Raises
+    ------
+    TypeError
+        For an ``nn.Linear`` of another dtype than float32 or float64 (float16, bfloat16: convert
+        it first), naming it; before anything in `model` changes.
 
     Examples
     --------
@@ -1066,7 +1084,7 @@ def share(model, n_clusters=16, names=None):
     """Replace every ``nn.Linear`` of `model` by a :class:`SharedLinear` and every
     :class:`SparseLinear` by a :class:`SharedSparseLinear` (or only those named in `names`), the
     weights shared through :func:`sparsenet.kmeans_codebook`; in place. ``share(sparsify(model))``
-    is Deep Compression's prune-then-share.
+    is Deep Compression's prune-then-share. Raises as :func:`sparsify` does.
 
     Examples
     --------
