@@ -380,6 +380,27 @@ def test_half_precision_linear_is_refused_before_anything_changes(convert, dtype
         convert(nn.Linear(3, 3).to(dtype))
 
 
+CONVERSIONS = {"sparsify": lambda model, **kw: snt.sparsify(model, 0.5, **kw),
+               "share": lambda model, **kw: snt.share(model, 4, **kw)}
+
+
+@pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
+@pytest.mark.parametrize("names", [None, ["0"], ["2"], ["3.0"]])
+def test_a_layer_at_several_places_stays_one_layer(convert, names):
+    # weight tying: the same nn.Linear twice in a parent and once in a child became independent
+    # layers (or stayed an nn.Linear at the places after the first)
+    torch.manual_seed(0)
+    tied = nn.Linear(8, 8)
+    model = convert(nn.Sequential(tied, nn.ReLU(), tied, nn.Sequential(tied)), names=names)
+    layer = model[0]
+    assert not isinstance(layer, nn.Linear) and model[2] is layer and model[3][0] is layer
+    assert len(list(model.parameters())) == 2
+    if convert is CONVERSIONS["sparsify"]:  # and a tied SparseLinear becomes one shared layer
+        model = snt.share(model, n_clusters=4)
+        assert isinstance(model[0], snt.SharedSparseLinear)
+        assert model[2] is model[0] and model[3][0] is model[0]
+
+
 def test_stored_nbytes():
     model = mlp()
     dense = snt.stored_nbytes(model)

@@ -1014,27 +1014,33 @@ def _label(name):
 def _replace(model, convert, kinds, names):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
     `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
-    Nothing changes until every layer is checked and converted: one refused leaves the model as
-    it was."""
+
+    A layer at several places (tied weights), chosen by any of its names, is converted once and
+    the one new layer put at each. Nothing changes until every layer is checked and converted: one
+    refused leaves the model as it was."""
+    modules = dict(model.named_modules(remove_duplicate=False))  # every place of every layer
+    places = {name: m for name, m in modules.items() if isinstance(m, kinds)}
     if names is not None:
         names = set(names)
-        found = {name for name, m in model.named_modules() if isinstance(m, kinds)}
-        missing = names - found
+        missing = names - places.keys()
         if missing:
             raise ValueError(f"names {sorted(missing)} are not layers that can be converted; "
-                             f"candidates: {sorted(found)}")
-    chosen = [(name, m) for name, m in model.named_modules()
-              if isinstance(m, kinds) and (names is None or name in names)]
-    for name, m in chosen:
+                             f"candidates: {sorted(places)}")
+    chosen = {}  # id(layer) -> (the first of its chosen names, layer)
+    for name, m in places.items():
+        if names is None or name in names:
+            chosen.setdefault(id(m), (name, m))
+    for name, m in chosen.values():
         if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
                             f"float32 or float64 layers (convert it first, e.g. with .float())")
-    new = {name: convert(m) for name, m in chosen}
-    for name, layer in new.items():
-        if not name:
-            return layer
-        parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent), attr, layer)
+    new = {key: convert(m) for key, (_, m) in chosen.items()}
+    for name, m in places.items():
+        if id(m) in new:
+            if not name:
+                return new[id(m)]
+            parent, _, attr = name.rpartition(".")
+            setattr(modules[parent], attr, new[id(m)])
     return model
 
 
@@ -1044,7 +1050,8 @@ def sparsify(model, sparsity=0.9, names=None):
 
     A :class:`SparseLinear` already in `model` is pruned further to `sparsity` (its pruned weights
     stay pruned): ``sparsify`` with rising sparsities, fine-tuning in between, is Deep
-    Compression's iterative pruning.
+    Compression's iterative pruning. A layer at several places (tied weights) becomes one new
+    layer at all of them, whichever of its names `names` gives.
 
     Returns
     -------
@@ -1084,7 +1091,8 @@ def share(model, n_clusters=16, names=None):
     """Replace every ``nn.Linear`` of `model` by a :class:`SharedLinear` and every
     :class:`SparseLinear` by a :class:`SharedSparseLinear` (or only those named in `names`), the
     weights shared through :func:`sparsenet.kmeans_codebook`; in place. ``share(sparsify(model))``
-    is Deep Compression's prune-then-share. Raises as :func:`sparsify` does.
+    is Deep Compression's prune-then-share. As in :func:`sparsify`, tied layers stay tied and a
+    layer of another dtype than float32 or float64 is refused.
 
     Examples
     --------
