@@ -401,6 +401,22 @@ def test_a_layer_at_several_places_stays_one_layer(convert, names):
         assert model[2] is model[0] and model[3][0] is model[0]
 
 
+@pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
+def test_frozen_weights_and_biases_stay_frozen(convert):
+    # the new layers' values, codebooks and biases were all trainable
+    def trainable(layer):
+        return {"bias" if name == "bias" else "weight": p.requires_grad
+                for name, p in layer.named_parameters()}
+
+    model = mlp()
+    model[0].weight.requires_grad_(False)
+    model[2][0].bias.requires_grad_(False)
+    for step in range(2):  # and again from the converted layers: sparsify twice, share(sparsify)
+        model = convert(model) if step == 0 else snt.share(snt.sparsify(model, 0.75), 4)
+        assert trainable(model[0]) == {"weight": False, "bias": True}
+        assert trainable(model[2][0]) == {"weight": True, "bias": False}
+
+
 def test_stored_nbytes():
     model = mlp()
     dense = snt.stored_nbytes(model)

@@ -1011,6 +1011,26 @@ def _label(name):
     return f"layer {name!r}" if name else "the model"
 
 
+def _weight_parameters(layer):
+    """The Parameters of a layer's weights: nn.Linear's weight, a sparsenet layer's values or
+    codebook (those a state dict may resize)."""
+    if isinstance(layer, nn.Linear):
+        return [layer.weight]
+    return [getattr(layer, name) for name in layer._resizable_parameters]
+
+
+def _converted(layer, convert):
+    """convert(layer) with its weights and bias as trainable as the layer's: a frozen layer (one
+    fine-tuned around, not in) stays frozen."""
+    new = convert(layer)
+    trainable = any(p.requires_grad for p in _weight_parameters(layer))
+    for p in _weight_parameters(new):
+        p.requires_grad_(trainable)
+    if new.bias is not None:
+        new.bias.requires_grad_(layer.bias.requires_grad)
+    return new
+
+
 def _replace(model, convert, kinds, names):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
     `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
@@ -1034,7 +1054,7 @@ def _replace(model, convert, kinds, names):
         if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
                             f"float32 or float64 layers (convert it first, e.g. with .float())")
-    new = {key: convert(m) for key, (_, m) in chosen.items()}
+    new = {key: _converted(m, convert) for key, (_, m) in chosen.items()}
     for name, m in places.items():
         if id(m) in new:
             if not name:
@@ -1051,7 +1071,8 @@ def sparsify(model, sparsity=0.9, names=None):
     A :class:`SparseLinear` already in `model` is pruned further to `sparsity` (its pruned weights
     stay pruned): ``sparsify`` with rising sparsities, fine-tuning in between, is Deep
     Compression's iterative pruning. A layer at several places (tied weights) becomes one new
-    layer at all of them, whichever of its names `names` gives.
+    layer at all of them, whichever of its names `names` gives. A frozen weight or bias
+    (``requires_grad=False``) stays frozen in the new layer's values and bias.
 
     Returns
     -------
@@ -1091,8 +1112,9 @@ def share(model, n_clusters=16, names=None):
     """Replace every ``nn.Linear`` of `model` by a :class:`SharedLinear` and every
     :class:`SparseLinear` by a :class:`SharedSparseLinear` (or only those named in `names`), the
     weights shared through :func:`sparsenet.kmeans_codebook`; in place. ``share(sparsify(model))``
-    is Deep Compression's prune-then-share. As in :func:`sparsify`, tied layers stay tied and a
-    layer of another dtype than float32 or float64 is refused.
+    is Deep Compression's prune-then-share. As in :func:`sparsify`, tied layers stay tied, a
+    frozen weight or bias stays frozen (in the codebook and bias) and a layer of another dtype
+    than float32 or float64 is refused.
 
     Examples
     --------
