@@ -404,17 +404,31 @@ def test_a_layer_at_several_places_stays_one_layer(convert, names):
 @pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
 def test_frozen_weights_and_biases_stay_frozen(convert):
     # the new layers' values, codebooks and biases were all trainable
-    def trainable(layer):
-        return {"bias" if name == "bias" else "weight": p.requires_grad
-                for name, p in layer.named_parameters()}
+    def check(model):
+        for layer, weight, bias in ((model[0], False, True), (model[2][0], True, False)):
+            assert {"bias" if name == "bias" else "weight": p.requires_grad
+                    for name, p in layer.named_parameters()} == {"weight": weight, "bias": bias}
 
     model = mlp()
     model[0].weight.requires_grad_(False)
     model[2][0].bias.requires_grad_(False)
-    for step in range(2):  # and again from the converted layers: sparsify twice, share(sparsify)
-        model = convert(model) if step == 0 else snt.share(snt.sparsify(model, 0.75), 4)
-        assert trainable(model[0]) == {"weight": False, "bias": True}
-        assert trainable(model[2][0]) == {"weight": True, "bias": False}
+    check(convert(model))
+    if convert is CONVERSIONS["sparsify"]:  # from SparseLinears (in place): pruned further, shared
+        check(snt.sparsify(model, 0.75))
+        check(snt.share(model, 4))
+
+
+def test_sparsify_after_share_is_refused():
+    # sparsify(share(model)) left the shared layers as they were, silently
+    model = snt.share(mlp(), n_clusters=4, names=["2.0"])
+    before = state_of(model)
+    with pytest.raises(TypeError, match=r"'2\.0' is a SharedLinear.*share after sparsify"):
+        snt.sparsify(model, 0.5)
+    assert isinstance(model[0], nn.Linear)
+    assert_same_state(model, before)
+    assert isinstance(snt.sparsify(model, 0.5, names=["0"])[0], snt.SparseLinear)
+    with pytest.raises(TypeError, match="is a SharedSparseLinear"):
+        snt.sparsify(snt.share(snt.sparsify(mlp(), 0.5), 4), 0.8)
 
 
 def test_stored_nbytes():

@@ -1031,9 +1031,10 @@ def _converted(layer, convert):
     return new
 
 
-def _replace(model, convert, kinds, names):
+def _replace(model, convert, kinds, names, check=None):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
     `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
+    ``check(name, module)``, when given, raises for a layer of those that cannot be converted.
 
     A layer at several places (tied weights), chosen by any of its names, is converted once and
     the one new layer put at each. Nothing changes until every layer is checked and converted: one
@@ -1054,6 +1055,8 @@ def _replace(model, convert, kinds, names):
         if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
                             f"float32 or float64 layers (convert it first, e.g. with .float())")
+        if check is not None:
+            check(name, m)
     new = {key: _converted(m, convert) for key, (_, m) in chosen.items()}
     for name, m in places.items():
         if id(m) in new:
@@ -1074,6 +1077,11 @@ def sparsify(model, sparsity=0.9, names=None):
     layer at all of them, whichever of its names `names` gives. A frozen weight or bias
     (``requires_grad=False``) stays frozen in the new layer's values and bias.
 
+    Shared layers (:class:`SharedLinear`, :class:`SharedSparseLinear`) are refused: prune, then
+    share (``share(sparsify(model))``, Deep Compression's order). Pruning shared weights by
+    magnitude would choose arbitrarily among the many weights of one codebook value, and leave
+    the codebook fitted to weights that are gone.
+
     Returns
     -------
     nn.Module
@@ -1083,7 +1091,7 @@ def sparsify(model, sparsity=0.9, names=None):
     ------
     TypeError
         For an ``nn.Linear`` of another dtype than float32 or float64 (float16, bfloat16: convert
-        it first), naming it; before anything in `model` changes.
+        it first), or a shared layer, naming it; before anything in `model` changes.
 
     Examples
     --------
@@ -1105,7 +1113,14 @@ def sparsify(model, sparsity=0.9, names=None):
                     m.bias.copy_(bias)
         return SparseLinear.from_dense(m, sparsity=sparsity)
 
-    return _replace(model, convert, (nn.Linear, SparseLinear), names)
+    def check(name, m):
+        if isinstance(m, (SharedLinear, SharedSparseLinear)):
+            raise TypeError(f"{_label(name)} is a {type(m).__name__}: sparsify prunes before "
+                            f"sharing, not after; apply share after sparsify "
+                            f"(share(sparsify(model)))")
+
+    return _replace(model, convert, (nn.Linear, SparseLinear, SharedLinear, SharedSparseLinear),
+                    names, check)
 
 
 def share(model, n_clusters=16, names=None):
@@ -1114,7 +1129,8 @@ def share(model, n_clusters=16, names=None):
     weights shared through :func:`sparsenet.kmeans_codebook`; in place. ``share(sparsify(model))``
     is Deep Compression's prune-then-share. As in :func:`sparsify`, tied layers stay tied, a
     frozen weight or bias stays frozen (in the codebook and bias) and a layer of another dtype
-    than float32 or float64 is refused.
+    than float32 or float64 is refused. Share after pruning: :func:`sparsify` refuses shared
+    layers (``sparsify(share(model))`` raises TypeError).
 
     Examples
     --------
