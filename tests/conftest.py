@@ -1,6 +1,9 @@
 """Shared fixtures: every test starts from the default backend, thread count, ISA level, output
 buffer cache cap and gather setting; `isa` runs a test once per ISA level this machine has,
 `hw_gathers` once per way the AVX-512 kernels read a table by index."""
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 import sparsenet
@@ -48,3 +51,19 @@ def hw_gathers(request):
     sparsenet.h; reset after)."""
     set_hw_gathers(request.param)
     return request.param
+
+
+@pytest.fixture
+def silent_on_threads():
+    """run(call): `call()` 20 times on each of 4 threads with warnings as errors (a warning fails
+    the test), then the process's warning filters must be as they were. For code that keeps an
+    expected warning silent: a warnings.catch_warnings() around it is not thread-safe (the filters
+    are the process's; one thread leaving it puts them back while another is inside)."""
+    def run(call):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            filters = list(warnings.filters)
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda _: [call() for _ in range(20)], range(4)))  # re-raises
+            assert warnings.filters == filters
+    return run

@@ -41,6 +41,15 @@ def test_small_denoising_beats_the_noise_and_is_deterministic():
                                                 max_iter=3), out)
 
 
+def test_flat_patches_are_silent_on_threads(silent_on_threads):
+    """Flat patches (zero once their mean is removed) end OMP at once, silently: denoise_image
+    counts the early stops where it wrapped omp in catch_warnings, which is not thread-safe."""
+    image = np.zeros((16, 16))
+    image[4:12, 4:12] = 1.0
+    silent_on_threads(lambda: denoise_image(image, 0.1, patch_size=4, n_atoms=16, n_train=50,
+                                            max_iter=1))
+
+
 def test_bad_arguments():
     image = np.zeros((10, 10))
     with pytest.raises(ValueError, match="sigma"):

@@ -189,6 +189,23 @@ def test_max_iter_warns():
         sparsenet.lasso(D, X, 0.1)
 
 
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_convergence_warning_points_at_the_callers_line(backend):
+    """One warning per call, naming the line that called lasso / lasso_gram (here, this file), not
+    sparsenet's code; the same words from both backends."""
+    D, X = problem(seed=9)
+    G, DtX, norms = D.T @ D, D.T @ X, (X * X).sum(axis=0)
+    with sparsenet.use_backend(backend):
+        for call in (lambda: sparsenet.lasso(D, X, 0.01, max_iter=1),
+                     lambda: sparsenet.lasso_gram(G, DtX, 0.01, norms_squared=norms, max_iter=1)):
+            with pytest.warns(sparsenet.ConvergenceWarning) as record:
+                call()
+            assert [w.filename for w in record] == [__file__]
+            assert str(record[0].message).startswith(
+                "lasso: 60 of 60 signals did not converge in max_iter=1 sweeps (duality gap above "
+                "tol=1e-08 times ||x||^2)")
+
+
 def test_warm_start_reaches_the_same_answer():
     D, X = problem(seed=10)
     cold = sparsenet.lasso(D, X, 0.1)

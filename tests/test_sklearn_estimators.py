@@ -1,10 +1,13 @@
 """sparsenet.sklearn: SparseCoder and KSVD pass scikit-learn's estimator checks, agree with
 scikit-learn's SparseCoder, and work in Pipeline and GridSearchCV."""
+import warnings
+
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
 from sklearn.decomposition import SparseCoder as SklearnSparseCoder  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -130,3 +133,39 @@ def test_pipeline_and_grid_search():
                                            transform_algorithm="lasso_cd"), Ridge())
     GridSearchCV(coder_pipe, {"sparsecoder__transform_alpha": [0.01, 0.1]}, cv=3).fit(X, y)
 
+
+def _lasso_problem(seed=6):
+    rng = np.random.default_rng(seed)
+    dictionary = rng.standard_normal((30, 16))
+    dictionary /= np.linalg.norm(dictionary, axis=1, keepdims=True)
+    return dictionary, rng.standard_normal((40, 16))
+
+
+@pytest.mark.filterwarnings("error")
+def test_lasso_transform_on_threads_warns_only_where_it_does_not_converge():
+    """The lasso path re-issued sparsenet's warning through a catch_warnings(record=True) around
+    each call: the warning filters and the recorder are the process's, so on threads (GridSearchCV,
+    Dask) one call recorded another's warning, or restored filters another had changed. Coders that
+    converge and coders stopped by max_iter=1 run on 4 threads with warnings as errors: exactly the
+    stopped calls raise, and the filters are as they were."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    dictionary, X = _lasso_problem()
+    converging = SparseCoder(dictionary, transform_algorithm="lasso_cd", transform_alpha=0.2)
+    stopped = SparseCoder(dictionary, transform_algorithm="lasso_cd", transform_alpha=0.01,
+                          transform_max_iter=1)
+    filters = list(warnings.filters)
+
+    def raised(coder):
+        count = 0
+        for _ in range(30):
+            try:
+                coder.transform(X)
+            except SklearnConvergenceWarning:
+                count += 1
+        return count
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(raised, [converging, stopped] * 2))
+    assert counts == [0, 30] * 2
+    assert warnings.filters == filters

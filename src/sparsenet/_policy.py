@@ -116,6 +116,14 @@ class ConvergenceWarning(UserWarning):
     it). Here, in the policy leaf, so that the reference and the native solvers warn alike."""
 
 
+def lasso_unconverged(n_unconverged: int, n_signals: int, max_iter: int, tol: float) -> str:
+    """The text of the one ConvergenceWarning of a lasso call in which `n_unconverged` signals used
+    up `max_iter`."""
+    return (f"lasso: {n_unconverged} of {n_signals} signals did not converge in "
+            f"max_iter={max_iter} sweeps (duality gap above tol={tol:g} times ||x||^2); their "
+            f"coefficients are the last iterate. Increase max_iter or tol.")
+
+
 def ksvd_badly_represented(energies: Any, norms_squared: Any, dtype: DTypeLike) -> Any:
     """Which signals may replace an unused K-SVD atom: those whose residual energy is above
     ``eps * ||x||^2`` (eps that of `dtype`; csrc/ksvd_kernels.h applies the same rule).

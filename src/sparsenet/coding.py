@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too)
-from sparsenet import _coding, _omp, backend, reference
+from sparsenet import _coding, _omp, _policy, backend, reference
 from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, new_output,
                                 result_dtype)
 from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_checked, _omp_quiet,
@@ -43,12 +43,9 @@ def _lasso_options(alpha, positive, max_iter, tol, dtype):
     return alpha, positive, max_iter, tol
 
 
-def _warn_unconverged(n_unconverged, n_signals, max_iter, tol):
-    if n_unconverged:
-        warnings.warn(f"lasso: {n_unconverged} of {n_signals} signals did not converge in "
-                      f"max_iter={max_iter} sweeps (duality gap above tol={tol:g} times ||x||^2); "
-                      f"their coefficients are the last iterate. Increase max_iter or tol.",
-                      ConvergenceWarning, stacklevel=3)
+def _warn_unconverged(n_unconverged, message):
+    if n_unconverged:  # at the line that called lasso / lasso_gram
+        warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def _check_init(init, n_atoms, n_signals, dtype):
@@ -66,7 +63,8 @@ def _check_init(init, n_atoms, n_signals, dtype):
 def _run_lasso(G, g_ld, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start, dtype, *,
                B=None, b_strides=(0, 0), D=None, X=None):
     """The kernel on b_j = D^T x_j given in B (strides (atom, signal)), or computed block by block
-    from D (rows of g_ld, zero past n_atoms) and X (C or F order)."""
+    from D (rows of g_ld, zero past n_atoms) and X (C or F order). Returns (coef, the number of
+    signals that did not converge), without a warning."""
     isa, threads = backend.native_options()
     if alpha == 0:  # least squares: the duality gap is ||r||^2 / 2, not 0, at the optimum
         norms = None
@@ -86,8 +84,7 @@ def _run_lasso(G, g_ld, norms, n_atoms, n_signals, alpha, positive, max_iter, to
         none if D is None else np.ravel(D, order="K"), none if X is None else np.ravel(X, order="K"),
         x_ld, x_signal_major, none if norms is None else norms, alpha, positive, max_iter, tol, warm,
         np.ravel(coef, order="K"))
-    _warn_unconverged(n_unconverged, n_signals, max_iter, tol)
-    return coef
+    return coef, n_unconverged
 
 
 def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
@@ -143,6 +140,15 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
     >>> sparsenet.lasso(D, np.array([3., -0.5, 1.]), alpha=1.0)
     array([2., 0., 0.])
     """
+    coef, n_unconverged, message = _lasso_quiet(D, X, alpha, positive, max_iter, tol, init)
+    _warn_unconverged(n_unconverged, message)
+    return coef
+
+
+def _lasso_quiet(D, X, alpha, positive, max_iter, tol, init):
+    """:func:`lasso` with its arguments checked, but silent: (coef, n_unconverged, the warning's
+    text), and the caller warns or not (sparsenet.sklearn warns with scikit-learn's category). Not
+    a warnings.catch_warnings() around lasso: the filters are the process's (see omp._omp_quiet)."""
     D = as_array(D, "D", ndim=2)
     X = as_array(X, "X", ndim=(1, 2))
     n_features, n_atoms = D.shape
@@ -160,22 +166,24 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
     n_signals = X2.shape[1]
     start = _check_init(init, n_atoms, n_signals, dtype)
     if backend.use_numpy():
-        coef = reference.lasso(D, X2, alpha, positive=positive, max_iter=max_iter, tol=tol,
-                               init=start)
-        return coef[:, 0] if X.ndim == 1 else coef
-    X2 = as_aligned(X2.astype(dtype, copy=False))  # read in place by the kernel (see lasso_gram)
-    if not (X2.flags.c_contiguous or X2.flags.f_contiguous):
-        X2 = np.ascontiguousarray(X2)
-    npad = _omp.row_length(n_atoms)
-    D_padded = np.zeros((n_features, npad), dtype=dtype)
-    D_padded[:, :n_atoms] = D
-    G = np.empty((n_atoms, npad), dtype=dtype)
-    isa, threads = backend.native_options()
-    _omp.gram(isa, threads, D_padded, n_atoms, G)
-    norms = _squared_norms(X2, dtype)
-    coef = _run_lasso(G, npad, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start,
-                      dtype, D=D_padded, X=X2)
-    return coef[:, 0] if X.ndim == 1 else coef
+        coef, n_unconverged = reference.lasso_counted(D, X2, alpha, positive=positive,
+                                                      max_iter=max_iter, tol=tol, init=start)
+    else:
+        # read in place by the kernel (see lasso_gram)
+        X2 = as_aligned(X2.astype(dtype, copy=False))
+        if not (X2.flags.c_contiguous or X2.flags.f_contiguous):
+            X2 = np.ascontiguousarray(X2)
+        npad = _omp.row_length(n_atoms)
+        D_padded = np.zeros((n_features, npad), dtype=dtype)
+        D_padded[:, :n_atoms] = D
+        G = np.empty((n_atoms, npad), dtype=dtype)
+        isa, threads = backend.native_options()
+        _omp.gram(isa, threads, D_padded, n_atoms, G)
+        norms = _squared_norms(X2, dtype)
+        coef, n_unconverged = _run_lasso(G, npad, norms, n_atoms, n_signals, alpha, positive,
+                                         max_iter, tol, start, dtype, D=D_padded, X=X2)
+    message = _policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol)
+    return (coef[:, 0] if X.ndim == 1 else coef), n_unconverged, message
 
 
 def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000, tol=None,
@@ -232,20 +240,23 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
         norms = as_c_array(norms, dtype)
     start = _check_init(init, n_atoms, n_signals, dtype)
     if backend.use_numpy():
-        coef = reference.lasso_gram(G, B, alpha, norms_squared=norms, positive=positive,
-                                    max_iter=max_iter, tol=tol, init=start)
-        return coef[:, 0] if DtX.ndim == 1 else coef
-    # as_c_array / as_aligned copy a misaligned array (a view into a byte buffer, such as a Dask
-    # worker deserialises): the kernel's loads from one would be undefined behaviour
-    G = as_c_array(G, dtype)
-    B = as_aligned(B.astype(dtype, copy=False))
-    if B.flags.f_contiguous:
-        strides = (1, n_atoms)
+        coef, n_unconverged = reference.lasso_gram_counted(
+            G, B, alpha, norms_squared=norms, positive=positive, max_iter=max_iter, tol=tol,
+            init=start)
     else:
-        B = np.ascontiguousarray(B)
-        strides = (n_signals, 1)
-    coef = _run_lasso(G, n_atoms, norms, n_atoms, n_signals, alpha, positive, max_iter, tol, start,
-                      dtype, B=B, b_strides=strides)
+        # as_c_array / as_aligned copy a misaligned array (a view into a byte buffer, such as a
+        # Dask worker deserialises): the kernel's loads from one would be undefined behaviour
+        G = as_c_array(G, dtype)
+        B = as_aligned(B.astype(dtype, copy=False))
+        if B.flags.f_contiguous:
+            strides = (1, n_atoms)
+        else:
+            B = np.ascontiguousarray(B)
+            strides = (n_signals, 1)
+        coef, n_unconverged = _run_lasso(G, n_atoms, norms, n_atoms, n_signals, alpha, positive,
+                                         max_iter, tol, start, dtype, B=B, b_strides=strides)
+    _warn_unconverged(n_unconverged,
+                      _policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol))
     return coef[:, 0] if DtX.ndim == 1 else coef
 
 

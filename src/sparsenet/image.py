@@ -170,11 +170,8 @@ def denoise_image(noisy, sigma, *, patch_size=8, n_atoms=256, n_train=40000, max
 
 
 def _code(D, X, tol):
-    import warnings
+    from sparsenet.omp import _omp_quiet
 
-    import sparsenet
-
-    with warnings.catch_warnings():  # flat patches (zero after the mean) stop at once, silently
-        warnings.filterwarnings("ignore", category=RuntimeWarning,
-                                message="Orthogonal matching pursuit ended prematurely")
-        return sparsenet.omp(D, X, tol=tol, return_format="csc")
+    # flat patches (zero after the mean) stop at once, silently: by omp's count, not a
+    # catch_warnings(), whose filters are the process's (not thread-safe)
+    return _omp_quiet(D, X, None, tol, "auto", "csc", True)[0]

@@ -491,16 +491,34 @@ def sddmm(pattern, A, B, *, out=None):
 
 # --- sparse coding beyond OMP: lasso, K-SVD (self-contained) ---
 
+def _warn_lasso(coef, n_unconverged, max_iter, tol):
+    """coef, after the one ConvergenceWarning of a lasso call in which signals did not converge."""
+    if n_unconverged:
+        import warnings
+
+        n_signals = 1 if coef.ndim == 1 else coef.shape[1]
+        warnings.warn(_policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol),
+                      _policy.ConvergenceWarning, stacklevel=3)
+    return coef
+
+
 def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000, tol=1e-8,
                init=None):
+    """:func:`lasso_gram_counted`'s codes, with one ConvergenceWarning (sparsenet._policy) when
+    some signals did not converge by `max_iter` sweeps."""
+    return _warn_lasso(*lasso_gram_counted(G, DtX, alpha, norms_squared=norms_squared,
+                                           positive=positive, max_iter=max_iter, tol=tol,
+                                           init=init), max_iter, tol)
+
+
+def lasso_gram_counted(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000,
+                       tol=1e-8, init=None):
     """LASSO by cyclic coordinate descent over every coordinate (scikit-learn's
     enet_coordinate_descent_gram), all signals at once: per coordinate i the new coefficients
     ``shrink(c_i + G_ii a_i, alpha) / G_ii`` and ``c -= G[:, i] * change`` with ``c = DtX - G a``.
     A signal stops after a sweep that moved no coefficient by more than tol times its largest, when
-    its duality gap is <= tol * ||x||^2 (no gap test without `norms_squared`); a
-    ConvergenceWarning (sparsenet._policy) when some did not by `max_iter` sweeps."""
-    import warnings
-
+    its duality gap is <= tol * ||x||^2 (no gap test without `norms_squared`). Returns (codes,
+    number of signals not stopped by `max_iter` sweeps), without a warning."""
     G, DtX = np.asarray(G), np.asarray(DtX)
     dtype = _float_dtype(G, DtX)
     G = G.astype(dtype, copy=False)
@@ -543,21 +561,26 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
             gap += alpha * np.abs(a).sum(0) - scale * norms[cols] + scale * ab
             done &= gap <= tol * norms[cols]
         active[cols[done]] = False
-    if active.any():
-        warnings.warn(f"lasso: {int(active.sum())} of {n_signals} signals did not converge in "
-                      f"max_iter={max_iter} sweeps", _policy.ConvergenceWarning, stacklevel=2)
-    return A[:, 0] if DtX.ndim == 1 else A
+    return A[:, 0] if DtX.ndim == 1 else A, int(active.sum())
 
 
 def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=1e-8, init=None):
-    """:func:`lasso_gram` on ``D.T @ D``, ``D.T @ X`` and the squared norms of the signals."""
+    """:func:`lasso_counted`'s codes, with one ConvergenceWarning as :func:`lasso_gram`."""
+    return _warn_lasso(*lasso_counted(D, X, alpha, positive=positive, max_iter=max_iter, tol=tol,
+                                      init=init), max_iter, tol)
+
+
+def lasso_counted(D, X, alpha, *, positive=False, max_iter=1000, tol=1e-8, init=None):
+    """:func:`lasso_gram_counted` on ``D.T @ D``, ``D.T @ X`` and the squared norms of the
+    signals: (codes, number of signals that did not converge), without a warning."""
     D, X = np.asarray(D), np.asarray(X)
     dtype = _float_dtype(D, X)
     D = D.astype(dtype, copy=False)
     X2 = X.reshape(D.shape[0], -1).astype(dtype, copy=False)
-    coef = lasso_gram(D.T @ D, D.T @ X2, alpha, norms_squared=(X2.astype(np.float64) ** 2).sum(0),
-                      positive=positive, max_iter=max_iter, tol=tol, init=init)
-    return coef[:, 0] if X.ndim == 1 else coef
+    coef, n_unconverged = lasso_gram_counted(
+        D.T @ D, D.T @ X2, alpha, norms_squared=(X2.astype(np.float64) ** 2).sum(0),
+        positive=positive, max_iter=max_iter, tol=tol, init=init)
+    return coef[:, 0] if X.ndim == 1 else coef, n_unconverged
 
 
 def _rng(random_state):
@@ -606,17 +629,15 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     meets its first unused atom; each signal used once per iteration; signals represented to within
     rounding never, see :func:`sparsenet._policy.ksvd_badly_represented`). Returns (D, codes,
     errors)."""
-    import warnings
-
     X = np.asarray(X)
     dtype = _float_dtype(X)
     X = X.astype(dtype, copy=False)
     D = ksvd_init(X, n_atoms, init, random_state).astype(dtype)
     errors = []
     for _ in range(max_iter):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            codes = omp(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol)
+        # early stops silent, as sparsenet.ksvd's: by the count, not a catch_warnings(), whose
+        # filters are the process's (not thread-safe)
+        codes = omp_counted(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol)[0]
         if codes.ndim == 1:
             codes = codes[:, None]
         energies, taken = None, np.zeros(X.shape[1], dtype=bool)

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
 import sparsenet
-from sparsenet.coding import ConvergenceWarning
+from sparsenet.coding import _lasso_quiet
 from sparsenet.omp import _omp_quiet
 
 try:  # scikit-learn >= 1.6
@@ -50,13 +50,11 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
         code = _omp_quiet(D, X.T, n_nonzero_coefs, tol, "auto", "dense", True)[0]
     elif algorithm in ("lasso_cd", "lasso"):
         alpha = 1.0 if alpha is None else alpha
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            code = sparsenet.lasso(D, X.T, alpha, positive=positive, max_iter=max_iter)
-        for w in caught:  # scikit-learn's users filter scikit-learn's ConvergenceWarning
-            category = _SklearnConvergenceWarning if issubclass(w.category, ConvergenceWarning) \
-                else w.category
-            warnings.warn(str(w.message), category, stacklevel=3)
+        # silent, then one warning of scikit-learn's category (its users filter that one): not
+        # catch_warnings, as for omp
+        code, n_unconverged, message = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
+        if n_unconverged:
+            warnings.warn(message, _SklearnConvergenceWarning, stacklevel=3)
     else:
         if not np.isfinite(D).all():  # omp and lasso check it in their own way
             raise ValueError("dictionary must be finite (it contains NaN or infinity)")
