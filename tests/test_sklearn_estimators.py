@@ -169,3 +169,20 @@ def test_lasso_transform_on_threads_warns_only_where_it_does_not_converge():
         counts = list(pool.map(raised, [converging, stopped] * 2))
     assert counts == [0, 30] * 2
     assert warnings.filters == filters
+
+
+def test_convergence_warning_points_at_the_callers_line():
+    """The ConvergenceWarning of the estimators' lasso names the line that called the method (here,
+    this file), through scikit-learn's wrappers of transform and fit_transform and through
+    GridSearchCV's joblib calls, not sparsenet, scikit-learn or joblib."""
+    dictionary, X = _lasso_problem()
+    params = dict(transform_algorithm="lasso_cd", transform_alpha=0.01, transform_max_iter=1)
+    coder = SparseCoder(dictionary, **params)
+    model = KSVD(n_components=20, max_iter=1, random_state=0, **params)
+    search = GridSearchCV(make_pipeline(coder, Ridge()), {"ridge__alpha": [0.1, 1.0]}, cv=2)
+    for call in (lambda: coder.transform(X), lambda: coder.fit_transform(X),
+                 lambda: model.fit_transform(X), lambda: model.transform(X),
+                 lambda: search.fit(X, X[:, 0])):
+        with pytest.warns(SklearnConvergenceWarning) as record:
+            call()
+        assert {w.filename for w in record} == {__file__}

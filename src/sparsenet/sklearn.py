@@ -7,6 +7,7 @@ estimators follow scikit-learn's layout: samples in rows, atoms in the rows of `
 ``dictionary``; both pass ``sklearn.utils.estimator_checks`` and work in ``Pipeline`` and
 ``GridSearchCV``.
 """
+import sys
 import warnings
 from numbers import Integral, Real
 from typing import Any, Dict
@@ -27,6 +28,23 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, reset=reset, **kwargs)
 
 ALGORITHMS = ("omp", "lasso_cd", "lasso", "threshold")
+
+# The packages whose frames lie between an estimator's warning and the user's call: sparsenet,
+# scikit-learn (set_output wraps transform and fit_transform; TransformerMixin.fit_transform calls
+# transform) and joblib (GridSearchCV fits through it), skipped as Python 3.12's
+# skip_file_prefixes would.
+_LIBRARIES = frozenset({"sparsenet", "sklearn", "joblib"})
+
+
+def _warn_at_caller(message, category):
+    """warnings.warn at the first frame outside those packages: the line that called the
+    estimator's method, or the GridSearchCV / Pipeline holding it (a fixed stacklevel points
+    inside scikit-learn's wrappers)."""
+    frame, stacklevel = sys._getframe(0), 1
+    while frame.f_back is not None and \
+            frame.f_globals.get("__name__", "").partition(".")[0] in _LIBRARIES:
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(message, category, stacklevel=stacklevel)
 
 
 def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, positive,
@@ -54,7 +72,7 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
         # catch_warnings, as for omp
         code, n_unconverged, message = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
         if n_unconverged:
-            warnings.warn(message, _SklearnConvergenceWarning, stacklevel=3)
+            _warn_at_caller(message, _SklearnConvergenceWarning)
     else:
         if not np.isfinite(D).all():  # omp and lasso check it in their own way
             raise ValueError("dictionary must be finite (it contains NaN or infinity)")
