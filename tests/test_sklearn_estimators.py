@@ -13,6 +13,7 @@ from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+import sparsenet  # noqa: E402
 from sparsenet.sklearn import KSVD, SparseCoder  # noqa: E402
 
 # The estimator checks feed data of several widths and a fixed dictionary must match each
@@ -186,3 +187,18 @@ def test_convergence_warning_points_at_the_callers_line():
         with pytest.warns(SklearnConvergenceWarning) as record:
             call()
         assert {w.filename for w in record} == {__file__}
+
+
+def test_ksvd_init_takes_components_layout():
+    """init as scikit-learn's estimators take initial atoms: (n_components, n_features)."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((100, 8))
+    init = rng.standard_normal((12, 8))
+    model = KSVD(n_components=12, n_nonzero_coefs=2, max_iter=2, init=init).fit(X)
+    D, _ = sparsenet.ksvd(X.T, 12, 2, max_iter=2, init=init.T)
+    np.testing.assert_allclose(model.components_, D.T, atol=1e-12)
+    with pytest.raises(ValueError, match=r"init must have shape \(12, 8\) \(n_components, "
+                                         r"n_features: atoms in rows.*got \(8, 12\)"):
+        KSVD(n_components=12, init=init.T).fit(X)
+    with pytest.raises(ValueError, match=r"init must have shape \(8, 8\)"):
+        KSVD(init=init).fit(X)  # n_components defaults to n_features, as in scikit-learn

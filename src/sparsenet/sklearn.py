@@ -222,8 +222,9 @@ class KSVD(_SparseCoding, BaseEstimator):
         Squared residual norm per sample while learning (overrides n_nonzero_coefs).
     max_iter : int, default 10
         K-SVD iterations.
-    init : {"data", "random"}, default "data"
-        Initial atoms: random samples, or Gaussian.
+    init : {"data", "random"} or array_like of shape (n_components, n_features), default "data"
+        Initial atoms: random samples, Gaussian, or these, one per row as in ``components_``
+        (scikit-learn's layout; :func:`sparsenet.ksvd` takes them transposed), normalised.
     random_state : int, RandomState or Generator, optional
         Seed of the initial atoms.
     transform_algorithm, transform_n_nonzero_coefs, transform_alpha, split_sign, positive_code,
@@ -279,10 +280,17 @@ class KSVD(_SparseCoding, BaseEstimator):
             raise ValueError(f"n_components must be a positive int or None, got {n_components!r}")
         if self.tol is not None and (not isinstance(self.tol, Real) or self.tol < 0):
             raise ValueError(f"tol must be a number >= 0 or None, got {self.tol!r}")
+        init = self.init
+        if not isinstance(init, str):  # atoms in rows here, in columns for sparsenet.ksvd
+            init = np.asarray(init)
+            expected = (int(n_components), X.shape[1])
+            if init.shape != expected:
+                raise ValueError(f"init must have shape {expected} (n_components, n_features: "
+                                 f"atoms in rows, as in components_), got {init.shape}")
+            init = init.T
         D, codes, errors = sparsenet.ksvd(
             X.T, int(n_components), self.n_nonzero_coefs, self.tol, max_iter=self.max_iter,
-            init=self.init, random_state=self.random_state, return_format="csc",
-            return_errors=True)
+            init=init, random_state=self.random_state, return_format="csc", return_errors=True)
         self.components_ = np.ascontiguousarray(D.T)
         self.n_components_ = int(n_components)
         self.n_iter_ = len(errors)
