@@ -202,3 +202,28 @@ def test_ksvd_init_takes_components_layout():
         KSVD(n_components=12, init=init.T).fit(X)
     with pytest.raises(ValueError, match=r"init must have shape \(8, 8\)"):
         KSVD(init=init).fit(X)  # n_components defaults to n_features, as in scikit-learn
+
+
+@pytest.mark.parametrize("algorithm", ["omp", "lasso_cd", "threshold"])
+@pytest.mark.parametrize("x_dtype, dictionary_dtype", [(np.float32, np.float64),
+                                                       (np.float64, np.float32)])
+def test_mixed_dtypes_as_sklearn(algorithm, x_dtype, dictionary_dtype):
+    """scikit-learn 1.9 codes omp in X's dtype (its Gram matrix is cast to X's) and threshold in
+    the promotion of both (``dictionary @ X.T``); its lasso_cd raises "Buffer dtype mismatch" on
+    mixed dtypes, where sparsenet codes in X's dtype as omp does."""
+    dictionary, X = _lasso_problem()
+    coder = SparseCoder(dictionary.astype(dictionary_dtype), transform_algorithm=algorithm,
+                        transform_alpha=0.1)
+    ours = coder.transform(X.astype(x_dtype))
+    if algorithm == "lasso_cd":
+        assert ours.dtype == x_dtype
+        return
+    theirs = SklearnSparseCoder(dictionary.astype(dictionary_dtype), transform_algorithm=algorithm,
+                                transform_alpha=0.1).transform(X.astype(x_dtype))
+    assert ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    model = KSVD(n_components=30, max_iter=1, random_state=0, transform_algorithm=algorithm,
+                 transform_alpha=0.1).fit(X.astype(dictionary_dtype))
+    assert model.transform(X.astype(x_dtype)).dtype == \
+        SparseCoder(model.components_, transform_algorithm=algorithm,
+                    transform_alpha=0.1).transform(X.astype(x_dtype)).dtype

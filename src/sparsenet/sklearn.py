@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
 import sparsenet
+from sparsenet._policy import float_dtype
 from sparsenet.coding import _lasso_quiet
 from sparsenet.omp import _omp_quiet
 
@@ -51,11 +52,16 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
                    tol=None):
     """scikit-learn's sparse_encode(X, dictionary, ...) for the algorithms sparsenet computes:
     X (n_samples, n_features), dictionary (n_components, n_features) -> (n_samples, n_components),
-    in X's dtype when it is float32 or float64."""
+    in scikit-learn's dtype (see SparseCoder)."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"transform_algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    D = np.asarray(dictionary).astype(dtype, copy=False).T  # atoms in columns
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    dictionary = np.asarray(dictionary)
+    # X's dtype, as scikit-learn's omp (its Gram matrix cast to X's); threshold: its
+    # dictionary @ X.T, the promotion of the two
+    if algorithm == "threshold":
+        dtype = np.promote_types(dtype, float_dtype(dictionary))
+    D = dictionary.astype(dtype, copy=False).T  # atoms in columns
     n_features, n_components = D.shape
     if algorithm == "omp":
         if positive:  # scikit-learn's error: OMP has no non-negative variant
@@ -148,6 +154,13 @@ class SparseCoder(_SparseCoding, BaseEstimator):
         scikit-learn's does).
     transform_max_iter : int, default 1000
         Sweeps for lasso.
+
+    Notes
+    -----
+    The codes' dtype is scikit-learn's: X's (float32 or float64) for omp and lasso, the promotion
+    of X's and the dictionary's for threshold (whose codes come from ``X @ dictionary.T``). With
+    X and the dictionary of different dtypes scikit-learn's lasso_cd raises ValueError ("Buffer
+    dtype mismatch", scikit-learn 1.9); sparsenet codes in X's dtype, as for omp.
 
     Examples
     --------
@@ -316,9 +329,9 @@ class KSVD(_SparseCoding, BaseEstimator):
         check_is_fitted(self)
         n_nonzero_coefs, tol = self._transform_options()
         X = _validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        code = _sparse_encode(X, self.components_.astype(X.dtype, copy=False),
-                              self.transform_algorithm, n_nonzero_coefs, self.transform_alpha,
-                              self.transform_max_iter, self.positive_code, tol)
+        code = _sparse_encode(X, self.components_, self.transform_algorithm, n_nonzero_coefs,
+                              self.transform_alpha, self.transform_max_iter, self.positive_code,
+                              tol)
         return _split_sign(code) if self.split_sign else code
 
     def inverse_transform(self, X):
