@@ -74,17 +74,12 @@ def atoms_image(D, per_row=16):
     return grid
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="half-size images, fewer patches")
-    parser.add_argument("--out", default="denoise_image.png")
-    parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn pipeline")
-    args = parser.parse_args(argv)
-    n_train, max_iter = (10000, 5) if args.quick else (40000, 10)
-    rng = np.random.default_rng(0)
+def run(images, n_train, max_iter, with_sklearn=True, seed=0):
+    """Adds noise to each (name, clean image) of `images`, denoises it and prints a line of PSNRs
+    and times; returns the rows (name, clean, noisy, denoised, D) for :func:`save_figure`."""
+    rng = np.random.default_rng(seed)
     rows = []
-    for name in ("china.jpg", "flower.jpg"):
-        clean = grayscale(name, args.quick)
+    for name, clean in images:
         noisy = clean + SIGMA * rng.standard_normal(clean.shape)
         t0 = time.perf_counter()
         denoised, D = denoise_image(noisy, SIGMA, patch_size=PATCH, n_atoms=N_ATOMS,
@@ -94,7 +89,7 @@ def main(argv=None):
         line = (f"{name}: noisy {psnr(noisy, clean):.2f} dB, sparsenet K-SVD "
                 f"{psnr(denoised, clean):.2f} dB (+{psnr(denoised, clean) - psnr(noisy, clean):.2f})"
                 f" in {t_ours:.1f} s")
-        if not args.no_sklearn:
+        if with_sklearn:
             t0 = time.perf_counter()
             theirs, _ = sklearn_denoise(noisy, n_train, max_iter)
             t_theirs = time.perf_counter() - t0
@@ -102,12 +97,17 @@ def main(argv=None):
                      f" in {t_theirs:.1f} s ({t_theirs / t_ours:.1f}x sparsenet's time)")
         print(line, flush=True)
         rows.append((name, clean, noisy, denoised, D))
+    return rows
+
+
+def save_figure(rows, out):
+    """Noisy image, denoised image and learned atoms, a row per image, written to `out`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(rows), 3, figsize=(15, 4.5 * len(rows)))
+    fig, axes = plt.subplots(len(rows), 3, figsize=(15, 4.5 * len(rows)), squeeze=False)
     for (name, clean, noisy, denoised, D), ax in zip(rows, axes):
         ax[0].imshow(noisy, cmap="gray", vmin=0, vmax=1)
         ax[0].set_title(f"{name} + noise sigma=20/255: {psnr(noisy, clean):.2f} dB")
@@ -118,7 +118,21 @@ def main(argv=None):
         for a in ax:
             a.axis("off")
     fig.tight_layout()
-    fig.savefig(args.out, dpi=80)
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    # the docstring's first paragraph: its first line alone stops mid-sentence
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--quick", action="store_true", help="half-size images, fewer patches")
+    parser.add_argument("--out", default="denoise_image.png")
+    parser.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn pipeline")
+    args = parser.parse_args(argv)
+    n_train, max_iter = (10000, 5) if args.quick else (40000, 10)
+    images = [(name, grayscale(name, args.quick)) for name in ("china.jpg", "flower.jpg")]
+    rows = run(images, n_train, max_iter, with_sklearn=not args.no_sklearn)
+    save_figure(rows, args.out)
     print(f"figure: {args.out} (threads: {sparsenet.get_num_threads()})")
 
 
