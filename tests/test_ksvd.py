@@ -57,6 +57,16 @@ def test_against_reference(tol):
     np.testing.assert_allclose(D_np, D_ref, atol=1e-12)
 
 
+def test_codes_to_tol_may_end_above_tol_as_documented():
+    """ksvd's Notes: with tol, the codes' values are updated with the atoms after OMP chose them,
+    so some signals end above tol; omp over the atoms learned codes every signal to within it."""
+    X = signals(seed=2)
+    D, codes = sparsenet.ksvd(X, 20, tol=0.05, max_iter=3, random_state=0)
+    assert (((X - D @ codes) ** 2).sum(axis=0) > 0.05).any()
+    recoded = sparsenet.omp(D, X, tol=0.05)
+    assert (((X - D @ recoded) ** 2).sum(axis=0) <= 0.05 * (1 + 1e-9)).all()
+
+
 def test_unused_atoms_are_replaced_by_the_worst_signals():
     X = signals(n_atoms=6, seed=2)
     X[10:] = 0  # the signals live in the first 10 of 12 dimensions

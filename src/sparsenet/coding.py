@@ -325,6 +325,10 @@ def ksvd(X, n_atoms, n_nonzero_coefs=None, tol=None, *, max_iter=10, init="data"
     (float32) or 1e-9 (float64). The atoms are those learned on the scaled signals; the codes,
     errors and `tol` are at X's own scale.
 
+    With `tol`, the codes returned keep the support OMP chose to `tol` but their values are updated
+    with the atoms, which lowers the total error, not each signal's: a signal's squared residual
+    may end above `tol`. ``omp(D, X, tol=tol)`` codes every signal to within `tol` over the atoms.
+
     Examples
     --------
     >>> import numpy as np, sparsenet
