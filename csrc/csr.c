@@ -7,7 +7,7 @@
 #include "csr.h"
 #include "csr_tuning.h"
 #if SN_X86_DISPATCH
-#include <immintrin.h> /* csr_segments.h's AVX-512 dot_segment */
+#include <immintrin.h> /* csr_segments.h's AVX-512 dot_segment and masked tiles */
 #endif
 
 #define SN_TEMPLATE "csr_kernels.h"

@@ -43,9 +43,9 @@ static inline sn_size K(column_panel)(sn_size k, sn_size rows)
  * each panel through every block before the next (column_panel). */
 static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_blocks, sn_size width,
                             const sn_size *seg_ptr, const uint16_t *col, const REAL *val, sn_size k,
-                            const REAL *X, REAL *Y)
+                            sn_size ldx, const REAL *X, REAL *Y)
 {
-    if (k == 1) {
+    if (k == 1 && ldx == 1) {
         for (sn_size b = 0; b < n_blocks; ++b) {
             const sn_size *seg = seg_ptr + b * (n_rows + 1);
             const REAL *xb = X + b * width;
@@ -60,26 +60,27 @@ static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_bl
     if (panel == k) { /* one panel: gather_rows, which compiles the common widths as constants */
         for (sn_size b = 0; b < n_blocks; ++b) {
             const sn_size *seg = seg_ptr + b * (n_rows + 1);
-            K(gather_rows)(r0, r1, seg, seg + 1, col, val, k, X + b * width * k, Y, b > 0, 1);
+            K(gather_rows)(r0, r1, seg, seg + 1, col, val, k, ldx, X + b * width * ldx, Y, b > 0,
+                           1);
         }
         return;
     }
     /* the first panel also takes the columns before X's rows reach a vector boundary, the last
      * the columns under a vector past the last whole panel */
-    const sn_size lead = K(peel_columns)(X, k, k);
+    const sn_size lead = K(peel_columns)(X, k, ldx);
     for (sn_size c0 = 0, c1; c0 < k; c0 = c1) {
         c1 = SN_MIN(k, c0 + (c0 == 0 ? lead : 0) + panel);
         if (k - c1 < VLEN) c1 = k;
         for (sn_size b = 0; b < n_blocks; ++b)
             K(gather_rows_k)(r0, r1, seg_ptr + b * (n_rows + 1), seg_ptr + b * (n_rows + 1) + 1,
-                             col, val, c1 - c0, c0 == 0 ? lead : 0, k, X + b * width * k + c0,
-                             Y + c0, b > 0);
+                             col, val, c1 - c0, c0 == 0 ? lead : 0, ldx, k,
+                             X + b * width * ldx + c0, Y + c0, b > 0);
     }
 }
 
 static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks, sn_size width,
                              const sn_size *row_ptr, const sn_size *seg_ptr, const uint16_t *col,
-                             const REAL *val, sn_size k, const REAL *X, REAL *Y)
+                             const REAL *val, sn_size k, sn_size ldx, const REAL *X, REAL *Y)
 {
     if (n_rows == 0 || k == 0) return SN_OK;
     if (n_blocks == 0) {
@@ -89,14 +90,14 @@ static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks
     const sn_size work = sn_csr_thread_work(row_ptr[n_rows] + n_rows * n_blocks, k);
     const int nt = sn_threads_for(n_threads, work, SN_CSR_GRAIN);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
-        K(blocked_rows)(0, n_rows, n_rows, n_blocks, width, seg_ptr, col, val, k, X, Y);
+        K(blocked_rows)(0, n_rows, n_rows, n_blocks, width, seg_ptr, col, val, k, ldx, X, Y);
         return SN_OK;
     }
 #pragma omp parallel num_threads(nt)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         K(blocked_rows)(K(split)(n_rows, row_ptr, t, team), K(split)(n_rows, row_ptr, t + 1, team),
-                        n_rows, n_blocks, width, seg_ptr, col, val, k, X, Y);
+                        n_rows, n_blocks, width, seg_ptr, col, val, k, ldx, X, Y);
     }
     return SN_OK;
 }

@@ -296,7 +296,7 @@ static inline void K(matmul_rows)(sn_size r0, sn_size r1, sn_size n_cols, const 
 #else
     (void)n_cols;
 #endif
-    K(gather_rows)(r0, r1, indptr, indptr + 1, indices, data, k, X, Y, 0, 0);
+    K(gather_rows)(r0, r1, indptr, indptr + 1, indices, data, k, k, X, Y, 0, 0);
 }
 
 static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
@@ -328,7 +328,7 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const IN
  * instantiates this template too. */
 static int __attribute__((unused)) K(csr_split_matmul)(
     int n_threads, sn_size n_rows, sn_size n_blocks, const INDEX *indptr, const INDEX *block_start,
-    const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *X, REAL *Y)
+    const INDEX *indices, CSR_VALUES data, sn_size k, sn_size ldx, const REAL *X, REAL *Y)
 {
     if (n_rows == 0 || k == 0) return SN_OK;
     if (n_blocks == 0) {
@@ -344,7 +344,7 @@ static int __attribute__((unused)) K(csr_split_matmul)(
         const sn_size r1 = K(split)(n_rows, indptr, t + 1, team);
         for (sn_size b = 0; b < n_blocks; ++b)
             K(gather_rows)(r0, r1, block_start + b * n_rows, block_start + (b + 1) * n_rows,
-                           indices, data, k, X, Y, b > 0, 1);
+                           indices, data, k, ldx, X, Y, b > 0, 1);
     }
     return SN_OK;
 }
@@ -513,7 +513,7 @@ static int K(gather_long_row_checked)(sn_size p0, sn_size p1, sn_size n_cols, sn
             sum += K(dot_segment)(0, len, local, data + q, X);
         } else {
             const INDEX piece[2] = {0, (INDEX)len};
-            K(gather_rows)(0, 1, piece, piece + 1, local, data + q, k, X, Y, q > p0, 0);
+            K(gather_rows)(0, 1, piece, piece + 1, local, data + q, k, k, X, Y, q > p0, 0);
         }
     }
     if (k == 1) Y[0] = sum;
@@ -608,7 +608,7 @@ static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn
         const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz, n_cols, p0, p1,
                                                  offsets, local, &bad);
         if (bad >= 0) return i + bad;
-        K(gather_rows)(0, n, offsets, offsets + 1, local, data + p0, k, X, Y + i * k, 0, 0);
+        K(gather_rows)(0, n, offsets, offsets + 1, local, data + p0, k, k, X, Y + i * k, 0, 0);
         i += n;
     }
     return r1;

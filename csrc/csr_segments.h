@@ -271,6 +271,27 @@ static inline __attribute__((always_inline)) REAL K(dot_segment)(
 }
 #endif
 
+/* A vector's lanes under `mask` (a bit per lane), 0 in the others, and their store: AVX-512's
+ * masked loads and stores touch no memory outside the mask. */
+#if SN_VBYTES == 64
+static inline __attribute__((always_inline)) VEC K(load_masked)(const REAL *p, unsigned mask)
+{
+    if (sizeof(REAL) == 4) return (VEC)_mm512_maskz_loadu_ps((__mmask16)mask, (const float *)p);
+    return (VEC)_mm512_maskz_loadu_pd((__mmask8)mask, (const double *)p);
+}
+static inline __attribute__((always_inline)) void K(store_masked)(REAL *p, unsigned mask, VEC v)
+{
+    if (sizeof(REAL) == 4)
+        _mm512_mask_storeu_ps((float *)p, (__mmask16)mask, (__m512)v);
+    else
+        _mm512_mask_storeu_pd((double *)p, (__mmask8)mask, (__m512d)v);
+}
+#define TILE_LOAD(p, j) \
+    ((masked_last && (j) == nv - 1) ? K(load_masked)((const REAL *)((p) + (j)), lanes) : (p)[j])
+#else
+#define TILE_LOAD(p, j) ((p)[j])
+#endif
+
 /* yi[c + j*VLEN : c + (j+1)*VLEN] (+)= sum_p CSR_VALUE(data, p) * X[indices[p], same columns] for
  * j < nv <= 12 (nv is a constant wherever this is inlined, so the sums stay in registers: 12 sums
  * and the broadcast value fit AVX2's 16 registers). Narrow tiles take entries `ways` at a time into
@@ -280,10 +301,12 @@ static inline __attribute__((always_inline)) REAL K(dot_segment)(
  * change measured on column blocks). The X rows needed SN_CSR_PREFETCH entries later are
  * requested early, one prefetch a cache line: they are random, no hardware prefetcher can. The
  * entries that have none that far ahead run in a loop of their own, without the test: column
- * blocks' row segments are mostly shorter than SN_CSR_PREFETCH. */
+ * blocks' row segments are mostly shorter than SN_CSR_PREFETCH. With masked_last (a constant;
+ * AVX-512 only), vector nv - 1 is read and written in the lanes of `lanes` only. */
 static inline __attribute__((always_inline)) void K(gather_tile)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size ld, const REAL *X,
-    REAL *yi, sn_size c, const int nv, const int accumulate)
+    REAL *yi, sn_size c, const int nv, const int accumulate, const int masked_last,
+    const unsigned lanes)
 {
     enum { MAX_WAYS = 4, MAX_NV = 12, LINE_VECS = SN_VBYTES >= 64 ? 1 : 64 / SN_VBYTES };
     const int ways = nv == 1 ? 4 : nv < 5 ? 2 : 1;
@@ -295,7 +318,7 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     do {                                                                                          \
         const REAL v = CSR_VALUE(data, q);                                                        \
         const VEC *xr = (const VEC *)(X + (sn_size)indices[q] * ld + c);                          \
-        for (int j = 0; j < nv; ++j) part[w][j] += v * xr[j];                                     \
+        for (int j = 0; j < nv; ++j) part[w][j] += v * TILE_LOAD(xr, j);                          \
     } while (0)
     for (; p + SN_CSR_PREFETCH + ways <= p1; p += ways) {
         for (int w = 0; w < ways; ++w) {
@@ -312,10 +335,17 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     for (int j = 0; j < nv; ++j) {
         VEC sum = part[0][j];
         for (int w = 1; w < ways; ++w) sum += part[w][j];
-        if (accumulate) sum += yr[j];
+        if (accumulate) sum += TILE_LOAD(yr, j);
+#if SN_VBYTES == 64
+        if (masked_last && j == nv - 1) {
+            K(store_masked)((REAL *)(yr + j), lanes, sum);
+            continue;
+        }
+#endif
         yr[j] = sum;
     }
 }
+#undef TILE_LOAD
 
 /* yi[c:c + n] (+)= sum_p CSR_VALUE(data, p) * X[indices[p], c:c + n] for n < VLEN columns (X's
  * rows ld apart): a 32-byte vector, a 16-byte one, then columns one by one, as many as fit, the
@@ -366,34 +396,50 @@ static inline __attribute__((always_inline)) void K(gather_narrow)(
  * 1.02x at 98% in geometric mean (the fastest of 7 calls per layer, 8 rounds alternating the
  * builds; 1.06-1.08x on its 49- and 196-column layers); the MiniLM FFN of sparsenet.torch (16
  * vectors: 8 + 8, as before) and 8192^2 products at 64 columns did not change. The columns left
- * over (under one vector) were not worth a vector of their own ending the row, neither in a sweep
- * of their own nor as one more sum of the last tile (no faster, and 30% more code), nor AVX2's
- * masked loads (the DLMC sweep at 90% from 53 to 66 ms). */
+ * over (under one vector) were not worth a vector of their own ending the row on AVX2, neither in
+ * a sweep of their own nor as one more sum of the last tile (no faster, and 30% more code), nor by
+ * AVX2's masked loads (the DLMC sweep at 90% from 53 to 66 ms). AVX-512's masked loads and stores
+ * cost what plain ones do: there they end the last tile (49 columns: 3 vectors + 1 masked), which
+ * with X's rows padded to whole cache lines (_validate.with_padded_rows) took DLMC ResNet-50's
+ * optimize()d products at 90% (one thread, Zen 4) from 35.5 to 41.8 GFLOP/s on the 49-column
+ * layers and 45.5 to 52.2 on the 196-column ones; the masked tail alone, rows unpadded, gained
+ * nothing (34.6, 46.0): split loads were the cost. */
 static inline __attribute__((always_inline)) void K(gather_segment)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, sn_size ld,
     const REAL *X, REAL *yi, const int accumulate)
 {
     sn_size c = 0, vectors = k / VLEN;
-#define TILE(nv)                                                                                  \
+    /* AVX-512: the columns under a vector end the last tile as a masked vector, not a sweep of
+     * their own (below) */
+    const unsigned lanes = SN_VBYTES == 64 ? (1u << (k % VLEN)) - 1 : 0;
+    if (lanes) vectors += 1;
+#define TILE(nv, last)                                                                            \
     do {                                                                                          \
-        K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, nv, accumulate);                      \
+        K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, nv, accumulate, last, lanes);        \
         c += (nv) * VLEN;                                                                         \
         vectors -= (nv);                                                                          \
     } while (0)
-    while (vectors > 16) TILE(12);
-    if (vectors > 12 || (vectors > 8 && vectors < 12)) TILE(8); /* 16 as 8 + 8, not 12 + 4 */
-    switch (vectors) {
-    case 12: TILE(12); break;
-    case 8: TILE(8); break;
-    case 7: TILE(7); break;
-    case 6: TILE(6); break;
-    case 5: TILE(5); break;
-    case 4: TILE(4); break;
-    case 3: TILE(3); break;
-    case 2: TILE(2); break;
-    case 1: TILE(1); break;
-    default: break;
+#define LAST_TILE(last)                                                                           \
+    switch (vectors) {                                                                            \
+    case 12: TILE(12, last); break;                                                               \
+    case 8: TILE(8, last); break;                                                                 \
+    case 7: TILE(7, last); break;                                                                 \
+    case 6: TILE(6, last); break;                                                                 \
+    case 5: TILE(5, last); break;                                                                 \
+    case 4: TILE(4, last); break;                                                                 \
+    case 3: TILE(3, last); break;                                                                 \
+    case 2: TILE(2, last); break;                                                                 \
+    case 1: TILE(1, last); break;                                                                 \
+    default: break;                                                                               \
     }
+    while (vectors > 16) TILE(12, 0);
+    if (vectors > 12 || (vectors > 8 && vectors < 12)) TILE(8, 0); /* 16 as 8 + 8, not 12 + 4 */
+    if (lanes) {
+        LAST_TILE(1)
+    } else {
+        LAST_TILE(0)
+    }
+#undef LAST_TILE
 #undef TILE
     if (c < k) K(gather_narrow)(p0, p1, indices, data, ld, X, yi, c, k - c, accumulate);
 }
@@ -407,7 +453,8 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
  * 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
 static inline __attribute__((always_inline)) void K(gather_rows_k)(
     sn_size r0, sn_size r1, const INDEX *start, const INDEX *end, const COL *indices,
-    CSR_VALUES data, sn_size k, sn_size peel, sn_size ld, const REAL *X, REAL *Y, int accumulate)
+    CSR_VALUES data, sn_size k, sn_size peel, sn_size ldx, sn_size ldy, const REAL *X, REAL *Y,
+    int accumulate)
 {
     enum { AHEAD = 8 };
     for (sn_size i = r0; i < r1; ++i) {
@@ -419,10 +466,10 @@ static inline __attribute__((always_inline)) void K(gather_rows_k)(
             __builtin_prefetch(&CSR_VALUE(data, q));
         }
         if (peel)
-            K(gather_narrow)(start[i], end[i], indices, data, ld, X, Y + i * ld, 0, peel,
+            K(gather_narrow)(start[i], end[i], indices, data, ldx, X, Y + i * ldy, 0, peel,
                              accumulate);
-        K(gather_segment)(start[i], end[i], indices, data, k - peel, ld, X + peel,
-                          Y + i * ld + peel, accumulate);
+        K(gather_segment)(start[i], end[i], indices, data, k - peel, ldx, X + peel,
+                          Y + i * ldy + peel, accumulate);
     }
 }
 
@@ -451,25 +498,25 @@ static inline sn_size K(peel_columns)(const REAL *X, sn_size k, sn_size ld)
  * blocks' A X at k = 64 on Zen 4 (X's rows in L2), and made the plain kernel (X's rows in L3) 5%
  * slower. */
 static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const INDEX *end,
-                           const COL *indices, CSR_VALUES data, sn_size k, const REAL *X, REAL *Y,
-                           int accumulate, int fixed_widths)
+                           const COL *indices, CSR_VALUES data, sn_size k, sn_size ldx,
+                           const REAL *X, REAL *Y, int accumulate, int fixed_widths)
 {
-    if (k == 1) {
+    if (k == 1 && ldx == 1) {
         for (sn_size i = r0; i < r1; ++i) {
             const REAL sum = K(dot_segment)(start[i], end[i], indices, data, X);
             Y[i] = accumulate ? Y[i] + sum : sum;
         }
         return;
     }
-#define ROWS(width) \
-    K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width, width), \
-                     width, X, Y, accumulate)
-    switch (fixed_widths ? k : 0) {
-    case 16: ROWS(16); break;
-    case 32: ROWS(32); break;
-    case 64: ROWS(64); break;
-    case 128: ROWS(128); break;
-    default: ROWS(k); break;
+#define ROWS(width, ldx) \
+    K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width, ldx), \
+                     ldx, width, X, Y, accumulate)
+    switch (fixed_widths && ldx == k ? k : 0) {
+    case 16: ROWS(16, 16); break;
+    case 32: ROWS(32, 32); break;
+    case 64: ROWS(64, 64); break;
+    case 128: ROWS(128, 128); break;
+    default: ROWS(k, ldx); break;
 #undef ROWS
     }
 }

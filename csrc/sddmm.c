@@ -4,6 +4,9 @@
 #include <string.h>
 
 #include "sddmm.h"
+#if SN_X86_DISPATCH
+#include <immintrin.h> /* csr_segments.h's AVX-512 masked tiles */
+#endif
 
 #define SN_TEMPLATE "sddmm_kernels.h"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_csr import assert_close, check_product, random_csr
 
 import sparsenet
-from sparsenet import _csr_blocks
+from sparsenet import _csr, _csr_blocks, _validate
 
 # every test twice on an AVX-512 machine: x read by loads and by gathers (sn_hw_gathers)
 pytestmark = pytest.mark.usefixtures("hw_gathers")
@@ -343,3 +343,51 @@ def test_gather_values_is_take(dtype, index, n):
     out = np.full(order.shape, np.nan, dtype)
     sparsenet._csr.gather_values(values, order, out)
     np.testing.assert_array_equal(out, values[order])
+
+
+def on_a_line(shape, dtype):
+    """An uninitialised C-contiguous array starting on a cache line."""
+    n_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffer = np.empty(n_bytes + 64, np.uint8)
+    start = -buffer.ctypes.data % 64
+    return buffer[start:start + n_bytes].view(dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [2, 5, 15, 17, 31, 49, 65, 196])
+@pytest.mark.parametrize("layout", ["blocks", "splits"])
+def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, layout):
+    # Rows of X that are not whole cache lines are copied to padded rows (with_padded_rows): the
+    # kernels read only X's first k columns of each padded row (NaN past them here), write only
+    # Y's k columns (a sentinel after Y's last row stays), and give the bits of the unpadded call.
+    rng = np.random.default_rng(hash((isa, k, layout)) % 2**32)
+    A = random_csr(rng, 64, 40, 0.5, dtype)
+    A.sort_indices()
+    line = 64 // np.dtype(dtype).itemsize
+    X = on_a_line((40, k), dtype)  # both on a line: where X starts can change the sums (peel_columns)
+    X[:] = rng.standard_normal((40, k))
+    padded = on_a_line((40, -(-k // line) * line), dtype)
+    padded[:] = np.nan
+    padded[:, :k] = X
+    native_isa, _ = sparsenet.backend.native_options()
+
+    def product(operand):
+        out = np.full(64 * k + line, 7.0, dtype)
+        Y = out[:64 * k].reshape(64, k)
+        if layout == "blocks":
+            B = optimized(A, batch=k, slice_bytes=16 * X.itemsize * k)._blocks
+            _csr.blocked_matmul(native_isa, 1, B.width, B.row_ptr, B.seg_ptr, B.col,
+                                B.values, operand, Y)
+        else:
+            C = sparsenet.CSR.from_scipy(A)
+            _csr.split_matmul(native_isa, 1, C.indptr, _csr_blocks.column_splits(C, 16).block_start,
+                              C.indices, C.data, operand, Y)
+        np.testing.assert_array_equal(out[64 * k:], 7.0)
+        return Y
+
+    got = product(padded)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, A @ X, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(got, product(X))
+    assert _validate.with_padded_rows(X, 8.0).shape == padded.shape
+    assert _validate.with_padded_rows(X, 7.9) is X

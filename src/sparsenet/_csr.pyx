@@ -121,12 +121,13 @@ cdef int blocked_typed(real real_tag, int isa, int n_threads, sn_size width,
                                  <const sn_size *>data_or_null(&views[1]),
                                  <const uint16_t *>data_or_null(&views[2]),
                                  <const real *>data_or_null(&views[3]), columns(&views[5]),
-                                 <const real *>data_or_null(&views[4]),
+                                 columns(&views[4]), <const real *>data_or_null(&views[4]),
                                  <real *>data_or_null(&views[5]))
 
 
 def blocked_matmul(int isa, int n_threads, sn_size width, row_ptr, seg_ptr, col, val, X, Y):
-    """Y = A X, A in column blocks (seg_ptr: one row of n_rows + 1 pointers per block)."""
+    """Y = A X, A in column blocks (seg_ptr: one row of n_rows + 1 pointers per block); X may
+    have more columns than Y (rows padded: those past Y's are not read)."""
     cdef Py_buffer views[6]
     memset(views, 0, sizeof(views))
     cdef int status
@@ -139,6 +140,8 @@ def blocked_matmul(int isa, int n_threads, sn_size width, row_ptr, seg_ptr, col,
         get_array(Y, &views[5], REAL_ITEMS, 0, True)
         if views[4].itemsize != views[3].itemsize or views[5].itemsize != views[3].itemsize:
             raise TypeError("sparsenet: native arguments of mixed item sizes")
+        if columns(&views[4]) < columns(&views[5]):
+            raise ValueError("sparsenet: X has fewer columns than Y")
         with nogil:
             if views[3].itemsize == 8:
                 status = blocked_typed(<double>0, isa, n_threads, width, views)
@@ -153,10 +156,13 @@ def split_matmul(int isa, int n_threads, const index[::1] indptr, const index[:,
                  const index[::1] indices, const real[::1] data, const real[:, ::1] X,
                  real[:, ::1] Y):
     """Y = A X, each row's entries taken block after block of columns (block_start: one row of
-    n_rows starts per block, then the row ends); A's rows sorted by column."""
+    n_rows starts per block, then the row ends); A's rows sorted by column. X may have more
+    columns than Y (rows padded: those past Y's are not read)."""
     cdef sn_size n_rows = indptr.shape[0] - 1
     cdef sn_size n_blocks = block_start.shape[0] - 1
     cdef sn_size k = Y.shape[1]
+    if X.shape[1] < k:
+        raise ValueError("sparsenet: X has fewer columns than Y")
     cdef const index *bp = &block_start[0, 0] if n_rows else NULL
     cdef const index *ix = &indices[0] if indices.shape[0] else NULL
     cdef const real *dx = &data[0] if data.shape[0] else NULL
@@ -165,7 +171,7 @@ def split_matmul(int isa, int n_threads, const index[::1] indptr, const index[:,
     cdef int status
     with nogil:
         status = sn_csr_split_matmul(isa, n_threads, n_rows, n_blocks, &indptr[0], bp, ix, dx, k,
-                                     xp, yp)
+                                     X.shape[1], xp, yp)
     raise_for_status(status)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from sparsenet import _csr
+from sparsenet._validate import with_padded_rows
 
 # The slice of the dense operand one block gathers from: x in half of L1 for a vector, the rows of a
 # batch well inside L2 (measured best at 16 KiB and at 64 KiB on Zen 4's 32 KiB L1d, 1 MiB L2).
@@ -47,6 +48,7 @@ class ColumnBlocks:
         """Y = A X with A in these blocks and the stored `values` in the blocks' order (their
         own, or a trainable layer's): C-contiguous arrays of one dtype, X and Y matrices (or
         vectors: one column)."""
+        X = with_padded_rows(X, values.shape[0] / max(X.shape[0], 1))
         _csr.blocked_matmul(isa, threads, self.width, self.row_ptr, self.seg_ptr, self.col,
                             values, X, Y)
 
@@ -67,6 +69,7 @@ class ColumnSplits:
                Y: np.ndarray) -> None:
         """Y = A X for the CSR structure A these splits were made for, with the stored `values`
         (C-contiguous, of X's and Y's dtype)."""
+        X = with_padded_rows(X, values.shape[0] / max(X.shape[0], 1))
         _csr.split_matmul(isa, threads, A.indptr, self.block_start, A.indices, values, X, Y)
 
 

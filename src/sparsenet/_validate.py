@@ -148,6 +148,11 @@ def aligned_empty(shape: Tuple[int, ...], dtype: DTypeLike) -> np.ndarray:
 # vectors or more in aligned vectors themselves: csr_segments.h, peel_columns).
 REALIGN_MIN_READS = 128
 
+# A product that reads each row of its matrix operand at least this many times on average pays for
+# copying an operand whose rows are not whole cache lines long (most of their vector loads split
+# across two lines) to rows padded to whole lines: see with_padded_rows.
+PAD_MIN_READS = 8
+
 # The same for B of sddmm, whose rows are read nnz / n_cols times each, every read a whole dot
 # product. Measured on Zen 4 (AVX-512), B 16 bytes off a cache line as NumPy's large arrays are:
 # issue 13's twelve MiniLM matrices (38 and 154 reads a row) 4.8 -> 3.9 ms (3.7 aligned), one
@@ -173,6 +178,22 @@ def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float,
             and row_bytes % ALIGNMENT == 0 and x.ctypes.data % ALIGNMENT):
         return aligned_copy(x, dtype)
     return x
+
+
+def with_padded_rows(x: np.ndarray, reads_per_row: float) -> np.ndarray:
+    """The C-contiguous matrix `x`, or, when its rows are not a whole number of cache lines long
+    and a kernel reads each of them at least PAD_MIN_READS times, a copy whose rows start on cache
+    lines: an aligned buffer with rows padded to whole lines, x in its first columns (the padding
+    is never read). For kernels taking X's row stride apart from its width."""
+    if x.ndim != 2 or x.shape[1] < 2 or reads_per_row < PAD_MIN_READS:
+        return x
+    line = ALIGNMENT // x.itemsize
+    ld = -(-x.shape[1] // line) * line
+    if ld == x.shape[1]:
+        return x
+    out = aligned_empty((x.shape[0], ld), x.dtype)
+    out[:, :x.shape[1]] = x
+    return out
 
 
 def aligned_copy(x: np.ndarray, dtype: DTypeLike) -> np.ndarray:
