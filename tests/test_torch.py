@@ -1,6 +1,7 @@
 """sparsenet.torch: autograd functions and layers against PyTorch's dense computation."""
 import collections
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -429,6 +430,17 @@ def test_sparsify_after_share_is_refused():
     assert isinstance(snt.sparsify(model, 0.5, names=["0"])[0], snt.SparseLinear)
     with pytest.raises(TypeError, match="is a SharedSparseLinear"):
         snt.sparsify(snt.share(snt.sparsify(mlp(), 0.5), 4), 0.8)
+
+
+def test_no_deprecated_api_is_used():
+    # SharedLinear read SharedWeights.indices, a DeprecationWarning at every construction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        torch.manual_seed(0)
+        for make in KINDS.values():
+            make(6, 5)(torch.randn(2, 6))
+        snt.share(mlp(), n_clusters=4)
+        snt.share(snt.sparsify(mlp(), 0.5), n_clusters=4)
 
 
 def test_stored_nbytes():

@@ -400,7 +400,7 @@ def _codebook_call(weights, kind, codebook, X):
 
 
 def shared_matmul(weights, codebook, X):
-    """``W @ X`` for ``W = codebook[weights.indices]``, differentiable in `codebook` and `X`.
+    """``W @ X`` for ``W = codebook[weights.codes]``, differentiable in `codebook` and `X`.
 
     The codes come from `weights` (a :class:`sparsenet.SharedWeights`; its own codebook is not
     read); the backward pass computes ``dL/dcodebook`` with :func:`sparsenet.codebook_grad`.
@@ -801,7 +801,7 @@ class SharedLinear(_SparsenetLinear):
 
     def _set_shared(self, sw):
         self.codebook = nn.Parameter(torch.from_numpy(np.array(sw.codebook, copy=True)))
-        self.register_buffer("codes", _index_tensor(sw.indices))
+        self.register_buffer("codes", _index_tensor(sw.codes))
         self._checked = None
 
     @classmethod
