@@ -432,6 +432,24 @@ def test_sparsify_after_share_is_refused():
         snt.sparsify(snt.share(snt.sparsify(mlp(), 0.5), 4), 0.8)
 
 
+@pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
+@pytest.mark.parametrize("kind", ["shared", "shared_sparse", "hashed"])
+def test_codebook_layers_are_refused_by_both_converters(convert, kind):
+    # share left shared and hashed layers as they were, and sparsify a hashed one, silently
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Sequential(KINDS[kind](6, 6)))
+    name = type(model[2][0]).__name__
+    before = state_of(model)
+    for names in (None, ["2.0"], ["0", "2.0"]):
+        with pytest.raises(TypeError, match=rf"layer '2\.0' is a {name}: .*names"):
+            convert(model, names=names)
+        assert isinstance(model[0], nn.Linear)
+        assert_same_state(model, before)
+    with pytest.raises(TypeError, match=rf"^the model is a {name}: (?!.*names)"):  # none to name
+        convert(model[2][0])
+    assert not isinstance(convert(model, names=["0"])[0], nn.Linear)  # the way out it names
+
+
 def test_no_deprecated_api_is_used():
     # SharedLinear read SharedWeights.indices, a DeprecationWarning at every construction
     with warnings.catch_warnings():

@@ -1031,16 +1031,18 @@ def _converted(layer, convert):
     return new
 
 
-def _replace(model, convert, kinds, names, check=None):
+def _replace(model, convert, kinds, names, refused):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
     `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
-    ``check(name, module)``, when given, raises for a layer of those that cannot be converted.
+    A layer of a type in `refused` (a dict: type or tuple of types -> why it is refused) raises
+    TypeError, naming it, where it would have been converted: never left silently as it was.
 
     A layer at several places (tied weights), chosen by any of its names, is converted once and
     the one new layer put at each. Nothing changes until every layer is checked and converted: one
     refused leaves the model as it was."""
     modules = dict(model.named_modules(remove_duplicate=False))  # every place of every layer
-    places = {name: m for name, m in modules.items() if isinstance(m, kinds)}
+    candidates = (kinds, *refused)  # a refused layer is found, to be named, and never skipped
+    places = {name: m for name, m in modules.items() if isinstance(m, candidates)}
     if names is not None:
         names = set(names)
         missing = names - places.keys()
@@ -1055,8 +1057,10 @@ def _replace(model, convert, kinds, names, check=None):
         if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
                             f"float32 or float64 layers (convert it first, e.g. with .float())")
-        if check is not None:
-            check(name, m)
+        for kind, why in refused.items():
+            if isinstance(m, kind):
+                way_out = "; leave it out by naming the other layers in names" if name else ""
+                raise TypeError(f"{_label(name)} is a {type(m).__name__}: {why}{way_out}")
     new = {key: _converted(m, convert) for key, (_, m) in chosen.items()}
     for name, m in places.items():
         if id(m) in new:
@@ -1077,10 +1081,13 @@ def sparsify(model, sparsity=0.9, names=None):
     layer at all of them, whichever of its names `names` gives. A frozen weight or bias
     (``requires_grad=False``) stays frozen in the new layer's values and bias.
 
-    Shared layers (:class:`SharedLinear`, :class:`SharedSparseLinear`) are refused: prune, then
-    share (``share(sparsify(model))``, Deep Compression's order). Pruning shared weights by
-    magnitude would choose arbitrarily among the many weights of one codebook value, and leave
-    the codebook fitted to weights that are gone.
+    Layers whose weights share a codebook (:class:`SharedLinear`, :class:`SharedSparseLinear`,
+    :class:`HashedLinear`) are refused, by :func:`share` too: sparsenet's layers go from dense to
+    pruned (again and again) to shared, never back. Prune, then share (``share(sparsify(model))``,
+    Deep Compression's order): pruning shared weights by magnitude would choose arbitrarily among
+    the many weights of one codebook value, and leave the codebook fitted to weights that are
+    gone; a hashed layer stores nothing per weight to prune. To convert the other layers of a
+    model holding such a layer, name them in `names`.
 
     Returns
     -------
@@ -1091,7 +1098,7 @@ def sparsify(model, sparsity=0.9, names=None):
     ------
     TypeError
         For an ``nn.Linear`` of another dtype than float32 or float64 (float16, bfloat16: convert
-        it first), or a shared layer, naming it; before anything in `model` changes.
+        it first), or a shared or hashed layer, naming it; before anything in `model` changes.
 
     Examples
     --------
@@ -1113,14 +1120,11 @@ def sparsify(model, sparsity=0.9, names=None):
                     m.bias.copy_(bias)
         return SparseLinear.from_dense(m, sparsity=sparsity)
 
-    def check(name, m):
-        if isinstance(m, (SharedLinear, SharedSparseLinear)):
-            raise TypeError(f"{_label(name)} is a {type(m).__name__}: sparsify prunes before "
-                            f"sharing, not after; apply share after sparsify "
-                            f"(share(sparsify(model)))")
-
-    return _replace(model, convert, (nn.Linear, SparseLinear, SharedLinear, SharedSparseLinear),
-                    names, check)
+    return _replace(model, convert, (nn.Linear, SparseLinear), names, {
+        (SharedLinear, SharedSparseLinear): "sparsify prunes before sharing, not after; apply "
+                                            "share after sparsify (share(sparsify(model)))",
+        HashedLinear: "its weights are hashed into a codebook, nothing is stored per weight to "
+                      "prune"})
 
 
 def share(model, n_clusters=16, names=None):
@@ -1131,6 +1135,12 @@ def share(model, n_clusters=16, names=None):
     frozen weight or bias stays frozen (in the codebook and bias) and a layer of another dtype
     than float32 or float64 is refused. Share after pruning: :func:`sparsify` refuses shared
     layers (``sparsify(share(model))`` raises TypeError).
+
+    Layers whose weights already share a codebook (:class:`SharedLinear`,
+    :class:`SharedSparseLinear`, :class:`HashedLinear`) are refused with TypeError, naming them,
+    rather than left as they were while `n_clusters` asks for another codebook, or clustered again
+    from their quantised values: share clusters the trained weights, once. To share the other
+    layers of a model holding such a layer, name them in `names`.
 
     Examples
     --------
@@ -1144,7 +1154,10 @@ def share(model, n_clusters=16, names=None):
             return SharedSparseLinear.from_sparse(m, n_clusters=n_clusters)
         return SharedLinear.from_dense(m, n_clusters=n_clusters)
 
-    return _replace(model, convert, (nn.Linear, SparseLinear), names)
+    return _replace(model, convert, (nn.Linear, SparseLinear), names, {
+        (SharedLinear, SharedSparseLinear): "it is shared already (share clusters the trained "
+                                            "weights once, not a codebook's values again)",
+        HashedLinear: "its weights share a codebook already, by hashing"})
 
 
 def _narrow_bytes(n_values):
