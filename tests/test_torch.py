@@ -385,6 +385,33 @@ CONVERSIONS = {"sparsify": lambda model, **kw: snt.sparsify(model, 0.5, **kw),
                "share": lambda model, **kw: snt.share(model, 4, **kw)}
 
 
+def cuda_tensor(*shape):
+    """A tensor on device cuda:0 without CUDA: a fake one (its data never read), for the checks."""
+    fake = pytest.importorskip("torch._subclasses.fake_tensor")
+    with fake.FakeTensorMode():
+        return torch.empty(*shape, device="cuda")
+
+
+@pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
+@pytest.mark.parametrize("device", ["meta", "cuda"])
+def test_layer_off_the_cpu_is_refused_before_anything_changes(convert, device):
+    # failed in Tensor.numpy(): "can't convert meta device type tensor to numpy" (cuda:0 alike)
+    model = mlp()
+    if device == "meta":
+        model[2][0].to("meta")
+    else:
+        model[2][0].weight = nn.Parameter(cuda_tensor(8, 32))
+    first = state_of(model[0])
+    with pytest.raises(ValueError, match=rf"layer '2\.0' is on device {device}.*CPU"):
+        convert(model)
+    assert [type(m) for m in model.modules()] == [type(m) for m in mlp().modules()]
+    assert_same_state(model[0], first)
+    with pytest.raises(ValueError, match="the model is on device meta"):
+        convert(nn.Linear(4, 3, device="meta"))
+    with pytest.raises(ValueError, match="the model is on device meta"):  # a sparsenet layer too
+        convert(snt.SparseLinear(4, 3).to("meta"))
+
+
 @pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
 @pytest.mark.parametrize("names", [None, ["0"], ["2"], ["3.0"]])
 def test_a_layer_at_several_places_stays_one_layer(convert, names):

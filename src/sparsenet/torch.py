@@ -1054,6 +1054,13 @@ def _replace(model, convert, kinds, names, refused):
         if names is None or name in names:
             chosen.setdefault(id(m), (name, m))
     for name, m in chosen.values():
+        off_cpu = [t.device for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
+                   if t.device.type != "cpu"]
+        if off_cpu:
+            raise ValueError(f"{_label(name)} is on device {off_cpu[0]}; sparsify and share "
+                             f"convert layers on the CPU, where sparsenet's kernels run: move "
+                             f"the model there first (model.cpu(); a model on the meta device "
+                             f"has no weights yet: load them on the CPU)")
         if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
             raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
                             f"float32 or float64 layers (convert it first, e.g. with .float())")
@@ -1099,6 +1106,9 @@ def sparsify(model, sparsity=0.9, names=None):
     TypeError
         For an ``nn.Linear`` of another dtype than float32 or float64 (float16, bfloat16: convert
         it first), or a shared or hashed layer, naming it; before anything in `model` changes.
+    ValueError
+        For a layer with a parameter or buffer off the CPU (CUDA, meta), naming it and the device;
+        before anything in `model` changes.
 
     Examples
     --------
@@ -1133,8 +1143,8 @@ def share(model, n_clusters=16, names=None):
     weights shared through :func:`sparsenet.kmeans_codebook`; in place. ``share(sparsify(model))``
     is Deep Compression's prune-then-share. As in :func:`sparsify`, tied layers stay tied, a
     frozen weight or bias stays frozen (in the codebook and bias) and a layer of another dtype
-    than float32 or float64 is refused. Share after pruning: :func:`sparsify` refuses shared
-    layers (``sparsify(share(model))`` raises TypeError).
+    than float32 or float64 (TypeError) or off the CPU (ValueError) is refused. Share after
+    pruning: :func:`sparsify` refuses shared layers (``sparsify(share(model))`` raises TypeError).
 
     Layers whose weights already share a codebook (:class:`SharedLinear`,
     :class:`SharedSparseLinear`, :class:`HashedLinear`) are refused with TypeError, naming them,
