@@ -429,6 +429,102 @@ def test_a_layer_at_several_places_stays_one_layer(convert, names):
         assert model[2] is model[0] and model[3][0] is model[0]
 
 
+TIED_CONVERSIONS = {**CONVERSIONS,
+                    "sparsify_twice": lambda model: snt.sparsify(snt.sparsify(model, 0.5), 0.75),
+                    "both": lambda model: snt.share(snt.sparsify(model, 0.5), 4)}
+
+
+def tied_weights(tie_biases=False):
+    """Two Linear modules sharing one weight Parameter (a tie, as an encoder's and a decoder's)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 8)))
+    model[2][0].weight = model[0].weight
+    if tie_biases:
+        model[2][0].bias = model[0].bias
+    return model
+
+
+def assert_tied(a, b, biases_tied=False):
+    """`a` and `b` compute with one weight (the same Parameters and structure), their own biases."""
+    assert a is not b and type(a) is type(b)
+    for name in a._resizable_parameters:
+        assert getattr(a, name) is getattr(b, name), name
+    for name in a._structure_buffers:
+        assert torch.equal(a._buffers[name], b._buffers[name]), name
+    assert (a.bias is b.bias) == biases_tied
+    assert torch.equal(a.weight, b.weight)
+
+
+def train_step(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    opt.zero_grad()
+    model(torch.randn(5, 8)).square().sum().backward()
+    opt.step()
+
+
+@pytest.mark.parametrize("convert", TIED_CONVERSIONS.values(), ids=TIED_CONVERSIONS.keys())
+@pytest.mark.parametrize("tie_biases", [False, True])
+def test_tied_weight_parameters_stay_tied(convert, tie_biases):
+    # two modules sharing a weight Parameter became two independent layers: a step untied them
+    model = convert(tied_weights(tie_biases))
+    a, b = model[0], model[2][0]
+    assert_tied(a, b, tie_biases)
+    weight = a.weight.detach().clone()
+    train_step(model)
+    assert_tied(a, b, tie_biases)
+    assert not torch.equal(a.weight, weight)  # trained, and both still compute with it
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(b(x), x @ a.weight.T + b.bias)
+    if not tie_biases:
+        assert not torch.equal(a.bias, b.bias)
+
+
+@pytest.mark.parametrize("names", [["0"], ["2.0"]])
+def test_naming_one_of_tied_layers_converts_both(names):
+    model = snt.sparsify(tied_weights(), 0.5, names=names)
+    assert_tied(model[0], model[2][0])
+
+
+def test_tied_weights_survive_a_state_dict_round_trip():
+    model = snt.share(snt.sparsify(tied_weights(), 0.5), 4)
+    train_step(model)
+    x = torch.randn(3, 8)
+    want = model(x)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = snt.share(snt.sparsify(tied_weights(), 0.75), 2)  # another structure, tied too
+    fresh.load_state_dict(torch.load(buffer))
+    torch.testing.assert_close(fresh(x), want)
+    a, b = fresh[0], fresh[2][0]
+    assert_tied(a, b)
+    for name in a._structure_buffers:  # one structure still: a later load cannot part them
+        assert a._buffers[name] is b._buffers[name], name
+    train_step(fresh)
+    assert_tied(a, b)
+
+
+def test_a_tie_the_converters_cannot_keep_is_refused():
+    # an output layer tied to an embedding: converting the layer alone would untie them
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(8, 4), nn.Linear(4, 8))
+    model[1].weight = model[0].weight
+    before = state_of(model)
+    for convert in CONVERSIONS.values():
+        with pytest.raises(ValueError, match=r"layer '1' shares its weight .*layer '0' "
+                                             r"\(Embedding\.weight\).*untie"):
+            convert(model)
+        assert isinstance(model[1], nn.Linear) and model[1].weight is model[0].weight
+        assert_same_state(model, before)
+    # values tied between pruned layers of different structures: not one weight to keep
+    model = nn.Sequential(*(snt.SparseLinear(8, 8, sparsity=0.5) for _ in range(2)))
+    model[1].values = model[0].values
+    with pytest.raises(ValueError, match=r"layer '1' shares its values with layer '0' but not "
+                                         r"its structure"):
+        snt.share(model, 4)
+    assert isinstance(model[0], snt.SparseLinear)
+
+
 @pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
 def test_frozen_weights_and_biases_stay_frozen(convert):
     # the new layers' values, codebooks and biases were all trainable

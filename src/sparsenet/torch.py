@@ -26,6 +26,7 @@ Tensors stay on the CPU and are shared with NumPy without copies (``Tensor.numpy
 ``min(sparsenet.get_num_threads(), torch.get_num_threads())`` threads, so ``torch.set_num_threads``
 governs both libraries and the two never run more threads than torch was told to use.
 """
+import functools
 import math
 from typing import Tuple
 
@@ -602,11 +603,12 @@ class _SparsenetLinear(nn.Module):
         if refused is not None:
             error_msgs.append(refused)
             return
-        # A state dict may carry another structure (nnz) than this layer's: take its sizes.
+        # A state dict may carry another structure (nnz) than this layer's: take its sizes, in
+        # place, as the Parameters below: layers with tied weights hold the same buffers
         for name in self._structure_buffers:
             key = prefix + name
             if key in state_dict and isinstance(state_dict[key], torch.Tensor):
-                self._buffers[name] = torch.empty_like(state_dict[key], device="cpu")
+                self._buffers[name].data = torch.empty_like(state_dict[key], device="cpu")
         for name in self._resizable_parameters:
             key = prefix + name
             param = getattr(self, name)
@@ -1011,12 +1013,41 @@ def _label(name):
     return f"layer {name!r}" if name else "the model"
 
 
-def _weight_parameters(layer):
-    """The Parameters of a layer's weights: nn.Linear's weight, a sparsenet layer's values or
+def _weight_names(layer):
+    """The names of a layer's weight Parameters: nn.Linear's weight, a sparsenet layer's values or
     codebook (those a state dict may resize)."""
-    if isinstance(layer, nn.Linear):
-        return [layer.weight]
-    return [getattr(layer, name) for name in layer._resizable_parameters]
+    return ("weight",) if isinstance(layer, nn.Linear) else layer._resizable_parameters
+
+
+def _weight_parameters(layer):
+    return [getattr(layer, name) for name in _weight_names(layer)]
+
+
+def _role(attr):
+    """What a layer's Parameter named `attr` is to a converter: its bias, or its weights."""
+    return "bias" if attr == "bias" else "weights"
+
+
+def _same_buffers(a, b):
+    """Whether the modules `a` and `b` hold equal buffers (a pruned layer's structure)."""
+    mine, theirs = dict(a.named_buffers(recurse=False)), dict(b.named_buffers(recurse=False))
+    return mine.keys() == theirs.keys() and all(
+        mine[k].shape == theirs[k].shape and bool((mine[k] == theirs[k]).all()) for k in mine)
+
+
+def _tied(first, layer):
+    """The new layer of `layer`, whose weights are tied to those `first` was converted from: of
+    `first`'s kind, holding its weight Parameters and structure buffers (the same tensors: the tie
+    holds in training and in ``load_state_dict``), with `layer`'s own bias."""
+    twin = type(first).__new__(type(first))
+    bias = layer.bias.detach() if layer.bias is not None else None
+    _SparsenetLinear.__init__(twin, first.in_features, first.out_features, bias,
+                              first._parameter_dtype())
+    for name in first._resizable_parameters:
+        setattr(twin, name, getattr(first, name))
+    for name in first._structure_buffers:
+        twin.register_buffer(name, first._buffers[name])
+    return twin
 
 
 def _converted(layer, convert):
@@ -1031,6 +1062,64 @@ def _converted(layer, convert):
     return new
 
 
+def _add_tied(chosen, modules, candidates):
+    """Add to `chosen` (id -> (name, layer)) every layer of `modules` (name -> module) holding a
+    Parameter of a chosen layer, so that converting keeps the tie; ValueError for a holder not of
+    the `candidates` types, or holding it in another role (bias, weights): converting would untie
+    it."""
+    held = {}  # id(Parameter) -> [(qualified name, module, attribute)] at every place it is held
+    for name, m in modules.items():
+        for attr, p in m._parameters.items():
+            if p is not None:
+                held.setdefault(id(p), []).append((name, m, attr))
+    pending = list(chosen.values())
+    while pending:
+        name, m = pending.pop()
+        for attr, p in m._parameters.items():
+            for other_name, other, other_attr in held.get(id(p), ()) if p is not None else ():
+                if not isinstance(other, candidates) or _role(other_attr) != _role(attr):
+                    raise ValueError(
+                        f"{_label(name)} shares its {attr} Parameter with "
+                        f"{_label(other_name)} ({type(other).__name__}.{other_attr}), which "
+                        f"cannot be converted with it: converting the layer would untie them. "
+                        f"Untie them first (give one a copy, nn.Parameter(p.detach().clone())) "
+                        f"or leave the layer out of names")
+                if id(other) not in chosen:
+                    chosen[id(other)] = (other_name, other)
+                    pending.append((other_name, other))
+
+
+def _check_convertible(name, m, refused):
+    """Raise for the layer `m` (qualified name `name`) if it is off the CPU, of a dtype sparsenet
+    does not take, or of a type in `refused` (see _replace)."""
+    off_cpu = [t.device for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
+               if t.device.type != "cpu"]
+    if off_cpu:
+        raise ValueError(f"{_label(name)} is on device {off_cpu[0]}; sparsify and share convert "
+                         f"layers on the CPU, where sparsenet's kernels run: move the model there "
+                         f"first (model.cpu(); a model on the meta device has no weights yet: "
+                         f"load them on the CPU)")
+    if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
+                        f"float32 or float64 layers (convert it first, e.g. with .float())")
+    for kind, why in refused.items():
+        if isinstance(m, kind):
+            way_out = "; leave it out by naming the other layers in names" if name else ""
+            raise TypeError(f"{_label(name)} is a {type(m).__name__}: {why}{way_out}")
+
+
+def _check_ties(chosen):
+    """ValueError for chosen layers sharing their weight Parameters but not their structure: not
+    one weight, so no one new layer to hold it. It reads the buffers: after the device checks."""
+    ties = {}  # id of a layer's first weight Parameter -> (name, layer) first holding it
+    for name, m in chosen.values():
+        first_name, first = ties.setdefault(id(_weight_parameters(m)[0]), (name, m))
+        if not _same_buffers(first, m):
+            raise ValueError(f"{_label(name)} shares its {', '.join(_weight_names(m))} with "
+                             f"{_label(first_name)} but not its structure: they are not one "
+                             f"weight to convert; untie them first")
+
+
 def _replace(model, convert, kinds, names, refused):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
     `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
@@ -1038,8 +1127,12 @@ def _replace(model, convert, kinds, names, refused):
     TypeError, naming it, where it would have been converted: never left silently as it was.
 
     A layer at several places (tied weights), chosen by any of its names, is converted once and
-    the one new layer put at each. Nothing changes until every layer is checked and converted: one
-    refused leaves the model as it was."""
+    the one new layer put at each. Layers sharing a weight Parameter, any of them chosen, are all
+    converted: the first once, the others to layers holding its new weights and structure, with
+    their own biases (shared where the old ones were). A Parameter also held by a module that is
+    not converted with the layer, or in another role, raises ValueError: converting would untie
+    it. Nothing changes until every layer is checked and converted: one refused leaves the model
+    as it was."""
     modules = dict(model.named_modules(remove_duplicate=False))  # every place of every layer
     candidates = (kinds, *refused)  # a refused layer is found, to be named, and never skipped
     places = {name: m for name, m in modules.items() if isinstance(m, candidates)}
@@ -1053,22 +1146,18 @@ def _replace(model, convert, kinds, names, refused):
     for name, m in places.items():
         if names is None or name in names:
             chosen.setdefault(id(m), (name, m))
+    _add_tied(chosen, modules, candidates)
     for name, m in chosen.values():
-        off_cpu = [t.device for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
-                   if t.device.type != "cpu"]
-        if off_cpu:
-            raise ValueError(f"{_label(name)} is on device {off_cpu[0]}; sparsify and share "
-                             f"convert layers on the CPU, where sparsenet's kernels run: move "
-                             f"the model there first (model.cpu(); a model on the meta device "
-                             f"has no weights yet: load them on the CPU)")
-        if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
-                            f"float32 or float64 layers (convert it first, e.g. with .float())")
-        for kind, why in refused.items():
-            if isinstance(m, kind):
-                way_out = "; leave it out by naming the other layers in names" if name else ""
-                raise TypeError(f"{_label(name)} is a {type(m).__name__}: {why}{way_out}")
-    new = {key: _converted(m, convert) for key, (_, m) in chosen.items()}
+        _check_convertible(name, m, refused)
+    _check_ties(chosen)
+    new, made, biases = {}, {}, {}  # made: id of a weight Parameter -> the layer made from it
+    for key, (_, m) in chosen.items():
+        tie = id(_weight_parameters(m)[0])
+        first = made.get(tie)
+        new[key] = _converted(m, convert if first is None else functools.partial(_tied, first))
+        made.setdefault(tie, new[key])
+        if m.bias is not None:  # a bias tied between layers stays tied too
+            new[key].bias = biases.setdefault(id(m.bias), new[key].bias)
     for name, m in places.items():
         if id(m) in new:
             if not name:
@@ -1085,7 +1174,10 @@ def sparsify(model, sparsity=0.9, names=None):
     A :class:`SparseLinear` already in `model` is pruned further to `sparsity` (its pruned weights
     stay pruned): ``sparsify`` with rising sparsities, fine-tuning in between, is Deep
     Compression's iterative pruning. A layer at several places (tied weights) becomes one new
-    layer at all of them, whichever of its names `names` gives. A frozen weight or bias
+    layer at all of them, whichever of its names `names` gives. Layers sharing one weight
+    Parameter (``decoder.weight = encoder.weight``) stay tied: their new layers hold the same
+    values (or codebook) and structure, each with its own bias (or the same one, where the biases
+    were tied too), and naming one in `names` converts them all. A frozen weight or bias
     (``requires_grad=False``) stays frozen in the new layer's values and bias.
 
     Layers whose weights share a codebook (:class:`SharedLinear`, :class:`SharedSparseLinear`,
@@ -1108,7 +1200,9 @@ def sparsify(model, sparsity=0.9, names=None):
         it first), or a shared or hashed layer, naming it; before anything in `model` changes.
     ValueError
         For a layer with a parameter or buffer off the CPU (CUDA, meta), naming it and the device;
-        before anything in `model` changes.
+        or whose weight or bias is tied to a module not converted with it (an output layer tied
+        to an ``nn.Embedding``), or to pruned layers of another structure, as converting would
+        untie them; before anything in `model` changes.
 
     Examples
     --------
