@@ -268,7 +268,7 @@ def test_sparse_linear_state_dict_values_must_match_the_structure():
     model = nn.Sequential(snt.SparseLinear(6, 5, sparsity=0.5))
     state = model.state_dict()
     state["0.values"] = torch.cat([state["0.values"], torch.zeros(1)])
-    with pytest.raises(RuntimeError, match="same length"):
+    with pytest.raises(RuntimeError, match=r"values must have shape \(\d+,\), got"):
         model.load_state_dict(state)
 
 
@@ -285,6 +285,64 @@ def test_structure_buffer_changed_in_place_is_checked_again():
         shared.codes[0, 0] = 200
     with pytest.raises(ValueError, match="out of range"):
         shared(x)
+
+
+@pytest.mark.parametrize("kind", ["shared", "shared_sparse", "hashed"])
+@pytest.mark.parametrize("forward_first", [False, True])
+@pytest.mark.parametrize("how", ["parameter", "data"])
+@pytest.mark.parametrize("n", [8, 32])
+def test_a_codebook_of_another_length_is_taken_or_refused(kind, forward_first, how, n):
+    # the structure cached by a forward kept the old codebook's length: a codebook of 32 entries,
+    # every code still in range, was refused ("must have shape (16,)") after a forward and taken
+    # before it; HashedLinear.structure() raised AttributeError
+    torch.manual_seed(0)
+    layer = KINDS[kind](12, 7) if kind != "hashed" else snt.HashedLinear(12, 7, 16)
+    x = torch.randn(3, 12)
+    if forward_first:
+        layer(x)
+    if how == "parameter":
+        layer.codebook = nn.Parameter(torch.randn(n))
+    else:
+        layer.codebook.data = torch.randn(n)
+    if kind == "hashed" or int(layer.codes.max()) < n:  # hashed: the codes follow the length
+        torch.testing.assert_close(layer(x), x @ layer.weight.T + layer.bias)
+        assert layer.structure().codebook.shape == (n,)
+    else:
+        with pytest.raises(ValueError, match=rf"codes\[.*\]=15 is out of range for a codebook "
+                                             rf"of {n} entries"):
+            layer(x)
+
+
+def test_hashed_state_dict_of_a_bad_seed_or_codebook_is_refused():
+    # HashedLinear had no structure to check: such a state dict loaded, and the forward failed
+    model = nn.Sequential(snt.HashedLinear(6, 5, 4))
+    before = state_of(model)
+    for key, value, error in (("0.seed", torch.tensor(2**40), "seed must be in"),
+                              ("0.seed", torch.tensor(1.5), "seed must be an int"),
+                              ("0.codebook", torch.zeros(0), "codebook must have 1 to")):
+        state = model.state_dict()
+        state[key] = value
+        with pytest.raises(RuntimeError, match=rf"invalid structure for 0\.codebook, 0\.seed "
+                                               rf"from checkpoint: {error}"):
+            model.load_state_dict(state)
+        assert_same_state(model, before)
+
+
+@pytest.mark.parametrize("forward_first", [False, True])
+def test_sparse_values_of_another_length_are_refused_by_name(forward_first):
+    # before a forward the error named the CSR's arrays: "A.data and A.indices must have ..."
+    torch.manual_seed(0)
+    layer = snt.SparseLinear(12, 7, sparsity=0.5)
+    x = torch.randn(3, 12)
+    if forward_first:
+        layer(x)
+    for n in (layer.nnz - 1, layer.nnz + 1):
+        layer.values = nn.Parameter(torch.randn(n))
+        with pytest.raises(ValueError, match=rf"^values must have shape \({layer.nnz},\), "
+                                             rf"got \({n},\)"):
+            layer(x)
+    layer.values = nn.Parameter(torch.randn(layer.nnz))
+    torch.testing.assert_close(layer(x), x @ layer.weight.T + layer.bias)
 
 
 def test_fine_tuning_keeps_the_structure():

@@ -529,13 +529,17 @@ class _SparsenetLinear(nn.Module):
         self._checked = None  # (key, sparsenet structure)
 
     def _structure_key(self):
-        buffers = self._buffers
-        return tuple((b.data_ptr(), b._version, b.shape, b.dtype)
-                     for b in (buffers[name] for name in self._structure_buffers))
+        # the structure is checked against the length of the values or codebook too (one value per
+        # stored weight, codes in range): a Parameter of another length, assigned or swapped in
+        # through .data, is checked again; not their data, which every training step changes
+        buffers, parameters = self._buffers, self._parameters
+        return (tuple((b.data_ptr(), b._version, b.shape, b.dtype)
+                      for b in (buffers[name] for name in self._structure_buffers)),
+                tuple(parameters[name].shape for name in self._resizable_parameters))
 
     def structure(self):
         """The sparsenet object holding the layer's checked structure (built once, checked in full;
-        rebuilt when a structure buffer changes)."""
+        rebuilt when a structure buffer changes, or the length of the values or codebook)."""
         key = self._structure_key()
         if self._checked is None or self._checked[0] != key:
             with _threads():
@@ -649,6 +653,7 @@ class SparseLinear(_SparsenetLinear):
     Attributes
     ----------
     values : nn.Parameter, shape (nnz,)
+        One of another length, assigned, is refused by the next forward (ValueError).
     indices, indptr : buffers (int32 or int64)
     bias : nn.Parameter or None, shape (out_features,)
     weight : Tensor, shape (out_features, in_features)
@@ -696,6 +701,8 @@ class SparseLinear(_SparsenetLinear):
         return self
 
     def _build_structure(self, t):
+        if t["indices"].ndim == 1:  # else the CSR's check says so; this one names the Parameter
+            _check_values(t["values"], t["indices"].shape[0], "values")
         return _Layout(CSR(np.zeros(t["values"].shape), _array(t["indices"]), _array(t["indptr"]),
                            (self.out_features, self.in_features)))
 
@@ -776,6 +783,8 @@ class SharedLinear(_SparsenetLinear):
     Attributes
     ----------
     codebook : nn.Parameter, shape (n_clusters,)
+        One of another length may be assigned: the next forward checks the codes against it
+        (ValueError for a code out of its range).
     codes : buffer, shape (out_features, in_features), uint8 (uint16 above 256 entries)
     weight : Tensor, the decoded weights, differentiable in ``codebook``
 
@@ -847,6 +856,8 @@ class SharedSparseLinear(_SparsenetLinear):
     Attributes
     ----------
     codebook : nn.Parameter, shape (n_clusters,)
+        One of another length may be assigned: the next forward checks the codes against it
+        (ValueError for a code out of its range).
     codes, indices, indptr : buffers, shape (nnz,), (nnz,), (out_features + 1,)
     weight : Tensor, the dense decoded weights, differentiable in ``codebook``
 
@@ -926,6 +937,8 @@ class HashedLinear(_SparsenetLinear):
     in_features, out_features : int
     n_codes : int
         Codebook entries (<= 65536), initialised uniform in +-1/sqrt(in_features) as nn.Linear.
+        The layer's ``codebook`` may later be given another length: the codes, a hash modulo
+        its length, follow it.
     bias : bool, default True
     seed : int in [0, 2**32), default 0
     device, dtype : as :class:`SparseLinear`
@@ -949,6 +962,7 @@ class HashedLinear(_SparsenetLinear):
     True
     """
 
+    _structure_buffers = ("seed",)
     _resizable_parameters = ("codebook",)
 
     def __init__(self, in_features, out_features, n_codes, bias=True, *, seed=0, device=None,
@@ -962,15 +976,15 @@ class HashedLinear(_SparsenetLinear):
         self.codebook = nn.Parameter(torch.empty(n_codes, dtype=dtype).uniform_(-bound, bound))
         self.register_buffer("seed", torch.tensor(seed, dtype=torch.int64))
 
-    def _weights(self):
+    def _build_structure(self, t):
         return HashedWeights((self.out_features, self.in_features),
-                             np.zeros(self.codebook.shape[0]), int(self.seed))
+                             np.zeros(tuple(t["codebook"].shape)), t["seed"].tolist())
 
     def _parameter_dtype(self):
         return self.codebook.dtype
 
     def _matmul(self, XT):
-        return hashed_matmul(self._weights(), self.codebook, XT)
+        return hashed_matmul(self.structure(), self.codebook, XT)
 
     @property
     def weight(self):
