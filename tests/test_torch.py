@@ -1,6 +1,7 @@
 """sparsenet.torch: autograd functions and layers against PyTorch's dense computation."""
 import collections
 import io
+import warnings
 
 import numpy as np
 import pytest
@@ -267,7 +268,7 @@ def test_sparse_linear_state_dict_values_must_match_the_structure():
     model = nn.Sequential(snt.SparseLinear(6, 5, sparsity=0.5))
     state = model.state_dict()
     state["0.values"] = torch.cat([state["0.values"], torch.zeros(1)])
-    with pytest.raises(RuntimeError, match="same length"):
+    with pytest.raises(RuntimeError, match=r"values must have shape \(\d+,\), got"):
         model.load_state_dict(state)
 
 
@@ -284,6 +285,64 @@ def test_structure_buffer_changed_in_place_is_checked_again():
         shared.codes[0, 0] = 200
     with pytest.raises(ValueError, match="out of range"):
         shared(x)
+
+
+@pytest.mark.parametrize("kind", ["shared", "shared_sparse", "hashed"])
+@pytest.mark.parametrize("forward_first", [False, True])
+@pytest.mark.parametrize("how", ["parameter", "data"])
+@pytest.mark.parametrize("n", [8, 32])
+def test_a_codebook_of_another_length_is_taken_or_refused(kind, forward_first, how, n):
+    # the structure cached by a forward kept the old codebook's length: a codebook of 32 entries,
+    # every code still in range, was refused ("must have shape (16,)") after a forward and taken
+    # before it; HashedLinear.structure() raised AttributeError
+    torch.manual_seed(0)
+    layer = KINDS[kind](12, 7) if kind != "hashed" else snt.HashedLinear(12, 7, 16)
+    x = torch.randn(3, 12)
+    if forward_first:
+        layer(x)
+    if how == "parameter":
+        layer.codebook = nn.Parameter(torch.randn(n))
+    else:
+        layer.codebook.data = torch.randn(n)
+    if kind == "hashed" or int(layer.codes.max()) < n:  # hashed: the codes follow the length
+        torch.testing.assert_close(layer(x), x @ layer.weight.T + layer.bias)
+        assert layer.structure().codebook.shape == (n,)
+    else:
+        with pytest.raises(ValueError, match=rf"codes\[.*\]=15 is out of range for a codebook "
+                                             rf"of {n} entries"):
+            layer(x)
+
+
+def test_hashed_state_dict_of_a_bad_seed_or_codebook_is_refused():
+    # HashedLinear had no structure to check: such a state dict loaded, and the forward failed
+    model = nn.Sequential(snt.HashedLinear(6, 5, 4))
+    before = state_of(model)
+    for key, value, error in (("0.seed", torch.tensor(2**40), "seed must be in"),
+                              ("0.seed", torch.tensor(1.5), "seed must be an int"),
+                              ("0.codebook", torch.zeros(0), "codebook must have 1 to")):
+        state = model.state_dict()
+        state[key] = value
+        with pytest.raises(RuntimeError, match=rf"invalid structure for 0\.codebook, 0\.seed "
+                                               rf"from checkpoint: {error}"):
+            model.load_state_dict(state)
+        assert_same_state(model, before)
+
+
+@pytest.mark.parametrize("forward_first", [False, True])
+def test_sparse_values_of_another_length_are_refused_by_name(forward_first):
+    # before a forward the error named the CSR's arrays: "A.data and A.indices must have ..."
+    torch.manual_seed(0)
+    layer = snt.SparseLinear(12, 7, sparsity=0.5)
+    x = torch.randn(3, 12)
+    if forward_first:
+        layer(x)
+    for n in (layer.nnz - 1, layer.nnz + 1):
+        layer.values = nn.Parameter(torch.randn(n))
+        with pytest.raises(ValueError, match=rf"^values must have shape \({layer.nnz},\), "
+                                             rf"got \({n},\)"):
+            layer(x)
+    layer.values = nn.Parameter(torch.randn(layer.nnz))
+    torch.testing.assert_close(layer(x), x @ layer.weight.T + layer.bias)
 
 
 def test_fine_tuning_keeps_the_structure():
@@ -384,6 +443,33 @@ CONVERSIONS = {"sparsify": lambda model, **kw: snt.sparsify(model, 0.5, **kw),
                "share": lambda model, **kw: snt.share(model, 4, **kw)}
 
 
+def cuda_tensor(*shape):
+    """A tensor on device cuda:0 without CUDA: a fake one (its data never read), for the checks."""
+    fake = pytest.importorskip("torch._subclasses.fake_tensor")
+    with fake.FakeTensorMode():
+        return torch.empty(*shape, device="cuda")
+
+
+@pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
+@pytest.mark.parametrize("device", ["meta", "cuda"])
+def test_layer_off_the_cpu_is_refused_before_anything_changes(convert, device):
+    # failed in Tensor.numpy(): "can't convert meta device type tensor to numpy" (cuda:0 alike)
+    model = mlp()
+    if device == "meta":
+        model[2][0].to("meta")
+    else:
+        model[2][0].weight = nn.Parameter(cuda_tensor(8, 32))
+    first = state_of(model[0])
+    with pytest.raises(ValueError, match=rf"layer '2\.0' is on device {device}.*CPU"):
+        convert(model)
+    assert [type(m) for m in model.modules()] == [type(m) for m in mlp().modules()]
+    assert_same_state(model[0], first)
+    with pytest.raises(ValueError, match="the model is on device meta"):
+        convert(nn.Linear(4, 3, device="meta"))
+    with pytest.raises(ValueError, match="the model is on device meta"):  # a sparsenet layer too
+        convert(snt.SparseLinear(4, 3).to("meta"))
+
+
 @pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
 @pytest.mark.parametrize("names", [None, ["0"], ["2"], ["3.0"]])
 def test_a_layer_at_several_places_stays_one_layer(convert, names):
@@ -399,6 +485,102 @@ def test_a_layer_at_several_places_stays_one_layer(convert, names):
         model = snt.share(model, n_clusters=4)
         assert isinstance(model[0], snt.SharedSparseLinear)
         assert model[2] is model[0] and model[3][0] is model[0]
+
+
+TIED_CONVERSIONS = {**CONVERSIONS,
+                    "sparsify_twice": lambda model: snt.sparsify(snt.sparsify(model, 0.5), 0.75),
+                    "both": lambda model: snt.share(snt.sparsify(model, 0.5), 4)}
+
+
+def tied_weights(tie_biases=False):
+    """Two Linear modules sharing one weight Parameter (a tie, as an encoder's and a decoder's)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Sequential(nn.Linear(8, 8)))
+    model[2][0].weight = model[0].weight
+    if tie_biases:
+        model[2][0].bias = model[0].bias
+    return model
+
+
+def assert_tied(a, b, biases_tied=False):
+    """`a` and `b` compute with one weight (the same Parameters and structure), their own biases."""
+    assert a is not b and type(a) is type(b)
+    for name in a._resizable_parameters:
+        assert getattr(a, name) is getattr(b, name), name
+    for name in a._structure_buffers:
+        assert torch.equal(a._buffers[name], b._buffers[name]), name
+    assert (a.bias is b.bias) == biases_tied
+    assert torch.equal(a.weight, b.weight)
+
+
+def train_step(model):
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    opt.zero_grad()
+    model(torch.randn(5, 8)).square().sum().backward()
+    opt.step()
+
+
+@pytest.mark.parametrize("convert", TIED_CONVERSIONS.values(), ids=TIED_CONVERSIONS.keys())
+@pytest.mark.parametrize("tie_biases", [False, True])
+def test_tied_weight_parameters_stay_tied(convert, tie_biases):
+    # two modules sharing a weight Parameter became two independent layers: a step untied them
+    model = convert(tied_weights(tie_biases))
+    a, b = model[0], model[2][0]
+    assert_tied(a, b, tie_biases)
+    weight = a.weight.detach().clone()
+    train_step(model)
+    assert_tied(a, b, tie_biases)
+    assert not torch.equal(a.weight, weight)  # trained, and both still compute with it
+    x = torch.randn(3, 8)
+    torch.testing.assert_close(b(x), x @ a.weight.T + b.bias)
+    if not tie_biases:
+        assert not torch.equal(a.bias, b.bias)
+
+
+@pytest.mark.parametrize("names", [["0"], ["2.0"]])
+def test_naming_one_of_tied_layers_converts_both(names):
+    model = snt.sparsify(tied_weights(), 0.5, names=names)
+    assert_tied(model[0], model[2][0])
+
+
+def test_tied_weights_survive_a_state_dict_round_trip():
+    model = snt.share(snt.sparsify(tied_weights(), 0.5), 4)
+    train_step(model)
+    x = torch.randn(3, 8)
+    want = model(x)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = snt.share(snt.sparsify(tied_weights(), 0.75), 2)  # another structure, tied too
+    fresh.load_state_dict(torch.load(buffer))
+    torch.testing.assert_close(fresh(x), want)
+    a, b = fresh[0], fresh[2][0]
+    assert_tied(a, b)
+    for name in a._structure_buffers:  # one structure still: a later load cannot part them
+        assert a._buffers[name] is b._buffers[name], name
+    train_step(fresh)
+    assert_tied(a, b)
+
+
+def test_a_tie_the_converters_cannot_keep_is_refused():
+    # an output layer tied to an embedding: converting the layer alone would untie them
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(8, 4), nn.Linear(4, 8))
+    model[1].weight = model[0].weight
+    before = state_of(model)
+    for convert in CONVERSIONS.values():
+        with pytest.raises(ValueError, match=r"layer '1' shares its weight .*layer '0' "
+                                             r"\(Embedding\.weight\).*untie"):
+            convert(model)
+        assert isinstance(model[1], nn.Linear) and model[1].weight is model[0].weight
+        assert_same_state(model, before)
+    # values tied between pruned layers of different structures: not one weight to keep
+    model = nn.Sequential(*(snt.SparseLinear(8, 8, sparsity=0.5) for _ in range(2)))
+    model[1].values = model[0].values
+    with pytest.raises(ValueError, match=r"layer '1' shares its values with layer '0' but not "
+                                         r"its structure"):
+        snt.share(model, 4)
+    assert isinstance(model[0], snt.SparseLinear)
 
 
 @pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
@@ -429,6 +611,35 @@ def test_sparsify_after_share_is_refused():
     assert isinstance(snt.sparsify(model, 0.5, names=["0"])[0], snt.SparseLinear)
     with pytest.raises(TypeError, match="is a SharedSparseLinear"):
         snt.sparsify(snt.share(snt.sparsify(mlp(), 0.5), 4), 0.8)
+
+
+@pytest.mark.parametrize("convert", CONVERSIONS.values(), ids=CONVERSIONS.keys())
+@pytest.mark.parametrize("kind", ["shared", "shared_sparse", "hashed"])
+def test_codebook_layers_are_refused_by_both_converters(convert, kind):
+    # share left shared and hashed layers as they were, and sparsify a hashed one, silently
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Sequential(KINDS[kind](6, 6)))
+    name = type(model[2][0]).__name__
+    before = state_of(model)
+    for names in (None, ["2.0"], ["0", "2.0"]):
+        with pytest.raises(TypeError, match=rf"layer '2\.0' is a {name}: .*names"):
+            convert(model, names=names)
+        assert isinstance(model[0], nn.Linear)
+        assert_same_state(model, before)
+    with pytest.raises(TypeError, match=rf"^the model is a {name}: (?!.*names)"):  # none to name
+        convert(model[2][0])
+    assert not isinstance(convert(model, names=["0"])[0], nn.Linear)  # the way out it names
+
+
+def test_no_deprecated_api_is_used():
+    # SharedLinear read SharedWeights.indices, a DeprecationWarning at every construction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        torch.manual_seed(0)
+        for make in KINDS.values():
+            make(6, 5)(torch.randn(2, 6))
+        snt.share(mlp(), n_clusters=4)
+        snt.share(snt.sparsify(mlp(), 0.5), n_clusters=4)
 
 
 def test_stored_nbytes():

@@ -26,6 +26,7 @@ Tensors stay on the CPU and are shared with NumPy without copies (``Tensor.numpy
 ``min(sparsenet.get_num_threads(), torch.get_num_threads())`` threads, so ``torch.set_num_threads``
 governs both libraries and the two never run more threads than torch was told to use.
 """
+import functools
 import math
 from typing import Tuple
 
@@ -400,7 +401,7 @@ def _codebook_call(weights, kind, codebook, X):
 
 
 def shared_matmul(weights, codebook, X):
-    """``W @ X`` for ``W = codebook[weights.indices]``, differentiable in `codebook` and `X`.
+    """``W @ X`` for ``W = codebook[weights.codes]``, differentiable in `codebook` and `X`.
 
     The codes come from `weights` (a :class:`sparsenet.SharedWeights`; its own codebook is not
     read); the backward pass computes ``dL/dcodebook`` with :func:`sparsenet.codebook_grad`.
@@ -528,13 +529,17 @@ class _SparsenetLinear(nn.Module):
         self._checked = None  # (key, sparsenet structure)
 
     def _structure_key(self):
-        buffers = self._buffers
-        return tuple((b.data_ptr(), b._version, b.shape, b.dtype)
-                     for b in (buffers[name] for name in self._structure_buffers))
+        # the structure is checked against the length of the values or codebook too (one value per
+        # stored weight, codes in range): a Parameter of another length, assigned or swapped in
+        # through .data, is checked again; not their data, which every training step changes
+        buffers, parameters = self._buffers, self._parameters
+        return (tuple((b.data_ptr(), b._version, b.shape, b.dtype)
+                      for b in (buffers[name] for name in self._structure_buffers)),
+                tuple(parameters[name].shape for name in self._resizable_parameters))
 
     def structure(self):
         """The sparsenet object holding the layer's checked structure (built once, checked in full;
-        rebuilt when a structure buffer changes)."""
+        rebuilt when a structure buffer changes, or the length of the values or codebook)."""
         key = self._structure_key()
         if self._checked is None or self._checked[0] != key:
             with _threads():
@@ -602,11 +607,12 @@ class _SparsenetLinear(nn.Module):
         if refused is not None:
             error_msgs.append(refused)
             return
-        # A state dict may carry another structure (nnz) than this layer's: take its sizes.
+        # A state dict may carry another structure (nnz) than this layer's: take its sizes, in
+        # place, as the Parameters below: layers with tied weights hold the same buffers
         for name in self._structure_buffers:
             key = prefix + name
             if key in state_dict and isinstance(state_dict[key], torch.Tensor):
-                self._buffers[name] = torch.empty_like(state_dict[key], device="cpu")
+                self._buffers[name].data = torch.empty_like(state_dict[key], device="cpu")
         for name in self._resizable_parameters:
             key = prefix + name
             param = getattr(self, name)
@@ -647,6 +653,7 @@ class SparseLinear(_SparsenetLinear):
     Attributes
     ----------
     values : nn.Parameter, shape (nnz,)
+        One of another length, assigned, is refused by the next forward (ValueError).
     indices, indptr : buffers (int32 or int64)
     bias : nn.Parameter or None, shape (out_features,)
     weight : Tensor, shape (out_features, in_features)
@@ -694,6 +701,8 @@ class SparseLinear(_SparsenetLinear):
         return self
 
     def _build_structure(self, t):
+        if t["indices"].ndim == 1:  # else the CSR's check says so; this one names the Parameter
+            _check_values(t["values"], t["indices"].shape[0], "values")
         return _Layout(CSR(np.zeros(t["values"].shape), _array(t["indices"]), _array(t["indptr"]),
                            (self.out_features, self.in_features)))
 
@@ -774,6 +783,8 @@ class SharedLinear(_SparsenetLinear):
     Attributes
     ----------
     codebook : nn.Parameter, shape (n_clusters,)
+        One of another length may be assigned: the next forward checks the codes against it
+        (ValueError for a code out of its range).
     codes : buffer, shape (out_features, in_features), uint8 (uint16 above 256 entries)
     weight : Tensor, the decoded weights, differentiable in ``codebook``
 
@@ -801,7 +812,7 @@ class SharedLinear(_SparsenetLinear):
 
     def _set_shared(self, sw):
         self.codebook = nn.Parameter(torch.from_numpy(np.array(sw.codebook, copy=True)))
-        self.register_buffer("codes", _index_tensor(sw.indices))
+        self.register_buffer("codes", _index_tensor(sw.codes))
         self._checked = None
 
     @classmethod
@@ -845,6 +856,8 @@ class SharedSparseLinear(_SparsenetLinear):
     Attributes
     ----------
     codebook : nn.Parameter, shape (n_clusters,)
+        One of another length may be assigned: the next forward checks the codes against it
+        (ValueError for a code out of its range).
     codes, indices, indptr : buffers, shape (nnz,), (nnz,), (out_features + 1,)
     weight : Tensor, the dense decoded weights, differentiable in ``codebook``
 
@@ -924,6 +937,8 @@ class HashedLinear(_SparsenetLinear):
     in_features, out_features : int
     n_codes : int
         Codebook entries (<= 65536), initialised uniform in +-1/sqrt(in_features) as nn.Linear.
+        The layer's ``codebook`` may later be given another length: the codes, a hash modulo
+        its length, follow it.
     bias : bool, default True
     seed : int in [0, 2**32), default 0
     device, dtype : as :class:`SparseLinear`
@@ -947,6 +962,7 @@ class HashedLinear(_SparsenetLinear):
     True
     """
 
+    _structure_buffers = ("seed",)
     _resizable_parameters = ("codebook",)
 
     def __init__(self, in_features, out_features, n_codes, bias=True, *, seed=0, device=None,
@@ -960,15 +976,15 @@ class HashedLinear(_SparsenetLinear):
         self.codebook = nn.Parameter(torch.empty(n_codes, dtype=dtype).uniform_(-bound, bound))
         self.register_buffer("seed", torch.tensor(seed, dtype=torch.int64))
 
-    def _weights(self):
+    def _build_structure(self, t):
         return HashedWeights((self.out_features, self.in_features),
-                             np.zeros(self.codebook.shape[0]), int(self.seed))
+                             np.zeros(tuple(t["codebook"].shape)), t["seed"].tolist())
 
     def _parameter_dtype(self):
         return self.codebook.dtype
 
     def _matmul(self, XT):
-        return hashed_matmul(self._weights(), self.codebook, XT)
+        return hashed_matmul(self.structure(), self.codebook, XT)
 
     @property
     def weight(self):
@@ -1011,12 +1027,41 @@ def _label(name):
     return f"layer {name!r}" if name else "the model"
 
 
-def _weight_parameters(layer):
-    """The Parameters of a layer's weights: nn.Linear's weight, a sparsenet layer's values or
+def _weight_names(layer):
+    """The names of a layer's weight Parameters: nn.Linear's weight, a sparsenet layer's values or
     codebook (those a state dict may resize)."""
-    if isinstance(layer, nn.Linear):
-        return [layer.weight]
-    return [getattr(layer, name) for name in layer._resizable_parameters]
+    return ("weight",) if isinstance(layer, nn.Linear) else layer._resizable_parameters
+
+
+def _weight_parameters(layer):
+    return [getattr(layer, name) for name in _weight_names(layer)]
+
+
+def _role(attr):
+    """What a layer's Parameter named `attr` is to a converter: its bias, or its weights."""
+    return "bias" if attr == "bias" else "weights"
+
+
+def _same_buffers(a, b):
+    """Whether the modules `a` and `b` hold equal buffers (a pruned layer's structure)."""
+    mine, theirs = dict(a.named_buffers(recurse=False)), dict(b.named_buffers(recurse=False))
+    return mine.keys() == theirs.keys() and all(
+        mine[k].shape == theirs[k].shape and bool((mine[k] == theirs[k]).all()) for k in mine)
+
+
+def _tied(first, layer):
+    """The new layer of `layer`, whose weights are tied to those `first` was converted from: of
+    `first`'s kind, holding its weight Parameters and structure buffers (the same tensors: the tie
+    holds in training and in ``load_state_dict``), with `layer`'s own bias."""
+    twin = type(first).__new__(type(first))
+    bias = layer.bias.detach() if layer.bias is not None else None
+    _SparsenetLinear.__init__(twin, first.in_features, first.out_features, bias,
+                              first._parameter_dtype())
+    for name in first._resizable_parameters:
+        setattr(twin, name, getattr(first, name))
+    for name in first._structure_buffers:
+        twin.register_buffer(name, first._buffers[name])
+    return twin
 
 
 def _converted(layer, convert):
@@ -1031,16 +1076,80 @@ def _converted(layer, convert):
     return new
 
 
-def _replace(model, convert, kinds, names, check=None):
+def _add_tied(chosen, modules, candidates):
+    """Add to `chosen` (id -> (name, layer)) every layer of `modules` (name -> module) holding a
+    Parameter of a chosen layer, so that converting keeps the tie; ValueError for a holder not of
+    the `candidates` types, or holding it in another role (bias, weights): converting would untie
+    it."""
+    held = {}  # id(Parameter) -> [(qualified name, module, attribute)] at every place it is held
+    for name, m in modules.items():
+        for attr, p in m._parameters.items():
+            if p is not None:
+                held.setdefault(id(p), []).append((name, m, attr))
+    pending = list(chosen.values())
+    while pending:
+        name, m = pending.pop()
+        for attr, p in m._parameters.items():
+            for other_name, other, other_attr in held.get(id(p), ()) if p is not None else ():
+                if not isinstance(other, candidates) or _role(other_attr) != _role(attr):
+                    raise ValueError(
+                        f"{_label(name)} shares its {attr} Parameter with "
+                        f"{_label(other_name)} ({type(other).__name__}.{other_attr}), which "
+                        f"cannot be converted with it: converting the layer would untie them. "
+                        f"Untie them first (give one a copy, nn.Parameter(p.detach().clone())) "
+                        f"or leave the layer out of names")
+                if id(other) not in chosen:
+                    chosen[id(other)] = (other_name, other)
+                    pending.append((other_name, other))
+
+
+def _check_convertible(name, m, refused):
+    """Raise for the layer `m` (qualified name `name`) if it is off the CPU, of a dtype sparsenet
+    does not take, or of a type in `refused` (see _replace)."""
+    off_cpu = [t.device for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
+               if t.device.type != "cpu"]
+    if off_cpu:
+        raise ValueError(f"{_label(name)} is on device {off_cpu[0]}; sparsify and share convert "
+                         f"layers on the CPU, where sparsenet's kernels run: move the model there "
+                         f"first (model.cpu(); a model on the meta device has no weights yet: "
+                         f"load them on the CPU)")
+    if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
+        raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
+                        f"float32 or float64 layers (convert it first, e.g. with .float())")
+    for kind, why in refused.items():
+        if isinstance(m, kind):
+            way_out = "; leave it out by naming the other layers in names" if name else ""
+            raise TypeError(f"{_label(name)} is a {type(m).__name__}: {why}{way_out}")
+
+
+def _check_ties(chosen):
+    """ValueError for chosen layers sharing their weight Parameters but not their structure: not
+    one weight, so no one new layer to hold it. It reads the buffers: after the device checks."""
+    ties = {}  # id of a layer's first weight Parameter -> (name, layer) first holding it
+    for name, m in chosen.values():
+        first_name, first = ties.setdefault(id(_weight_parameters(m)[0]), (name, m))
+        if not _same_buffers(first, m):
+            raise ValueError(f"{_label(name)} shares its {', '.join(_weight_names(m))} with "
+                             f"{_label(first_name)} but not its structure: they are not one "
+                             f"weight to convert; untie them first")
+
+
+def _replace(model, convert, kinds, names, refused):
     """Replace the submodules of `model` of a type in `kinds` (and, when given, a qualified name in
     `names`) by convert(module); returns the model (a new module when `model` itself is replaced).
-    ``check(name, module)``, when given, raises for a layer of those that cannot be converted.
+    A layer of a type in `refused` (a dict: type or tuple of types -> why it is refused) raises
+    TypeError, naming it, where it would have been converted: never left silently as it was.
 
     A layer at several places (tied weights), chosen by any of its names, is converted once and
-    the one new layer put at each. Nothing changes until every layer is checked and converted: one
-    refused leaves the model as it was."""
+    the one new layer put at each. Layers sharing a weight Parameter, any of them chosen, are all
+    converted: the first once, the others to layers holding its new weights and structure, with
+    their own biases (shared where the old ones were). A Parameter also held by a module that is
+    not converted with the layer, or in another role, raises ValueError: converting would untie
+    it. Nothing changes until every layer is checked and converted: one refused leaves the model
+    as it was."""
     modules = dict(model.named_modules(remove_duplicate=False))  # every place of every layer
-    places = {name: m for name, m in modules.items() if isinstance(m, kinds)}
+    candidates = (kinds, *refused)  # a refused layer is found, to be named, and never skipped
+    places = {name: m for name, m in modules.items() if isinstance(m, candidates)}
     if names is not None:
         names = set(names)
         missing = names - places.keys()
@@ -1051,13 +1160,18 @@ def _replace(model, convert, kinds, names, check=None):
     for name, m in places.items():
         if names is None or name in names:
             chosen.setdefault(id(m), (name, m))
+    _add_tied(chosen, modules, candidates)
     for name, m in chosen.values():
-        if isinstance(m, nn.Linear) and m.weight.dtype not in _FLOAT_DTYPES:
-            raise TypeError(f"{_label(name)} has dtype {m.weight.dtype}; sparsify and share take "
-                            f"float32 or float64 layers (convert it first, e.g. with .float())")
-        if check is not None:
-            check(name, m)
-    new = {key: _converted(m, convert) for key, (_, m) in chosen.items()}
+        _check_convertible(name, m, refused)
+    _check_ties(chosen)
+    new, made, biases = {}, {}, {}  # made: id of a weight Parameter -> the layer made from it
+    for key, (_, m) in chosen.items():
+        tie = id(_weight_parameters(m)[0])
+        first = made.get(tie)
+        new[key] = _converted(m, convert if first is None else functools.partial(_tied, first))
+        made.setdefault(tie, new[key])
+        if m.bias is not None:  # a bias tied between layers stays tied too
+            new[key].bias = biases.setdefault(id(m.bias), new[key].bias)
     for name, m in places.items():
         if id(m) in new:
             if not name:
@@ -1074,13 +1188,19 @@ def sparsify(model, sparsity=0.9, names=None):
     A :class:`SparseLinear` already in `model` is pruned further to `sparsity` (its pruned weights
     stay pruned): ``sparsify`` with rising sparsities, fine-tuning in between, is Deep
     Compression's iterative pruning. A layer at several places (tied weights) becomes one new
-    layer at all of them, whichever of its names `names` gives. A frozen weight or bias
+    layer at all of them, whichever of its names `names` gives. Layers sharing one weight
+    Parameter (``decoder.weight = encoder.weight``) stay tied: their new layers hold the same
+    values (or codebook) and structure, each with its own bias (or the same one, where the biases
+    were tied too), and naming one in `names` converts them all. A frozen weight or bias
     (``requires_grad=False``) stays frozen in the new layer's values and bias.
 
-    Shared layers (:class:`SharedLinear`, :class:`SharedSparseLinear`) are refused: prune, then
-    share (``share(sparsify(model))``, Deep Compression's order). Pruning shared weights by
-    magnitude would choose arbitrarily among the many weights of one codebook value, and leave
-    the codebook fitted to weights that are gone.
+    Layers whose weights share a codebook (:class:`SharedLinear`, :class:`SharedSparseLinear`,
+    :class:`HashedLinear`) are refused, by :func:`share` too: sparsenet's layers go from dense to
+    pruned (again and again) to shared, never back. Prune, then share (``share(sparsify(model))``,
+    Deep Compression's order): pruning shared weights by magnitude would choose arbitrarily among
+    the many weights of one codebook value, and leave the codebook fitted to weights that are
+    gone; a hashed layer stores nothing per weight to prune. To convert the other layers of a
+    model holding such a layer, name them in `names`.
 
     Returns
     -------
@@ -1091,7 +1211,12 @@ def sparsify(model, sparsity=0.9, names=None):
     ------
     TypeError
         For an ``nn.Linear`` of another dtype than float32 or float64 (float16, bfloat16: convert
-        it first), or a shared layer, naming it; before anything in `model` changes.
+        it first), or a shared or hashed layer, naming it; before anything in `model` changes.
+    ValueError
+        For a layer with a parameter or buffer off the CPU (CUDA, meta), naming it and the device;
+        or whose weight or bias is tied to a module not converted with it (an output layer tied
+        to an ``nn.Embedding``), or to pruned layers of another structure, as converting would
+        untie them; before anything in `model` changes.
 
     Examples
     --------
@@ -1113,14 +1238,11 @@ def sparsify(model, sparsity=0.9, names=None):
                     m.bias.copy_(bias)
         return SparseLinear.from_dense(m, sparsity=sparsity)
 
-    def check(name, m):
-        if isinstance(m, (SharedLinear, SharedSparseLinear)):
-            raise TypeError(f"{_label(name)} is a {type(m).__name__}: sparsify prunes before "
-                            f"sharing, not after; apply share after sparsify "
-                            f"(share(sparsify(model)))")
-
-    return _replace(model, convert, (nn.Linear, SparseLinear, SharedLinear, SharedSparseLinear),
-                    names, check)
+    return _replace(model, convert, (nn.Linear, SparseLinear), names, {
+        (SharedLinear, SharedSparseLinear): "sparsify prunes before sharing, not after; apply "
+                                            "share after sparsify (share(sparsify(model)))",
+        HashedLinear: "its weights are hashed into a codebook, nothing is stored per weight to "
+                      "prune"})
 
 
 def share(model, n_clusters=16, names=None):
@@ -1129,8 +1251,14 @@ def share(model, n_clusters=16, names=None):
     weights shared through :func:`sparsenet.kmeans_codebook`; in place. ``share(sparsify(model))``
     is Deep Compression's prune-then-share. As in :func:`sparsify`, tied layers stay tied, a
     frozen weight or bias stays frozen (in the codebook and bias) and a layer of another dtype
-    than float32 or float64 is refused. Share after pruning: :func:`sparsify` refuses shared
-    layers (``sparsify(share(model))`` raises TypeError).
+    than float32 or float64 (TypeError) or off the CPU (ValueError) is refused. Share after
+    pruning: :func:`sparsify` refuses shared layers (``sparsify(share(model))`` raises TypeError).
+
+    Layers whose weights already share a codebook (:class:`SharedLinear`,
+    :class:`SharedSparseLinear`, :class:`HashedLinear`) are refused with TypeError, naming them,
+    rather than left as they were while `n_clusters` asks for another codebook, or clustered again
+    from their quantised values: share clusters the trained weights, once. To share the other
+    layers of a model holding such a layer, name them in `names`.
 
     Examples
     --------
@@ -1144,7 +1272,10 @@ def share(model, n_clusters=16, names=None):
             return SharedSparseLinear.from_sparse(m, n_clusters=n_clusters)
         return SharedLinear.from_dense(m, n_clusters=n_clusters)
 
-    return _replace(model, convert, (nn.Linear, SparseLinear), names)
+    return _replace(model, convert, (nn.Linear, SparseLinear), names, {
+        (SharedLinear, SharedSparseLinear): "it is shared already (share clusters the trained "
+                                            "weights once, not a codebook's values again)",
+        HashedLinear: "its weights share a codebook already, by hashing"})
 
 
 def _narrow_bytes(n_values):
