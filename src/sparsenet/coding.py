@@ -8,7 +8,6 @@ Zibulevsky and Elad (2008): Batch-OMP (:func:`sparsenet.omp`) for the codes, one
 step per atom for the dictionary.
 """
 import math
-import warnings
 
 import numpy as np
 
@@ -41,11 +40,6 @@ def _lasso_options(alpha, positive, max_iter, tol, dtype):
     max_iter = check_index(max_iter, "max_iter", low=1, high=2**31 - 1)
     tol = _DEFAULT_TOL[dtype] if tol is None else _check_real(tol, "tol")
     return alpha, positive, max_iter, tol
-
-
-def _warn_unconverged(n_unconverged, message):
-    if n_unconverged:  # at the line that called lasso / lasso_gram
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def _check_init(init, n_atoms, n_signals, dtype):
@@ -140,15 +134,16 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
     >>> sparsenet.lasso(D, np.array([3., -0.5, 1.]), alpha=1.0)
     array([2., 0., 0.])
     """
-    coef, n_unconverged, message = _lasso_quiet(D, X, alpha, positive, max_iter, tol, init)
-    _warn_unconverged(n_unconverged, message)
+    coef, unconverged = _lasso_quiet(D, X, alpha, positive, max_iter, tol, init)
+    _policy.warn_lasso_unconverged(*unconverged, stacklevel=2)
     return coef
 
 
 def _lasso_quiet(D, X, alpha, positive, max_iter, tol, init):
-    """:func:`lasso` with its arguments checked, but silent: (coef, n_unconverged, the warning's
-    text), and the caller warns or not (sparsenet.sklearn warns with scikit-learn's category). Not
-    a warnings.catch_warnings() around lasso: the filters are the process's (see omp._omp_quiet)."""
+    """:func:`lasso` with its arguments checked, but silent: (coef, unconverged), unconverged the
+    arguments (n_unconverged, n_signals, max_iter, tol) of ``_policy.warn_lasso_unconverged``,
+    and the caller warns or not (sparsenet.sklearn warns with scikit-learn's category). Not a
+    warnings.catch_warnings() around lasso: the filters are the process's (see omp._omp_quiet)."""
     D = as_array(D, "D", ndim=2)
     X = as_array(X, "X", ndim=(1, 2))
     n_features, n_atoms = D.shape
@@ -182,8 +177,7 @@ def _lasso_quiet(D, X, alpha, positive, max_iter, tol, init):
         norms = _squared_norms(X2, dtype)
         coef, n_unconverged = _run_lasso(G, npad, norms, n_atoms, n_signals, alpha, positive,
                                          max_iter, tol, start, dtype, D=D_padded, X=X2)
-    message = _policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol)
-    return (coef[:, 0] if X.ndim == 1 else coef), n_unconverged, message
+    return (coef[:, 0] if X.ndim == 1 else coef), (n_unconverged, n_signals, max_iter, tol)
 
 
 def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000, tol=None,
@@ -255,8 +249,7 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
             strides = (n_signals, 1)
         coef, n_unconverged = _run_lasso(G, n_atoms, norms, n_atoms, n_signals, alpha, positive,
                                          max_iter, tol, start, dtype, B=B, b_strides=strides)
-    _warn_unconverged(n_unconverged,
-                      _policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol))
+    _policy.warn_lasso_unconverged(n_unconverged, n_signals, max_iter, tol, stacklevel=2)
     return coef[:, 0] if DtX.ndim == 1 else coef
 
 

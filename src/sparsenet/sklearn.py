@@ -8,7 +8,6 @@ estimators follow scikit-learn's layout: samples in rows, atoms in the rows of `
 ``GridSearchCV``.
 """
 import sys
-import warnings
 from numbers import Integral, Real
 from typing import Any, Dict
 
@@ -18,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
 import sparsenet
+from sparsenet import _policy
 from sparsenet._policy import float_dtype
 from sparsenet.coding import _lasso_quiet
 from sparsenet.omp import _omp_quiet
@@ -37,15 +37,16 @@ ALGORITHMS = ("omp", "lasso_cd", "lasso", "threshold")
 _LIBRARIES = frozenset({"sparsenet", "sklearn", "joblib"})
 
 
-def _warn_at_caller(message, category):
-    """warnings.warn at the first frame outside those packages: the line that called the
-    estimator's method, or the GridSearchCV / Pipeline holding it (a fixed stacklevel points
-    inside scikit-learn's wrappers)."""
-    frame, stacklevel = sys._getframe(0), 1
+def _caller_stacklevel():
+    """The stacklevel that makes a warning issued by the function calling this one name the first
+    frame outside those packages: the line that called the estimator's method, or the
+    GridSearchCV / Pipeline holding it (a fixed stacklevel points inside scikit-learn's
+    wrappers)."""
+    frame, stacklevel = sys._getframe(1), 1
     while frame.f_back is not None and \
             frame.f_globals.get("__name__", "").partition(".")[0] in _LIBRARIES:
         frame, stacklevel = frame.f_back, stacklevel + 1
-    warnings.warn(message, category, stacklevel=stacklevel)
+    return stacklevel
 
 
 def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, positive,
@@ -76,9 +77,9 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
         alpha = 1.0 if alpha is None else alpha
         # silent, then one warning of scikit-learn's category (its users filter that one): not
         # catch_warnings, as for omp
-        code, n_unconverged, message = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
-        if n_unconverged:
-            _warn_at_caller(message, _SklearnConvergenceWarning)
+        code, unconverged = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
+        _policy.warn_lasso_unconverged(*unconverged, stacklevel=_caller_stacklevel(),
+                                       category=_SklearnConvergenceWarning)
     else:
         if not np.isfinite(D).all():  # omp and lasso check it in their own way
             raise ValueError("dictionary must be finite (it contains NaN or infinity)")
