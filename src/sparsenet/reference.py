@@ -357,11 +357,6 @@ def _omp_shaped(coef, one_signal, return_format):
     return coef[:, 0] if one_signal else coef
 
 
-def _omp_result(coef, one_signal, return_format, n_premature):
-    _policy.warn_omp_premature(n_premature, coef.shape[1], stacklevel=3)
-    return _omp_shaped(coef, one_signal, return_format)
-
-
 def _n_signals(X):
     """The signals of the one (1-D) or the columns (2-D) `X`, for the warnings' counts."""
     return 1 if np.ndim(X) == 1 else np.shape(X)[1]
@@ -430,10 +425,22 @@ def omp_counted(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", retu
 
 def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, return_format="dense",
              copy=True):
+    """Orthogonal Matching Pursuit from ``G = D.T @ D`` and ``DtX = D.T @ X``:
+    :func:`omp_gram_counted`'s codes, with one RuntimeWarning when signals stopped early."""
+    coef, n_premature = omp_gram_counted(G, DtX, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+                                         norms_squared=norms_squared, return_format=return_format,
+                                         copy=copy)
+    _policy.warn_omp_premature(n_premature, _n_signals(DtX), stacklevel=2)
+    return coef
+
+
+def omp_gram_counted(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None,
+                     return_format="dense", copy=True):
     """Orthogonal Matching Pursuit from ``G = D.T @ D`` and ``DtX = D.T @ X``, one signal at a time:
     per step the atom of largest ``|correlation|``, the coefficients by ``np.linalg.lstsq`` on
     ``G[S, S] gamma = DtX[S]``, the correlations ``DtX - G[:, S] gamma`` and the residual energy
-    ``||x||^2 - gamma . G[S, S] gamma``; stops as :func:`omp` does."""
+    ``||x||^2 - gamma . G[S, S] gamma``; stops as :func:`omp_counted` does. Returns (codes, number
+    of signals that stopped early), without a warning."""
     G, DtX = np.asarray(G), np.asarray(DtX)
     dtype = _float_dtype(G, DtX)
     G = G.astype(dtype, copy=False)
@@ -471,7 +478,7 @@ def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, retu
                     break
             elif len(support) == n_nonzero_coefs:
                 break
-    return _omp_result(coef, DtX.ndim == 1, return_format, n_premature)
+    return _omp_shaped(coef, DtX.ndim == 1, return_format), n_premature
 
 
 # --- sddmm ---
