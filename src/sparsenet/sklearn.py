@@ -70,13 +70,16 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
         if tol is None and n_nonzero_coefs is None:  # scikit-learn's default
             n_nonzero_coefs = min(max(n_features / 10, 1), n_components)
         n_nonzero_coefs = None if n_nonzero_coefs is None else int(n_nonzero_coefs)
-        # early stops silent, without catch_warnings (process-wide filters; estimators run on
-        # threads in GridSearchCV and Dask)
-        code = _omp_quiet(D, X.T, n_nonzero_coefs, tol, "auto", "dense", True)[0]
+        # counted, then sparsenet.omp's warning at the user's line (omp itself would name this
+        # one): scikit-learn's category and words, so its users' filters apply
+        code, n_premature, n_signals = _omp_quiet(D, X.T, n_nonzero_coefs, tol, "auto", "dense",
+                                                  True)
+        _policy.warn_omp_premature(n_premature, n_signals, stacklevel=_caller_stacklevel())
     elif algorithm in ("lasso_cd", "lasso"):
         alpha = 1.0 if alpha is None else alpha
-        # silent, then one warning of scikit-learn's category (its users filter that one): not
-        # catch_warnings, as for omp
+        # counted, then one warning of scikit-learn's category (its users filter that one), at
+        # the user's line; not catch_warnings around lasso (the filters are the process's, and
+        # estimators run on threads in GridSearchCV and Dask)
         code, unconverged = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
         _policy.warn_lasso_unconverged(*unconverged, stacklevel=_caller_stacklevel(),
                                        category=_SklearnConvergenceWarning)
@@ -149,12 +152,24 @@ class SparseCoder(_SparseCoding, BaseEstimator):
     split_sign : bool, default False
         Return ``[max(code, 0), -min(code, 0)]`` side by side.
     n_jobs : None
-        Accepted for compatibility; sparsenet uses its own threads (``sparsenet.set_num_threads``).
+        Accepted for compatibility; sparsenet uses its own threads (``sparsenet.set_num_threads``),
+        so whatever n_jobs, a call warns at most once, in the calling thread.
     positive_code : bool, default False
         Non-negative codes (lasso and threshold; with omp, transform raises ValueError, as
         scikit-learn's does).
     transform_max_iter : int, default 1000
         Sweeps for lasso.
+
+    Warns
+    -----
+    RuntimeWarning
+        omp: when the pursuit of some samples stopped early (linear dependence, a zero sample),
+        with scikit-learn's words followed by the count of such samples. Once per call at the line
+        that called the method, where scikit-learn's ``orthogonal_mp_gram`` warns once per sample
+        at a line of scikit-learn.
+    sklearn.exceptions.ConvergenceWarning
+        lasso: when `transform_max_iter` stopped some samples (:func:`sparsenet.lasso`'s text),
+        once per call at the line that called the method.
 
     Notes
     -----
