@@ -277,3 +277,22 @@ def test_one_warning_in_the_calling_thread_with_n_jobs(algorithm):
         coder.transform(X)
     assert [w.filename for w in record] == [__file__]
     assert f"of {X.shape[0]} signals" in str(record[0].message)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # its lasso_cd
+@pytest.mark.parametrize("algorithm", ["omp", "lasso_cd", "threshold"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_sign_dtype_as_sklearn(algorithm, dtype):
+    """scikit-learn 1.9's split_sign allocates its result without a dtype: float64 codes even from
+    float32 samples, whose codes are float32 without split_sign. sparsenet kept float32."""
+    dictionary, X = _lasso_problem()
+    params = dict(transform_algorithm=algorithm, transform_alpha=0.1, split_sign=True)
+    dictionary, X = dictionary.astype(dtype), X.astype(dtype)
+    theirs = SklearnSparseCoder(dictionary, **params).transform(X)
+    ours = SparseCoder(dictionary, **params).transform(X)
+    assert ours.dtype == theirs.dtype == np.float64
+    code = SparseCoder(dictionary, **dict(params, split_sign=False)).transform(X)
+    assert code.dtype == dtype
+    np.testing.assert_array_equal(ours, np.hstack([np.maximum(code, 0), -np.minimum(code, 0)]))
+    model = KSVD(n_components=30, max_iter=1, random_state=0, **params).fit(X)
+    assert model.transform(X).dtype == np.float64

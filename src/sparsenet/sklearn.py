@@ -94,8 +94,10 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
 
 
 def _split_sign(code):
+    """``[max(code, 0), -min(code, 0)]`` side by side, in float64 whatever the code's dtype:
+    scikit-learn 1.9 allocates it without a dtype (reported upstream, scikit-learn#34768)."""
     n_samples, n_components = code.shape
-    split = np.empty((n_samples, 2 * n_components), dtype=code.dtype)
+    split = np.empty((n_samples, 2 * n_components), dtype=np.float64)
     split[:, :n_components] = np.maximum(code, 0)
     split[:, n_components:] = -np.minimum(code, 0)
     return split
@@ -150,7 +152,7 @@ class SparseCoder(_SparseCoding, BaseEstimator):
         The L1 weight (lasso) or the threshold (threshold); default 1.0. As in scikit-learn's
         code, omp ignores it.
     split_sign : bool, default False
-        Return ``[max(code, 0), -min(code, 0)]`` side by side.
+        Return ``[max(code, 0), -min(code, 0)]`` side by side, in float64 (see Notes).
     n_jobs : None
         Accepted for compatibility; sparsenet uses its own threads (``sparsenet.set_num_threads``),
         so whatever n_jobs, a call warns at most once, in the calling thread.
@@ -176,7 +178,9 @@ class SparseCoder(_SparseCoding, BaseEstimator):
     The codes' dtype is scikit-learn's: X's (float32 or float64) for omp and lasso, the promotion
     of X's and the dictionary's for threshold (whose codes come from ``X @ dictionary.T``). With
     X and the dictionary of different dtypes scikit-learn's lasso_cd raises ValueError ("Buffer
-    dtype mismatch", scikit-learn 1.9); sparsenet codes in X's dtype, as for omp.
+    dtype mismatch", scikit-learn 1.9); sparsenet codes in X's dtype, as for omp. With
+    split_sign the codes are float64 whatever X's dtype, as scikit-learn 1.9's (it fills a float64
+    array), although the estimators' tags say they preserve float32, as scikit-learn's do.
 
     Examples
     --------
