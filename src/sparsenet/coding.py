@@ -13,8 +13,8 @@ import numpy as np
 
 from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too)
 from sparsenet import _coding, _omp, _policy, backend, reference
-from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, new_output,
-                                result_dtype)
+from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, check_real,
+                                new_output, result_dtype)
 from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_checked, _omp_quiet,
                            _default_atoms, _squared_norms)
 
@@ -24,21 +24,12 @@ from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_chec
 _DEFAULT_TOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-5}
 
 
-def _check_real(value, name, *, low=0.0, allow_inf=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not value >= low or (math.isinf(value) and not allow_inf):
-        raise ValueError(f"{name} must be a finite number >= {low}, got {value}")
-    return value
-
-
 def _lasso_options(alpha, positive, max_iter, tol, dtype):
-    alpha = _check_real(alpha, "alpha")
+    alpha = check_real(alpha, "alpha")
     positive = _check_bool(positive, "positive")
     # bounded so that the kernel's budget max_iter * n_atoms cannot overflow
     max_iter = check_index(max_iter, "max_iter", low=1, high=2**31 - 1)
-    tol = _DEFAULT_TOL[dtype] if tol is None else _check_real(tol, "tol")
+    tol = _DEFAULT_TOL[dtype] if tol is None else check_real(tol, "tol")
     return alpha, positive, max_iter, tol
 
 
@@ -356,7 +347,7 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     if n_nonzero_coefs is not None:
         n_nonzero_coefs = check_index(n_nonzero_coefs, "n_nonzero_coefs", low=1, high=n_atoms)
     if tol is not None:
-        tol = _check_real(tol, "tol")
+        tol = check_real(tol, "tol")
     _check_finite(X, "X")
     shift = _scale_shift(X, dtype)
     if shift:  # learn on X / 2**shift (exact), give the codes and errors back at X's scale
