@@ -53,8 +53,11 @@ def sklearn_denoise(noisy, n_train, max_iter, random_state=0):
                                           transform_algorithm="omp", random_state=random_state)
     learner.fit(X[:, train].T)
     D = learner.components_.T
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # flat patches stop at once
+    with warnings.catch_warnings():  # one thread here, so the process-wide filters are safe
+        # flat patches stop at once (denoise_image keeps them silent too); only that message, so
+        # NumPy's RuntimeWarnings (overflow, invalid value) still show
+        warnings.filterwarnings("ignore", "Orthogonal matching pursuit ended prematurely",
+                                RuntimeWarning)
         codes = orthogonal_mp(D, X, tol=(C * SIGMA) ** 2 * PATCH ** 2, precompute=True)
     patches = D @ codes + means
     return average_patches(patches, noisy.shape, noisy=noisy, lam=30 / (255 * SIGMA)), D

@@ -1,6 +1,7 @@
 """sparsenet.dask against the in-memory functions, on the synchronous and threaded schedulers and
 on a distributed LocalCluster of two worker processes."""
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -133,6 +134,35 @@ def test_lasso_equals_in_memory(compute, dtype):
     # from the same G and D^T X, each signal's descent is the in-memory one: bitwise
     np.testing.assert_array_equal(compute(by_gram), sparsenet.lasso_gram(
         G, DtX, 0.4, norms_squared=(X ** 2).sum(axis=0), init=np.zeros((50, N_SIGNALS))))
+
+
+@pytest.mark.parametrize("name", ["omp", "omp_gram", "lasso", "lasso_gram"])
+def test_coding_warns_once_per_block_that_needs_it(name):
+    """The documented behaviour (one warning per compute would need the blocks' counts gathered
+    by a second pass): each block with early stops or unconverged signals warns once, counting its
+    own signals; a block without any is silent. Blocks of 100, 100 and 50 signals; zero signals
+    stop omp at once, and lasso solves them in a sweep, where max_iter=2 stops the others."""
+    rng = np.random.default_rng(9)
+    D = _dictionary(rng, np.float64)
+    X = rng.standard_normal((20, 250))
+    if name.startswith("omp"):
+        X[:, :100] = X[:, 200:] = 0
+        options: dict = {"n_nonzero_coefs": 5}
+    else:
+        X[:, 100:200] = 0
+        options = {"alpha": 0.01, "max_iter": 2}
+    matrix, signals = D, X
+    if name.endswith("gram"):
+        options["norms_squared"] = (X ** 2).sum(axis=0)
+        matrix, signals = D.T @ D, D.T @ X
+    codes = getattr(sd, name)(matrix, da.from_array(signals, chunks=(-1, (100, 100, 50))),
+                              **options)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        codes.compute(scheduler="sync")
+    messages = [str(w.message) for w in record]
+    blocks = sorted(int(re.search(r" of (\d+) signals", m).group(1)) for m in messages)
+    assert blocks == [50, 100], messages
 
 
 @pytest.fixture(params=["sync", "threads", "distributed"])

@@ -57,9 +57,11 @@ def test_bad_arguments():
     # were accepted: a negative lam or data_range acted as lam = 0, C = -1 as C = 1, and C = nan
     # failed with an error about "tol"
     for name, value in (("lam", -1.0), ("data_range", -255.0), ("C", -1.0), ("C", np.nan),
-                        ("lam", np.inf), ("C", True)):
+                        ("lam", np.inf)):
         with pytest.raises(ValueError, match=f"^{name} must be a finite number"):
             denoise_image(image, 0.1, **{name: value})
+    with pytest.raises(TypeError, match="^C must be a real number, got bool"):  # as lasso's alpha
+        denoise_image(image, 0.1, C=True)
     assert denoise_image(image, 0.1, n_atoms=16, max_iter=1, lam=0).shape == image.shape
     with pytest.raises(ValueError, match="patch_size"):
         extract_patches(image, 11)

@@ -545,11 +545,17 @@ def test_csc_with_signals_of_different_lengths():
     assert counts[2] == 0 and counts[4] == 1 and csc.has_sorted_indices
 
 
-def test_warning_points_at_the_caller():
+@pytest.mark.parametrize("backend", ["native", "numpy"])
+def test_warning_points_at_the_caller(backend):
+    """On both backends, for omp and omp_gram (on the numpy backend omp_gram's warning named a
+    line of sparsenet/omp.py: the reference warned where omp_gram called it)."""
     D = dictionary(8, 10)
-    with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
-        sparsenet.omp(D, np.zeros(8), n_nonzero_coefs=1)
-    assert record[0].filename == __file__
+    with sparsenet.use_backend(backend):
+        for call in (lambda: sparsenet.omp(D, np.zeros(8), n_nonzero_coefs=1),
+                     lambda: sparsenet.omp_gram(D.T @ D, np.zeros(10), n_nonzero_coefs=1)):
+            with pytest.warns(RuntimeWarning, match=PREMATURE) as record:
+                call()
+            assert [w.filename for w in record] == [__file__]
 
 
 # --- a degenerate Cholesky pivot: one rule on both backends (sparsenet._policy) --------------------

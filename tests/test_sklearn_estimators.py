@@ -227,3 +227,72 @@ def test_mixed_dtypes_as_sklearn(algorithm, x_dtype, dictionary_dtype):
     assert model.transform(X.astype(x_dtype)).dtype == \
         SparseCoder(model.components_, transform_algorithm=algorithm,
                     transform_alpha=0.1).transform(X.astype(x_dtype)).dtype
+
+
+def _premature_problem():
+    """A dictionary with a repeated atom and samples on those atoms, plus a zero sample: omp stops
+    early (linear dependence, a squared correlation below eps) on some samples."""
+    rng = np.random.default_rng(8)
+    atoms = rng.standard_normal((3, 10))
+    atoms /= np.linalg.norm(atoms, axis=1, keepdims=True)
+    dictionary = np.vstack([atoms, atoms])
+    X = rng.standard_normal((40, 3)) @ atoms
+    X[5] = 0
+    return dictionary, X
+
+
+def test_omp_premature_stop_warns_as_sklearn_at_the_callers_line():
+    """scikit-learn's omp path warns a RuntimeWarning (its orthogonal_mp_gram's, once per signal,
+    at a line inside scikit-learn) when a pursuit stops early; the estimators were silent. Now one
+    RuntimeWarning per call, starting with scikit-learn's words, at the line that called the
+    method; transform still codes the other samples in full."""
+    dictionary, X = _premature_problem()
+    params = dict(transform_algorithm="omp", transform_n_nonzero_coefs=4)
+    with pytest.warns(RuntimeWarning) as theirs:
+        SklearnSparseCoder(dictionary, **params).transform(X)
+    sklearn_words = str(theirs[0].message)
+    coder = SparseCoder(dictionary, **params)
+    model = KSVD(n_components=6, n_nonzero_coefs=2, max_iter=1, random_state=0, **params).fit(X)
+    model.components_ = dictionary  # so that transform meets the repeated atom
+    for call in (lambda: coder.transform(X), lambda: coder.fit_transform(X),
+                 lambda: model.transform(X)):
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            call()
+        assert [(w.category, w.filename) for w in record] == [(RuntimeWarning, __file__)]
+        assert str(record[0].message).startswith(sklearn_words)
+
+
+@pytest.mark.parametrize("algorithm", ["omp", "lasso_cd"])
+def test_one_warning_in_the_calling_thread_with_n_jobs(algorithm):
+    """n_jobs=2 (accepted, as scikit-learn's; sparsenet codes on its own native threads, set here
+    to 2): one warning per call, for all the samples, at the line that called transform, not one
+    per worker nor at a worker's frame."""
+    dictionary, X = _premature_problem() if algorithm == "omp" else _lasso_problem()
+    X = np.tile(X, (50, 1))  # enough samples for both native threads
+    coder = SparseCoder(dictionary, transform_algorithm=algorithm, transform_n_nonzero_coefs=4,
+                        transform_alpha=0.01, transform_max_iter=1, n_jobs=2)
+    with sparsenet.use_num_threads(2), warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        coder.transform(X)
+    assert [w.filename for w in record] == [__file__]
+    assert f"of {X.shape[0]} signals" in str(record[0].message)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # its lasso_cd
+@pytest.mark.parametrize("algorithm", ["omp", "lasso_cd", "threshold"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_split_sign_dtype_as_sklearn(algorithm, dtype):
+    """scikit-learn 1.9's split_sign allocates its result without a dtype: float64 codes even from
+    float32 samples, whose codes are float32 without split_sign. sparsenet kept float32."""
+    dictionary, X = _lasso_problem()
+    params = dict(transform_algorithm=algorithm, transform_alpha=0.1, split_sign=True)
+    dictionary, X = dictionary.astype(dtype), X.astype(dtype)
+    theirs = SklearnSparseCoder(dictionary, **params).transform(X)
+    ours = SparseCoder(dictionary, **params).transform(X)
+    assert ours.dtype == theirs.dtype == np.float64
+    code = SparseCoder(dictionary, **dict(params, split_sign=False)).transform(X)
+    assert code.dtype == dtype
+    np.testing.assert_array_equal(ours, np.hstack([np.maximum(code, 0), -np.minimum(code, 0)]))
+    model = KSVD(n_components=30, max_iter=1, random_state=0, **params).fit(X)
+    assert model.transform(X).dtype == np.float64

@@ -8,7 +8,7 @@ hash of HashedWeights, the text of a warning) are written once.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Union
+from typing import Any, Optional, Type, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -116,12 +116,28 @@ class ConvergenceWarning(UserWarning):
     it). Here, in the policy leaf, so that the reference and the native solvers warn alike."""
 
 
-def lasso_unconverged(n_unconverged: int, n_signals: int, max_iter: int, tol: float) -> str:
-    """The text of the one ConvergenceWarning of a lasso call in which `n_unconverged` signals used
-    up `max_iter`."""
-    return (f"lasso: {n_unconverged} of {n_signals} signals did not converge in "
-            f"max_iter={max_iter} sweeps (duality gap above tol={tol:g} times ||x||^2); their "
-            f"coefficients are the last iterate. Increase max_iter or tol.")
+def warn_lasso_unconverged(n_unconverged: int, n_signals: int, max_iter: int, tol: float,
+                           stacklevel: int, category: Type[Warning] = ConvergenceWarning) -> None:
+    """The one warning of a lasso call in which `n_unconverged` signals used up `max_iter`; none
+    when that is 0 (and then no text is formatted: converged calls are the common case).
+
+    Parameters
+    ----------
+    n_unconverged, n_signals : int
+        Signals the solver stopped at `max_iter`, of all those of the call.
+    max_iter : int
+    tol : float
+        The call's budget and tolerance, named in the text.
+    stacklevel : int
+        Counted from the caller of this function (1: the line calling it).
+    category : type, default ConvergenceWarning
+        sparsenet.sklearn passes scikit-learn's ``ConvergenceWarning``, which its users filter.
+    """
+    if n_unconverged:
+        warnings.warn(f"lasso: {n_unconverged} of {n_signals} signals did not converge in "
+                      f"max_iter={max_iter} sweeps (duality gap above tol={tol:g} times "
+                      f"||x||^2); their coefficients are the last iterate. Increase max_iter or "
+                      f"tol.", category, stacklevel=stacklevel + 1)
 
 
 def ksvd_badly_represented(energies: Any, norms_squared: Any, dtype: DTypeLike) -> Any:

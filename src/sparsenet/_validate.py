@@ -1,8 +1,8 @@
 """The argument checks and normalisation that several API modules share.
 
 Validation happens in the Python API layer, before any kernel reads user memory: the generic checks
-(arrays and their dtypes, product operands, ``out=``, integer and bool arguments) are here; the
-checks that belong to one family stay beside its API, in ``csr.py`` (the CSR structure: shape,
+(arrays and their dtypes, product operands, ``out=``, integer, real and bool arguments) are here;
+the checks that belong to one family stay beside its API, in ``csr.py`` (the CSR structure: shape,
 indptr, indices), ``shared.py`` (codebooks, codes), ``threshold.py`` (thresholds, formats, dense
 ``out=``) and ``omp.py`` (stop rules, finiteness). Messages name the argument, the expected and the
 actual value. TypeError for types and dtypes, ValueError for shapes and values.
@@ -330,6 +330,18 @@ def check_index(value: Any, name: str, *, low: int = 0, high: Optional[int] = No
     if value < low or (high is not None and value > high):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_real(value: Any, name: str, *, low: float = 0.0, strict: bool = False) -> float:
+    """A finite real number >= low (> low with `strict`), as a float: TypeError unless an int or
+    a float (Python's or NumPy's; not a bool), ValueError for NaN, infinities and values below."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (value > low if strict else value >= low) or math.isinf(value):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, "
+                         f"got {value!r}")
     return value
 
 

@@ -8,14 +8,13 @@ Zibulevsky and Elad (2008): Batch-OMP (:func:`sparsenet.omp`) for the codes, one
 step per atom for the dictionary.
 """
 import math
-import warnings
 
 import numpy as np
 
 from sparsenet._policy import ConvergenceWarning  # noqa: F401  (public here too)
 from sparsenet import _coding, _omp, _policy, backend, reference
-from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, new_output,
-                                result_dtype)
+from sparsenet._validate import (as_aligned, as_array, as_c_array, check_index, check_real,
+                                new_output, result_dtype)
 from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_checked, _omp_quiet,
                            _default_atoms, _squared_norms)
 
@@ -25,27 +24,13 @@ from sparsenet.omp import (_check_bool, _check_finite, _check_stop, _omp_on_chec
 _DEFAULT_TOL = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-5}
 
 
-def _check_real(value, name, *, low=0.0, allow_inf=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not value >= low or (math.isinf(value) and not allow_inf):
-        raise ValueError(f"{name} must be a finite number >= {low}, got {value}")
-    return value
-
-
 def _lasso_options(alpha, positive, max_iter, tol, dtype):
-    alpha = _check_real(alpha, "alpha")
+    alpha = check_real(alpha, "alpha")
     positive = _check_bool(positive, "positive")
     # bounded so that the kernel's budget max_iter * n_atoms cannot overflow
     max_iter = check_index(max_iter, "max_iter", low=1, high=2**31 - 1)
-    tol = _DEFAULT_TOL[dtype] if tol is None else _check_real(tol, "tol")
+    tol = _DEFAULT_TOL[dtype] if tol is None else check_real(tol, "tol")
     return alpha, positive, max_iter, tol
-
-
-def _warn_unconverged(n_unconverged, message):
-    if n_unconverged:  # at the line that called lasso / lasso_gram
-        warnings.warn(message, ConvergenceWarning, stacklevel=3)
 
 
 def _check_init(init, n_atoms, n_signals, dtype):
@@ -140,15 +125,16 @@ def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=None, init=None):
     >>> sparsenet.lasso(D, np.array([3., -0.5, 1.]), alpha=1.0)
     array([2., 0., 0.])
     """
-    coef, n_unconverged, message = _lasso_quiet(D, X, alpha, positive, max_iter, tol, init)
-    _warn_unconverged(n_unconverged, message)
+    coef, unconverged = _lasso_quiet(D, X, alpha, positive, max_iter, tol, init)
+    _policy.warn_lasso_unconverged(*unconverged, stacklevel=2)
     return coef
 
 
 def _lasso_quiet(D, X, alpha, positive, max_iter, tol, init):
-    """:func:`lasso` with its arguments checked, but silent: (coef, n_unconverged, the warning's
-    text), and the caller warns or not (sparsenet.sklearn warns with scikit-learn's category). Not
-    a warnings.catch_warnings() around lasso: the filters are the process's (see omp._omp_quiet)."""
+    """:func:`lasso` with its arguments checked, but silent: (coef, unconverged), unconverged the
+    arguments (n_unconverged, n_signals, max_iter, tol) of ``_policy.warn_lasso_unconverged``,
+    and the caller warns or not (sparsenet.sklearn warns with scikit-learn's category). Not a
+    warnings.catch_warnings() around lasso: the filters are the process's (see omp._omp_quiet)."""
     D = as_array(D, "D", ndim=2)
     X = as_array(X, "X", ndim=(1, 2))
     n_features, n_atoms = D.shape
@@ -182,8 +168,7 @@ def _lasso_quiet(D, X, alpha, positive, max_iter, tol, init):
         norms = _squared_norms(X2, dtype)
         coef, n_unconverged = _run_lasso(G, npad, norms, n_atoms, n_signals, alpha, positive,
                                          max_iter, tol, start, dtype, D=D_padded, X=X2)
-    message = _policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol)
-    return (coef[:, 0] if X.ndim == 1 else coef), n_unconverged, message
+    return (coef[:, 0] if X.ndim == 1 else coef), (n_unconverged, n_signals, max_iter, tol)
 
 
 def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000, tol=None,
@@ -255,8 +240,7 @@ def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=10
             strides = (n_signals, 1)
         coef, n_unconverged = _run_lasso(G, n_atoms, norms, n_atoms, n_signals, alpha, positive,
                                          max_iter, tol, start, dtype, B=B, b_strides=strides)
-    _warn_unconverged(n_unconverged,
-                      _policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol))
+    _policy.warn_lasso_unconverged(n_unconverged, n_signals, max_iter, tol, stacklevel=2)
     return coef[:, 0] if DtX.ndim == 1 else coef
 
 
@@ -363,7 +347,7 @@ def _ksvd(X, n_atoms, n_nonzero_coefs, tol, *, max_iter, init, random_state, ret
     if n_nonzero_coefs is not None:
         n_nonzero_coefs = check_index(n_nonzero_coefs, "n_nonzero_coefs", low=1, high=n_atoms)
     if tol is not None:
-        tol = _check_real(tol, "tol")
+        tol = check_real(tol, "tol")
     _check_finite(X, "X")
     shift = _scale_shift(X, dtype)
     if shift:  # learn on X / 2**shift (exact), give the codes and errors back at X's scale

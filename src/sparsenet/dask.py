@@ -30,6 +30,15 @@ processes with ``OMP_NUM_THREADS=1`` (``distributed.nanny.pre-spawn-environ``), 
 task on a cluster runs on one thread and the cluster's parallelism is its workers' threads. The
 share is set per task with :func:`sparsenet.use_num_threads` (the calling thread's own count), not
 process-wide, because tasks of one process run at the same time. Results never depend on it.
+
+Warnings. The coding functions warn as the in-memory ones do, once per call, and each block is
+one call: a computation warns once per block that has signals stopping early (omp, omp_gram:
+``RuntimeWarning``) or not converging (lasso, lasso_gram: :class:`sparsenet.ConvergenceWarning`),
+counting that block's signals, in the thread or worker process that ran the block (on a
+``distributed`` cluster, not in the client's process). One warning per ``compute``
+would need the blocks' counts on the client, but a lazy array's blocks hold only codes: the
+client sees whatever is computed from them (a sum, a persisted array, a slice), so the counts
+would take a second pass, or a result other than an array.
 """
 from __future__ import annotations
 
@@ -192,8 +201,13 @@ def omp(D: Any, X: Any, *, n_nonzero_coefs: Optional[int] = None, tol: Optional[
     Returns
     -------
     dask.array.Array, shape (n_atoms, n_signals)
-        Chunked like X's columns, one chunk of atoms. The premature-stop warning of
-        :func:`sparsenet.omp` is raised by each block that has such signals, where the block runs.
+        Chunked like X's columns, one chunk of atoms.
+
+    Warns
+    -----
+    RuntimeWarning
+        :func:`sparsenet.omp`'s, once per block with signals that stopped early, where the block
+        runs (see the module's Warnings).
 
     Examples
     --------
@@ -223,7 +237,8 @@ def omp_gram(G: Any, DtX: Any, *, n_nonzero_coefs: Optional[int] = None,
     """:func:`sparsenet.omp_gram` of the columns of a Dask array ``DtX``, block by block.
 
     `G` (in memory or a Dask array) is one key of the graph; `norms_squared`, one per signal, may
-    be a Dask array and is chunked like DtX's columns. Other arguments as in :func:`omp`.
+    be a Dask array and is chunked like DtX's columns. Other arguments and the warning as in
+    :func:`omp`.
 
     Examples
     --------
@@ -248,6 +263,12 @@ def lasso(D: Any, X: Any, alpha: float, *, positive: bool = False, max_iter: int
     `D` is one key of the graph; `init` (n_atoms, n_signals), when given, is chunked like X's
     columns. The codes equal the in-memory call's: each signal is solved on its own.
 
+    Warns
+    -----
+    sparsenet.ConvergenceWarning
+        :func:`sparsenet.lasso`'s, once per block with signals that `max_iter` stopped, where the
+        block runs (see the module's Warnings).
+
     Examples
     --------
     >>> import numpy as np, dask.array as da, sparsenet, sparsenet.dask
@@ -266,7 +287,8 @@ def lasso_gram(G: Any, DtX: Any, alpha: float, *, norms_squared: Any = None,
                positive: bool = False, max_iter: int = 1000, tol: Optional[float] = None,
                init: Any = None) -> da.Array:
     """:func:`sparsenet.lasso_gram` of the columns of a Dask array ``DtX``, block by block; `G` is
-    one key of the graph, `norms_squared` and `init` are chunked like DtX's columns.
+    one key of the graph, `norms_squared` and `init` are chunked like DtX's columns. The warning
+    as in :func:`lasso`.
 
     Examples
     --------

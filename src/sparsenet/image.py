@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from sparsenet._validate import as_array, check_index
+from sparsenet._validate import as_array, check_index, check_real
 
 
 def extract_patches(image, patch_size):
@@ -91,14 +91,6 @@ def overcomplete_dct(patch_size, n_atoms):
     return D / np.linalg.norm(D, axis=0)
 
 
-def _check_positive(value, name, or_zero=False):
-    """A clear ValueError unless `value` is a finite real number > 0 (>= 0 with `or_zero`)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not (value >= 0 if or_zero else value > 0) or math.isinf(value):
-        raise ValueError(f"{name} must be a finite number {'>=' if or_zero else '>'} 0, "
-                         f"got {value!r}")
-
-
 def denoise_image(noisy, sigma, *, patch_size=8, n_atoms=256, n_train=40000, max_iter=10,
                   C=1.15, lam=None, data_range=1.0, random_state=0, return_dictionary=False):
     """Removes white Gaussian noise of standard deviation `sigma` from a grayscale image by K-SVD
@@ -146,11 +138,11 @@ def denoise_image(noisy, sigma, *, patch_size=8, n_atoms=256, n_train=40000, max
     import sparsenet
 
     noisy = as_array(noisy, "noisy", ndim=2)
-    _check_positive(sigma, "sigma")
-    _check_positive(C, "C")
-    _check_positive(data_range, "data_range")
+    check_real(sigma, "sigma", strict=True)
+    check_real(C, "C", strict=True)
+    check_real(data_range, "data_range", strict=True)
     if lam is not None:
-        _check_positive(lam, "lam", or_zero=True)
+        check_real(lam, "lam")
     n_train = check_index(n_train, "n_train", low=1)
     X = extract_patches(noisy.astype(np.float64), patch_size)
     means = X.mean(axis=0)

@@ -415,13 +415,15 @@ def omp_gram(G: ArrayLike, DtX: ArrayLike, *, n_nonzero_coefs: Optional[int] = N
         max_atoms = n_atoms
     if n_atoms > _INT32_MAX:
         raise ValueError(f"G's dimensions must be below 2**31 (int32 atom indices), got {G.shape}")
-    if backend.use_numpy():
-        return reference.omp_gram(G, DtX, n_nonzero_coefs=max_atoms if tol is None else None,
-                                  tol=tol, norms_squared=norms_squared,
-                                  return_format=return_format, copy=copy)
-    G_padded = _padded_rows(G, n_atoms, dtype)
-    DtX2 = as_aligned(DtX2.astype(dtype, copy=False))
-    coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
-                                G=G_padded, DtX=DtX2, norms=norms)
+    if backend.use_numpy():  # counted, so that the warning names omp_gram's caller
+        coef, n_premature = reference.omp_gram_counted(
+            G, DtX, n_nonzero_coefs=max_atoms if tol is None else None, tol=tol,
+            norms_squared=norms_squared, return_format=return_format, copy=copy)
+    else:
+        G_padded = _padded_rows(G, n_atoms, dtype)
+        DtX2 = as_aligned(DtX2.astype(dtype, copy=False))
+        coef, n_premature = _native(0, n_atoms, n_signals, max_atoms, tol, dtype, return_format,
+                                    G=G_padded, DtX=DtX2, norms=norms)
+        coef = _shape_result(coef, one_signal, return_format)
     _warn(n_premature, n_signals)
-    return _shape_result(coef, one_signal, return_format)
+    return coef

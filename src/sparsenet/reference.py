@@ -357,9 +357,9 @@ def _omp_shaped(coef, one_signal, return_format):
     return coef[:, 0] if one_signal else coef
 
 
-def _omp_result(coef, one_signal, return_format, n_premature):
-    _policy.warn_omp_premature(n_premature, coef.shape[1], stacklevel=3)
-    return _omp_shaped(coef, one_signal, return_format)
+def _n_signals(X):
+    """The signals of the one (1-D) or the columns (2-D) `X`, for the warnings' counts."""
+    return 1 if np.ndim(X) == 1 else np.shape(X)[1]
 
 
 def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_format="dense",
@@ -368,8 +368,7 @@ def omp(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", return_forma
     signals stopped early."""
     coef, n_premature = omp_counted(D, X, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
                                     precompute=precompute, return_format=return_format, copy=copy)
-    n_signals = 1 if np.ndim(X) == 1 else np.shape(X)[1]
-    _policy.warn_omp_premature(n_premature, n_signals, stacklevel=2)
+    _policy.warn_omp_premature(n_premature, _n_signals(X), stacklevel=2)
     return coef
 
 
@@ -426,10 +425,22 @@ def omp_counted(D, X, *, n_nonzero_coefs=None, tol=None, precompute="auto", retu
 
 def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, return_format="dense",
              copy=True):
+    """Orthogonal Matching Pursuit from ``G = D.T @ D`` and ``DtX = D.T @ X``:
+    :func:`omp_gram_counted`'s codes, with one RuntimeWarning when signals stopped early."""
+    coef, n_premature = omp_gram_counted(G, DtX, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
+                                         norms_squared=norms_squared, return_format=return_format,
+                                         copy=copy)
+    _policy.warn_omp_premature(n_premature, _n_signals(DtX), stacklevel=2)
+    return coef
+
+
+def omp_gram_counted(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None,
+                     return_format="dense", copy=True):
     """Orthogonal Matching Pursuit from ``G = D.T @ D`` and ``DtX = D.T @ X``, one signal at a time:
     per step the atom of largest ``|correlation|``, the coefficients by ``np.linalg.lstsq`` on
     ``G[S, S] gamma = DtX[S]``, the correlations ``DtX - G[:, S] gamma`` and the residual energy
-    ``||x||^2 - gamma . G[S, S] gamma``; stops as :func:`omp` does."""
+    ``||x||^2 - gamma . G[S, S] gamma``; stops as :func:`omp_counted` does. Returns (codes, number
+    of signals that stopped early), without a warning."""
     G, DtX = np.asarray(G), np.asarray(DtX)
     dtype = _float_dtype(G, DtX)
     G = G.astype(dtype, copy=False)
@@ -467,7 +478,7 @@ def omp_gram(G, DtX, *, n_nonzero_coefs=None, tol=None, norms_squared=None, retu
                     break
             elif len(support) == n_nonzero_coefs:
                 break
-    return _omp_result(coef, DtX.ndim == 1, return_format, n_premature)
+    return _omp_shaped(coef, DtX.ndim == 1, return_format), n_premature
 
 
 # --- sddmm ---
@@ -491,24 +502,15 @@ def sddmm(pattern, A, B, *, out=None):
 
 # --- sparse coding beyond OMP: lasso, K-SVD (self-contained) ---
 
-def _warn_lasso(coef, n_unconverged, max_iter, tol):
-    """coef, after the one ConvergenceWarning of a lasso call in which signals did not converge."""
-    if n_unconverged:
-        import warnings
-
-        n_signals = 1 if coef.ndim == 1 else coef.shape[1]
-        warnings.warn(_policy.lasso_unconverged(n_unconverged, n_signals, max_iter, tol),
-                      _policy.ConvergenceWarning, stacklevel=3)
-    return coef
-
-
 def lasso_gram(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000, tol=1e-8,
                init=None):
     """:func:`lasso_gram_counted`'s codes, with one ConvergenceWarning (sparsenet._policy) when
     some signals did not converge by `max_iter` sweeps."""
-    return _warn_lasso(*lasso_gram_counted(G, DtX, alpha, norms_squared=norms_squared,
-                                           positive=positive, max_iter=max_iter, tol=tol,
-                                           init=init), max_iter, tol)
+    coef, n_unconverged = lasso_gram_counted(G, DtX, alpha, norms_squared=norms_squared,
+                                             positive=positive, max_iter=max_iter, tol=tol,
+                                             init=init)
+    _policy.warn_lasso_unconverged(n_unconverged, _n_signals(DtX), max_iter, tol, stacklevel=2)
+    return coef
 
 
 def lasso_gram_counted(G, DtX, alpha, *, norms_squared=None, positive=False, max_iter=1000,
@@ -566,8 +568,10 @@ def lasso_gram_counted(G, DtX, alpha, *, norms_squared=None, positive=False, max
 
 def lasso(D, X, alpha, *, positive=False, max_iter=1000, tol=1e-8, init=None):
     """:func:`lasso_counted`'s codes, with one ConvergenceWarning as :func:`lasso_gram`."""
-    return _warn_lasso(*lasso_counted(D, X, alpha, positive=positive, max_iter=max_iter, tol=tol,
-                                      init=init), max_iter, tol)
+    coef, n_unconverged = lasso_counted(D, X, alpha, positive=positive, max_iter=max_iter, tol=tol,
+                                        init=init)
+    _policy.warn_lasso_unconverged(n_unconverged, _n_signals(X), max_iter, tol, stacklevel=2)
+    return coef
 
 
 def lasso_counted(D, X, alpha, *, positive=False, max_iter=1000, tol=1e-8, init=None):

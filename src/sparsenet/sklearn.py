@@ -8,7 +8,6 @@ estimators follow scikit-learn's layout: samples in rows, atoms in the rows of `
 ``GridSearchCV``.
 """
 import sys
-import warnings
 from numbers import Integral, Real
 from typing import Any, Dict
 
@@ -18,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
 import sparsenet
+from sparsenet import _policy
 from sparsenet._policy import float_dtype
 from sparsenet.coding import _lasso_quiet
 from sparsenet.omp import _omp_quiet
@@ -37,15 +37,16 @@ ALGORITHMS = ("omp", "lasso_cd", "lasso", "threshold")
 _LIBRARIES = frozenset({"sparsenet", "sklearn", "joblib"})
 
 
-def _warn_at_caller(message, category):
-    """warnings.warn at the first frame outside those packages: the line that called the
-    estimator's method, or the GridSearchCV / Pipeline holding it (a fixed stacklevel points
-    inside scikit-learn's wrappers)."""
-    frame, stacklevel = sys._getframe(0), 1
+def _caller_stacklevel():
+    """The stacklevel that makes a warning issued by the function calling this one name the first
+    frame outside those packages: the line that called the estimator's method, or the
+    GridSearchCV / Pipeline holding it (a fixed stacklevel points inside scikit-learn's
+    wrappers)."""
+    frame, stacklevel = sys._getframe(1), 1
     while frame.f_back is not None and \
             frame.f_globals.get("__name__", "").partition(".")[0] in _LIBRARIES:
         frame, stacklevel = frame.f_back, stacklevel + 1
-    warnings.warn(message, category, stacklevel=stacklevel)
+    return stacklevel
 
 
 def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, positive,
@@ -69,16 +70,19 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
         if tol is None and n_nonzero_coefs is None:  # scikit-learn's default
             n_nonzero_coefs = min(max(n_features / 10, 1), n_components)
         n_nonzero_coefs = None if n_nonzero_coefs is None else int(n_nonzero_coefs)
-        # early stops silent, without catch_warnings (process-wide filters; estimators run on
-        # threads in GridSearchCV and Dask)
-        code = _omp_quiet(D, X.T, n_nonzero_coefs, tol, "auto", "dense", True)[0]
+        # counted, then sparsenet.omp's warning at the user's line (omp itself would name this
+        # one): scikit-learn's category and words, so its users' filters apply
+        code, n_premature, n_signals = _omp_quiet(D, X.T, n_nonzero_coefs, tol, "auto", "dense",
+                                                  True)
+        _policy.warn_omp_premature(n_premature, n_signals, stacklevel=_caller_stacklevel())
     elif algorithm in ("lasso_cd", "lasso"):
         alpha = 1.0 if alpha is None else alpha
-        # silent, then one warning of scikit-learn's category (its users filter that one): not
-        # catch_warnings, as for omp
-        code, n_unconverged, message = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
-        if n_unconverged:
-            _warn_at_caller(message, _SklearnConvergenceWarning)
+        # counted, then one warning of scikit-learn's category (its users filter that one), at
+        # the user's line; not catch_warnings around lasso (the filters are the process's, and
+        # estimators run on threads in GridSearchCV and Dask)
+        code, unconverged = _lasso_quiet(D, X.T, alpha, positive, max_iter, None, None)
+        _policy.warn_lasso_unconverged(*unconverged, stacklevel=_caller_stacklevel(),
+                                       category=_SklearnConvergenceWarning)
     else:
         if not np.isfinite(D).all():  # omp and lasso check it in their own way
             raise ValueError("dictionary must be finite (it contains NaN or infinity)")
@@ -90,8 +94,10 @@ def _sparse_encode(X, dictionary, algorithm, n_nonzero_coefs, alpha, max_iter, p
 
 
 def _split_sign(code):
+    """``[max(code, 0), -min(code, 0)]`` side by side, in float64 whatever the code's dtype:
+    scikit-learn 1.9 allocates it without a dtype (reported upstream, scikit-learn#34768)."""
     n_samples, n_components = code.shape
-    split = np.empty((n_samples, 2 * n_components), dtype=code.dtype)
+    split = np.empty((n_samples, 2 * n_components), dtype=np.float64)
     split[:, :n_components] = np.maximum(code, 0)
     split[:, n_components:] = -np.minimum(code, 0)
     return split
@@ -146,21 +152,35 @@ class SparseCoder(_SparseCoding, BaseEstimator):
         The L1 weight (lasso) or the threshold (threshold); default 1.0. As in scikit-learn's
         code, omp ignores it.
     split_sign : bool, default False
-        Return ``[max(code, 0), -min(code, 0)]`` side by side.
+        Return ``[max(code, 0), -min(code, 0)]`` side by side, in float64 (see Notes).
     n_jobs : None
-        Accepted for compatibility; sparsenet uses its own threads (``sparsenet.set_num_threads``).
+        Accepted for compatibility; sparsenet uses its own threads (``sparsenet.set_num_threads``),
+        so whatever n_jobs, a call warns at most once, in the calling thread.
     positive_code : bool, default False
         Non-negative codes (lasso and threshold; with omp, transform raises ValueError, as
         scikit-learn's does).
     transform_max_iter : int, default 1000
         Sweeps for lasso.
 
+    Warns
+    -----
+    RuntimeWarning
+        omp: when the pursuit of some samples stopped early (linear dependence, a zero sample),
+        with scikit-learn's words followed by the count of such samples. Once per call at the line
+        that called the method, where scikit-learn's ``orthogonal_mp_gram`` warns once per sample
+        at a line of scikit-learn.
+    sklearn.exceptions.ConvergenceWarning
+        lasso: when `transform_max_iter` stopped some samples (:func:`sparsenet.lasso`'s text),
+        once per call at the line that called the method.
+
     Notes
     -----
     The codes' dtype is scikit-learn's: X's (float32 or float64) for omp and lasso, the promotion
     of X's and the dictionary's for threshold (whose codes come from ``X @ dictionary.T``). With
     X and the dictionary of different dtypes scikit-learn's lasso_cd raises ValueError ("Buffer
-    dtype mismatch", scikit-learn 1.9); sparsenet codes in X's dtype, as for omp.
+    dtype mismatch", scikit-learn 1.9); sparsenet codes in X's dtype, as for omp. With
+    split_sign the codes are float64 whatever X's dtype, as scikit-learn 1.9's (it fills a float64
+    array), although the estimators' tags say they preserve float32, as scikit-learn's do.
 
     Examples
     --------
