@@ -461,7 +461,9 @@ static sn_size K(lasso_signal)(sn_size n, const REAL *G, sn_size ld, const REAL 
                 A[p] = merged[p];
             k = m;
         }
-        if (entered == 0 && settled) { /* 2. optimal up to tol_inner */
+        /* 2. optimal up to tol_inner; or nothing to sweep: no coefficient and no violator (a
+         * zero signal: a budget of one sweep must not call it unconverged) */
+        if (entered == 0 && (settled || k == 0)) {
             if (!has_norm) {
                 *converged = 1;
                 break;

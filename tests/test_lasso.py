@@ -190,6 +190,25 @@ def test_max_iter_warns():
 
 
 @pytest.mark.parametrize("backend", ["native", "numpy"])
+@pytest.mark.parametrize("gram", [False, True])
+def test_signals_already_optimal_at_zero_converge_in_one_sweep(backend, gram):
+    """A zero signal, and one whose correlations all lie within alpha, are optimal at 0: with a
+    budget of one sweep they are not reported unconverged (scikit-learn does not warn either)."""
+    D, X = problem(seed=3)
+    X[:, 0] = 0
+    X[:, 1] *= 1e-3  # |D^T x| well under alpha
+    X = X[:, :2]
+    with sparsenet.use_backend(backend), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if gram:
+            A = sparsenet.lasso_gram(D.T @ D, D.T @ X, 0.5, norms_squared=(X * X).sum(axis=0),
+                                     max_iter=1)
+        else:
+            A = sparsenet.lasso(D, X, 0.5, max_iter=1)
+    np.testing.assert_array_equal(A, 0)
+
+
+@pytest.mark.parametrize("backend", ["native", "numpy"])
 def test_convergence_warning_points_at_the_callers_line(backend):
     """One warning per call, naming the line that called lasso / lasso_gram (here, this file), not
     sparsenet's code; the same words from both backends."""
