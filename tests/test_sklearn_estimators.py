@@ -296,3 +296,16 @@ def test_split_sign_dtype_as_sklearn(algorithm, dtype):
     np.testing.assert_array_equal(ours, np.hstack([np.maximum(code, 0), -np.minimum(code, 0)]))
     model = KSVD(n_components=30, max_iter=1, random_state=0, **params).fit(X)
     assert model.transform(X).dtype == np.float64
+
+
+@pytest.mark.parametrize("split_sign", [False, True])
+def test_feature_names_count_the_output_columns(split_sign):
+    """get_feature_names_out names every column transform returns (2 * n_components with
+    split_sign, where scikit-learn 1.9 names n_components: scikit-learn#34768), so that
+    set_output(transform="pandas") can name them."""
+    dictionary, X = _lasso_problem()
+    models = [SparseCoder(dictionary, transform_algorithm="threshold", split_sign=split_sign),
+              KSVD(n_components=30, max_iter=1, random_state=0, split_sign=split_sign).fit(X)]
+    for model in models:
+        names = model.get_feature_names_out()
+        assert len(names) == model.transform(X).shape[1] == 30 * (2 if split_sign else 1)

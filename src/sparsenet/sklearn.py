@@ -114,9 +114,15 @@ class _SparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
                               self.transform_max_iter, self.positive_code, tol)
         return _split_sign(code) if self.split_sign else code
 
+    def _code_columns(self, n_components):
+        """The columns of transform's output: twice the atoms with split_sign. (scikit-learn 1.9
+        gives n_components, so its get_feature_names_out and set_output(transform="pandas") fail
+        with split_sign: scikit-learn#34768.)"""
+        return n_components * (2 if self.split_sign else 1)
+
     def _inverse_transform(self, code, dictionary):
         code = check_array(code)
-        expected = dictionary.shape[0] * (2 if self.split_sign else 1)
+        expected = self._code_columns(dictionary.shape[0])
         if code.shape[1] != expected:
             raise ValueError(f"the code must have {expected} columns (n_components"
                              f"{' * 2 with split_sign' if self.split_sign else ''}), got "
@@ -235,7 +241,7 @@ class SparseCoder(_SparseCoding, BaseEstimator):
 
     @property
     def _n_features_out(self):
-        return np.asarray(self.dictionary).shape[0]
+        return self._code_columns(np.asarray(self.dictionary).shape[0])
 
 
 class KSVD(_SparseCoding, BaseEstimator):
@@ -361,4 +367,4 @@ class KSVD(_SparseCoding, BaseEstimator):
 
     @property
     def _n_features_out(self):
-        return self.components_.shape[0]
+        return self._code_columns(self.components_.shape[0])
