@@ -186,7 +186,9 @@ class SparseCoder(_SparseCoding, BaseEstimator):
     X and the dictionary of different dtypes scikit-learn's lasso_cd raises ValueError ("Buffer
     dtype mismatch", scikit-learn 1.9); sparsenet codes in X's dtype, as for omp. With
     split_sign the codes are float64 whatever X's dtype, as scikit-learn 1.9's (it fills a float64
-    array), although the estimators' tags say they preserve float32, as scikit-learn's do.
+    array), although the estimators' tags say they preserve float32, as scikit-learn's do; and
+    ``get_feature_names_out`` names all ``2 * n_components`` columns, where scikit-learn 1.9 names
+    n_components (scikit-learn#34768).
 
     Examples
     --------
