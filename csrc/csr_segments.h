@@ -286,10 +286,6 @@ static inline __attribute__((always_inline)) void K(store_masked)(REAL *p, unsig
     else
         _mm512_mask_storeu_pd((double *)p, (__mmask8)mask, (__m512d)v);
 }
-#define TILE_LOAD(p, j) \
-    ((masked_last && (j) == nv - 1) ? K(load_masked)((const REAL *)((p) + (j)), lanes) : (p)[j])
-#else
-#define TILE_LOAD(p, j) ((p)[j])
 #endif
 
 /* yi[c + j*VLEN : c + (j+1)*VLEN] (+)= sum_p CSR_VALUE(data, p) * X[indices[p], same columns] for
@@ -309,6 +305,12 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     const unsigned lanes)
 {
     enum { MAX_WAYS = 4, MAX_NV = 12, LINE_VECS = SN_VBYTES >= 64 ? 1 : 64 / SN_VBYTES };
+#if SN_VBYTES == 64 /* vector j of the REALs at p (p[j] as vectors), masked when the last */
+#define TILE_LOAD(p, j) \
+    ((masked_last && (j) == nv - 1) ? K(load_masked)((const REAL *)((p) + (j)), lanes) : (p)[j])
+#else
+#define TILE_LOAD(p, j) ((p)[j])
+#endif
     const int ways = nv == 1 ? 4 : nv < 5 ? 2 : 1;
     VEC part[MAX_WAYS][MAX_NV];
     for (int w = 0; w < ways; ++w)
@@ -512,12 +514,15 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const IND
 #define ROWS(width, ldx) \
     K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width, ldx), \
                      ldx, width, X, Y, accumulate)
-    switch (!fixed_widths ? 0 : ldx == k ? k : -ldx) {
+    if (fixed_widths && ldx == 64 && k < 64) { /* padded rows (with_padded_rows): 49 in 64 */
+        ROWS(k, 64);
+        return;
+    }
+    switch (fixed_widths && ldx == k ? k : 0) {
     case 16: ROWS(16, 16); break;
     case 32: ROWS(32, 32); break;
     case 64: ROWS(64, 64); break;
     case 128: ROWS(128, 128); break;
-    case -64: ROWS(k, 64); break; /* padded rows (with_padded_rows): 49 columns in 64 */
     default: ROWS(k, ldx); break;
 #undef ROWS
     }
