@@ -286,6 +286,23 @@ static inline __attribute__((always_inline)) void K(store_masked)(REAL *p, unsig
     else
         _mm512_mask_storeu_pd((double *)p, (__mmask8)mask, (__m512d)v);
 }
+/* The same at half width (AVX-512VL): Zen 4 runs 512-bit FMAs and loads as two halves, so a last
+ * vector of at most VLEN / 2 columns costs half as much at 256 bits. */
+typedef REAL K(half_vec) __attribute__((vector_size(32)));
+static inline __attribute__((always_inline)) K(half_vec) K(load_half)(const REAL *p, unsigned mask)
+{
+    if (sizeof(REAL) == 4)
+        return (K(half_vec))_mm256_maskz_loadu_ps((__mmask8)mask, (const float *)p);
+    return (K(half_vec))_mm256_maskz_loadu_pd((__mmask8)mask, (const double *)p);
+}
+static inline __attribute__((always_inline)) void K(store_half)(REAL *p, unsigned mask,
+                                                                K(half_vec) v)
+{
+    if (sizeof(REAL) == 4)
+        _mm256_mask_storeu_ps((float *)p, (__mmask8)mask, (__m256)v);
+    else
+        _mm256_mask_storeu_pd((double *)p, (__mmask8)mask, (__m256d)v);
+}
 #endif
 
 /* yi[c + j*VLEN : c + (j+1)*VLEN] (+)= sum_p CSR_VALUE(data, p) * X[indices[p], same columns] for
@@ -298,7 +315,8 @@ static inline __attribute__((always_inline)) void K(store_masked)(REAL *p, unsig
  * requested early, one prefetch a cache line: they are random, no hardware prefetcher can. The
  * entries that have none that far ahead run in a loop of their own, without the test: column
  * blocks' row segments are mostly shorter than SN_CSR_PREFETCH. With masked_last (a constant;
- * AVX-512 only), vector nv - 1 is read and written in the lanes of `lanes` only. */
+ * AVX-512 only), vector nv - 1 is read and written in the lanes of `lanes` only; at 256 bits when
+ * masked_last is 2. */
 static inline __attribute__((always_inline)) void K(gather_tile)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size ld, const REAL *X,
     REAL *yi, sn_size c, const int nv, const int accumulate, const int masked_last,
@@ -312,15 +330,25 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
 #define TILE_LOAD(p, j) ((p)[j])
 #endif
     const int ways = nv == 1 ? 4 : nv < 5 ? 2 : 1;
+#if SN_VBYTES == 64
+    const int half = masked_last == 2, full = nv - half; /* vectors at full width */
+    K(half_vec) hpart[MAX_WAYS];
+    for (int w = 0; w < ways; ++w) hpart[w] = (K(half_vec)){0};
+#define HALF_ENTRY(w, xr, v) if (half) hpart[w] += (v) * K(load_half)((const REAL *)((xr) + full), lanes)
+#else
+    const int full = nv;
+#define HALF_ENTRY(w, xr, v)
+#endif
     VEC part[MAX_WAYS][MAX_NV];
     for (int w = 0; w < ways; ++w)
-        for (int j = 0; j < nv; ++j) part[w][j] = (VEC){0};
+        for (int j = 0; j < full; ++j) part[w][j] = (VEC){0};
     sn_size p = p0;
 #define TILE_ENTRY(w, q)                                                                          \
     do {                                                                                          \
         const REAL v = CSR_VALUE(data, q);                                                        \
         const VEC *xr = (const VEC *)(X + (sn_size)indices[q] * ld + c);                          \
-        for (int j = 0; j < nv; ++j) part[w][j] += v * TILE_LOAD(xr, j);                          \
+        for (int j = 0; j < full; ++j) part[w][j] += v * TILE_LOAD(xr, j);                        \
+        HALF_ENTRY(w, xr, v);                                                                     \
     } while (0)
     for (; p + SN_CSR_PREFETCH + ways <= p1; p += ways) {
         for (int w = 0; w < ways; ++w) {
@@ -333,8 +361,17 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
         for (int w = 0; w < ways; ++w) TILE_ENTRY(w, p + w);
     for (; p < p1; ++p) TILE_ENTRY(0, p);
 #undef TILE_ENTRY
+#undef HALF_ENTRY
     VEC *yr = (VEC *)(yi + c);
-    for (int j = 0; j < nv; ++j) {
+#if SN_VBYTES == 64
+    if (half) {
+        K(half_vec) sum = hpart[0];
+        for (int w = 1; w < ways; ++w) sum += hpart[w];
+        if (accumulate) sum += K(load_half)((const REAL *)(yr + full), lanes);
+        K(store_half)((REAL *)(yr + full), lanes, sum);
+    }
+#endif
+    for (int j = 0; j < full; ++j) {
         VEC sum = part[0][j];
         for (int w = 1; w < ways; ++w) sum += part[w][j];
         if (accumulate) sum += TILE_LOAD(yr, j);
@@ -405,7 +442,9 @@ static inline __attribute__((always_inline)) void K(gather_narrow)(
  * with X's rows padded to whole cache lines (_validate.with_padded_rows) took DLMC ResNet-50's
  * optimize()d products at 90% (one thread, Zen 4) from 35.5 to 41.8 GFLOP/s on the 49-column
  * layers and 45.5 to 52.2 on the 196-column ones; the masked tail alone, rows unpadded, gained
- * nothing (34.6, 46.0): split loads were the cost. */
+ * nothing (34.6, 46.0): split loads were the cost. A last vector of at most VLEN / 2 columns
+ * goes at 256 bits (load_half), half the cost on Zen 4: 49 columns 43.4 -> 46.2 GFLOP/s, 196
+ * columns 52.3 -> 54.2 (DLMC at 90%, three rounds alternating the builds). */
 static inline __attribute__((always_inline)) void K(gather_segment)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, sn_size ld,
     const REAL *X, REAL *yi, const int accumulate)
@@ -436,7 +475,9 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
     }
     while (vectors > 16) TILE(12, 0);
     if (vectors > 12 || (vectors > 8 && vectors < 12)) TILE(8, 0); /* 16 as 8 + 8, not 12 + 4 */
-    if (lanes) {
+    if (lanes && k % VLEN <= VLEN / 2) {
+        LAST_TILE(2)
+    } else if (lanes) {
         LAST_TILE(1)
     } else {
         LAST_TILE(0)
