@@ -1191,7 +1191,10 @@ def sparsify(model, sparsity=0.9, names=None):
     layer at all of them, whichever of its names `names` gives. Layers sharing one weight
     Parameter (``decoder.weight = encoder.weight``) stay tied: their new layers hold the same
     values (or codebook) and structure, each with its own bias (or the same one, where the biases
-    were tied too), and naming one in `names` converts them all. A frozen weight or bias
+    were tied too), and naming one in `names` converts them all. Only ties inside `model` are
+    seen: a layer tied to a module outside it (``sparsify(model.decoder)`` with the decoder's
+    weight tied to ``model.encoder``) is converted alone and the outside module keeps the old
+    Parameter, so convert the module holding both. A frozen weight or bias
     (``requires_grad=False``) stays frozen in the new layer's values and bias.
 
     Layers whose weights share a codebook (:class:`SharedLinear`, :class:`SharedSparseLinear`,
