@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_csr import assert_close, check_product, random_csr
+from test_csr import _shifted, assert_close, check_product, random_csr
 
 import sparsenet
 from sparsenet import _csr, _csr_blocks, _validate
@@ -197,6 +197,9 @@ def test_block_widths_follow_the_cache_and_the_density():
     assert width(8192, 8192, 6_710_886, 64, 4) == 128        # X: 32 KiB of 64-column rows
     assert width(8192, 8192, 671_089, 64, 4) == 1024         # 1%: widened to 8+ entries a row
     assert width(8192, 4096, 3_355_443, 1, 4) == 0           # one block: plain CSR is as fast
+    assert width(256, 64, 3277, 3136, 4) == 64               # ... but X spans panels (DLMC)
+    assert width(256, 64, 3277, 49, 4) == 0                  # X rows too short for two panels
+    assert width(256, 64, 1638, 3136, 4) == 0                # under MIN_SEGMENT entries a row
     assert width(8192, 4096, 3_355_443, 1, 4, transposed=True) == 4096  # A^T: gather beats scatter
     assert width(100, 10**6, 1000, 1, 4) == 0                # too sparse for 65536-column blocks
     assert width(4_000_000, 8, 320, 1, 4, transposed=True) == 0  # one block, rows nearly empty
@@ -391,3 +394,21 @@ def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, la
     np.testing.assert_array_equal(got, product(X))
     assert _validate.with_padded_rows(X, 8.0).shape == padded.shape
     assert _validate.with_padded_rows(X, 7.9) is X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_cols, density, k", [
+    (64, 0.2, 600),      # one block whose X spans column panels (_panels_pay)
+    (1000, 0.1, 600),    # blocks of 128 columns: panels of 8 vectors where L1 takes 4
+    (1000, 0.1, 300)])   # ... and of the 4 L1 takes, X's rows being narrower
+def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
+    rng = np.random.default_rng(n_cols + k)
+    S = random_csr(rng, 150, n_cols, density, dtype)
+    A = sparsenet.CSR.from_scipy(S).optimize(batch=k)
+    assert A._blocks is not None and A._blocks.width == (64 if n_cols == 64 else 128)
+    X = rng.standard_normal((n_cols, k)).astype(dtype)
+    got = check_product(A, X, False)
+    assert_close(sparsenet.spmm(A, _shifted(X, 16)), S, X, False)  # the first panel peeled
+    for threads in (2, 3):
+        with sparsenet.use_num_threads(threads):
+            np.testing.assert_array_equal(sparsenet.spmm(A, X), got)
