@@ -199,7 +199,8 @@ def test_block_widths_follow_the_cache_and_the_density():
     assert width(8192, 4096, 3_355_443, 1, 4) == 0           # one block: plain CSR is as fast
     assert width(256, 64, 3277, 3136, 4) == 64               # ... but X spans panels (DLMC)
     assert width(256, 64, 3277, 49, 4) == 0                  # X rows too short for two panels
-    assert width(256, 64, 1638, 3136, 4) == 0                # under MIN_SEGMENT entries a row
+    assert width(256, 64, 1638, 3136, 4) == 64               # 6.4 entries a row: panels pay
+    assert width(256, 64, 900, 3136, 4) == 0                 # 3.5: each panel's sweep costs more
     assert width(8192, 4096, 3_355_443, 1, 4, transposed=True) == 4096  # A^T: gather beats scatter
     assert width(100, 10**6, 1000, 1, 4) == 0                # too sparse for 65536-column blocks
     assert width(4_000_000, 8, 320, 1, 4, transposed=True) == 0  # one block, rows nearly empty

@@ -88,24 +88,27 @@ def column_splits(A: Any, width: int) -> ColumnSplits:
     return ColumnSplits(width, block_start)
 
 
-def _panels_pay(n_cols: int, batch: int, itemsize: int) -> bool:
+def _panels_pay(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int) -> bool:
     """Whether A X with A in one block (of n_cols columns) pays against the plain kernel: only
     through column panels (csr_blocked_kernels.h, column_panel), which need X larger than two
-    slices and rows of at least two of the narrowest panels. DLMC ResNet-50 at 80%, where the
-    layers of 64 input channels (13 entries a row) become one block: its 3136-column layers 1.09x
-    to 1.10x faster in geometric mean, the rest alike (three runs interleaving both in one process,
-    Zen 4); with fewer than MIN_SEGMENT entries a row the panels' sweeps cost more (98%: 0.86x)."""
+    slices and rows of at least two of the narrowest panels, and sweep each row of A once per
+    panel: rows of MIN_SEGMENT / 2 entries or more. DLMC ResNet-50, where the layers of 64 input
+    channels (6-13 entries a row at 90-80%) become one block: the 3136-column layers 1.09-1.10x
+    faster at 80% and 1.07x at 90% in geometric mean, the rest alike, as at 95% and 98% (runs
+    interleaving both in one process, Zen 4); with rows of 1-2 entries (98%) the panels cost
+    more (0.86x)."""
     row_bytes = batch * itemsize
-    return row_bytes >= 2 * PANEL_MIN_BYTES and row_bytes * n_cols > 2 * BATCH_SLICE_BYTES
+    return (row_bytes >= 2 * PANEL_MIN_BYTES and row_bytes * n_cols > 2 * BATCH_SLICE_BYTES
+            and 2 * nnz >= MIN_SEGMENT * n_rows)
 
 
 def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *,
                 transposed: bool = False) -> int:
     """Columns per block (a power of two) for products with `batch` columns, or 0 when blocks would
     not pay: rows too sparse (under MIN_SEGMENT entries per block on average) even for blocks of
-    MAX_WIDTH columns, or, for A itself, one block covering every column, unless X is wider than
-    two slices (the plain kernel is as fast, but has no column panels). A^T in blocks pays even as
-    one block: its products then gather instead of scatter."""
+    MAX_WIDTH columns, or, for A itself, one block covering every column, unless its products
+    take column panels (_panels_pay; the plain kernel is otherwise as fast). A^T in blocks pays
+    even as one block: its products then gather instead of scatter."""
     if nnz == 0:
         return 0
     budget = VECTOR_SLICE_BYTES if batch == 1 else BATCH_SLICE_BYTES
@@ -117,8 +120,8 @@ def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *
         width = 1 << (n_cols - 1).bit_length()
         if width > MAX_WIDTH:
             return 0
-        if not transposed and not _panels_pay(n_cols, batch, itemsize):
-            return 0
+        if not transposed:
+            return width if _panels_pay(n_rows, n_cols, nnz, batch, itemsize) else 0
     if nnz * min(width, n_cols) < MIN_SEGMENT * n_rows * n_cols:
         return 0
     return width
