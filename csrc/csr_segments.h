@@ -182,23 +182,14 @@ static inline __attribute__((always_inline)) REAL K(gather_dot_hw)(
 #undef DOT_GATHER_MASKED
 #endif
 
-#if SN_VBYTES < 64 || defined(SN_CSR_HW_GATHERS)
-/* The same from one load per entry: below AVX-512, vectors of 4 entries filled lane by lane. AVX2's
- * gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3 this is
- * 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at 90%) and,
- * by Intel's GDS advisory, on Skylake to Tiger Lake once the microcode mitigates GDS (not measured
- * here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit. With `checked`,
- * the largest of 4 indices taken as unsigned (a negative index is a large one) is compared with
- * `last` before any of them is used, each in the register its load then uses (the empty asm, as
- * above); the tail's entries one by one (column_outside). */
-typedef REAL K(load_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
-                                         may_alias));
-
-/* The four columns at c: 16- and 32-bit ones by one or two 64-bit loads and shifts (little-endian),
- * which leaves the load ports to x's and the values' loads (one load a column took them from
- * those). DLMC ResNet-50 at N=1, three runs of the bench's dlmc family alternating the builds (Zen
- * 4): 90% 1.49-1.58x -> 1.67-1.72x dense GEMV and 2.27-2.32x -> 2.44-2.52x SciPy; 80% 0.90-0.93x ->
- * 1.00-1.07x and 2.43-2.52x -> 2.75-2.78x. */
+/* The four (two) columns at c: 16- and 32-bit ones by one or two 64-bit loads (one 32- or 64-bit
+ * load) and shifts on little-endian machines, which leaves the load ports to the loads of x and of
+ * the values (a load a column took them from those). DLMC ResNet-50, three runs of the bench's dlmc
+ * family alternating the builds, Zen 4: at N=1 (gather_dot_loads, four columns) 90% 1.49-1.58x ->
+ * 1.67-1.72x dense GEMV and 2.27-2.32x -> 2.44-2.52x SciPy, 80% 0.90-0.93x -> 1.00-1.07x and
+ * 2.43-2.52x -> 2.75-2.78x; spmm (gather_tile's tiles of 2-4 vectors, two columns; the 49- and
+ * 196-column layers at 90%) 4.63-4.75x -> 4.74-4.90x dense sgemm at 90%, 80% alike. Taking two
+ * columns at a time in the wider tiles (one entry a step) changed nothing. */
 static inline __attribute__((always_inline)) void K(four_columns)(const COL *c, COL *c0, COL *c1,
                                                                  COL *c2, COL *c3)
 {
@@ -216,6 +207,34 @@ static inline __attribute__((always_inline)) void K(four_columns)(const COL *c, 
         *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
     }
 }
+
+static inline __attribute__((always_inline)) void K(two_columns)(const COL *c, COL *c0, COL *c1)
+{
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(COL) == 2) {
+        uint32_t w;
+        memcpy(&w, c, 4);
+        *c0 = (COL)w, *c1 = (COL)(w >> 16);
+    } else if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(COL) == 4) {
+        uint64_t w;
+        memcpy(&w, c, 8);
+        *c0 = (COL)w, *c1 = (COL)(w >> 32);
+    } else {
+        *c0 = c[0], *c1 = c[1];
+    }
+}
+
+
+#if SN_VBYTES < 64 || defined(SN_CSR_HW_GATHERS)
+/* gather_dot_hw's sum from one load per entry: below AVX-512, vectors of 4 entries filled lane by lane. AVX2's
+ * gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3 this is
+ * 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at 90%) and,
+ * by Intel's GDS advisory, on Skylake to Tiger Lake once the microcode mitigates GDS (not measured
+ * here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit. With `checked`,
+ * the largest of 4 indices taken as unsigned (a negative index is a large one) is compared with
+ * `last` before any of them is used, each in the register its load then uses (the empty asm, as
+ * above); the tail's entries one by one (column_outside). */
+typedef REAL K(load_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
+                                         may_alias));
 
 static inline __attribute__((always_inline)) REAL K(gather_dot_loads)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, const REAL *x, const int checked,
@@ -367,23 +386,36 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
     for (int w = 0; w < ways; ++w)
         for (int j = 0; j < full; ++j) part[w][j] = (VEC){0};
     sn_size p = p0;
-#define TILE_ENTRY(w, q)                                                                          \
+#define TILE_ENTRY_AT(w, q, col)                                                                  \
     do {                                                                                          \
         const REAL v = CSR_VALUE(data, q);                                                        \
-        const VEC *xr = (const VEC *)(X + (sn_size)indices[q] * ld + c);                          \
+        const VEC *xr = (const VEC *)(X + (sn_size)(col) * ld + c);                               \
         for (int j = 0; j < full; ++j) part[w][j] += v * TILE_LOAD(xr, j);                        \
         HALF_ENTRY(w, xr, v);                                                                     \
+    } while (0)
+#define TILE_ENTRY(w, q) TILE_ENTRY_AT(w, q, indices[q])
+#define TILE_ENTRIES(q)                                                                           \
+    do {                                                                                          \
+        COL cs[MAX_WAYS];                                                                         \
+        if (ways == 4)                                                                            \
+            K(four_columns)(indices + (q), cs, cs + 1, cs + 2, cs + 3);                           \
+        else if (ways == 2)                                                                       \
+            K(two_columns)(indices + (q), cs, cs + 1);                                            \
+        else                                                                                      \
+            cs[0] = indices[q];                                                                   \
+        for (int w = 0; w < ways; ++w) TILE_ENTRY_AT(w, (q) + w, cs[w]);                          \
     } while (0)
     for (; p + SN_CSR_PREFETCH + ways <= p1; p += ways) {
         for (int w = 0; w < ways; ++w) {
             const REAL *ahead = X + (sn_size)indices[p + SN_CSR_PREFETCH + w] * ld + c;
             for (int j = 0; j < nv; j += LINE_VECS) __builtin_prefetch(ahead + j * VLEN);
         }
-        for (int w = 0; w < ways; ++w) TILE_ENTRY(w, p + w);
+        TILE_ENTRIES(p);
     }
-    for (; p + ways <= p1; p += ways)
-        for (int w = 0; w < ways; ++w) TILE_ENTRY(w, p + w);
+    for (; p + ways <= p1; p += ways) TILE_ENTRIES(p);
     for (; p < p1; ++p) TILE_ENTRY(0, p);
+#undef TILE_ENTRIES
+#undef TILE_ENTRY_AT
 #undef TILE_ENTRY
 #undef HALF_ENTRY
     VEC *yr = (VEC *)(yi + c);
