@@ -190,49 +190,39 @@ static inline __attribute__((always_inline)) REAL K(gather_dot_hw)(
  * 2.43-2.52x -> 2.75-2.78x; spmm (gather_tile's tiles of 2-4 vectors, two columns; the 49- and
  * 196-column layers at 90%) 4.63-4.75x -> 4.74-4.90x dense sgemm at 90%, 80% alike. Taking two
  * columns at a time in the wider tiles (one entry a step) changed nothing. */
-static inline __attribute__((always_inline)) void K(four_columns)(const COL *c, COL *c0, COL *c1,
-                                                                 COL *c2, COL *c3)
-{
-    const int little_endian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
-    if (little_endian && sizeof(COL) == 2) {
-        uint64_t w;
-        memcpy(&w, c, 8);
-        *c0 = (COL)w, *c1 = (COL)(w >> 16), *c2 = (COL)(w >> 32), *c3 = (COL)(w >> 48);
-    } else if (little_endian && sizeof(COL) == 4) {
-        uint64_t lo, hi;
-        memcpy(&lo, c, 8);
-        memcpy(&hi, c + 2, 8);
-        *c0 = (COL)lo, *c1 = (COL)(lo >> 32), *c2 = (COL)hi, *c3 = (COL)(hi >> 32);
-    } else {
-        *c0 = c[0], *c1 = c[1], *c2 = c[2], *c3 = c[3];
-    }
-}
-
 static inline __attribute__((always_inline)) void K(two_columns)(const COL *c, COL *c0, COL *c1)
 {
-    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(COL) == 2) {
-        uint32_t w;
-        memcpy(&w, c, 4);
-        *c0 = (COL)w, *c1 = (COL)(w >> 16);
-    } else if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(COL) == 4) {
-        uint64_t w;
-        memcpy(&w, c, 8);
-        *c0 = (COL)w, *c1 = (COL)(w >> 32);
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(COL) <= 4) {
+        uint64_t w = 0;
+        memcpy(&w, c, 2 * sizeof(COL));
+        *c0 = (COL)w, *c1 = (COL)(w >> (sizeof(COL) == 2 ? 16 : 32));
     } else {
         *c0 = c[0], *c1 = c[1];
     }
 }
 
+static inline __attribute__((always_inline)) void K(four_columns)(const COL *c, COL *c0, COL *c1,
+                                                                 COL *c2, COL *c3)
+{
+    if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && sizeof(COL) == 2) {
+        uint64_t w;
+        memcpy(&w, c, 8);
+        *c0 = (COL)w, *c1 = (COL)(w >> 16), *c2 = (COL)(w >> 32), *c3 = (COL)(w >> 48);
+    } else {
+        K(two_columns)(c, c0, c1);
+        K(two_columns)(c + 2, c2, c3);
+    }
+}
 
 #if SN_VBYTES < 64 || defined(SN_CSR_HW_GATHERS)
-/* gather_dot_hw's sum from one load per entry: below AVX-512, vectors of 4 entries filled lane by lane. AVX2's
- * gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3 this is
- * 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at 90%) and,
- * by Intel's GDS advisory, on Skylake to Tiger Lake once the microcode mitigates GDS (not measured
- * here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit. With `checked`,
- * the largest of 4 indices taken as unsigned (a negative index is a large one) is compared with
- * `last` before any of them is used, each in the register its load then uses (the empty asm, as
- * above); the tail's entries one by one (column_outside). */
+/* gather_dot_hw's sum from one load per entry: below AVX-512, vectors of 4 entries filled lane by
+ * lane. AVX2's gathers are slower than the loads they stand for on AMD Zen 2/3 (measured: on Zen 3
+ * this is 2-3x the gather loop for rows of 6-460 entries, a C model of DLMC ResNet-50 shapes at
+ * 90%) and, by Intel's GDS advisory, on Skylake to Tiger Lake once the microcode mitigates GDS
+ * (not measured here); 8 lanes gained nothing over 4: the loads, two per entry, are the limit.
+ * With `checked`, the largest of 4 indices taken as unsigned (a negative index is a large one) is
+ * compared with `last` before any of them is used, each in the register its load then uses (the
+ * empty asm, as above); the tail's entries one by one (column_outside). */
 typedef REAL K(load_lanes) __attribute__((vector_size(4 * sizeof(REAL)), aligned(sizeof(REAL)),
                                          may_alias));
 
