@@ -23,7 +23,7 @@ from sparsenet._validate import with_padded_rows
 VECTOR_SLICE_BYTES = 16 << 10
 BATCH_SLICE_BYTES = 32 << 10
 MAX_WIDTH = 1 << 16  # columns within a block are uint16
-PANEL_MIN_BYTES = 256  # column_panel's narrowest panel: 4 vectors of 64 bytes
+PANEL_MIN_BYTES = 256  # column_panel's narrowest panel at AVX-512 (4 vectors; half at AVX2)
 # Fewer entries than this per row and block on average, and each block's pass costs more in row
 # overheads than the cache saves: blocks are widened until rows have this many.
 MIN_SEGMENT = 8
