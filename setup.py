@@ -33,7 +33,7 @@ REQUIRE_OPENMP = os.environ.get("SPARSENET_REQUIRE_OPENMP", "") not in ("", "0")
 # extension module -> its C kernel files (csrc/sparsenet.c, the run-time facts, goes into every one)
 EXTENSIONS = {
     "_runtime": [],
-    "_buffers": [],
+    "_buffers": ["csrc/buffers.c"],
     "_csr": ["csrc/csr.c"],
     "_threshold": ["csrc/threshold.c"],
     "_shared": ["csrc/shared.c"],

@@ -25,10 +25,6 @@
 #define SN_THR_SAMPLE 256
 /* Entries tested at once (one vector test) before the scalar work on a block. */
 #define SN_THR_BLOCK 16
-/* Tiles of the row-major copy of a column-major matrix: 8 lines down each column, 8 KiB. */
-#define SN_THR_TILE_ROWS 128
-#define SN_THR_TILE_COLS 16
-#define SN_THR_ABS(a) ((a) < 0 ? -(a) : (a))
 /* What a compaction of keys keeps (threshold_kernels.h). */
 enum { SN_THR_IN_BUCKET, SN_THR_AT_LEAST };
 /* Outputs at least this large (about a big L3) are written with non-temporal stores: they would not

@@ -148,41 +148,6 @@ static int K(threshold_map)(int n_threads, int op, REAL p, sn_size n_rows, sn_si
     return SN_OK;
 }
 
-/* Y (C order) = X (any strides). A column-major-like X is read down its columns in tall tiles
- * (SN_THR_TILE_ROWS x SN_THR_TILE_COLS, a run of whole cache lines per column, which the
- * prefetchers follow) staged in L1, then written out row by row; otherwise row by row. The row
- * kernels then scan contiguous rows. */
-static int K(copy_rows)(int n_threads, sn_size n_rows, sn_size n_cols, const REAL *X, sn_size x_rs,
-                        sn_size x_cs, REAL *Y)
-{
-    const int nt = sn_threads_for(n_threads, n_rows * n_cols, SN_THR_MAP_GRAIN);
-    if (SN_THR_ABS(x_rs) > SN_THR_ABS(x_cs)) {
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (sn_size i = 0; i < n_rows; ++i)
-            for (sn_size j = 0; j < n_cols; ++j)
-                Y[i * n_cols + j] = X[i * x_rs + j * x_cs];
-        return SN_OK;
-    }
-    const sn_size tiles = (n_rows + SN_THR_TILE_ROWS - 1) / SN_THR_TILE_ROWS;
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (sn_size t = 0; t < tiles; ++t) {
-        const sn_size i0 = t * SN_THR_TILE_ROWS, i1 = SN_MIN(n_rows, i0 + SN_THR_TILE_ROWS);
-        REAL tile[SN_THR_TILE_COLS][SN_THR_TILE_ROWS];
-        for (sn_size j0 = 0; j0 < n_cols; j0 += SN_THR_TILE_COLS) {
-            const sn_size j1 = SN_MIN(n_cols, j0 + SN_THR_TILE_COLS);
-            for (sn_size j = j0; j < j1; ++j) {
-                const REAL *x = X + j * x_cs;
-                for (sn_size i = i0; i < i1; ++i)
-                    tile[j - j0][i - i0] = x[i * x_rs];
-            }
-            for (sn_size i = i0; i < i1; ++i)
-                for (sn_size j = j0; j < j1; ++j)
-                    Y[i * n_cols + j] = tile[j - j0][i - i0];
-        }
-    }
-    return SN_OK;
-}
-
 /* Counts the nonzero EXPR(v, p) of a row; a constant stride of 1 lets it vectorise. */
 #define THR_COUNT_XS(EXPR, XS)                                                     \
     _Pragma("omp simd reduction(+ : count)") for (sn_size j = 0; j < n_cols; ++j) \

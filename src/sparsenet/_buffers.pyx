@@ -1,4 +1,5 @@
-"""A bounded cache of large output buffers (in the spirit of PyTorch's caching allocator).
+"""A bounded cache of large output buffers (in the spirit of PyTorch's caching allocator), and the
+copy that gives a strided matrix the C-ordered rows the kernels read (``copy_rows``).
 
 A fresh multi-megabyte array costs more than many kernels that fill it: the OS maps zeroed pages
 on first touch (about 5 ms for 64 MiB here, longer than soft thresholding the array). So large
@@ -35,6 +36,10 @@ import numpy as np
 from cpython.buffer cimport PyBuffer_FillInfo
 from libc.stdint cimport uintptr_t
 from posix.mman cimport MAP_ANONYMOUS, MAP_FAILED, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap
+
+from sparsenet._kernels_buffers cimport *
+
+include "_status.pxi"
 
 cdef extern from *:
     """
@@ -204,3 +209,21 @@ def cached_bytes():
 def cached_blocks():
     """The number of idle blocks the cache holds now."""
     return _n_free
+
+
+def copy_rows(int n_threads, const real[:, :] X, real[:, :] Y):
+    """Y = X for a matrix Y whose rows are contiguous (they may be padded: Y's row stride is its
+    own) and any X of its shape and dtype, copied in cache-friendly tiles (csrc/buffers_kernels.h).
+    X's strides must be whole elements (an aligned view)."""
+    cdef sn_size n_rows = X.shape[0], n_cols = X.shape[1], size = sizeof(real)
+    if Y.shape[0] != n_rows or Y.shape[1] != n_cols or (n_cols > 1 and Y.strides[1] != size):
+        raise ValueError("copy_rows: Y must have X's shape and contiguous rows")
+    if X.strides[0] % size or X.strides[1] % size or Y.strides[0] % size:
+        raise ValueError("copy_rows: strides must be whole elements")
+    if n_rows == 0 or n_cols == 0:
+        return
+    cdef int status
+    with nogil:
+        status = sn_copy_rows(n_threads, n_rows, n_cols, &X[0, 0], X.strides[0] // size,
+                              X.strides[1] // size, &Y[0, 0], Y.strides[0] // size)
+    raise_for_status(status)

@@ -13,18 +13,6 @@ cdef inline const real *_base(const real[:, :] X) noexcept:
     return &X[0, 0] if X.shape[0] and X.shape[1] else NULL
 
 
-def copy_rows(int isa, int n_threads, const real[:, :] X, real[:, ::1] Y):
-    """Y (C order) = X (any strides), copied in cache-friendly tiles."""
-    cdef sn_size n_rows = X.shape[0], n_cols = X.shape[1]
-    cdef sn_size x_rs = X.strides[0] // <sn_size>sizeof(real), x_cs = X.strides[1] // <sn_size>sizeof(real)
-    cdef const real *xp = _base(X)
-    cdef real *yp = &Y[0, 0] if n_rows and n_cols else NULL
-    cdef int status
-    with nogil:
-        status = sn_copy_rows(isa, n_threads, n_rows, n_cols, xp, x_rs, x_cs, yp)
-    raise_for_status(status)
-
-
 def map_values(int isa, int n_threads, int op, double p, const real[:, :] X, real[:, :] Y):
     """Y = op(X; p) elementwise (Y may be X itself)."""
     cdef sn_size n_rows = X.shape[0], n_cols = X.shape[1]

@@ -84,6 +84,8 @@ def as_c_array(x: Any, dtype: DTypeLike) -> np.ndarray:
     Aligned: its address a multiple of the itemsize. A view made with ``np.frombuffer(buf,
     offset=1)`` is C-contiguous but not aligned, and a kernel's loads from it are undefined
     behaviour in C (UBSan flags them; some targets fault), so it is copied."""
+    if isinstance(x, np.ndarray) and x.ndim == 2 and not x.flags.c_contiguous:
+        return aligned_copy(x, dtype)  # a transposed matrix: the tiled copy
     x = np.ascontiguousarray(x, dtype=dtype)
     return x if x.flags.aligned else x.copy()
 
@@ -199,8 +201,25 @@ def with_padded_rows(x: np.ndarray, reads_per_row: float) -> np.ndarray:
 def aligned_copy(x: np.ndarray, dtype: DTypeLike) -> np.ndarray:
     """A copy of `x` in `dtype`, C-contiguous and cache-line aligned (see aligned_empty)."""
     out = aligned_empty(x.shape, dtype)
-    np.copyto(out, x, casting="unsafe")
+    copy_into(out, x)
     return out
+
+
+# Below this many elements NumPy's copy of a transposed matrix costs no more than a native call.
+TILED_COPY_MIN = 4096
+
+
+def copy_into(out: np.ndarray, x: np.ndarray, threads: int = 1) -> None:
+    """``out[...] = x`` (cast unsafely), `out` with contiguous rows: a column-major float matrix (a
+    transposed C array: PyTorch layers hand over x^T) by the native tiled copy
+    (sparsenet._buffers.copy_rows, 2-13x NumPy's copy, which reads such a matrix a cache line an
+    element), anything else by NumPy (a broadcast operand, stride 0, is a fill for NumPy)."""
+    if (x.ndim == 2 and x.strides[0] == x.itemsize and x.strides[1] != x.itemsize
+            and x.dtype == out.dtype and x.dtype in FLOATS and x.size >= TILED_COPY_MIN
+            and x.flags.aligned):
+        _buffers.copy_rows(threads, x, out)
+    else:
+        np.copyto(out, x, casting="unsafe")
 
 
 class Frozen:

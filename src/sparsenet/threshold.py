@@ -26,8 +26,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from sparsenet import _policy, _threshold, backend, reference
-from sparsenet._validate import (as_array, check_bool, check_index, new_output, new_output_like,
-                                 result_dtype)
+from sparsenet._validate import (as_array, check_bool, check_index, copy_into, new_output,
+                                 new_output_like, result_dtype)
 from sparsenet.csr import CSR
 
 _FORMATS = ("dense", "csr")
@@ -130,8 +130,7 @@ def _row_major(x):
     if x.shape[1] <= 1 or x.strides[1] == x.itemsize:
         return x
     y = new_output(x.shape, x.dtype)
-    isa, threads = backend.native_options()
-    _threshold.copy_rows(isa, threads, x, y)
+    copy_into(y, x, backend.native_options()[1])
     return y
 
 

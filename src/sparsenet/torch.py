@@ -39,8 +39,8 @@ import sparsenet
 from sparsenet import _csr, _csr_blocks, _policy, backend
 from sparsenet.csr import CSR
 from sparsenet.shared import HashedWeights, SharedCSR, SharedWeights
-from sparsenet._validate import (aligned_empty, as_matrix_operand, check_index, read_only,
-                                require_checked)
+from sparsenet._validate import (aligned_empty, as_c_array, as_matrix_operand, check_index,
+                                 read_only, require_checked)
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
 
@@ -238,6 +238,16 @@ def _csr_product(pattern, values, X, transpose):
         return _tensor(_plain_product(pattern, _array(values), _array(X), transpose))
 
 
+def _gradient_array(ctx, grad):
+    """The output gradient of a product as an array for the backward pass's two products (of the
+    trainable values or codebook, and of X); a transposed gradient (PyTorch's ops hand one over)
+    is copied to rows once, not by each product."""
+    G = _array(grad)
+    if ctx.needs_input_grad[0] and ctx.needs_input_grad[1] and G.ndim == 2:
+        return as_c_array(G, G.dtype)
+    return G
+
+
 class _CSRMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, X, pattern):
@@ -251,12 +261,12 @@ class _CSRMatmul(torch.autograd.Function):
         values, X = ctx.saved_tensors
         pattern = ctx.pattern.pattern if isinstance(ctx.pattern, _Layout) else ctx.pattern
         grad_values = grad_X = None
+        G = _gradient_array(ctx, grad)
         if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)])
-            G = _array(grad)
             with _threads():
                 grad_values = _tensor(sparsenet.sddmm(pattern, _as_rows(G), _as_rows(_array(X))))
         if ctx.needs_input_grad[1]:  # dL/dX = A^T G
-            grad_X = _csr_product(ctx.pattern, values, grad, True)
+            grad_X = _csr_product(ctx.pattern, values, _tensor(G), True)
         return grad_values, grad_X, None
 
 
@@ -356,7 +366,7 @@ class _CodebookMatmul(torch.autograd.Function):
     def backward(ctx, grad):
         codebook, X = ctx.saved_tensors
         w = _with_codebook(ctx.weights, _array(codebook))
-        G = _array(grad)
+        G = _gradient_array(ctx, grad)
         grad_codebook = grad_X = None
         with _threads():
             if ctx.needs_input_grad[0]:
