@@ -342,3 +342,21 @@ def test_real_dlmc_archive():
         assert layer.n >= 1 and layer.pattern.nnz == pytest.approx(0.1 * m * k, rel=0.02, abs=2)
     quick = bench.dlmc_layers(REAL_DLMC, quick=True)
     assert all(len(layers) == len(bench.DLMC_QUICK_LAYERS) for layers in quick.values())
+
+
+def test_torch_conv_rows_compare_like_with_like():
+    """The torch family's 1x1-convolution rows: the sparse stack computes the dense one's product
+    (the dense layers hold the pruned weights), at the sparsity asked for, and every run runs."""
+    torch = pytest.importorskip("torch")
+    w = bench.torch_conv_workload(torch)
+    with torch.no_grad():
+        np.testing.assert_allclose(w["sparse"](w["x"]).numpy(), w["dense"](w["x"]).numpy(),
+                                   rtol=1e-4, atol=1e-4)
+    density = [float(m.weight.count_nonzero()) / m.weight.numel() for m in w["dense"]]
+    assert all(abs(d - (1 - bench.TORCH_SPARSITY)) < 0.01 for d in density)
+    cases = bench.torch_conv_cases(torch)
+    assert [c.kernel for c in cases] == ["SparseLinear fwd", "SparseLinear fwd+bwd"]
+    for case in cases:
+        assert set(case.runs) == {"sparsenet", "dense nn.Linear"}
+        for run in case.runs.values():
+            run()

@@ -606,11 +606,7 @@ def torch_workload(torch: Any, *, blocks: int = TORCH_BLOCKS, seed: int = 0) -> 
     dense = nn.Sequential(*[layer for _ in range(blocks) for layer in
                             (nn.Linear(TORCH_D_MODEL, TORCH_D_FF), nn.ReLU(),
                              nn.Linear(TORCH_D_FF, TORCH_D_MODEL))])
-    sparse = snt.sparsify(copy.deepcopy(dense), sparsity=TORCH_SPARSITY)
-    with torch.no_grad():  # the dense stack gets the pruned weights (zeros stored densely)
-        for d, s in zip(dense, sparse):
-            if isinstance(d, nn.Linear):
-                d.weight.copy_(s.weight)
+    sparse = _pruned(torch, dense)
     shared = snt.share(copy.deepcopy(dense), n_clusters=16)
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore")
@@ -618,6 +614,36 @@ def torch_workload(torch: Any, *, blocks: int = TORCH_BLOCKS, seed: int = 0) -> 
                for m in dense if isinstance(m, nn.Linear)]
     x = torch.randn(TORCH_TOKENS, TORCH_D_MODEL)
     return {"dense": dense, "sparse": sparse, "shared": shared, "csr": csr, "x": x}
+
+
+def _pruned(torch: Any, dense: Any) -> Any:
+    """A SparseLinear copy of the nn.Linear stack `dense`, pruned to TORCH_SPARSITY by magnitude;
+    `dense` gets the pruned weights (zeros stored densely)."""
+    import copy
+
+    import sparsenet.torch as snt
+
+    sparse = snt.sparsify(copy.deepcopy(dense), sparsity=TORCH_SPARSITY)
+    with torch.no_grad():
+        for d, s in zip(dense, sparse):
+            if isinstance(d, torch.nn.Linear):
+                d.weight.copy_(s.weight)
+    return sparse
+
+
+# Convolutions as products: ResNet-50's first-stage 1x1 convolutions, 256 -> 64 -> 256 channels, as
+# linear layers over the 56 x 56 output positions (the tokens), pruned as above. An input of many
+# rows reaches the first layer as x^T, a column-major view, which the product copies to rows.
+TORCH_CONV_CHANNELS, TORCH_CONV_POSITIONS = (256, 64, 256), 56 * 56
+
+
+def torch_conv_workload(torch: Any, *, seed: int = 0) -> "dict[str, Any]":
+    """The two 1x1 convolutions as a dense ("dense") and a sparse ("sparse") stack, and the input."""
+    torch.manual_seed(seed)
+    c = TORCH_CONV_CHANNELS
+    dense = torch.nn.Sequential(*[torch.nn.Linear(i, o) for i, o in zip(c, c[1:])])
+    return {"dense": dense, "sparse": _pruned(torch, dense),
+            "x": torch.randn(TORCH_CONV_POSITIONS, c[0])}
 
 
 def torch_forward(model: Any, x: Any) -> Any:
@@ -717,10 +743,30 @@ def torch_cases(quick: bool) -> "list[Case]":
              runs={"sparsenet": lambda: [sparsenet.sddmm(P, G.numpy(), X.numpy())
                                          for P, G, X in problems],
                    **sddmm_peer_runs(torch, problems)}),
+        *torch_conv_cases(torch),
         Case("torch", "SharedLinear fwd K=16", workload.replace(
             f"{TORCH_SPARSITY:.0%}", "dense"), runs={
             "sparsenet": lambda: torch_forward(w["shared"], x),
             "dense nn.Linear": lambda: torch_forward(w["dense"], x),
+        }),
+    ]
+
+
+def torch_conv_cases(torch: Any) -> "list[Case]":
+    """SparseLinear on TORCH_CONV_POSITIONS tokens (torch_conv_workload) against nn.Linear."""
+    w = torch_conv_workload(torch)
+    c, x = TORCH_CONV_CHANNELS, w["x"]
+    nnz = sum(int(m.weight.count_nonzero()) for m in w["dense"])
+    workload = f"2x 1x1 conv {c[0]}<->{c[1]} {TORCH_SPARSITY:.0%}, {TORCH_CONV_POSITIONS} pos"
+    return [
+        Case("torch", "SparseLinear fwd", workload, flops=2 * nnz * TORCH_CONV_POSITIONS, runs={
+            "sparsenet": lambda: torch_forward(w["sparse"], x),
+            "dense nn.Linear": lambda: torch_forward(w["dense"], x),
+        }),
+        Case("torch", "SparseLinear fwd+bwd", workload,
+             flops=3 * 2 * nnz * TORCH_CONV_POSITIONS, runs={
+            "sparsenet": lambda: torch_training_step(w["sparse"], x),
+            "dense nn.Linear": lambda: torch_training_step(w["dense"], x),
         }),
     ]
 

@@ -252,6 +252,11 @@ class _CSRMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, values, X, pattern):
         ctx.pattern = pattern
+        if getattr(ctx, "needs_input_grad", (False,))[0] and X.ndim == 2 and not X.is_contiguous():
+            # X^T of a row-major input: copied to rows here, once, for this product and for the
+            # backward's sddmm, which reads them too (saved in place of the view: the input itself
+            # stays alive only when something else keeps it)
+            X = _tensor(as_c_array(_array(X), _array(X).dtype))
         ctx.save_for_backward(values, X)
         return _csr_product(pattern, values, X, False)
 
