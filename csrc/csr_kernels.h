@@ -283,37 +283,44 @@ static sn_size K(dot_rows_small_x)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 
 /* ---- drivers -------------------------------------------------------------------------------------- */
 
-/* Y[r0:r1] = those rows of A times X. */
+/* Y[r0:r1] = those rows of A times X (rows ldx apart), in panels of `panel` columns (plain_panel;
+ * k: none). */
 static inline void K(matmul_rows)(sn_size r0, sn_size r1, sn_size n_cols, const INDEX *indptr,
-                                  const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *X,
-                                  REAL *Y)
+                                  const INDEX *indices, CSR_VALUES data, sn_size k, sn_size ldx,
+                                  const REAL *X, REAL *Y, sn_size panel)
 {
 #ifdef SN_CSR_X_REGISTERS
-    if (k == 1 && n_cols > 0 && n_cols <= SN_CSR_X_REGISTERS) {
+    if (k == 1 && ldx == 1 && n_cols > 0 && n_cols <= SN_CSR_X_REGISTERS) {
         K(dot_rows_small_x)(r0, r1, n_cols, 0, indptr, indices, data, X, Y, 0);
         return;
     }
 #else
     (void)n_cols;
 #endif
-    K(gather_rows)(r0, r1, indptr, indptr + 1, indices, data, k, k, X, Y, 0, 0);
+    if (panel < k) {
+        K(gather_panels)(r0, r1, 1, indptr, 0, indices, data, k, ldx, X, 0, Y, panel);
+        return;
+    }
+    K(gather_rows)(r0, r1, indptr, indptr + 1, indices, data, k, ldx, X, Y, 0, 0);
 }
 
 static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
-                         const INDEX *indices, CSR_VALUES data, sn_size k, const REAL *X, REAL *Y)
+                         const INDEX *indices, CSR_VALUES data, sn_size k, sn_size ldx,
+                         const REAL *X, REAL *Y)
 {
     if (n_rows == 0 || k == 0) return SN_OK;
     const int nt = sn_threads_for(n_threads, sn_csr_thread_work((sn_size)indptr[n_rows] + n_rows, k),
                                   SN_CSR_GRAIN);
+    const sn_size panel = K(plain_panel)(n_rows, n_cols, (sn_size)indptr[n_rows] - indptr[0], k);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
-        K(matmul_rows)(0, n_rows, n_cols, indptr, indices, data, k, X, Y);
+        K(matmul_rows)(0, n_rows, n_cols, indptr, indices, data, k, ldx, X, Y, panel);
         return SN_OK;
     }
 #pragma omp parallel num_threads(nt)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         K(matmul_rows)(K(split)(n_rows, indptr, t, team), K(split)(n_rows, indptr, t + 1, team),
-                       n_cols, indptr, indices, data, k, X, Y);
+                       n_cols, indptr, indices, data, k, ldx, X, Y, panel);
     }
     return SN_OK;
 }
@@ -714,7 +721,7 @@ static int K(shared_csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, 
     if (transpose)
         return K(csr_matmul_t)(n_threads, sorted_rows, n_rows, n_cols, indptr, indices, values, k,
                                X, Y);
-    return K(csr_matmul)(n_threads, n_rows, n_cols, indptr, indices, values, k, X, Y);
+    return K(csr_matmul)(n_threads, n_rows, n_cols, indptr, indices, values, k, k, X, Y);
 }
 #endif
 

@@ -581,6 +581,70 @@ static inline sn_size K(peel_columns)(const REAL *X, sn_size k, sn_size ld)
     return (SN_VBYTES - misaligned) / sizeof(REAL);
 }
 
+/* Columns per panel of a product whose blocks are `rows` columns of A wide (rows of X; a plain CSR
+ * product is one block of all its columns), or k for no panels. gather_panels sweeps every row and
+ * block over one panel of X's and Y's columns before the next, so that a block's slice of X stays in L1 (SN_CSR_PANEL_BYTES) where
+ * whole rows of X left it in L2 or beyond, and Y's panel stays in L2 across the blocks. Against
+ * whole rows, DLMC ResNet-50's optimize()d products (one thread, Zen 4, AVX-512) ran 1.10x faster
+ * at 80% and 1.05x at 90% in geometric mean (1.32x and 1.09x on the 784-column layers, 1.14x and
+ * 1.07x on the 3136-column ones; the fastest of 7 calls per layer, 4 rounds alternating the
+ * builds), and alike at 95% and 98% (0.99-1.0x). Panels are of equal width in whole vectors; none
+ * when a slice of 4 vectors does not fit (98%: blocks of 512 columns, where panels of 64 columns
+ * cost 2%), or when k is under two panels' width (the extra sweeps then cost what the cache saves:
+ * 0.975x on the 196-column layers at 80%). Where L1 takes 4 to 7 vectors and X's rows are wide
+ * (k of 4 such panels or more), panels of 8, their slice in L2: each sweep of a row segment (about
+ * 13 entries) then does twice the work. DLMC at 90% (blocks of 128 columns): 1.04-1.07x on the
+ * 784-column layers, 1.03-1.06x on the 3136-column ones, 1.3x on the 12544-column one (three runs
+ * interleaving both in one process); 8 vectors on the 196-column layers cost 4%, and at 95% (a
+ * slice of 128 KiB) 5%. The plain kernel takes panels too (plain_panel): DLMC's layers of at most
+ * 128 columns as a plain CSR, three rounds alternating the builds, 784 columns 1.10-1.13x and
+ * 3136 columns 1.21-1.29x faster at 80% and 90%. */
+static inline sn_size K(column_panel)(sn_size k, sn_size rows)
+{
+    enum { WIDE_PANEL = 8 }; /* vectors */
+    sn_size most = (sn_size)SN_CSR_PANEL_BYTES / (rows * sizeof(REAL)) / VLEN; /* vectors in L1 */
+    if (most < WIDE_PANEL && k >= 4 * WIDE_PANEL * VLEN
+        && rows * WIDE_PANEL * VLEN * sizeof(REAL) <= 2 * (sn_size)SN_CSR_PANEL_BYTES)
+        most = WIDE_PANEL;
+    most *= VLEN;
+    if (most < 4 * VLEN || k < 2 * most) return k;
+    const sn_size panels = (k + most - 1) / most;
+    return ((k + panels - 1) / panels + VLEN - 1) / VLEN * VLEN;
+}
+
+/* Columns per panel of the plain kernel's A X (column_panel, A as one block of its n_cols
+ * columns), or k for none: a panel sweeps every row's entries once more, which pays only for rows
+ * of SN_CSR_PANEL_MIN_ENTRIES or more on average. Decided for the whole matrix, never per thread:
+ * panels regroup a row's sums (gather_tile's ways), and results must not depend on the thread
+ * count. sparsenet.CSR.optimize asks the same question (csr_panel_columns). */
+static inline sn_size K(plain_panel)(sn_size n_rows, sn_size n_cols, sn_size nnz, sn_size k)
+{
+    return nnz < SN_CSR_PANEL_MIN_ENTRIES * n_rows ? k : K(column_panel)(k, n_cols);
+}
+
+/* Y[i, :] (+)= row i of A times X for the rows [r0, r1), in panels of `panel` columns
+ * (column_panel), each panel through all n_blocks blocks of columns before the next: row i's
+ * entries in block b are [start[i], start[i + 1]), start = starts + b * block_stride, and gather
+ * from X + b * x_block_offset (a plain CSR: one block, its row pointers). The first panel also
+ * takes the columns before X's rows reach a vector boundary (peel_columns), the last the columns
+ * under a vector past the last whole panel. */
+static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const INDEX *starts,
+                             sn_size block_stride, const COL *indices, CSR_VALUES data, sn_size k,
+                             sn_size ldx, const REAL *X, sn_size x_block_offset, REAL *Y,
+                             sn_size panel)
+{
+    const sn_size lead = K(peel_columns)(X, k, ldx);
+    for (sn_size c0 = 0, c1; c0 < k; c0 = c1) {
+        c1 = SN_MIN(k, c0 + (c0 == 0 ? lead : 0) + panel);
+        if (k - c1 < VLEN) c1 = k;
+        for (sn_size b = 0; b < n_blocks; ++b) {
+            const INDEX *start = starts + b * block_stride;
+            K(gather_rows_k)(r0, r1, start, start + 1, indices, data, c1 - c0, c0 == 0 ? lead : 0,
+                             ldx, k, X + b * x_block_offset + c0, Y + c0, b > 0);
+        }
+    }
+}
+
 /* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k, X's rows ldx >= k apart; with
  * fixed_widths, k is a compile-time constant for the common batch widths, so X's row offsets cost
  * a shift, not a multiply. That was a quarter of the time of column blocks' A X at k = 64 on Zen 4

@@ -28,6 +28,11 @@ static inline sn_size sn_csr_thread_work(sn_size entries, sn_size k)
 /* The slice of X a block of columns gathers from in a panel of columns (column_panel): L1's 32
  * KiB on Zen 4 (64 KiB and 96 KiB measured 1-2% slower on DLMC ResNet-50 at 90%, Zen 4). */
 #define SN_CSR_PANEL_BYTES ((sn_size)32 << 10)
+/* The fewest entries a row (on average) for which a plain CSR product takes column panels
+ * (plain_panel): each panel sweeps every row once more. DLMC ResNet-50's layers of 64 input
+ * channels in one column block, one thread, Zen 4: 6-13 entries a row (90-80%) gained 1.07-1.10x at
+ * 3136 columns from panels, 1-2 entries (98%) lost 14%. */
+#define SN_CSR_PANEL_MIN_ENTRIES 4
 /* Entries ahead at which A X prefetches the gathered rows of X. */
 #define SN_CSR_PREFETCH 16
 

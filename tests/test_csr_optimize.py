@@ -359,7 +359,7 @@ def on_a_line(shape, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("k", [2, 5, 15, 17, 31, 49, 65, 196])
-@pytest.mark.parametrize("layout", ["blocks", "splits"])
+@pytest.mark.parametrize("layout", ["blocks", "splits", "plain"])
 def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, layout):
     # Rows of X that are not whole cache lines are copied to padded rows (with_padded_rows): the
     # kernels read only X's first k columns of each padded row (NaN past them here), write only
@@ -382,10 +382,13 @@ def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, la
             B = optimized(A, batch=k, slice_bytes=16 * X.itemsize * k)._blocks
             _csr.blocked_matmul(native_isa, 1, B.width, B.row_ptr, B.seg_ptr, B.col,
                                 B.values, operand, Y)
-        else:
+        elif layout == "splits":
             C = sparsenet.CSR.from_scipy(A)
             _csr.split_matmul(native_isa, 1, C.indptr, _csr_blocks.column_splits(C, 16).block_start,
                               C.indices, C.data, operand, Y)
+        else:
+            C = sparsenet.CSR.from_scipy(A)
+            _csr.matmul(native_isa, 1, C.indptr, C.indices, C.data, operand, Y, False, True)
         np.testing.assert_array_equal(out[64 * k:], 7.0)
         return Y
 
@@ -395,6 +398,31 @@ def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, la
     np.testing.assert_array_equal(got, product(X))
     assert _validate.with_padded_rows(X, 8.0).shape == padded.shape
     assert _validate.with_padded_rows(X, 7.9) is X
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [300, 700])
+def test_plain_products_take_column_panels(isa, dtype, index, k):
+    """A plain CSR (and a SharedCSR) of few columns times a wide X sweeps X in column panels
+    (plain_panel, csr_segments.h): right, the same for every thread count, with X off a cache line
+    (the first panel peeled); rows under SN_CSR_PANEL_MIN_ENTRIES entries take none."""
+    rng = np.random.default_rng(k)
+    S = random_csr(rng, 150, 64, 0.2, dtype)
+    S.indices, S.indptr = S.indices.astype(index), S.indptr.astype(index)
+    A = sparsenet.CSR.from_scipy(S)
+    level, itemsize = sparsenet.backend._isa_level(), np.dtype(dtype).itemsize
+    assert _csr.panel_columns(level, itemsize, 150, 64, S.nnz, k) < k
+    assert _csr.panel_columns(level, itemsize, 150, 64, 3 * 150, k) == k  # 3 entries a row
+    X = rng.standard_normal((64, k)).astype(dtype)
+    got = check_product(A, X, False)
+    assert_close(sparsenet.spmm(A, _shifted(X, 16)), S, X, False)
+    for threads in (2, 3):
+        with sparsenet.use_num_threads(threads):
+            np.testing.assert_array_equal(sparsenet.spmm(A, X), got)
+    shared = sparsenet.SharedCSR.from_csr(S, 16)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(sparsenet.spmm(shared, X), shared.todense() @ X, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -413,3 +441,23 @@ def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
     for threads in (2, 3):
         with sparsenet.use_num_threads(threads):
             np.testing.assert_array_equal(sparsenet.spmm(A, X), got)
+
+
+def test_plain_products_read_padded_rows(monkeypatch):
+    """A plain CSR's A X reads X's rows padded to whole cache lines when each is read 8 times or
+    more (with_padded_rows); A^T X and checked (scipy) products never take padded rows."""
+    rng = np.random.default_rng(5)
+    S = random_csr(rng, 200, 30, 0.5, np.float32)
+    A = sparsenet.CSR.from_scipy(S)
+    X = rng.standard_normal((30, 49)).astype(np.float32)
+    seen = []
+    real = _csr.matmul
+    monkeypatch.setattr(_csr, "matmul", lambda *a: seen.append(a[5].shape) or real(*a))
+    assert_close(sparsenet.spmm(A, X), S, X, False)
+    assert seen[-1] == (30, 64)  # 200 * 30 * 0.5 / 30 = 100 reads a row
+    Yt = np.empty((30, 49), np.float32)
+    with pytest.raises(ValueError, match="padded"):
+        real(0, 1, A.indptr, A.indices, A.data, np.zeros((200, 64), np.float32), Yt, True, True)
+    with pytest.raises(ValueError, match="padded"):
+        _csr.checked_matmul(0, 1, 30, A.indptr, A.indices, A.data,
+                            np.zeros((30, 64), np.float32), np.empty((200, 49), np.float32), False)

@@ -19,7 +19,7 @@ include "_gathers.pxi"
 cdef struct Product:
     # one product's arguments, the arrays' items typed by the fused function that reads them
     int isa, n_threads, transpose, checked, sorted_rows
-    sn_size n_rows, n_cols, nnz, k
+    sn_size n_rows, n_cols, nnz, k, ldx
     const void *indptr
     const void *indices
     const void *data
@@ -45,7 +45,7 @@ cdef int product_typed(real real_tag, index index_tag, Product *p) noexcept nogi
     if p.transpose:
         return sn_csr_matmul_t(p.isa, p.n_threads, p.sorted_rows, p.n_rows, p.n_cols, ip, ix, dx,
                                p.k, xp, yp)
-    return sn_csr_matmul(p.isa, p.n_threads, p.n_rows, p.n_cols, ip, ix, dx, p.k, xp, yp)
+    return sn_csr_matmul(p.isa, p.n_threads, p.n_rows, p.n_cols, ip, ix, dx, p.k, p.ldx, xp, yp)
 
 
 cdef int product_of(Product *p, bint real64, bint index64) noexcept nogil:
@@ -77,7 +77,9 @@ cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
             raise TypeError("sparsenet: native arguments of mixed item sizes")
         p.n_rows = views[0].shape[0] - 1
         p.nnz = min(views[1].shape[0], views[2].shape[0])
-        p.k = columns(&views[4])
+        p.k, p.ldx = columns(&views[4]), columns(&views[3])
+        if p.ldx != p.k and (p.transpose or p.checked or p.ldx < p.k):
+            raise ValueError("sparsenet: X's rows may be padded only for a trusted A X")
         if not p.n_cols:  # the trusted products take it from the dense operands
             p.n_cols = views[3].shape[0] if not p.transpose else views[4].shape[0]
         p.first_bad = p.n_rows
@@ -96,7 +98,8 @@ cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
 
 def matmul(int isa, int n_threads, indptr, indices, data, X, Y, bint transpose, bint sorted_rows):
     """Y = A X (transpose=False) or Y = A^T X, A given by (indptr, indices, data), all C-ordered,
-    X and Y matrices or vectors; sorted_rows: every row's column indices are increasing."""
+    X and Y matrices or vectors; sorted_rows: every row's column indices are increasing. For A X,
+    X may have more columns than Y (rows padded: those past Y's are not read)."""
     cdef Product p
     memset(&p, 0, sizeof(p))
     p.isa, p.n_threads, p.transpose, p.sorted_rows = isa, n_threads, transpose, sorted_rows
@@ -150,6 +153,16 @@ def blocked_matmul(int isa, int n_threads, sn_size width, row_ptr, seg_ptr, col,
         raise_for_status(status)
     finally:
         release_arrays(views, 6)
+
+
+def panel_columns(int isa, int itemsize, sn_size n_rows, sn_size n_cols, sn_size nnz, sn_size k):
+    """The columns per panel of the plain kernel's A X (csr_matmul) at level `isa` for values of
+    `itemsize` bytes, or k when it takes none."""
+    cdef sn_size panel = k
+    cdef int status = (sn_csr_panel_columns_f64 if itemsize == 8 else sn_csr_panel_columns_f32)(
+        isa, n_rows, n_cols, nnz, k, &panel)
+    raise_for_status(status)
+    return panel
 
 
 def split_matmul(int isa, int n_threads, const index[::1] indptr, const index[:, ::1] block_start,
@@ -277,7 +290,8 @@ def checked_vector(indptr, indices, data, sn_size n_rows, sn_size n_cols, x, bin
     cdef Product p
     memset(&p, 0, sizeof(p))
     p.isa, p.n_threads = options
-    p.transpose, p.checked, p.n_rows, p.n_cols, p.nnz, p.k = transpose, True, n_rows, n_cols, nnz, 1
+    p.transpose, p.checked, p.n_rows, p.n_cols, p.nnz, p.k, p.ldx = (transpose, True, n_rows, n_cols,
+                                                                    nnz, 1, 1)
     p.first_bad = n_rows
     p.indptr = ptr
     p.indices = cnp.PyArray_DATA(ia) if nnz else NULL
@@ -316,7 +330,7 @@ cdef class VectorProduct:
             raise TypeError("sparsenet: native arguments of mixed item sizes")
         p = &self.product
         p.n_rows, p.n_cols, p.nnz = self.views[0].shape[0] - 1, n_cols, self.views[1].shape[0]
-        p.k, p.sorted_rows = 1, sorted_rows
+        p.k, p.ldx, p.sorted_rows = 1, 1, sorted_rows
         p.indptr = self.views[0].buf
         p.indices = data_or_null(&self.views[1])
         p.data = data_or_null(&self.views[2])

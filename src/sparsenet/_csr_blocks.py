@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sparsenet import _csr
+from sparsenet import _csr, backend
 from sparsenet._validate import with_padded_rows
 
 # The slice of the dense operand one block gathers from: x in half of L1 for a vector, the rows of a
@@ -23,7 +23,6 @@ from sparsenet._validate import with_padded_rows
 VECTOR_SLICE_BYTES = 16 << 10
 BATCH_SLICE_BYTES = 32 << 10
 MAX_WIDTH = 1 << 16  # columns within a block are uint16
-PANEL_MIN_BYTES = 256  # column_panel's narrowest panel at AVX-512 (4 vectors; half at AVX2)
 # Fewer entries than this per row and block on average, and each block's pass costs more in row
 # overheads than the cache saves: blocks are widened until rows have this many.
 MIN_SEGMENT = 8
@@ -89,17 +88,16 @@ def column_splits(A: Any, width: int) -> ColumnSplits:
 
 
 def _panels_pay(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int) -> bool:
-    """Whether A X with A in one block (of n_cols columns) pays against the plain kernel: only
-    through column panels (csr_blocked_kernels.h, column_panel), which need X larger than two
-    slices and rows of at least two of the narrowest panels, and sweep each row of A once per
-    panel: rows of MIN_SEGMENT / 2 entries or more. DLMC ResNet-50, where the layers of 64 input
-    channels (6-13 entries a row at 90-80%) become one block: the 3136-column layers 1.09-1.10x
-    faster at 80% and 1.07x at 90% in geometric mean, the rest alike, as at 95% and 98% (runs
-    interleaving both in one process, Zen 4); with rows of 1-2 entries (98%) the panels cost
-    more (0.86x)."""
-    row_bytes = batch * itemsize
-    return (row_bytes >= 2 * PANEL_MIN_BYTES and row_bytes * n_cols > 2 * BATCH_SLICE_BYTES
-            and 2 * nnz >= MIN_SEGMENT * n_rows)
+    """Whether A X with A in one block (of n_cols columns) pays against the plain kernel: where
+    that kernel takes column panels (plain_panel in csr_segments.h, asked of the native layer at
+    the current ISA level: one rule, in C), one block does the same from 16-bit columns, half the
+    bytes each panel's sweep of a row reads again. DLMC ResNet-50's layers so made, one thread, Zen
+    4, against the plain kernel's panels in the same process: 1.02-1.04x at 80% and 90%, 1.04-1.05x
+    at 95%. (A rule of this module's own, before the plain kernel had panels, also made one block
+    of the 256- and 512-column layers at 95% and 98%, where neither kernel takes panels: the plain
+    kernel, now with padded rows too, runs those within 1%.)"""
+    panel = _csr.panel_columns(backend._isa_level(), itemsize, n_rows, n_cols, nnz, batch)
+    return bool(panel < batch)
 
 
 def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *,
@@ -107,7 +105,7 @@ def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *
     """Columns per block (a power of two) for products with `batch` columns, or 0 when blocks would
     not pay: rows too sparse (under MIN_SEGMENT entries per block on average) even for blocks of
     MAX_WIDTH columns, or, for A itself, one block covering every column, unless its products
-    take column panels (_panels_pay; the plain kernel is otherwise as fast). A^T in blocks pays
+    take column panels (_panels_pay: the plain kernel is otherwise as fast). A^T in blocks pays
     even as one block: its products then gather instead of scatter."""
     if nnz == 0:
         return 0

@@ -341,7 +341,11 @@ def use_isa(name: str) -> ContextManager[None]:
 
 
 def _isa_level():
-    return native_options()[0]
+    """The ISA level native_options() gives, without its thread count (a layout decided for that
+    level, sparsenet._csr_blocks, does not use threads)."""
+    local = _overrides.get()
+    isa = local.isa if local is not None and local.isa is not None else _state["isa"]
+    return _best_isa if isa is None else isa
 
 
 def thread_limit(n: int) -> ContextManager[None]:

@@ -17,7 +17,8 @@ from numpy.typing import ArrayLike, DTypeLike
 from sparsenet import _buffers, _csr, _csr_blocks, _policy, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_array, as_c_array,
                                  as_matrix_operand, check_bool, check_index, check_out, new_output,
-                                 product_operand, read_only, require_checked, result_dtype)
+                                 product_operand, read_only, require_checked, result_dtype,
+                                 with_padded_rows)
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -489,6 +490,8 @@ class CSR(SparseMatrix):
         if blocks is not None:
             blocks.matmul(isa, threads, as_c_array(blocks.values, Y.dtype), X, Y)
             return
+        if not transpose:  # X's rows padded to whole cache lines where each is read often
+            X = with_padded_rows(X, self.nnz / max(self.shape[1], 1))
         _csr.matmul(isa, threads, self.indptr, self.indices, as_c_array(self.data, Y.dtype), X, Y,
                     transpose, self.has_canonical_format)
 

@@ -159,7 +159,8 @@ class _Layout:
         if (width, transposed) not in self._layouts:
             found = None
             if width and not transposed and P.has_canonical_format:
-                found = _csr_blocks.column_splits(P, width)
+                # one block (width >= n_cols): the plain kernel, which takes column panels itself
+                found = _csr_blocks.column_splits(P, width) if width < P.shape[1] else None
             elif width and P.nnz < 2**53:  # entry numbers exact in float64
                 numbered = _with_values(P, np.arange(P.nnz, dtype=np.float64))
                 blocks = _csr_blocks.for_product(numbered, batch, transposed, itemsize)
