@@ -729,16 +729,8 @@ def torch_cases(quick: bool) -> "list[Case]":
                 f"{TORCH_TOKENS} tokens")
     x, problems = w["x"], sddmm_problems(torch, w)
     return [
-        Case("torch", "SparseLinear fwd", workload, flops=2 * nnz * TORCH_TOKENS, runs={
-            "sparsenet": lambda: torch_forward(w["sparse"], x),
-            "dense nn.Linear": lambda: torch_forward(w["dense"], x),
-            "pytorch CSR": lambda: torch_csr_forward(w["csr"], x),
-        }),
-        Case("torch", "SparseLinear fwd+bwd", workload,
-             flops=3 * 2 * nnz * TORCH_TOKENS, runs={
-            "sparsenet": lambda: torch_training_step(w["sparse"], x),
-            "dense nn.Linear": lambda: torch_training_step(w["dense"], x),
-        }),
+        *_layer_cases(workload, w, x, 2 * nnz * TORCH_TOKENS,
+                      {"pytorch CSR": lambda: torch_csr_forward(w["csr"], x)}),
         Case("torch", "sddmm (value grads)", workload, flops=2 * nnz * TORCH_TOKENS,
              runs={"sparsenet": lambda: [sparsenet.sddmm(P, G.numpy(), X.numpy())
                                          for P, G, X in problems],
@@ -758,16 +750,20 @@ def torch_conv_cases(torch: Any) -> "list[Case]":
     c, x = TORCH_CONV_CHANNELS, w["x"]
     nnz = sum(int(m.weight.count_nonzero()) for m in w["dense"])
     workload = f"2x 1x1 conv {c[0]}<->{c[1]} {TORCH_SPARSITY:.0%}, {TORCH_CONV_POSITIONS} pos"
+    return _layer_cases(workload, w, x, 2 * nnz * TORCH_CONV_POSITIONS)
+
+
+def _layer_cases(workload: str, w: "dict[str, Any]", x: Any, flops: int,
+                 peers: "dict[str, Callable] | None" = None) -> "list[Case]":
+    """The forward and the forward + backward rows of the stack w["sparse"] against w["dense"] on
+    the input x (and `peers`, forward only); `flops`: one forward pass's."""
     return [
-        Case("torch", "SparseLinear fwd", workload, flops=2 * nnz * TORCH_CONV_POSITIONS, runs={
+        Case("torch", "SparseLinear fwd", workload, flops=flops, runs={
             "sparsenet": lambda: torch_forward(w["sparse"], x),
-            "dense nn.Linear": lambda: torch_forward(w["dense"], x),
-        }),
-        Case("torch", "SparseLinear fwd+bwd", workload,
-             flops=3 * 2 * nnz * TORCH_CONV_POSITIONS, runs={
+            "dense nn.Linear": lambda: torch_forward(w["dense"], x), **(peers or {})}),
+        Case("torch", "SparseLinear fwd+bwd", workload, flops=3 * flops, runs={
             "sparsenet": lambda: torch_training_step(w["sparse"], x),
-            "dense nn.Linear": lambda: torch_training_step(w["dense"], x),
-        }),
+            "dense nn.Linear": lambda: torch_training_step(w["dense"], x)}),
     ]
 
 
