@@ -583,22 +583,22 @@ static inline sn_size K(peel_columns)(const REAL *X, sn_size k, sn_size ld)
 
 /* Columns per panel of a product whose blocks are `rows` columns of A wide (rows of X; a plain CSR
  * product is one block of all its columns), or k for no panels. gather_panels sweeps every row and
- * block over one panel of X's and Y's columns before the next, so that a block's slice of X stays in L1 (SN_CSR_PANEL_BYTES) where
- * whole rows of X left it in L2 or beyond, and Y's panel stays in L2 across the blocks. Against
- * whole rows, DLMC ResNet-50's optimize()d products (one thread, Zen 4, AVX-512) ran 1.10x faster
- * at 80% and 1.05x at 90% in geometric mean (1.32x and 1.09x on the 784-column layers, 1.14x and
- * 1.07x on the 3136-column ones; the fastest of 7 calls per layer, 4 rounds alternating the
- * builds), and alike at 95% and 98% (0.99-1.0x). Panels are of equal width in whole vectors; none
- * when a slice of 4 vectors does not fit (98%: blocks of 512 columns, where panels of 64 columns
- * cost 2%), or when k is under two panels' width (the extra sweeps then cost what the cache saves:
- * 0.975x on the 196-column layers at 80%). Where L1 takes 4 to 7 vectors and X's rows are wide
- * (k of 4 such panels or more), panels of 8, their slice in L2: each sweep of a row segment (about
- * 13 entries) then does twice the work. DLMC at 90% (blocks of 128 columns): 1.04-1.07x on the
- * 784-column layers, 1.03-1.06x on the 3136-column ones, 1.3x on the 12544-column one (three runs
- * interleaving both in one process); 8 vectors on the 196-column layers cost 4%, and at 95% (a
- * slice of 128 KiB) 5%. The plain kernel takes panels too (plain_panel): DLMC's layers of at most
- * 128 columns as a plain CSR, three rounds alternating the builds, 784 columns 1.10-1.13x and
- * 3136 columns 1.21-1.29x faster at 80% and 90%. */
+ * block over one panel of X's and Y's columns before the next, so that a block's slice of X stays
+ * in L1 (SN_CSR_PANEL_BYTES) where whole rows of X left it in L2 or beyond, and Y's panel stays in
+ * L2 across the blocks. Against whole rows, DLMC ResNet-50's optimize()d products (one thread, Zen
+ * 4, AVX-512) ran 1.10x faster at 80% and 1.05x at 90% in geometric mean (1.32x and 1.09x on the
+ * 784-column layers, 1.14x and 1.07x on the 3136-column ones; the fastest of 7 calls per layer, 4
+ * rounds alternating the builds), and alike at 95% and 98% (0.99-1.0x). Panels are of equal width
+ * in whole vectors; none when a slice of 4 vectors does not fit (98%: blocks of 512 columns, where
+ * panels of 64 columns cost 2%), or when k is under two panels' width (the extra sweeps then cost
+ * what the cache saves: 0.975x on the 196-column layers at 80%). Where L1 takes 4 to 7 vectors and
+ * X's rows are wide (k of 4 such panels or more), panels of 8, their slice in L2: each sweep of a
+ * row segment (about 13 entries) then does twice the work. DLMC at 90% (blocks of 128 columns):
+ * 1.04-1.07x on the 784-column layers, 1.03-1.06x on the 3136-column ones, 1.3x on the 12544-column
+ * one (three runs interleaving both in one process); 8 vectors on the 196-column layers cost 4%,
+ * and at 95% (a slice of 128 KiB) 5%. The plain kernel takes panels too (plain_panel): DLMC's
+ * layers of at most 128 columns as a plain CSR, three rounds alternating the builds, 784 columns
+ * 1.10-1.13x and 3136 columns 1.21-1.29x faster at 80% and 90%. */
 static inline sn_size K(column_panel)(sn_size k, sn_size rows)
 {
     enum { WIDE_PANEL = 8 }; /* vectors */
