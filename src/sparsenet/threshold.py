@@ -125,8 +125,8 @@ def _folded_views(x, y):
 
 
 def _row_major(x):
-    """2-D x with contiguous rows: itself, or an explicit C-order copy by the tiled native copy
-    (scanning the rows of a column-major matrix would touch a cache line per element)."""
+    """2-D x with contiguous rows: itself, or a C-order copy (copy_into: a column-major x by the
+    tiled native copy, as scanning its rows would touch a cache line per element)."""
     if x.shape[1] <= 1 or x.strides[1] == x.itemsize:
         return x
     y = new_output(x.shape, x.dtype)

@@ -257,7 +257,8 @@ class _CSRMatmul(torch.autograd.Function):
             # X^T of a row-major input: copied to rows here, once, for this product and for the
             # backward's sddmm, which reads them too (saved in place of the view: the input itself
             # stays alive only when something else keeps it)
-            X = _tensor(as_c_array(_array(X), _array(X).dtype))
+            rows = _array(X)
+            X = _tensor(as_c_array(rows, rows.dtype))
         ctx.save_for_backward(values, X)
         return _csr_product(pattern, values, X, False)
 
