@@ -115,3 +115,36 @@ def test_products_of_a_transposed_operand():
     a, b = rng.standard_normal((70, 90)).astype(np.float32), x
     np.testing.assert_array_equal(sparsenet.sddmm(A, a.T, b.T),
                                   sparsenet.sddmm(A, a.T.copy(), b.T.copy()))
+
+
+@pytest.mark.parametrize("layout", ["plain", "blocks", "transposed blocks", "torch layer"])
+def test_a_transposed_operand_is_copied_once_to_padded_rows(monkeypatch, layout):
+    """A column-major X (x^T, as PyTorch layers hand it over) whose rows are not whole cache lines
+    and are read often is copied once, straight to padded rows: one operand buffer per product,
+    not a C-ordered copy and then a padded copy of that; the product is unchanged."""
+    from sparsenet import _validate
+    rng = np.random.default_rng(6)
+    dense = np.where(rng.random((200, 300)) < 0.1, rng.standard_normal((200, 300)), 0)
+    A = sparsenet.CSR.from_dense(dense.astype(np.float32))  # 20 reads a row of X
+    transpose = layout == "transposed blocks"
+    if layout != "plain":
+        A = A.optimize(batch=49, transpose=transpose)
+        assert (A._blocks_t if transpose else A._blocks) is not None
+    x = rng.standard_normal((49, 200 if transpose else 300)).astype(np.float32)
+    expected = (A.toarray().T if transpose else A.toarray()) @ x.T.astype(np.float64)
+    if layout == "torch layer":  # imported first: it binds aligned_empty for its outputs
+        torch = pytest.importorskip("torch")
+        import sparsenet.torch as snt
+    buffers = []
+    real = _validate.aligned_empty
+    monkeypatch.setattr(_validate, "aligned_empty",
+                        lambda shape, dtype: buffers.append(shape) or real(shape, dtype))
+    if layout == "torch layer":
+        layer = snt.SparseLinear.from_dense(torch.from_numpy(A.toarray()), threshold=1e-30)
+        assert layer.nnz == A.nnz
+        with torch.no_grad():
+            got = layer(torch.from_numpy(x)).numpy().T
+    else:
+        got = sparsenet.spmm(A, x.T, transpose=transpose)
+    assert buffers == [(x.shape[1], 64)]  # 49 float32 columns padded to a 64-column line
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)

@@ -361,7 +361,7 @@ def on_a_line(shape, dtype):
 @pytest.mark.parametrize("k", [2, 5, 15, 17, 31, 49, 65, 196])
 @pytest.mark.parametrize("layout", ["blocks", "splits", "plain"])
 def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, layout):
-    # Rows of X that are not whole cache lines are copied to padded rows (with_padded_rows): the
+    # Rows of X that are not whole cache lines are copied to padded rows (as_matrix_operand): the
     # kernels read only X's first k columns of each padded row (NaN past them here), write only
     # Y's k columns (a sentinel after Y's last row stays), and give the bits of the unpadded call.
     rng = np.random.default_rng(hash((isa, k, layout)) % 2**32)
@@ -396,8 +396,11 @@ def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, la
     tol = 1e-4 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, A @ X, rtol=tol, atol=tol)
     np.testing.assert_array_equal(got, product(X))
-    assert _validate.with_padded_rows(X, 8.0).shape == padded.shape
-    assert _validate.with_padded_rows(X, 7.9) is X
+    padded_copy = _validate.as_matrix_operand(X, dtype, 8.0, padded=True)
+    assert padded_copy.shape == padded.shape
+    np.testing.assert_array_equal(padded_copy[:, :k], X)
+    assert _validate.as_matrix_operand(X, dtype, 7.9, padded=True) is X
+    assert _validate.as_matrix_operand(X, dtype, 8.0) is X
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -445,7 +448,8 @@ def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
 
 def test_plain_products_read_padded_rows(monkeypatch):
     """A plain CSR's A X reads X's rows padded to whole cache lines when each is read 8 times or
-    more (with_padded_rows); A^T X and checked (scipy) products never take padded rows."""
+    more (as_matrix_operand's `padded`); A^T X and checked (scipy) products never take padded
+    rows."""
     rng = np.random.default_rng(5)
     S = random_csr(rng, 200, 30, 0.5, np.float32)
     A = sparsenet.CSR.from_scipy(S)

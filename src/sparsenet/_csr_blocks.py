@@ -16,7 +16,6 @@ from typing import Any, Optional
 import numpy as np
 
 from sparsenet import _csr, backend
-from sparsenet._validate import with_padded_rows
 
 # The slice of the dense operand one block gathers from: x in half of L1 for a vector, the rows of a
 # batch well inside L2 (measured best at 16 KiB and at 64 KiB on Zen 4's 32 KiB L1d, 1 MiB L2).
@@ -47,9 +46,7 @@ class ColumnBlocks:
                Y: np.ndarray) -> None:
         """Y = A X with A in these blocks and the stored `values` in the blocks' order (their
         own, or a trainable layer's): C-contiguous arrays of one dtype, X and Y matrices (or
-        vectors: one column)."""
-        if X.ndim == 2:  # not on the one-vector path (csr.py's spmv), where it cost 0.23 us a call
-            X = with_padded_rows(X, values.shape[0] / max(X.shape[0], 1))
+        vectors: one column; X's rows may be padded: as_matrix_operand's `padded`)."""
         _csr.blocked_matmul(isa, threads, self.width, self.row_ptr, self.seg_ptr, self.col,
                             values, X, Y)
 
@@ -69,8 +66,7 @@ class ColumnSplits:
     def matmul(self, isa: int, threads: int, A: Any, values: np.ndarray, X: np.ndarray,
                Y: np.ndarray) -> None:
         """Y = A X for the CSR structure A these splits were made for, with the stored `values`
-        (C-contiguous, of X's and Y's dtype)."""
-        X = with_padded_rows(X, values.shape[0] / max(X.shape[0], 1))
+        (C-contiguous, of X's and Y's dtype; X's rows may be padded)."""
         _csr.split_matmul(isa, threads, A.indptr, self.block_start, A.indices, values, X, Y)
 
 

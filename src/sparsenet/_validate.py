@@ -152,7 +152,7 @@ REALIGN_MIN_READS = 128
 
 # A product that reads each row of its matrix operand at least this many times on average pays for
 # copying an operand whose rows are not whole cache lines long (most of their vector loads split
-# across two lines) to rows padded to whole lines: see with_padded_rows.
+# across two lines) to rows padded to whole lines: see as_matrix_operand's `padded`.
 PAD_MIN_READS = 8
 
 # The same for B of sddmm, whose rows are read nnz / n_cols times each, every read a whole dot
@@ -165,13 +165,25 @@ SDDMM_REALIGN_MIN_READS = 16
 
 
 def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float,
-                      min_reads: float = REALIGN_MIN_READS) -> np.ndarray:
+                      min_reads: float = REALIGN_MIN_READS, *, padded: bool = False) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype` for a kernel that loads its rows whole, each
     `reads_per_row` times on average: copied when its dtype or order differ, or to a cache-line
     aligned buffer when it is large (ALIGN_MIN_BYTES), its rows all start equally far from a cache
     line (rows a whole number of lines long) and they are read at least `min_reads` times, enough
-    to pay for the copy."""
+    to pay for the copy.
+
+    `padded`: the kernel takes X's row stride apart from its width (Y's). A matrix whose rows are
+    not a whole number of cache lines long and are read at least PAD_MIN_READS times each is then
+    copied, in the same one copy as any other, to rows padded to whole lines (aligned_empty),
+    x in its first columns (the padding is never read)."""
     x = np.asarray(x)
+    if padded and x.ndim == 2 and x.shape[1] > 1 and reads_per_row >= PAD_MIN_READS:
+        line = ALIGNMENT // np.dtype(dtype).itemsize
+        ld = -(-x.shape[1] // line) * line
+        if ld != x.shape[1]:
+            out = aligned_empty((x.shape[0], ld), dtype)
+            copy_into(out[:, :x.shape[1]], x)
+            return out
     if not (x.dtype == dtype and x.flags.c_contiguous and x.flags.aligned):
         return aligned_copy(x, dtype)
     row_bytes = x.shape[-1] * x.itemsize  # C-contiguous: the kernel's row stride
@@ -180,22 +192,6 @@ def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float,
             and row_bytes % ALIGNMENT == 0 and x.ctypes.data % ALIGNMENT):
         return aligned_copy(x, dtype)
     return x
-
-
-def with_padded_rows(x: np.ndarray, reads_per_row: float) -> np.ndarray:
-    """The C-contiguous matrix `x`, or, when its rows are not a whole number of cache lines long
-    and a kernel reads each of them at least PAD_MIN_READS times, a copy whose rows start on cache
-    lines: an aligned buffer with rows padded to whole lines, x in its first columns (the padding
-    is never read). For kernels taking X's row stride apart from its width."""
-    if x.ndim != 2 or x.shape[1] < 2 or reads_per_row < PAD_MIN_READS:
-        return x
-    line = ALIGNMENT // x.itemsize
-    ld = -(-x.shape[1] // line) * line
-    if ld == x.shape[1]:
-        return x
-    out = aligned_empty((x.shape[0], ld), x.dtype)
-    out[:, :x.shape[1]] = x
-    return out
 
 
 def aligned_copy(x: np.ndarray, dtype: DTypeLike) -> np.ndarray:

@@ -17,8 +17,7 @@ from numpy.typing import ArrayLike, DTypeLike
 from sparsenet import _buffers, _csr, _csr_blocks, _policy, backend, reference
 from sparsenet._validate import (Frozen, aligned_empty, as_array, as_c_array,
                                  as_matrix_operand, check_bool, check_index, check_out, new_output,
-                                 product_operand, read_only, require_checked, result_dtype,
-                                 with_padded_rows)
+                                 product_operand, read_only, require_checked, result_dtype)
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -86,7 +85,8 @@ class SparseMatrix(Frozen):
             X2 = as_c_array(X, dtype).reshape(n_in, 1)
             Y = out if out is not None else new_output((n_out,), dtype)
         else:  # rows of a matrix operand are loaded whole
-            X2 = as_matrix_operand(X, dtype, self._reads_per_operand_row(n_in, transpose))
+            X2 = as_matrix_operand(X, dtype, self._reads_per_operand_row(n_in, transpose),
+                                   padded=self._takes_padded_rows(transpose))
             Y = out if out is not None else aligned_empty((n_out, k), dtype)
         isa, threads = backend.native_options()
         self._native_matmul(isa, threads, X2, Y.reshape(n_out, k), transpose)
@@ -99,6 +99,11 @@ class SparseMatrix(Frozen):
         if transpose and getattr(self, "_blocks_t", None) is None:
             return 1.0
         return self.nnz / max(n_in, 1)
+
+    def _takes_padded_rows(self, transpose: bool) -> bool:
+        """Whether the native product reads a matrix operand of rows padded to whole cache lines
+        (as_matrix_operand's `padded`): the kernels that take X's row stride apart from its width."""
+        return False
 
     @property
     def T(self) -> SparseMatrix:
@@ -484,14 +489,17 @@ class CSR(SparseMatrix):
             return copied
         return copied.optimize(batch=self._optimized[0], transpose=self._optimized[1])
 
+    def _takes_padded_rows(self, transpose: bool) -> bool:
+        # A X (plain or in blocks) and A^T X from A^T's blocks gather rows of X; A^T X without
+        # blocks scatters rows of A, each row of X read once
+        return not transpose or self._blocks_t is not None
+
     def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
                        transpose: bool) -> None:
         blocks = self._blocks_t if transpose else self._blocks
         if blocks is not None:
             blocks.matmul(isa, threads, as_c_array(blocks.values, Y.dtype), X, Y)
             return
-        if not transpose:  # X's rows padded to whole cache lines where each is read often
-            X = with_padded_rows(X, self.nnz / max(self.shape[1], 1))
         _csr.matmul(isa, threads, self.indptr, self.indices, as_c_array(self.data, Y.dtype), X, Y,
                     transpose, self.has_canonical_format)
 

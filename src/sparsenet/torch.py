@@ -180,7 +180,8 @@ class _Layout:
         n_out = self.pattern.shape[1] if transpose else self.pattern.shape[0]
         Y = aligned_empty((n_out, X.shape[1]), values.dtype)
         reads_per_row = values.size / max(X.shape[0], 1)
-        X, values = as_matrix_operand(X, values.dtype, reads_per_row), np.ascontiguousarray(values)
+        X = as_matrix_operand(X, values.dtype, reads_per_row, padded=True)  # blocks take padding
+        values = np.ascontiguousarray(values)
         isa, threads = _native_options()
         if isinstance(found, _csr_blocks.ColumnSplits):
             found.matmul(isa, threads, self.pattern, values, X, Y)
