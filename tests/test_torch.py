@@ -120,6 +120,25 @@ def test_layer_gradcheck_over_input_and_parameters(i):
 
 
 @pytest.mark.parametrize("i", range(5))
+def test_input_gradient_has_the_input_layout(i):
+    """A row-major input gets a row-major gradient (PyTorch's layout for a gradient: a leaf keeps it
+    without AccumulateGrad's copy, a dense layer before gets what it gave), of the dense layer's
+    values; a column-major input (another sparsenet layer's output) keeps a column-major one."""
+    layer = make_layers()[i]
+    dense = nn.Linear(12, 7, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        dense.weight.copy_(layer.weight)
+    for x in (f64(400, 12, seed=i), f64(12, 400, seed=i).T):  # 4800 elements: the tiled copy
+        x = x.detach().requires_grad_()
+        grad = torch.autograd.grad(layer(x).square().sum(), x)[0]
+        assert grad.stride() == x.stride()
+        x_dense = x.detach().clone().requires_grad_()
+        want = torch.autograd.grad((dense(x_dense) + (layer.bias if layer.bias is not None else 0))
+                                   .square().sum(), x_dense)[0]
+        torch.testing.assert_close(grad, want)
+
+
+@pytest.mark.parametrize("i", range(5))
 def test_layer_float32_equals_dense_masked_linear(i):
     layer = make_layers(torch.float32)[i]
     dense = nn.Linear(12, 7, bias=layer.bias is not None)
