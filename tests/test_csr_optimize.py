@@ -397,8 +397,11 @@ def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, la
     np.testing.assert_allclose(got, A @ X, rtol=tol, atol=tol)
     np.testing.assert_array_equal(got, product(X))
     padded_copy = _validate.as_matrix_operand(X, dtype, 8.0, padded=True)
-    assert padded_copy.shape == padded.shape
-    np.testing.assert_array_equal(padded_copy[:, :k], X)
+    if k * X.itemsize <= _validate.UNSPLIT_ROW_BYTES:  # rows that never cross a line: as they are
+        assert padded_copy is X
+    else:
+        assert padded_copy.shape == padded.shape
+        np.testing.assert_array_equal(padded_copy[:, :k], X)
     assert _validate.as_matrix_operand(X, dtype, 7.9, padded=True) is X
     assert _validate.as_matrix_operand(X, dtype, 8.0) is X
 

@@ -154,6 +154,12 @@ REALIGN_MIN_READS = 128
 # copying an operand whose rows are not whole cache lines long (most of their vector loads split
 # across two lines) to rows padded to whole lines: see as_matrix_operand's `padded`.
 PAD_MIN_READS = 8
+# Rows of at most this many bytes are never padded: NumPy aligns its arrays to 16 bytes, so such
+# rows never cross a cache line, and padding them only spreads X over more lines. Measured on Zen 4,
+# scipy input at 8192^2, one thread, both in one process: padding 2 and 4 columns of float32 cost
+# 11% at 1% density (0.80 -> 0.90 ms) and up to 5% at 10%; it paid from 8 columns (9.5 -> 8.4 ms
+# at 10%) and 12 (10.8 -> 8.9).
+UNSPLIT_ROW_BYTES = 16
 
 # The same for B of sddmm, whose rows are read nnz / n_cols times each, every read a whole dot
 # product. Measured on Zen 4 (AVX-512), B 16 bytes off a cache line as NumPy's large arrays are:
@@ -177,7 +183,8 @@ def as_matrix_operand(x: Any, dtype: DTypeLike, reads_per_row: float,
     copied, in the same one copy as any other, to rows padded to whole lines (aligned_empty),
     x in its first columns (the padding is never read)."""
     x = np.asarray(x)
-    if padded and x.ndim == 2 and x.shape[1] > 1 and reads_per_row >= PAD_MIN_READS:
+    if (padded and x.ndim == 2 and x.shape[1] * np.dtype(dtype).itemsize > UNSPLIT_ROW_BYTES
+            and reads_per_row >= PAD_MIN_READS):
         line = ALIGNMENT // np.dtype(dtype).itemsize
         ld = -(-x.shape[1] // line) * line
         if ld != x.shape[1]:
