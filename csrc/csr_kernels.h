@@ -509,7 +509,7 @@ static inline int K(row_range)(const INDEX *indptr, sn_size i, sn_size nnz, sn_s
 /* Y[0, :] = the row with entries [p0, p1) times X, piece by piece; 0 when a column is bad. */
 static int K(gather_long_row_checked)(sn_size p0, sn_size p1, sn_size n_cols, sn_size nnz,
                                       const INDEX *indices, const REAL *data, sn_size k,
-                                      const REAL *X, REAL *Y, INDEX *local)
+                                      sn_size ldx, const REAL *X, REAL *Y, INDEX *local)
 {
     REAL sum = 0; /* k = 1: one sum, kept in a register across the pieces */
     for (sn_size q = p0; q < p1; q += SN_CSR_CHECK_PIECE) {
@@ -520,7 +520,7 @@ static int K(gather_long_row_checked)(sn_size p0, sn_size p1, sn_size n_cols, sn
             sum += K(dot_segment)(0, len, local, data + q, X);
         } else {
             const INDEX piece[2] = {0, (INDEX)len};
-            K(gather_rows)(0, 1, piece, piece + 1, local, data + q, k, k, X, Y, q > p0, 0);
+            K(gather_rows)(0, 1, piece, piece + 1, local, data + q, k, ldx, X, Y, q > p0, 0);
         }
     }
     if (k == 1) Y[0] = sum;
@@ -537,8 +537,9 @@ static sn_size K(row_of_first_bad)(const INDEX *local, const INDEX *offsets, sn_
     return row;
 }
 
-/* The window of rows from row i (entries [p0, p1), at most a piece): row i and the rows after it,
- * below r1, while all their entries fit in one piece, copied into local and checked at once, for
+/* The window of rows from row i (entries [p0, p1), at most `piece`, local's and offsets' length
+ * less one): row i and the rows after it, below r1, while all their entries fit in the piece (and
+ * there are at most `piece` rows), copied into local and checked at once, for
  * the caller to multiply: a copy and a check per row cost more than the row's product at 1% density
  * (scipy-input spmv at 8192^2 took 2.2x the plain CSR's time). Each further pointer is read once
  * (volatile); a pair that is bad ends the window, and row_range reports it next. Returns the rows
@@ -546,16 +547,16 @@ static sn_size K(row_of_first_bad)(const INDEX *local, const INDEX *offsets, sn_
  * bad column (counted from i), or -1. */
 static sn_size K(copy_window_checked)(const INDEX *indptr, const INDEX *indices, const REAL *data,
                                       sn_size i, sn_size r1, sn_size nnz, sn_size n_cols,
-                                      sn_size p0, sn_size p1, INDEX *offsets, INDEX *local,
-                                      sn_size *bad_row)
+                                      sn_size p0, sn_size p1, sn_size piece, INDEX *offsets,
+                                      INDEX *local, sn_size *bad_row)
 {
     const volatile INDEX *pointers = indptr;
     sn_size n = 1, end = p1;
     offsets[0] = 0;
     offsets[1] = (INDEX)(p1 - p0);
-    while (i + n < r1 && n < SN_CSR_CHECK_PIECE) {
+    while (i + n < r1 && n < piece) {
         const sn_size next = (sn_size)pointers[i + n + 1];
-        if (next < end || next > nnz || next - p0 > SN_CSR_CHECK_PIECE) break;
+        if (next < end || next > nnz || next - p0 > piece) break;
         end = next;
         offsets[++n] = (INDEX)(end - p0);
     }
@@ -586,11 +587,50 @@ static sn_size K(dot_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 }
 #endif
 
-/* Y[i, :] = row i of A times X for rows [r0, r1), short rows by windows; the first bad row, or
+/* Y[i, :] = row i of A times X (rows ldx apart) for rows [r0, r1), rows of at most `piece` entries
+ * by windows (local and offsets hold piece and piece + 1), in column panels of `panel` columns as
+ * the trusted kernel takes them (gather_panels: the same sums, so the same bits), longer rows piece
+ * by piece; the first bad row, or r1. */
+static inline __attribute__((always_inline)) sn_size K(gather_windows_checked)(
+    sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz, const INDEX *indptr, const INDEX *indices,
+    const REAL *data, sn_size k, sn_size ldx, const REAL *X, REAL *Y, sn_size panel, sn_size piece,
+    INDEX *local, INDEX *offsets)
+{
+    sn_size i = r0;
+    while (i < r1) {
+        sn_size p0, p1;
+        if (!K(row_range)(indptr, i, nnz, &p0, &p1)) return i;
+        if (p1 - p0 > piece) {
+            if (!K(gather_long_row_checked)(p0, p1, n_cols, nnz, indices, data, k, ldx, X,
+                                            Y + i * k, local))
+                return i;
+            ++i;
+            continue;
+        }
+        sn_size bad;
+        const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz, n_cols, p0, p1,
+                                                 piece, offsets, local, &bad);
+        if (bad >= 0) return i + bad;
+        if (panel < k)
+            K(gather_panels)(0, n, 1, offsets, 0, local, data + p0, k, ldx, X, 0, Y + i * k, panel);
+        else
+            K(gather_rows)(0, n, offsets, offsets + 1, local, data + p0, k, ldx, X, Y + i * k, 0, 0);
+        i += n;
+    }
+    return r1;
+}
+
+/* Windows of a product in column panels hold this many entries (others SN_CSR_CHECK_PIECE, a copy
+ * that stays in L1): each panel's slice of X is then read from L2 once a window and gathered from
+ * L1, and rows of up to this many entries are taken whole, as the trusted kernel takes them. */
+#define SN_CSR_PANEL_PIECE 2048
+
+/* Y[i, :] = row i of A times X for rows [r0, r1) (gather_windows_checked); the first bad row, or
  * r1. */
 static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz,
                                       const INDEX *indptr, const INDEX *indices, const REAL *data,
-                                      sn_size k, const REAL *X, REAL *Y)
+                                      sn_size k, sn_size ldx, const REAL *X, REAL *Y,
+                                      sn_size panel)
 {
 #ifdef SN_CSR_REGISTER_CHECK
 #ifdef SN_CSR_X_REGISTERS
@@ -599,46 +639,39 @@ static sn_size K(gather_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn
 #endif
     if (k == 1) return K(dot_rows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, X, Y);
 #endif
-    INDEX local[SN_CSR_CHECK_PIECE], offsets[SN_CSR_CHECK_PIECE + 1];
-    sn_size i = r0;
-    while (i < r1) {
-        sn_size p0, p1;
-        if (!K(row_range)(indptr, i, nnz, &p0, &p1)) return i;
-        if (p1 - p0 > SN_CSR_CHECK_PIECE) {
-            if (!K(gather_long_row_checked)(p0, p1, n_cols, nnz, indices, data, k, X, Y + i * k,
-                                            local))
-                return i;
-            ++i;
-            continue;
-        }
-        sn_size bad;
-        const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz, n_cols, p0, p1,
-                                                 offsets, local, &bad);
-        if (bad >= 0) return i + bad;
-        K(gather_rows)(0, n, offsets, offsets + 1, local, data + p0, k, k, X, Y + i * k, 0, 0);
-        i += n;
+    if (panel < k) {
+        INDEX local[SN_CSR_PANEL_PIECE], offsets[SN_CSR_PANEL_PIECE + 1];
+        return K(gather_windows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, k, ldx, X, Y,
+                                         panel, SN_CSR_PANEL_PIECE, local, offsets);
     }
-    return r1;
+    INDEX local[SN_CSR_CHECK_PIECE], offsets[SN_CSR_CHECK_PIECE + 1];
+    return K(gather_windows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, k, ldx, X, Y, k,
+                                     SN_CSR_CHECK_PIECE, local, offsets);
 }
 
 static int K(csr_matmul_checked)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size nnz,
                                  const INDEX *indptr, const INDEX *indices, const REAL *data,
-                                 sn_size k, const REAL *X, REAL *Y, sn_size *first_bad_row)
+                                 sn_size k, sn_size ldx, const REAL *X, REAL *Y,
+                                 sn_size *first_bad_row)
 {
     sn_size first_bad = n_rows;
     if (n_cols <= 0 || k <= 0) return SN_EINVAL;
     const int nt = sn_threads_for(n_threads, sn_csr_thread_work(nnz + n_rows, k), SN_CSR_GRAIN);
+    /* the trusted kernel's panels for a valid A (its entries from the first and last row pointers,
+     * read once; for a malformed A only the choice of panels, which reads nothing, depends on them) */
+    const volatile INDEX *ends = indptr;
+    const sn_size panel = K(plain_panel)(n_rows, n_cols, (sn_size)ends[n_rows] - ends[0], k);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
-        *first_bad_row =
-            K(gather_rows_checked)(0, n_rows, n_cols, nnz, indptr, indices, data, k, X, Y);
+        *first_bad_row = K(gather_rows_checked)(0, n_rows, n_cols, nnz, indptr, indices, data, k,
+                                                ldx, X, Y, panel);
         return SN_OK;
     }
 #pragma omp parallel num_threads(nt) reduction(min : first_bad)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         const sn_size r0 = n_rows * t / team, r1 = n_rows * (t + 1) / team;
-        const sn_size bad =
-            K(gather_rows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, k, X, Y);
+        const sn_size bad = K(gather_rows_checked)(r0, r1, n_cols, nnz, indptr, indices, data, k,
+                                                   ldx, X, Y, panel);
         first_bad = bad < r1 ? bad : n_rows;
     }
     *first_bad_row = first_bad;
@@ -690,7 +723,8 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
                 } else {
                     sn_size bad;
                     const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz,
-                                                             n_cols, p0, p1, offsets, local, &bad);
+                                                             n_cols, p0, p1, SN_CSR_CHECK_PIECE,
+                                                             offsets, local, &bad);
                     if (bad >= 0)
                         mine = i + bad;
                     else

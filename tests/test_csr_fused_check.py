@@ -201,3 +201,40 @@ def test_racing_mutation_gives_a_result_or_a_value_error():
     print(f"\nracing mutation, {RACE_SECONDS:g} s: {outcomes}")
     assert not errors, (outcomes, errors[0])
     assert outcomes["ok"] + outcomes["refused"] > 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_wide_products_take_column_panels_in_checked_windows(dtype):
+    """A X with X wide enough for column panels (plain_panel): the checked product takes the
+    trusted kernel's panels within its windows of rows (SN_CSR_PANEL_PIECE entries), so it gives
+    the trusted product's bits, for every thread count, X's rows padded or not."""
+    A = sp.random(3000, 64, density=0.2, format="csr", dtype=dtype, random_state=6)
+    k = 600
+    level = sparsenet.backend._isa_level()
+    assert sparsenet._csr.panel_columns(level, A.dtype.itemsize, 3000, 64, A.nnz, k) < k
+    X = np.random.default_rng(7).standard_normal((64, k)).astype(dtype)
+    want = sparsenet.spmm(sparsenet.CSR.from_scipy(A), X)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(want, A @ X, rtol=tol, atol=tol)
+    for threads in (1, 2, 3):
+        with sparsenet.use_num_threads(threads):
+            np.testing.assert_array_equal(sparsenet.spmm(A, X), want)
+            np.testing.assert_array_equal(sparsenet.spmm(A, X[:, :593]), want[:, :593])  # padded
+
+
+def test_checked_panels_take_a_row_longer_than_a_window_and_find_a_bad_row():
+    """A row of more entries than a panel window (duplicates: 3000 in 64 columns) goes piece by
+    piece; a bad column in a later window names its row."""
+    rng = np.random.default_rng(8)
+    A = sp.random(3000, 64, density=0.2, format="csr", dtype=np.float64, random_state=9)
+    indices = np.concatenate([A.indices[:A.indptr[500]], rng.integers(0, 64, 3000),
+                              A.indices[A.indptr[501]:]]).astype(np.int32)
+    lengths = np.diff(A.indptr)
+    lengths[500] = 3000
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    B = sp.csr_array((rng.standard_normal(len(indices)), indices, indptr), shape=A.shape)
+    X = rng.standard_normal((64, 600))
+    np.testing.assert_allclose(sparsenet.spmm(B, X), B @ X, rtol=1e-10, atol=1e-10)
+    B.indices[B.indptr[2000] + 1] = 64
+    with pytest.raises(ValueError, match=r"A\.indices\[\d+\]=64 \(row 2000\)"):
+        sparsenet.spmm(B, X)

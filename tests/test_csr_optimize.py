@@ -450,21 +450,29 @@ def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
 
 
 def test_plain_products_read_padded_rows(monkeypatch):
-    """A plain CSR's A X reads X's rows padded to whole cache lines when each is read 8 times or
-    more (as_matrix_operand's `padded`); A^T X and checked (scipy) products never take padded
-    rows."""
+    """A plain CSR's A X, and a scipy matrix's (checked in the product's pass), read X's rows
+    padded to whole cache lines when each is read 8 times or more (as_matrix_operand's `padded`),
+    with the bits of the unpadded product; A^T X never takes padded rows."""
     rng = np.random.default_rng(5)
     S = random_csr(rng, 200, 30, 0.5, np.float32)
     A = sparsenet.CSR.from_scipy(S)
     X = rng.standard_normal((30, 49)).astype(np.float32)
     seen = []
-    real = _csr.matmul
+    real, real_checked = _csr.matmul, _csr.checked_matmul
     monkeypatch.setattr(_csr, "matmul", lambda *a: seen.append(a[5].shape) or real(*a))
-    assert_close(sparsenet.spmm(A, X), S, X, False)
+    monkeypatch.setattr(_csr, "checked_matmul",
+                        lambda *a: seen.append(a[6].shape) or real_checked(*a))
+    got = sparsenet.spmm(A, X)
+    assert_close(got, S, X, False)
     assert seen[-1] == (30, 64)  # 200 * 30 * 0.5 / 30 = 100 reads a row
+    np.testing.assert_array_equal(sparsenet.spmm(S, X), got)  # checked in the product's pass
+    assert seen[-1] == (30, 64)
+    unpadded, (level, _) = np.empty((200, 49), np.float32), sparsenet.backend.native_options()
+    assert real_checked(level, 1, 30, A.indptr, A.indices, A.data, X, unpadded, False) == 200
+    np.testing.assert_array_equal(unpadded, got)
     Yt = np.empty((30, 49), np.float32)
     with pytest.raises(ValueError, match="padded"):
         real(0, 1, A.indptr, A.indices, A.data, np.zeros((200, 64), np.float32), Yt, True, True)
     with pytest.raises(ValueError, match="padded"):
-        _csr.checked_matmul(0, 1, 30, A.indptr, A.indices, A.data,
-                            np.zeros((30, 64), np.float32), np.empty((200, 49), np.float32), False)
+        real_checked(0, 1, 30, A.indptr, A.indices, A.data, np.zeros((200, 64), np.float32), Yt,
+                     True)

@@ -41,7 +41,7 @@ cdef int product_typed(real real_tag, index index_tag, Product *p) noexcept nogi
                                        p.k, xp, yp, &p.first_bad)
     if p.checked:
         return sn_csr_matmul_checked(p.isa, p.n_threads, p.n_rows, p.n_cols, p.nnz, ip, ix, dx,
-                                     p.k, xp, yp, &p.first_bad)
+                                     p.k, p.ldx, xp, yp, &p.first_bad)
     if p.transpose:
         return sn_csr_matmul_t(p.isa, p.n_threads, p.sorted_rows, p.n_rows, p.n_cols, ip, ix, dx,
                                p.k, xp, yp)
@@ -78,8 +78,8 @@ cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
         p.n_rows = views[0].shape[0] - 1
         p.nnz = min(views[1].shape[0], views[2].shape[0])
         p.k, p.ldx = columns(&views[4]), columns(&views[3])
-        if p.ldx != p.k and (p.transpose or p.checked or p.ldx < p.k):
-            raise ValueError("sparsenet: X's rows may be padded only for a trusted A X")
+        if p.ldx != p.k and (p.transpose or p.ldx < p.k):
+            raise ValueError("sparsenet: X's rows may be padded only for A X")
         if not p.n_cols:  # the trusted products take it from the dense operands
             p.n_cols = views[3].shape[0] if not p.transpose else views[4].shape[0]
         p.first_bad = p.n_rows

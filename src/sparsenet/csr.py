@@ -783,6 +783,9 @@ class _ScipyOperand(SparseMatrix):
             return self._checked()._matmul(X, transpose, out, dtype)
         return super()._matmul(X, transpose, out, dtype)
 
+    def _takes_padded_rows(self, transpose: bool) -> bool:
+        return not transpose  # the fused check's A X takes X's row stride (A^T X: a private CSR's)
+
     def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
                        transpose: bool) -> None:
         n_rows, n_cols = self.shape
