@@ -120,6 +120,16 @@ def test_layer_gradcheck_over_input_and_parameters(i):
 
 
 @pytest.mark.parametrize("i", range(5))
+def test_structure_has_the_layer_dtype(i):
+    """structure() (the checked sparsenet object) holds values or a codebook of the layer's dtype,
+    whatever the values it holds stand for."""
+    for dtype, np_dtype in ((torch.float32, np.float32), (torch.float64, np.float64)):
+        structure = make_layers(dtype)[i].structure()
+        held = getattr(structure, "pattern", structure)  # SparseLinear: its _Layout's CSR
+        assert (held.codebook if hasattr(held, "codebook") else held.data).dtype == np_dtype
+
+
+@pytest.mark.parametrize("i", range(5))
 def test_input_gradient_has_the_input_layout(i):
     """A row-major input gets a row-major gradient (PyTorch's layout for a gradient: a leaf keeps it
     without AccumulateGrad's copy, a dense layer before gets what it gave), of the dense layer's

@@ -742,7 +742,8 @@ class SparseLinear(_SparsenetLinear):
     def _build_structure(self, t):
         if t["indices"].ndim == 1:  # else the CSR's check says so; this one names the Parameter
             _check_values(t["values"], t["indices"].shape[0], "values")
-        return _Layout(CSR(np.zeros(t["values"].shape), _array(t["indices"]), _array(t["indptr"]),
+        zeros = np.zeros(t["values"].shape, _array(t["values"]).dtype)  # the layer's dtype
+        return _Layout(CSR(zeros, _array(t["indices"]), _array(t["indptr"]),
                            (self.out_features, self.in_features)))
 
     def structure(self):
@@ -1016,8 +1017,8 @@ class HashedLinear(_SparsenetLinear):
         self.register_buffer("seed", torch.tensor(seed, dtype=torch.int64))
 
     def _build_structure(self, t):
-        return HashedWeights((self.out_features, self.in_features),
-                             np.zeros(tuple(t["codebook"].shape)), t["seed"].tolist())
+        zeros = np.zeros(tuple(t["codebook"].shape), _array(t["codebook"]).dtype)
+        return HashedWeights((self.out_features, self.in_features), zeros, t["seed"].tolist())
 
     def _parameter_dtype(self):
         return self.codebook.dtype
