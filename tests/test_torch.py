@@ -27,6 +27,23 @@ def pattern(n_rows, n_cols, density=0.3, seed=0, index=np.int32):
 
 # ---- functions: gradcheck in float64 -------------------------------------------------------------------
 
+@pytest.mark.parametrize("k", [None, 5])
+def test_csr_matmul_takes_misaligned_values(k):
+    """Values over memory that is not aligned to their items (a tensor over a byte buffer) are
+    copied for the kernels, as a CSR's are: the product of one vector raised BufferError (found by
+    test_malformed's random recipes, now and then)."""
+    P = pattern(7, 6, seed=4)
+    buffer = np.zeros(P.nnz * 8 + 9, np.uint8)
+    start = 1 + (-buffer.ctypes.data) % 8
+    misaligned = buffer[start:start + P.nnz * 8].view(np.float64)
+    misaligned[:] = np.linspace(-1, 1, P.nnz)
+    assert not misaligned.flags.aligned
+    X = f64(6, seed=5) if k is None else f64(6, k, seed=5)
+    got = snt.csr_matmul(P, torch.from_numpy(misaligned), X)
+    want = sparsenet.CSR(misaligned.copy(), P.indices, P.indptr, P.shape).toarray() @ X.numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 @pytest.mark.parametrize("k", [None, 1, 5])
 @pytest.mark.parametrize("index", [np.int32, np.int64])
 def test_csr_matmul_gradcheck(k, index):

@@ -121,12 +121,13 @@ def _csr_pattern(pattern, name="pattern"):
 def _with_values(pattern, values):
     """The checked CSR `pattern` with `values` as its stored values (the structure is not checked
     again: it was when `pattern` was built, and its index arrays are read-only copies). Values
-    that are a strided view (an expanded or flipped tensor, a gradient) are copied contiguous, as
-    a CSR's arrays are."""
+    that are a strided view (an expanded or flipped tensor, a gradient) or misaligned (a tensor
+    over a byte buffer) are copied contiguous and aligned, as a CSR's arrays are: the kernels
+    take no other."""
     A = CSR.__new__(CSR)
     for name in ("indices", "indptr", "shape", "has_canonical_format"):
         setattr(A, name, getattr(pattern, name))
-    A.data = read_only(np.ascontiguousarray(values))
+    A.data = read_only(as_c_array(values, values.dtype))
     A._blocks = A._blocks_t = A._optimized = None
     A._seal()  # built from a checked structure: as trusted as `pattern`
     return A
