@@ -748,14 +748,14 @@ static int K(csr_matmul_t_checked)(int n_threads, sn_size n_rows, sn_size n_cols
 /* The pruned-and-shared product (shared.c): the same drivers, each value read through its code. */
 static int K(shared_csr_matmul)(int n_threads, int sorted_rows, sn_size n_rows, sn_size n_cols,
                                 const INDEX *indptr, const INDEX *indices, const CSR_CODE *codes,
-                                const REAL *codebook, sn_size k, const REAL *X, REAL *Y,
-                                int transpose)
+                                const REAL *codebook, sn_size k, sn_size ldx, const REAL *X,
+                                REAL *Y, int transpose)
 {
     const CSR_VALUES values = {codes, codebook};
-    if (transpose)
+    if (transpose) /* X's rows k apart (the wrapper refuses padded rows) */
         return K(csr_matmul_t)(n_threads, sorted_rows, n_rows, n_cols, indptr, indices, values, k,
                                X, Y);
-    return K(csr_matmul)(n_threads, n_rows, n_cols, indptr, indices, values, k, k, X, Y);
+    return K(csr_matmul)(n_threads, n_rows, n_cols, indptr, indices, values, k, ldx, X, Y);
 }
 #endif
 

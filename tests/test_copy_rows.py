@@ -117,7 +117,7 @@ def test_products_of_a_transposed_operand():
                                   sparsenet.sddmm(A, a.T.copy(), b.T.copy()))
 
 
-@pytest.mark.parametrize("layout", ["plain", "blocks", "transposed blocks", "torch layer"])
+@pytest.mark.parametrize("layout", ["plain", "blocks", "transposed blocks", "shared", "torch layer"])
 def test_a_transposed_operand_is_copied_once_to_padded_rows(monkeypatch, layout):
     """A column-major X (x^T, as PyTorch layers hand it over) whose rows are not whole cache lines
     and are read often is copied once, straight to padded rows: one operand buffer per product,
@@ -127,7 +127,9 @@ def test_a_transposed_operand_is_copied_once_to_padded_rows(monkeypatch, layout)
     dense = np.where(rng.random((200, 300)) < 0.1, rng.standard_normal((200, 300)), 0)
     A = sparsenet.CSR.from_dense(dense.astype(np.float32))  # 20 reads a row of X
     transpose = layout == "transposed blocks"
-    if layout != "plain":
+    if layout == "shared":  # pruned and shared: SharedCSR's A X reads padded rows too
+        A = sparsenet.SharedCSR.from_csr(A, 16)
+    elif layout != "plain":
         A = A.optimize(batch=49, transpose=transpose)
         assert (A._blocks_t if transpose else A._blocks) is not None
     x = rng.standard_normal((49, 200 if transpose else 300)).astype(np.float32)

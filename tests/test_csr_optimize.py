@@ -476,3 +476,15 @@ def test_plain_products_read_padded_rows(monkeypatch):
     with pytest.raises(ValueError, match="padded"):
         real_checked(0, 1, 30, A.indptr, A.indices, A.data, np.zeros((200, 64), np.float32), Yt,
                      True)
+    shared = sparsenet.SharedCSR.from_csr(A, 8)
+    padded = np.zeros((30, 64), np.float32)
+    padded[:, :49] = X
+    Ys, Yp = np.empty((200, 49), np.float32), np.empty((200, 49), np.float32)
+    native = sparsenet.shared._native()
+    for operand, Y in ((X, Ys), (padded, Yp)):
+        native.csr_matmul(level, 1, 30, shared.indptr, shared.indices, shared.codes,
+                          shared.codebook, operand, Y, False, True)
+    np.testing.assert_array_equal(Yp, Ys)  # SharedCSR's A X reads padded rows alike
+    with pytest.raises(ValueError, match="padded"):
+        native.csr_matmul(level, 1, 30, shared.indptr, shared.indices, shared.codes,
+                          shared.codebook, np.zeros((200, 64), np.float32), Yt, True, True)

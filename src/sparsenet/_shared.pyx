@@ -119,8 +119,11 @@ def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
                const index[::1] indices, const code[::1] codes, const real[::1] codebook,
                const real[:, ::1] X, real[:, ::1] Y, bint transpose, bint sorted_rows):
     """Y = A X (or A^T X), A a CSR matrix whose stored values are codebook[codes]; sorted_rows:
-    every row's column indices are increasing."""
-    cdef sn_size n_rows = indptr.shape[0] - 1, k = Y.shape[1]
+    every row's column indices are increasing. For A X, X may have more columns than Y (rows
+    padded: those past Y's are not read)."""
+    cdef sn_size n_rows = indptr.shape[0] - 1, k = Y.shape[1], ldx = X.shape[1]
+    if ldx != k and (transpose or ldx < k):
+        raise ValueError("sparsenet: X's rows may be padded only for A X")
     cdef const index *ip = &indptr[0]
     cdef const index *ix = &indices[0] if indices.shape[0] else NULL
     cdef const code *cp = &codes[0] if codes.shape[0] else NULL
@@ -130,5 +133,5 @@ def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
     cdef int status
     with nogil:
         status = sn_shared_csr_matmul(isa, n_threads, sorted_rows, n_rows, n_cols, ip, ix, cp, cb, k,
-                                      xp, yp, transpose)
+                                      ldx, xp, yp, transpose)
     raise_for_status(status)

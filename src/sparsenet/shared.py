@@ -707,6 +707,9 @@ class SharedCSR(csr.SparseMatrix):
     def _copy(self) -> SharedCSR:
         return SharedCSR(*self._init_args())
 
+    def _takes_padded_rows(self, transpose: bool) -> bool:
+        return not transpose  # A X gathers rows of X, as a CSR's
+
     def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
                        transpose: bool) -> None:
         _native().csr_matmul(isa, threads, self.shape[1], self.indptr, self.indices, self.codes,
