@@ -657,10 +657,13 @@ static int K(csr_matmul_checked)(int n_threads, sn_size n_rows, sn_size n_cols, 
     sn_size first_bad = n_rows;
     if (n_cols <= 0 || k <= 0) return SN_EINVAL;
     const int nt = sn_threads_for(n_threads, sn_csr_thread_work(nnz + n_rows, k), SN_CSR_GRAIN);
-    /* the trusted kernel's panels for a valid A (its entries from the first and last row pointers,
-     * read once; for a malformed A only the choice of panels, which reads nothing, depends on them) */
+    /* the trusted kernel's panels for a valid A: its entries from the first and last row pointers,
+     * each read once; pointers outside [0, nnz] (a malformed A, reported below) count nnz, and
+     * only the choice of panels, which reads nothing, depends on them */
     const volatile INDEX *ends = indptr;
-    const sn_size panel = K(plain_panel)(n_rows, n_cols, (sn_size)ends[n_rows] - ends[0], k);
+    const sn_size first = (sn_size)ends[0], last = (sn_size)ends[n_rows];
+    const sn_size entries = 0 <= first && first <= last && last <= nnz ? last - first : nnz;
+    const sn_size panel = K(plain_panel)(n_rows, n_cols, entries, k);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
         *first_bad_row = K(gather_rows_checked)(0, n_rows, n_cols, nnz, indptr, indices, data, k,
                                                 ldx, X, Y, panel);
