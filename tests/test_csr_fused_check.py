@@ -238,3 +238,17 @@ def test_checked_panels_take_a_row_longer_than_a_window_and_find_a_bad_row():
     B.indices[B.indptr[2000] + 1] = 64
     with pytest.raises(ValueError, match=r"A\.indices\[\d+\]=64 \(row 2000\)"):
         sparsenet.spmm(B, X)
+
+
+@pytest.mark.parametrize("first, last", [(-2**62, 2**62), (0, 2**63 - 1), (-2**63, 0)])
+def test_extreme_row_pointers_of_a_wide_product_are_refused(first, last):
+    """The checked A X reads the first and last row pointers to choose its panels: extreme ones
+    (their difference past int64, under the sanitizers' eyes) choose without overflow, and the
+    product names the bad pointer."""
+    A = sp.random(300, 64, density=0.2, format="csr", dtype=np.float64, random_state=10)
+    indptr = A.indptr.astype(np.int64)
+    indptr[0], indptr[-1] = first, last
+    B = sp.csr_array((A.data, A.indices.astype(np.int64), A.indptr), shape=A.shape)
+    B.indptr = indptr
+    with pytest.raises(ValueError, match="A.indptr"):
+        sparsenet.spmm(B, np.ones((64, 600)))
