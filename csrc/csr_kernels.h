@@ -283,8 +283,20 @@ static sn_size K(dot_rows_small_x)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 
 /* ---- drivers -------------------------------------------------------------------------------------- */
 
-/* Y[r0:r1] = those rows of A times X (rows ldx apart), in panels of `panel` columns (plain_panel;
- * k: none). */
+/* Y[i, :] = row i of A times X (rows ldx apart) for rows [r0, r1), row i's entries [start[i],
+ * start[i + 1]), in panels of `panel` columns (plain_panel; k: none). The trusted and the checked
+ * product both sweep their rows here, so they give the same bits. */
+static inline void K(gather_rows_in_panels)(sn_size r0, sn_size r1, const INDEX *start,
+                                            const INDEX *indices, CSR_VALUES data, sn_size k,
+                                            sn_size ldx, const REAL *X, REAL *Y, sn_size panel)
+{
+    if (panel < k)
+        K(gather_panels)(r0, r1, 1, start, 0, indices, data, k, ldx, X, 0, Y, panel);
+    else
+        K(gather_rows)(r0, r1, start, start + 1, indices, data, k, ldx, X, Y, 0, 0);
+}
+
+/* Y[r0:r1] = those rows of A times X (rows ldx apart), in panels of `panel` columns. */
 static inline void K(matmul_rows)(sn_size r0, sn_size r1, sn_size n_cols, const INDEX *indptr,
                                   const INDEX *indices, CSR_VALUES data, sn_size k, sn_size ldx,
                                   const REAL *X, REAL *Y, sn_size panel)
@@ -297,11 +309,7 @@ static inline void K(matmul_rows)(sn_size r0, sn_size r1, sn_size n_cols, const 
 #else
     (void)n_cols;
 #endif
-    if (panel < k) {
-        K(gather_panels)(r0, r1, 1, indptr, 0, indices, data, k, ldx, X, 0, Y, panel);
-        return;
-    }
-    K(gather_rows)(r0, r1, indptr, indptr + 1, indices, data, k, ldx, X, Y, 0, 0);
+    K(gather_rows_in_panels)(r0, r1, indptr, indices, data, k, ldx, X, Y, panel);
 }
 
 static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
@@ -588,9 +596,9 @@ static sn_size K(dot_rows_checked)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 #endif
 
 /* Y[i, :] = row i of A times X (rows ldx apart) for rows [r0, r1), rows of at most `piece` entries
- * by windows (local and offsets hold piece and piece + 1), in column panels of `panel` columns as
- * the trusted kernel takes them (gather_panels: the same sums, so the same bits), longer rows piece
- * by piece; the first bad row, or r1. */
+ * by windows (local and offsets hold piece and piece + 1), each swept as the trusted kernel sweeps
+ * its rows (gather_rows_in_panels: the same sums, so the same bits), longer rows piece by piece;
+ * the first bad row, or r1. */
 static inline __attribute__((always_inline)) sn_size K(gather_windows_checked)(
     sn_size r0, sn_size r1, sn_size n_cols, sn_size nnz, const INDEX *indptr, const INDEX *indices,
     const REAL *data, sn_size k, sn_size ldx, const REAL *X, REAL *Y, sn_size panel, sn_size piece,
@@ -611,10 +619,7 @@ static inline __attribute__((always_inline)) sn_size K(gather_windows_checked)(
         const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz, n_cols, p0, p1,
                                                  piece, offsets, local, &bad);
         if (bad >= 0) return i + bad;
-        if (panel < k)
-            K(gather_panels)(0, n, 1, offsets, 0, local, data + p0, k, ldx, X, 0, Y + i * k, panel);
-        else
-            K(gather_rows)(0, n, offsets, offsets + 1, local, data + p0, k, ldx, X, Y + i * k, 0, 0);
+        K(gather_rows_in_panels)(0, n, offsets, local, data + p0, k, ldx, X, Y + i * k, panel);
         i += n;
     }
     return r1;

@@ -450,9 +450,9 @@ def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
 
 
 def test_plain_products_read_padded_rows(monkeypatch):
-    """A plain CSR's A X, and a scipy matrix's (checked in the product's pass), read X's rows
-    padded to whole cache lines when each is read 8 times or more (as_matrix_operand's `padded`),
-    with the bits of the unpadded product; A^T X never takes padded rows."""
+    """A plain CSR's A X, a scipy matrix's (checked in the product's pass) and a SharedCSR's read
+    X's rows padded to whole cache lines when each is read 8 times or more (as_matrix_operand's
+    `padded`), with the bits of the unpadded product; A^T X never takes padded rows."""
     rng = np.random.default_rng(5)
     S = random_csr(rng, 200, 30, 0.5, np.float32)
     A = sparsenet.CSR.from_scipy(S)
