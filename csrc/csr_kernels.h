@@ -283,17 +283,19 @@ static sn_size K(dot_rows_small_x)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
 
 /* ---- drivers -------------------------------------------------------------------------------------- */
 
-/* Y[i, :] = row i of A times X (rows ldx apart) for rows [r0, r1), row i's entries [start[i],
- * start[i + 1]), in panels of `panel` columns (plain_panel; k: none). The trusted and the checked
- * product both sweep their rows here, so they give the same bits. */
-static inline void K(gather_rows_in_panels)(sn_size r0, sn_size r1, const INDEX *start,
-                                            const INDEX *indices, CSR_VALUES data, sn_size k,
-                                            sn_size ldx, const REAL *X, REAL *Y, sn_size panel)
+/* Y[i, :] = row i of A times X (n_cols rows ldx apart) for rows [r0, r1), row i's entries
+ * [start[i], start[i + 1]), in panels of `panel` columns (plain_panel; k: none). The trusted and
+ * the checked product both sweep their rows here, so they give the same bits. */
+static inline void K(gather_rows_in_panels)(sn_size r0, sn_size r1, sn_size n_cols,
+                                            const INDEX *start, const INDEX *indices,
+                                            CSR_VALUES data, sn_size k, sn_size ldx, const REAL *X,
+                                            REAL *Y, sn_size panel)
 {
     if (panel < k)
         K(gather_panels)(r0, r1, 1, start, 0, indices, data, k, ldx, X, 0, Y, panel);
     else
-        K(gather_rows)(r0, r1, start, start + 1, indices, data, k, ldx, X, Y, 0, 0);
+        K(gather_rows)(r0, r1, start, start + 1, indices, data, k, ldx, X, Y, 0, 0,
+                       sn_csr_prefetches(n_cols, k, sizeof(REAL)));
 }
 
 /* Y[r0:r1] = those rows of A times X (rows ldx apart), in panels of `panel` columns. */
@@ -306,10 +308,8 @@ static inline void K(matmul_rows)(sn_size r0, sn_size r1, sn_size n_cols, const 
         K(dot_rows_small_x)(r0, r1, n_cols, 0, indptr, indices, data, X, Y, 0);
         return;
     }
-#else
-    (void)n_cols;
 #endif
-    K(gather_rows_in_panels)(r0, r1, indptr, indices, data, k, ldx, X, Y, panel);
+    K(gather_rows_in_panels)(r0, r1, n_cols, indptr, indices, data, k, ldx, X, Y, panel);
 }
 
 static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const INDEX *indptr,
@@ -339,8 +339,9 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const IN
  * block of columns at a time keeps that block's rows of X in cache, as the column-blocked layout
  * does (csr_blocked_kernels.h), but it reads the CSR's own indices and values: a layer whose
  * values change at every step needs no copy of them (MiniLM FFN at 10%, 128 tokens: gathering
- * the values into the blocks cost 15% of the forward pass). Unused by shared.c, which
- * instantiates this template too. */
+ * the values into the blocks cost 15% of the forward pass). The blocks are the column blocks'
+ * widths (block_width), their slices of X in cache: no prefetches (sn_csr_prefetches). Unused by
+ * shared.c, which instantiates this template too. */
 static int __attribute__((unused)) K(csr_split_matmul)(
     int n_threads, sn_size n_rows, sn_size n_blocks, const INDEX *indptr, const INDEX *block_start,
     const INDEX *indices, CSR_VALUES data, sn_size k, sn_size ldx, const REAL *X, REAL *Y)
@@ -359,7 +360,7 @@ static int __attribute__((unused)) K(csr_split_matmul)(
         const sn_size r1 = K(split)(n_rows, indptr, t + 1, team);
         for (sn_size b = 0; b < n_blocks; ++b)
             K(gather_rows)(r0, r1, block_start + b * n_rows, block_start + (b + 1) * n_rows,
-                           indices, data, k, ldx, X, Y, b > 0, 1);
+                           indices, data, k, ldx, X, Y, b > 0, 1, 0);
     }
     return SN_OK;
 }
@@ -528,7 +529,8 @@ static int K(gather_long_row_checked)(sn_size p0, sn_size p1, sn_size n_cols, sn
             sum += K(dot_segment)(0, len, local, data + q, X);
         } else {
             const INDEX piece[2] = {0, (INDEX)len};
-            K(gather_rows)(0, 1, piece, piece + 1, local, data + q, k, ldx, X, Y, q > p0, 0);
+            K(gather_rows)(0, 1, piece, piece + 1, local, data + q, k, ldx, X, Y, q > p0, 0,
+                           sn_csr_prefetches(n_cols, k, sizeof(REAL)));
         }
     }
     if (k == 1) Y[0] = sum;
@@ -619,7 +621,8 @@ static inline __attribute__((always_inline)) sn_size K(gather_windows_checked)(
         const sn_size n = K(copy_window_checked)(indptr, indices, data, i, r1, nnz, n_cols, p0, p1,
                                                  piece, offsets, local, &bad);
         if (bad >= 0) return i + bad;
-        K(gather_rows_in_panels)(0, n, offsets, local, data + p0, k, ldx, X, Y + i * k, panel);
+        K(gather_rows_in_panels)(0, n, n_cols, offsets, local, data + p0, k, ldx, X, Y + i * k,
+                                 panel);
         i += n;
     }
     return r1;

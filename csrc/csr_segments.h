@@ -344,16 +344,17 @@ static inline __attribute__((always_inline)) void K(store_half)(REAL *p, unsigne
  * separate sums so the FMA latency does not serialise them; a tile of 5 vectors or more has sums
  * enough in flight and takes one entry at a time, which halves the index, value and loop work per
  * FMA (MiniLM FFN 1536 x 384 at 10%, 128 columns, a C model of the plain sweep: 1.2-1.5x; no
- * change measured on column blocks). The X rows needed SN_CSR_PREFETCH entries later are
- * requested early, one prefetch a cache line: they are random, no hardware prefetcher can. The
- * entries that have none that far ahead run in a loop of their own, without the test: column
- * blocks' row segments are mostly shorter than SN_CSR_PREFETCH. With masked_last (a constant;
+ * change measured on column blocks). With `prefetch` (sn_csr_prefetches), the X rows needed
+ * SN_CSR_PREFETCH entries later are requested early, one prefetch a cache line: they are random,
+ * no hardware prefetcher can. The entries that have none that far ahead run in a loop of their
+ * own, without the test: column blocks' row segments are mostly shorter than SN_CSR_PREFETCH.
+ * With masked_last (a constant;
  * AVX-512 only), vector nv - 1 is read and written in the lanes of `lanes` only; at 256 bits when
  * masked_last is 2. */
 static inline __attribute__((always_inline)) void K(gather_tile)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size ld, const REAL *X,
     REAL *yi, sn_size c, const int nv, const int accumulate, const int masked_last,
-    const unsigned lanes)
+    const unsigned lanes, const int prefetch)
 {
     enum { MAX_WAYS = 4, MAX_NV = 12, LINE_VECS = SN_VBYTES >= 64 ? 1 : 64 / SN_VBYTES };
 #if SN_VBYTES == 64 /* vector j of the REALs at p (p[j] as vectors), masked when the last */
@@ -395,7 +396,8 @@ static inline __attribute__((always_inline)) void K(gather_tile)(
             cs[0] = indices[q];                                                                   \
         for (int w = 0; w < ways; ++w) TILE_ENTRY_AT(w, (q) + w, cs[w]);                          \
     } while (0)
-    for (; p + SN_CSR_PREFETCH + ways <= p1; p += ways) {
+    for (const sn_size ahead_end = prefetch ? p1 : p0; p + SN_CSR_PREFETCH + ways <= ahead_end;
+         p += ways) {
         for (int w = 0; w < ways; ++w) {
             const REAL *ahead = X + (sn_size)indices[p + SN_CSR_PREFETCH + w] * ld + c;
             for (int j = 0; j < nv; j += LINE_VECS) __builtin_prefetch(ahead + j * VLEN);
@@ -485,7 +487,7 @@ static inline __attribute__((always_inline)) void K(gather_narrow)(
  * a sweep of their own nor as one more sum of the last tile (no faster, and 30% more code), nor by
  * AVX2's masked loads (the DLMC sweep at 90% from 53 to 66 ms). AVX-512's masked loads and stores
  * cost what plain ones do: there they end the last tile (49 columns: 3 vectors + 1 masked), which
- * with X's rows padded to whole cache lines (_validate.with_padded_rows) took DLMC ResNet-50's
+ * with X's rows padded to whole cache lines (_validate.as_matrix_operand) took DLMC ResNet-50's
  * optimize()d products at 90% (one thread, Zen 4) from 35.5 to 41.8 GFLOP/s on the 49-column
  * layers and 45.5 to 52.2 on the 196-column ones; the masked tail alone, rows unpadded, gained
  * nothing (34.6, 46.0): split loads were the cost. A last vector of at most VLEN / 2 columns
@@ -493,7 +495,7 @@ static inline __attribute__((always_inline)) void K(gather_narrow)(
  * columns 52.3 -> 54.2 (DLMC at 90%, three rounds alternating the builds). */
 static inline __attribute__((always_inline)) void K(gather_segment)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size k, sn_size ld,
-    const REAL *X, REAL *yi, const int accumulate)
+    const REAL *X, REAL *yi, const int accumulate, const int prefetch)
 {
     sn_size c = 0, vectors = k / VLEN;
     /* AVX-512: the columns under a vector end the last tile as a masked vector, not a sweep of
@@ -502,7 +504,8 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
     if (lanes) vectors += 1;
 #define TILE(nv, last)                                                                            \
     do {                                                                                          \
-        K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, nv, accumulate, last, lanes);        \
+        K(gather_tile)(p0, p1, indices, data, ld, X, yi, c, nv, accumulate, last, lanes,         \
+                       prefetch);                                                                 \
         c += (nv) * VLEN;                                                                         \
         vectors -= (nv);                                                                          \
     } while (0)
@@ -543,7 +546,7 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
 static inline __attribute__((always_inline)) void K(gather_rows_k)(
     sn_size r0, sn_size r1, const INDEX *start, const INDEX *end, const COL *indices,
     CSR_VALUES data, sn_size k, sn_size peel, sn_size ldx, sn_size ldy, const REAL *X, REAL *Y,
-    int accumulate)
+    int accumulate, int prefetch)
 {
     enum { AHEAD = 8 };
     for (sn_size i = r0; i < r1; ++i) {
@@ -558,7 +561,7 @@ static inline __attribute__((always_inline)) void K(gather_rows_k)(
             K(gather_narrow)(start[i], end[i], indices, data, ldx, X, Y + i * ldy, 0, peel,
                              accumulate);
         K(gather_segment)(start[i], end[i], indices, data, k - peel, ldx, X + peel,
-                          Y + i * ldy + peel, accumulate);
+                          Y + i * ldy + peel, accumulate, prefetch);
     }
 }
 
@@ -627,7 +630,8 @@ static inline sn_size K(plain_panel)(sn_size n_rows, sn_size n_cols, sn_size nnz
  * entries in block b are [start[i], start[i + 1]), start = starts + b * block_stride, and gather
  * from X + b * x_block_offset (a plain CSR: one block, its row pointers). The first panel also
  * takes the columns before X's rows reach a vector boundary (peel_columns), the last the columns
- * under a vector past the last whole panel. */
+ * under a vector past the last whole panel. A panel's slice of X is in cache by its size: no
+ * prefetches (sn_csr_prefetches). */
 static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const INDEX *starts,
                              sn_size block_stride, const COL *indices, CSR_VALUES data, sn_size k,
                              sn_size ldx, const REAL *X, sn_size x_block_offset, REAL *Y,
@@ -640,12 +644,13 @@ static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const IND
         for (sn_size b = 0; b < n_blocks; ++b) {
             const INDEX *start = starts + b * block_stride;
             K(gather_rows_k)(r0, r1, start, start + 1, indices, data, c1 - c0, c0 == 0 ? lead : 0,
-                             ldx, k, X + b * x_block_offset + c0, Y + c0, b > 0);
+                             ldx, k, X + b * x_block_offset + c0, Y + c0, b > 0, 0);
         }
     }
 }
 
-/* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k, X's rows ldx >= k apart; with
+/* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k, X's rows ldx >= k apart, prefetching
+ * X's rows or not (sn_csr_prefetches); with
  * fixed_widths, k is a compile-time constant for the common batch widths, so X's row offsets cost
  * a shift, not a multiply. That was a quarter of the time of column blocks' A X at k = 64 on Zen 4
  * (X's rows in L2), and made the plain kernel (X's rows in L3) 5% slower. Padded rows of 64
@@ -653,7 +658,8 @@ static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const IND
  * alternating the builds (a noisy day). */
 static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const INDEX *end,
                            const COL *indices, CSR_VALUES data, sn_size k, sn_size ldx,
-                           const REAL *X, REAL *Y, int accumulate, int fixed_widths)
+                           const REAL *X, REAL *Y, int accumulate, int fixed_widths,
+                           int prefetch)
 {
     if (k == 1 && ldx == 1) {
         for (sn_size i = r0; i < r1; ++i) {
@@ -664,8 +670,8 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const IND
     }
 #define ROWS(width, ldx) \
     K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width, ldx), \
-                     ldx, width, X, Y, accumulate)
-    if (fixed_widths && ldx == 64 && k < 64) { /* padded rows (with_padded_rows): 49 in 64 */
+                     ldx, width, X, Y, accumulate, prefetch)
+    if (fixed_widths && ldx == 64 && k < 64) { /* padded rows (as_matrix_operand): 49 in 64 */
         ROWS(k, 64);
         return;
     }

@@ -431,6 +431,26 @@ def test_plain_products_take_column_panels(isa, dtype, index, k):
     np.testing.assert_allclose(sparsenet.spmm(shared, X), shared.todense() @ X, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype, k", [(np.float32, 64), (np.float32, 60), (np.float64, 32)])
+def test_products_over_a_large_X(isa, dtype, k):
+    """A X gathering from more than 1 MiB of X prefetches the rows it will gather
+    (sn_csr_prefetches, csr_tuning.h; 4200 rows of 64 float32 or 32 float64), from less does not
+    (60 float32): right either way, for a CSR, a scipy matrix (its rows of 256+ entries checked
+    piece by piece) and a SharedCSR, and the same for every thread count."""
+    rng = np.random.default_rng(k)
+    S = random_csr(rng, 40, 4200, 0.12, dtype)
+    assert (np.diff(S.indptr) > 256).all()
+    X = rng.standard_normal((4200, k)).astype(dtype)
+    got = check_product(sparsenet.CSR.from_scipy(S), X, False)
+    check_product(S, X, False)  # long rows summed piece by piece: other bits
+    for threads in (2, 3):
+        with sparsenet.use_num_threads(threads):
+            np.testing.assert_array_equal(sparsenet.spmm(sparsenet.CSR.from_scipy(S), X), got)
+    shared = sparsenet.SharedCSR.from_csr(S, 16)
+    tol = 1e-3 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(sparsenet.spmm(shared, X), shared.todense() @ X, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_cols, density, k", [
     (64, 0.2, 600),      # one block whose X spans column panels (_panels_pay)
