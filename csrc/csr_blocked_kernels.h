@@ -39,11 +39,11 @@ static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_bl
     }
     const sn_size panel = K(column_panel)(k, width);
     if (panel == k) { /* one panel: gather_rows, which compiles the common widths as constants */
-        const int prefetch = sn_csr_prefetches(width, k, sizeof(REAL));
+        const int ahead = sn_csr_prefetches(width, k, sizeof(REAL));
         for (sn_size b = 0; b < n_blocks; ++b) {
             const sn_size *seg = seg_ptr + b * (n_rows + 1);
             K(gather_rows)(r0, r1, seg, seg + 1, col, val, k, ldx, X + b * width * ldx, Y, b > 0,
-                           1, prefetch);
+                           1, ahead);
         }
         return;
     }

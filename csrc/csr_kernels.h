@@ -340,8 +340,8 @@ static int K(csr_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, const IN
  * does (csr_blocked_kernels.h), but it reads the CSR's own indices and values: a layer whose
  * values change at every step needs no copy of them (MiniLM FFN at 10%, 128 tokens: gathering
  * the values into the blocks cost 15% of the forward pass). The blocks are the column blocks'
- * widths (block_width), their slices of X in cache: no prefetches (sn_csr_prefetches). Unused by
- * shared.c, which instantiates this template too. */
+ * widths (block_width), their slices of X in cache: it requests the scattered segments early, not
+ * X's rows (csr_tuning.h). Unused by shared.c, which instantiates this template too. */
 static int __attribute__((unused)) K(csr_split_matmul)(
     int n_threads, sn_size n_rows, sn_size n_blocks, const INDEX *indptr, const INDEX *block_start,
     const INDEX *indices, CSR_VALUES data, sn_size k, sn_size ldx, const REAL *X, REAL *Y)
@@ -360,7 +360,7 @@ static int __attribute__((unused)) K(csr_split_matmul)(
         const sn_size r1 = K(split)(n_rows, indptr, t + 1, team);
         for (sn_size b = 0; b < n_blocks; ++b)
             K(gather_rows)(r0, r1, block_start + b * n_rows, block_start + (b + 1) * n_rows,
-                           indices, data, k, ldx, X, Y, b > 0, 1, 0);
+                           indices, data, k, ldx, X, Y, b > 0, 1, SN_CSR_AHEAD_SEGMENTS);
     }
     return SN_OK;
 }

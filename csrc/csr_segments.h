@@ -539,18 +539,20 @@ static inline __attribute__((always_inline)) void K(gather_segment)(
 /* Y[i, 0:k] (+)= row i of A times X[:, 0:k] for the rows [r0, r1) (X's and Y's rows ld apart),
  * row i's entries being [start[i], end[i]) (end = start + 1 for CSR row pointers; another block's
  * starts for csr_split_matmul); the first `peel` columns of each row narrow (peel_columns), the
- * rest from the vector boundary. The first and last lines of the entries AHEAD rows on are
- * requested early: csr_split_matmul's segments are short runs scattered through the CSR arrays,
- * which the hardware prefetchers do not follow (MiniLM FFN, 12 matrices at 10%, 128 columns:
- * 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5). */
+ * rest from the vector boundary. With SN_CSR_AHEAD_SEGMENTS in `ahead` (csr_tuning.h), the first
+ * and last lines of the entries AHEAD rows on are requested early: csr_split_matmul's segments are
+ * short runs scattered through the CSR arrays, which the hardware prefetchers do not follow
+ * (MiniLM FFN, 12 matrices at 10%, 128 columns: 7.4-8.8 -> 5.5-6.3 ms, 4 runs in 5); with
+ * SN_CSR_AHEAD_X, the rows of X (gather_tile). */
 static inline __attribute__((always_inline)) void K(gather_rows_k)(
     sn_size r0, sn_size r1, const INDEX *start, const INDEX *end, const COL *indices,
     CSR_VALUES data, sn_size k, sn_size peel, sn_size ldx, sn_size ldy, const REAL *X, REAL *Y,
-    int accumulate, int prefetch)
+    int accumulate, int ahead)
 {
     enum { AHEAD = 8 };
     for (sn_size i = r0; i < r1; ++i) {
-        if (i + AHEAD < r1 && start[i + AHEAD] < end[i + AHEAD]) {
+        if ((ahead & SN_CSR_AHEAD_SEGMENTS) && i + AHEAD < r1
+            && start[i + AHEAD] < end[i + AHEAD]) {
             const sn_size p = start[i + AHEAD], q = (sn_size)end[i + AHEAD] - 1;
             __builtin_prefetch(indices + p);
             __builtin_prefetch(&CSR_VALUE(data, p));
@@ -561,7 +563,7 @@ static inline __attribute__((always_inline)) void K(gather_rows_k)(
             K(gather_narrow)(start[i], end[i], indices, data, ldx, X, Y + i * ldy, 0, peel,
                              accumulate);
         K(gather_segment)(start[i], end[i], indices, data, k - peel, ldx, X + peel,
-                          Y + i * ldy + peel, accumulate, prefetch);
+                          Y + i * ldy + peel, accumulate, ahead & SN_CSR_AHEAD_X);
     }
 }
 
@@ -649,8 +651,8 @@ static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const IND
     }
 }
 
-/* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k, X's rows ldx >= k apart, prefetching
- * X's rows or not (sn_csr_prefetches); with
+/* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k, X's rows ldx >= k apart, requesting
+ * early what `ahead` says (csr_tuning.h); with
  * fixed_widths, k is a compile-time constant for the common batch widths, so X's row offsets cost
  * a shift, not a multiply. That was a quarter of the time of column blocks' A X at k = 64 on Zen 4
  * (X's rows in L2), and made the plain kernel (X's rows in L3) 5% slower. Padded rows of 64
@@ -659,7 +661,7 @@ static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const IND
 static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const INDEX *end,
                            const COL *indices, CSR_VALUES data, sn_size k, sn_size ldx,
                            const REAL *X, REAL *Y, int accumulate, int fixed_widths,
-                           int prefetch)
+                           int ahead)
 {
     if (k == 1 && ldx == 1) {
         for (sn_size i = r0; i < r1; ++i) {
@@ -670,7 +672,7 @@ static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const IND
     }
 #define ROWS(width, ldx) \
     K(gather_rows_k)(r0, r1, start, end, indices, data, width, K(peel_columns)(X, width, ldx), \
-                     ldx, width, X, Y, accumulate, prefetch)
+                     ldx, width, X, Y, accumulate, ahead)
     if (fixed_widths && ldx == 64 && k < 64) { /* padded rows (as_matrix_operand): 49 in 64 */
         ROWS(k, 64);
         return;
