@@ -26,10 +26,20 @@ re-timing the one call in isolation tells::
 
 ``retime`` starts one worker process per build, each making the bench's quick workloads of the
 family, and times the named rows (KERNEL/IMPLEMENTATION; a kernel with several workloads takes the
-workload's name too, as "omp O1/sparsenet"). Each sample is a burst of calls of about 20 ms (the
-caches warm, as in the bench), one build's then the other's, the order swapped every repeat; the
-clock is the process's CPU time (``--clock wall`` for elapsed time), which the other processes of a
-loaded machine inflate far less. It prints the two medians and their ratio.
+workload's name too, as "omp O1/sparsenet"). A row of many layers (the dlmc family's "spmm 80%")
+is timed layer by layer, each sample the fastest of 7 calls after a warm-up call, and its line
+gives the summed times and the geometric mean of the per-layer ratios. Both workers on one core,
+with each build's fastest sample, that is the steadiest figure of a change to the CSR products
+(the same build against itself read 0.99-1.015 at 80%, 2026-12-07, Zen 4, a noisy hour; the same
+method 0.997-1.002 in a quiet one)::
+
+    taskset -c 0 python benchmarks/compare_builds.py retime --old-src old/src --new-src new/src \\
+        --full --clock wall --fastest --repeat 5 --family dlmc "spmm 80%/sparsenet"
+
+Another row's sample is a burst of calls of about 20 ms (the caches warm, as in the bench). The
+samples go one build's then the other's, the order swapped every repeat; the clock is the process's
+CPU time (``--clock wall`` for elapsed time), which the other processes of a loaded machine inflate
+far less. It prints the two medians (``--fastest``: minima) and their ratio.
 """
 from __future__ import annotations
 
@@ -122,7 +132,7 @@ def row_name(case: Any, repeated: bool) -> str:
     return f"{case.kernel} {case.workload.split(':')[0]}" if repeated else case.kernel
 
 
-def worker(family: str, threads: int, quick: bool, clock: str) -> None:
+def worker(family: str, threads: int, quick: bool, clock: str, dlmc: "str | None" = None) -> None:
     """Serve timings of one build's bench rows: read "KERNEL/IMPLEMENTATION CALLS" lines on stdin,
     answer each with the mean seconds of CALLS calls in a row (run from the build's PYTHONPATH by
     `retime`). clock "cpu" counts the process's CPU time, "wall" the elapsed time."""
@@ -135,13 +145,34 @@ def worker(family: str, threads: int, quick: bool, clock: str) -> None:
         threadpool_limits(threads)  # the BLAS peers, and sparsenet's BLAS calls, as in the bench
     except ImportError:
         pass
-    cases = bench.FAMILIES[family](quick)
+    cases = bench.dlmc_cases(quick, dlmc) if family == "dlmc" else bench.FAMILIES[family](quick)
     kernels = [case.kernel for case in cases]
     runs = {f"{row_name(case, kernels.count(case.kernel) > 1)}/{impl}": fn
             for case in cases for impl, fn in case.runs.items()}
+    layer_sets = {case.kernel: case.layers for case in cases if isinstance(case, bench.LayerSet)}
+    made: "dict[str, Any]" = {}  # the one layer whose operands are alive: {"KERNEL#LAYER": runs}
     print("ready", flush=True)
     for line in sys.stdin:
         row, calls = line.rstrip("\n").rsplit(" ", 1)
+        if calls == "layers":  # "KERNEL/IMPLEMENTATION layers": how many (0: not a layer set)
+            print(len(layer_sets.get(row.split("/", 1)[0], [])), flush=True)
+            continue
+        if "#" in row:  # "KERNEL/IMPLEMENTATION#LAYER"
+            row, layer = row.rsplit("#", 1)
+            kernel, impl = row.split("/", 1)
+            if f"{kernel}#{layer}" not in made:
+                made.clear()
+                made[f"{kernel}#{layer}"] = layer_sets[kernel][int(layer)][1]()[0]
+            runs[row] = made[f"{kernel}#{layer}"][impl]
+        if calls.startswith("best"):  # "best N": a warm-up call, then the fastest of N calls
+            fn, best = runs[row], math.inf
+            fn()
+            for _ in range(int(calls[4:])):
+                start = timer()
+                fn()
+                best = min(best, timer() - start)
+            print(best, flush=True)
+            continue
         fn, calls = runs[row], int(calls)
         start = timer()
         for _ in range(calls):
@@ -155,8 +186,11 @@ def _pipes(process: "subprocess.Popen[str]") -> "tuple[IO[str], IO[str]]":
 
 
 def retime(old_src: str, new_src: str, family: str, rows: "list[str]", threads: int,
-           repeat: int, quick: bool, clock: str = "cpu", stream: TextIO = sys.stdout) -> "list[tuple[str, float, float]]":
-    """(row, old median seconds, new median seconds) of each row, the two builds interleaved."""
+           repeat: int, quick: bool, clock: str = "cpu", stream: TextIO = sys.stdout,
+           dlmc: "str | None" = None, fastest: bool = False) -> "list[tuple[str, float, float]]":
+    """(row, old seconds, new seconds) of each row, the two builds interleaved: the medians of the
+    samples, or with `fastest` their minima."""
+    statistic = min if fastest else statistics.median
     workers: "dict[str, subprocess.Popen[str]]" = {}
     for build, src in (("old", old_src), ("new", new_src)):
         env = {k: v for k, v in os.environ.items()
@@ -164,31 +198,44 @@ def retime(old_src: str, new_src: str, family: str, rows: "list[str]", threads: 
         env["PYTHONPATH"] = os.path.abspath(src)
         command = [sys.executable, os.path.abspath(__file__), "worker", "--family", family,
                    "--threads", str(threads), "--clock", clock] + (["--full"] if not quick else [])
+        if dlmc:
+            command += ["--dlmc", os.path.abspath(dlmc)]
         workers[build] = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           text=True, env=env, cwd=os.path.dirname(src) or ".")
         if _pipes(workers[build])[1].readline().strip() != "ready":
             raise SystemExit(f"the {build} worker did not start")
 
-    def one(build: str, row: str, calls: int = 1) -> float:
+    def one(build: str, row: str, calls: "int | str" = 1) -> float:
         send, receive = _pipes(workers[build])
         send.write(f"{row} {calls}\n")
         send.flush()
         return float(receive.readline())
 
+    def sample_pair(row: str, layer: bool) -> "tuple[float, float]":
+        times: "dict[str, list[float]]" = {"old": [], "new": []}
+        # warm-up; then each sample is as many calls as take about 20 ms (the caches warm, as in
+        # the bench), the same number in both builds. A layer's sample is the fastest of 7 calls
+        # after a warm-up call: a burst's mean takes in whatever else the machine did meanwhile,
+        # which moved the same build's DLMC figure by 1-3% from run to run.
+        calls: "int | str" = "best7" if layer else max(
+            1, min(1000, int(0.02 / max(one("old", row), one("new", row)))))
+        for i in range(repeat):
+            for build in (("old", "new") if i % 2 == 0 else ("new", "old")):
+                times[build].append(one(build, row, calls))
+        return statistic(times["old"]), statistic(times["new"])
+
     results = []
     try:
         for row in rows:
-            times: "dict[str, list[float]]" = {"old": [], "new": []}
-            # warm-up; then each sample is as many calls as take about 20 ms (the caches warm, as
-            # in the bench), the same number in both builds
-            calls = max(1, min(1000, int(0.02 / max(one("old", row), one("new", row)))))
-            for i in range(repeat):
-                for build in (("old", "new") if i % 2 == 0 else ("new", "old")):
-                    times[build].append(one(build, row, calls))
-            old, new = statistics.median(times["old"]), statistics.median(times["new"])
+            n_layers = int(one("old", row, "layers"))
+            pairs = ([sample_pair(f"{row}#{i}", True) for i in range(n_layers)] if n_layers
+                     else [sample_pair(row, False)])
+            old, new = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+            ratio = math.exp(sum(math.log(p[1] / p[0]) for p in pairs) / len(pairs))
             results.append((row, old, new))
             print(f"{family:<10} {row:<48} old {old * 1e3:9.3f} ms  new {new * 1e3:9.3f} ms  "
-                  f"new/old {new / old:6.3f}", file=stream, flush=True)
+                  f"new/old {ratio:6.3f}" + (f" (geomean of {n_layers} layers)" if n_layers else ""),
+                  file=stream, flush=True)
     finally:
         for w in workers.values():
             _pipes(w)[0].close()
@@ -211,6 +258,8 @@ def main(argv: "list[str] | None" = None) -> int:
     again.add_argument("--old-src", required=True, help="the old build's src folder")
     again.add_argument("--new-src", required=True, help="the new build's src folder")
     again.add_argument("--repeat", type=int, default=15, help="calls per build and row (15)")
+    again.add_argument("--fastest", action="store_true",
+                       help="each build's fastest sample, not the median")
     work = sub.add_parser("worker", help="(internal) one build's timing process")
     for p in (again, work):
         p.add_argument("--family", required=True)
@@ -220,15 +269,19 @@ def main(argv: "list[str] | None" = None) -> int:
                        help="cpu (default): the process's CPU time, which the other processes of "
                             "a loaded machine do not inflate (with --threads 1, the kernel's "
                             "time); wall: elapsed time")
+        p.add_argument("--dlmc", metavar="PATH", help="the DLMC archive (dlmc family; default: "
+                       "../shared/data/dlmc-rn50-magnitude.npz from the working directory)")
     again.add_argument("rows", nargs="+", metavar="KERNEL/IMPLEMENTATION")
     args = parser.parse_args(argv)
     if args.command == "table":
         print_table(compare(pair_files(args.old, args.new, args.match)), args.threshold, args.peers)
     elif args.command == "retime":
+        dlmc = args.dlmc or os.path.join("..", "shared", "data", "dlmc-rn50-magnitude.npz")
         retime(args.old_src, args.new_src, args.family, args.rows, args.threads, args.repeat,
-               quick=not args.full, clock=args.clock)
+               quick=not args.full, clock=args.clock, dlmc=dlmc if args.family == "dlmc" else None,
+               fastest=args.fastest)
     else:
-        worker(args.family, args.threads, quick=not args.full, clock=args.clock)
+        worker(args.family, args.threads, quick=not args.full, clock=args.clock, dlmc=args.dlmc)
     return 0
 
 
