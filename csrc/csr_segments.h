@@ -346,11 +346,10 @@ static inline __attribute__((always_inline)) void K(store_half)(REAL *p, unsigne
  * FMA (MiniLM FFN 1536 x 384 at 10%, 128 columns, a C model of the plain sweep: 1.2-1.5x; no
  * change measured on column blocks). With `prefetch` (sn_csr_prefetches), the X rows needed
  * SN_CSR_PREFETCH entries later are requested early, one prefetch a cache line: they are random,
- * no hardware prefetcher can. The entries that have none that far ahead run in a loop of their
- * own, without the test: column blocks' row segments are mostly shorter than SN_CSR_PREFETCH.
- * With masked_last (a constant;
- * AVX-512 only), vector nv - 1 is read and written in the lanes of `lanes` only; at 256 bits when
- * masked_last is 2. */
+ * no hardware prefetcher can. The entries that have none that far ahead, and every entry of a
+ * sweep that does not prefetch, run in a loop of their own, without the test. With masked_last (a
+ * constant; AVX-512 only), vector nv - 1 is read and written in the lanes of `lanes` only; at 256
+ * bits when masked_last is 2. */
 static inline __attribute__((always_inline)) void K(gather_tile)(
     sn_size p0, sn_size p1, const COL *indices, CSR_VALUES data, sn_size ld, const REAL *X,
     REAL *yi, sn_size c, const int nv, const int accumulate, const int masked_last,
@@ -652,12 +651,11 @@ static void K(gather_panels)(sn_size r0, sn_size r1, sn_size n_blocks, const IND
 }
 
 /* Y[i, :] (+)= row i of A times X (gather_rows_k), for any k, X's rows ldx >= k apart, requesting
- * early what `ahead` says (csr_tuning.h); with
- * fixed_widths, k is a compile-time constant for the common batch widths, so X's row offsets cost
- * a shift, not a multiply. That was a quarter of the time of column blocks' A X at k = 64 on Zen 4
- * (X's rows in L2), and made the plain kernel (X's rows in L3) 5% slower. Padded rows of 64
- * (DLMC's 49 columns) likewise: 80% and 90% alike or up to 1.1x faster on Zen 4 in three rounds
- * alternating the builds (a noisy day). */
+ * early what `ahead` says (csr_tuning.h); with fixed_widths, k is a compile-time constant for the
+ * common batch widths, so X's row offsets cost a shift, not a multiply. That was a quarter of the
+ * time of column blocks' A X at k = 64 on Zen 4 (X's rows in L2), and made the plain kernel (X's
+ * rows in L3) 5% slower. Padded rows of 64 (DLMC's 49 columns) likewise: 80% and 90% alike or up
+ * to 1.1x faster on Zen 4 in three rounds alternating the builds (a noisy day). */
 static void K(gather_rows)(sn_size r0, sn_size r1, const INDEX *start, const INDEX *end,
                            const COL *indices, CSR_VALUES data, sn_size k, sn_size ldx,
                            const REAL *X, REAL *Y, int accumulate, int fixed_widths,
