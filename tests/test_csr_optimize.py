@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_csr import _shifted, assert_close, check_product, random_csr
 
 import sparsenet
-from sparsenet import _csr, _csr_blocks, _validate
+from sparsenet import _csr, _csr_blocks, _shared, _validate
 
 # every test twice on an AVX-512 machine: x read by loads and by gathers (sn_hw_gathers)
 pytestmark = pytest.mark.usefixtures("hw_gathers")
@@ -404,6 +404,21 @@ def test_padded_rows_are_not_read_and_give_the_unpadded_result(isa, dtype, k, la
         np.testing.assert_array_equal(padded_copy[:, :k], X)
     assert _validate.as_matrix_operand(X, dtype, 7.9, padded=True) is X
     assert _validate.as_matrix_operand(X, dtype, 8.0) is X
+
+
+@pytest.mark.parametrize("transpose, x_cols", [(True, 16), (False, 8)])
+def test_padded_rows_are_refused_where_no_kernel_reads_them(transpose, x_cols):
+    """The native wrappers take X's rows longer than Y's (padded) only for A X (check_padded_rows,
+    _status.pxi): a transposed product's X, or X's rows shorter than Y's, is refused by name."""
+    A = sparsenet.CSR.from_scipy(random_csr(np.random.default_rng(2), 12, 12, 0.5, np.float32))
+    X, Y = np.ones((12, x_cols), np.float32), np.zeros((12, 12), np.float32)
+    isa, _ = sparsenet.backend.native_options()
+    with pytest.raises(ValueError, match="X's rows may be padded only for A X"):
+        _csr.matmul(isa, 1, A.indptr, A.indices, A.data, X, Y, transpose, True)
+    codes = np.zeros(A.nnz, np.uint8)
+    with pytest.raises(ValueError, match="X's rows may be padded only for A X"):
+        _shared.csr_matmul(isa, 1, 12, A.indptr, A.indices, codes, np.ones(4, np.float32), X, Y,
+                           transpose, True)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -78,8 +78,7 @@ cdef sn_size run_product(Product *p, indptr, indices, data, X, Y) except -1:
         p.n_rows = views[0].shape[0] - 1
         p.nnz = min(views[1].shape[0], views[2].shape[0])
         p.k, p.ldx = columns(&views[4]), columns(&views[3])
-        if p.ldx != p.k and (p.transpose or p.ldx < p.k):
-            raise ValueError("sparsenet: X's rows may be padded only for A X")
+        check_padded_rows(p.k, p.ldx, p.transpose)
         if not p.n_cols:  # the trusted products take it from the dense operands
             p.n_cols = views[3].shape[0] if not p.transpose else views[4].shape[0]
         p.first_bad = p.n_rows

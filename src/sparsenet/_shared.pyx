@@ -122,8 +122,7 @@ def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
     every row's column indices are increasing. For A X, X may have more columns than Y (rows
     padded: those past Y's are not read)."""
     cdef sn_size n_rows = indptr.shape[0] - 1, k = Y.shape[1], ldx = X.shape[1]
-    if ldx != k and (transpose or ldx < k):
-        raise ValueError("sparsenet: X's rows may be padded only for A X")
+    check_padded_rows(k, ldx, transpose)
     cdef const index *ip = &indptr[0]
     cdef const index *ix = &indices[0] if indices.shape[0] else NULL
     cdef const code *cp = &codes[0] if codes.shape[0] else NULL
