@@ -20,11 +20,11 @@
 
 #include "csr_segments.h"
 
-/* Rows [r0, r1) of Y = A X, block after block of columns; a wide X and Y in panels of columns,
- * each panel through every block before the next (column_panel). */
+/* Rows [r0, r1) of Y = A X, block after block of columns; a wide X and Y in panels of `panel`
+ * columns (blocked_panel), each panel through every block before the next. */
 static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_blocks, sn_size width,
                             const sn_size *seg_ptr, const uint16_t *col, const REAL *val, sn_size k,
-                            sn_size ldx, const REAL *X, REAL *Y)
+                            sn_size ldx, const REAL *X, REAL *Y, sn_size panel)
 {
     if (k == 1 && ldx == 1) {
         for (sn_size b = 0; b < n_blocks; ++b) {
@@ -37,7 +37,6 @@ static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_bl
         }
         return;
     }
-    const sn_size panel = K(column_panel)(k, width);
     if (panel == k) { /* one panel: gather_rows, which compiles the common widths as constants */
         const int ahead = sn_csr_prefetches(width, k, sizeof(REAL));
         for (sn_size b = 0; b < n_blocks; ++b) {
@@ -51,13 +50,25 @@ static void K(blocked_rows)(sn_size r0, sn_size r1, sn_size n_rows, sn_size n_bl
                      panel);
 }
 
-/* The plain kernel's panels (plain_panel) at this level, for sparsenet.CSR.optimize: where A X
- * takes panels, one column block does the same from 16-bit columns. */
+/* The plain kernel's panels (plain_panel) at this level: the tests ask it which of their products
+ * take panels. */
 static int K(csr_panel_columns)(sn_size n_rows, sn_size n_cols, sn_size nnz, sn_size k,
                                 sn_size *panel)
 {
     *panel = K(plain_panel)(n_rows, n_cols, nnz, k);
     return SN_OK;
+}
+
+/* Columns per panel of A X for A in n_blocks blocks of `width` columns with nnz entries
+ * (column_panel), or k for none. One block is the plain kernel's sweep from 16-bit columns and
+ * takes panels where that kernel would (plain_panel: not for rows of under
+ * SN_CSR_PANEL_MIN_ENTRIES entries), so that optimize() making one block of a matrix changes
+ * neither the panels nor the bits of its products; narrower blocks have rows of MIN_SEGMENT
+ * entries a block or more (_csr_blocks.py). */
+static inline sn_size K(blocked_panel)(sn_size n_rows, sn_size n_blocks, sn_size width, sn_size nnz,
+                                       sn_size k)
+{
+    return n_blocks == 1 ? K(plain_panel)(n_rows, width, nnz, k) : K(column_panel)(k, width);
 }
 
 static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks, sn_size width,
@@ -71,15 +82,17 @@ static int K(csr_blocked_matmul)(int n_threads, sn_size n_rows, sn_size n_blocks
     }
     const sn_size work = sn_csr_thread_work(row_ptr[n_rows] + n_rows * n_blocks, k);
     const int nt = sn_threads_for(n_threads, work, SN_CSR_GRAIN);
+    const sn_size panel = K(blocked_panel)(n_rows, n_blocks, width, row_ptr[n_rows], k);
     if (nt == 1) {  /* no parallel region: sparsenet.h, sn_threads_for */
-        K(blocked_rows)(0, n_rows, n_rows, n_blocks, width, seg_ptr, col, val, k, ldx, X, Y);
+        K(blocked_rows)(0, n_rows, n_rows, n_blocks, width, seg_ptr, col, val, k, ldx, X, Y,
+                        panel);
         return SN_OK;
     }
 #pragma omp parallel num_threads(nt)
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         K(blocked_rows)(K(split)(n_rows, row_ptr, t, team), K(split)(n_rows, row_ptr, t + 1, team),
-                        n_rows, n_blocks, width, seg_ptr, col, val, k, ldx, X, Y);
+                        n_rows, n_blocks, width, seg_ptr, col, val, k, ldx, X, Y, panel);
     }
     return SN_OK;
 }

@@ -196,11 +196,11 @@ def test_block_widths_follow_the_cache_and_the_density():
     assert width(8192, 8192, 6_710_886, 1, 8) == 2048
     assert width(8192, 8192, 6_710_886, 64, 4) == 128        # X: 32 KiB of 64-column rows
     assert width(8192, 8192, 671_089, 64, 4) == 1024         # 1%: widened to 8+ entries a row
-    assert width(8192, 4096, 3_355_443, 1, 4) == 0           # one block: plain CSR is as fast
-    assert width(256, 64, 3277, 3136, 4) == 64               # ... but X spans panels (DLMC)
-    assert width(256, 64, 3277, 49, 4) == 0                  # X rows too short for two panels
-    assert width(256, 64, 1638, 3136, 4) == 64               # 6.4 entries a row: panels pay
-    assert width(256, 64, 900, 3136, 4) == 0                 # 3.5: each panel's sweep costs more
+    assert width(8192, 4096, 3_355_443, 1, 4) == 0           # one block for spmv: plain CSR
+    assert width(256, 64, 3277, 3136, 4) == 64               # one block: 16-bit columns (DLMC)
+    assert width(256, 64, 3277, 49, 4) == 64
+    assert width(256, 64, 900, 3136, 4) == 64                # 3.5 a row: no panels (as plain)
+    assert width(50_000, 100, 500_000, 16, 4) == 128
     assert width(8192, 4096, 3_355_443, 1, 4, transposed=True) == 4096  # A^T: gather beats scatter
     assert width(100, 10**6, 1000, 1, 4) == 0                # too sparse for 65536-column blocks
     assert width(4_000_000, 8, 320, 1, 4, transposed=True) == 0  # one block, rows nearly empty
@@ -482,6 +482,39 @@ def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
     for threads in (2, 3):
         with sparsenet.use_num_threads(threads):
             np.testing.assert_array_equal(sparsenet.spmm(A, X), got)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("n_rows, n_cols, density, k", [
+    (300, 64, 0.055, 520),   # 3.5 entries a row, X wide: neither kernel takes panels
+    (150, 64, 0.2, 600),     # 12.8 entries a row: both take panels
+    (2000, 256, 0.1, 16),
+    (500, 128, 0.1, 2),
+    (300, 128, 0.05, 49)])
+def test_one_block_sums_as_the_plain_kernel(isa, dtype, index, n_rows, n_cols, density, k):
+    """A matrix whose columns fit one block is optimize()d into one block of 16-bit columns for
+    products of a batch (block_width), which sweeps as the plain kernel does, column panels
+    included (blocked_panel, csr_blocked_kernels.h): the plain product's bits, for X on or off a
+    cache line, where no column is left over for scalar code (whose sums one instantiation may
+    contract into FMAs and another not: k = 2 and 49 at AVX2), and the same for every thread
+    count. With 3.5 entries a row, panels of a wide X in the one block alone regrouped some sums
+    (other bits than the plain kernel's, at AVX-512)."""
+    rng = np.random.default_rng(n_cols + k)
+    S = random_csr(rng, n_rows, n_cols, density, dtype, index)
+    plain = sparsenet.CSR.from_scipy(S)
+    A = plain.optimize(batch=k)
+    assert A._blocks is not None and A._blocks.seg_ptr.shape[0] == 1
+    X = rng.standard_normal((n_cols, k)).astype(dtype)
+    got = check_product(A, X, False)
+    if k * X.itemsize % 16 == 0:  # whole 16-byte vectors at every level
+        np.testing.assert_array_equal(got, sparsenet.spmm(plain, X))
+        off_line = _shifted(X, 16)
+        np.testing.assert_array_equal(sparsenet.spmm(A, off_line), sparsenet.spmm(plain, off_line))
+    for threads in (2, 3):
+        with sparsenet.use_num_threads(threads):
+            np.testing.assert_array_equal(sparsenet.spmm(A, X), got)
+    assert plain.optimize(batch=1)._blocks is None  # spmv: the plain kernel
 
 
 def test_plain_products_read_padded_rows(monkeypatch):

@@ -6,8 +6,10 @@ Cut into blocks of columns, stored one after another, the matrix is swept block 
 block gathers from a slice of x that stays in cache. Columns within a block fit in 16 bits.
 Measured on Zen 4 at 8192^2, 10% density, float32: spmv 4.3 -> 2.2 ms, spmm (64 columns)
 28 -> 13 ms (the blocks' spmv then loaded x's values one by one; it now gathers them at AVX-512,
-1.16-1.56x faster on a Xeon, not measured again on Zen 4, whose gathers were the slower). The
-kernel is csrc/csr_blocked_kernels.h, the builder csrc/csr_blocks_build.h.
+1.16-1.56x faster on a Xeon, not measured again on Zen 4, whose gathers were the slower).
+A matrix whose columns all fit one block is made one block too for products of a batch: its
+16-bit columns are fewer bytes than a CSR's indices (block_width). The kernel is
+csrc/csr_blocked_kernels.h, the builder csrc/csr_blocks_build.h.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sparsenet import _csr, backend
+from sparsenet import _csr
 
 # The slice of the dense operand one block gathers from: x in half of L1 for a vector, the rows of a
 # batch well inside L2 (measured best at 16 KiB and at 64 KiB on Zen 4's 32 KiB L1d, 1 MiB L2).
@@ -83,26 +85,22 @@ def column_splits(A: Any, width: int) -> ColumnSplits:
     return ColumnSplits(width, block_start)
 
 
-def _panels_pay(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int) -> bool:
-    """Whether A X with A in one block (of n_cols columns) pays against the plain kernel: where
-    that kernel takes column panels (plain_panel in csr_segments.h, asked of the native layer at
-    the current ISA level: one rule, in C), one block does the same from 16-bit columns, half the
-    bytes each panel's sweep of a row reads again. DLMC ResNet-50's layers so made, one thread, Zen
-    4, against the plain kernel's panels in the same process: 1.02-1.04x at 80% and 90%, 1.04-1.05x
-    at 95%. (A rule of this module's own, before the plain kernel had panels, also made one block
-    of the 256- and 512-column layers at 95% and 98%, where neither kernel takes panels: the plain
-    kernel, now with padded rows too, runs those within 1%.)"""
-    panel = _csr.panel_columns(backend._isa_level(), itemsize, n_rows, n_cols, nnz, batch)
-    return bool(panel < batch)
-
-
 def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *,
                 transposed: bool = False) -> int:
     """Columns per block (a power of two) for products with `batch` columns, or 0 when blocks would
     not pay: rows too sparse (under MIN_SEGMENT entries per block on average) even for blocks of
-    MAX_WIDTH columns, or, for A itself, one block covering every column, unless its products
-    take column panels (_panels_pay: the plain kernel is otherwise as fast). A^T in blocks pays
-    even as one block: its products then gather instead of scatter."""
+    MAX_WIDTH columns, or a vector product (batch 1) with A in one block covering every column.
+
+    One block is the plain kernel's sweep (its panels too: blocked_panel in
+    csrc/csr_blocked_kernels.h, so the same bits) from 16-bit columns, 6 bytes an entry of float32
+    where a CSR of int32 indices reads 8. Against the plain kernel, one thread, Zen 4: products
+    of 2 to 64 columns 0.92-1.32x, 1.11x in geometric mean, on 48 random matrices of 64-4096
+    columns and 0.5-32 MB of CSR arrays (benchmarks/one_block.py); on DLMC ResNet-50's layers,
+    1.02-1.05x where X spans column panels (the rule before: one block only there), and alike on
+    the layers without (95%: 1.003x, 98%: 1.007x; each layer's fastest of 7 calls, 6 rounds
+    alternating the rules). Vector products stay plain: 0.91-1.17x, 1.00x in geometric mean,
+    slower where A fits in cache. A^T in blocks pays even as one block: its products then gather
+    instead of scatter."""
     if nnz == 0:
         return 0
     budget = VECTOR_SLICE_BYTES if batch == 1 else BATCH_SLICE_BYTES
@@ -115,7 +113,7 @@ def block_width(n_rows: int, n_cols: int, nnz: int, batch: int, itemsize: int, *
         if width > MAX_WIDTH:
             return 0
         if not transposed:
-            return width if _panels_pay(n_rows, n_cols, nnz, batch, itemsize) else 0
+            return width if batch > 1 else 0
     if nnz * min(width, n_cols) < MIN_SEGMENT * n_rows * n_cols:
         return 0
     return width

@@ -422,9 +422,9 @@ class CSR(SparseMatrix):
         CSR
             A new matrix sharing this one's arrays, with the blocks. Memory: 6 bytes per stored
             float32 entry (10 per float64) and 8 per row and block (at 8192^2, 10%: 40 MB and,
-            for batch=64, 4 MB), twice with ``transpose=True``. When blocks would not pay (one
-            block covers every column, or rows are too sparse) none are made and the products
-            run as before.
+            for batch=64, 4 MB), twice with ``transpose=True``. When blocks would not pay (rows
+            too sparse, or ``batch=1`` and one block would cover every column) none are made and
+            the products run as before.
 
         Examples
         --------
