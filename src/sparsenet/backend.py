@@ -341,8 +341,9 @@ def use_isa(name: str) -> ContextManager[None]:
 
 
 def _isa_level():
-    """The ISA level native_options() gives, without its thread count (a layout decided for that
-    level, sparsenet._csr_blocks, does not use threads)."""
+    """The ISA level native_options() gives, without its thread count (get_isa; the tests ask
+    the native layer's choices at it). native_options repeats these reads: it is the per-call hot
+    path, and reads the thread count from the same override."""
     local = _overrides.get()
     isa = local.isa if local is not None and local.isa is not None else _state["isa"]
     return _best_isa if isa is None else isa
