@@ -288,9 +288,9 @@ static sn_size K(dot_rows_small_x)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
  * the checked product both sweep their rows here, so they give the same bits. Where X stays in
  * cache (no prefetches: sn_csr_prefetches), the common widths as compile-time constants
  * (gather_rows' fixed_widths), as the column-blocked kernel takes them: 1.07x in geometric mean
- * over 45 random products of 16-128 columns with X of 16-512 KiB (1.05-1.5x at 16-32 KiB, one
- * thread, Zen 4), where they had made products from an X in L3 5% slower. Not for the codebook
- * values of shared.c, whose eight instantiations grew by a quarter for them. */
+ * over 60 random products of 16-128 columns with X of 16-512 KiB (0.82-1.52x a case, X of 16-32 KiB
+ * gaining most; one thread, Zen 4), where they had made products from an X in L3 5% slower. Not for
+ * the codebook values of shared.c, whose eight instantiations grew by a quarter for them. */
 static inline void K(gather_rows_in_panels)(sn_size r0, sn_size r1, sn_size n_cols,
                                             const INDEX *start, const INDEX *indices,
                                             CSR_VALUES data, sn_size k, sn_size ldx, const REAL *X,
