@@ -468,7 +468,7 @@ def test_products_over_a_large_X(isa, dtype, k):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_cols, density, k", [
-    (64, 0.2, 600),      # one block whose X spans column panels (_panels_pay)
+    (64, 0.2, 600),      # one block whose X spans column panels (blocked_panel)
     (1000, 0.1, 600),    # blocks of 128 columns: panels of 8 vectors where L1 takes 4
     (1000, 0.1, 300)])   # ... and of the 4 L1 takes, X's rows being narrower
 def test_wide_operands_in_column_panels(isa, dtype, n_cols, density, k):
