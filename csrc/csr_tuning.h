@@ -43,18 +43,21 @@ static inline sn_size sn_csr_thread_work(sn_size entries, sn_size k)
  * 90%; without them csr_split_matmul's MiniLM FFN forward took 1.07-1.35x as long. */
 enum { SN_CSR_AHEAD_X = 1, SN_CSR_AHEAD_SEGMENTS = 2 };
 #define SN_CSR_PREFETCH 16
-/* A X prefetches the rows of X it gathers only where it gathers from more than this many bytes of
- * X (x_rows rows of k REALs; Zen 4's L2). Under it they stay in cache, and a prefetch only takes a
- * load slot the FMAs need: column blocks (slices of about 32 KiB) and panels (L1) never prefetch.
- * Builds alternated layer by layer, one thread, Zen 4: DLMC ResNet-50's optimize()d products
- * 1.032x faster at 80%, 1.018x at 90%, alike at 95% and 98% (at AVX2: 1.041x, 1.036x); the
- * bench's 8192^2 spmm (64 columns) 1.035x. Above it they paid where nothing else did: 8192^2 at 1%,
- * 64 columns (X of 2 MiB), 1.1-1.4x faster with them in 11 runs of 12 (a case whose time moves
- * +-25% from process to process with where X lands). */
-#define SN_CSR_PREFETCH_MIN_BYTES ((sn_size)1 << 20)
+/* A X prefetches the rows of X it gathers only where it gathers from more bytes of X (x_rows rows
+ * of k REALs) than this core's L2 (sn_l2_bytes, sparsenet.h). Under it they stay in cache, and a
+ * prefetch only takes a load slot the FMAs need: column blocks (slices of about 32 KiB) and panels
+ * (L1) never prefetch. Builds alternated layer by layer, one thread, Zen 4 (1 MiB of L2): DLMC
+ * ResNet-50's optimize()d products 1.032x faster at 80%, 1.018x at 90%, alike at 95% and 98% (at
+ * AVX2: 1.041x, 1.036x); the bench's 8192^2 spmm (64 columns) 1.035x. Above it they paid where
+ * nothing else did: 8192^2 at 1%, 64 columns (X of 2 MiB), 1.1-1.4x faster with them in 11 runs of
+ * 12 (a case whose time moves +-25% from process to process with where X lands). On Zen 3 (512 KiB
+ * of L2), the plain CSR's DLMC products with X of 784-882 KiB ran 1.11-1.18x faster with them at
+ * 80% and 90%, 0.98-1.08x at 95% and 98% (1.05x over those 60 products); with X of 392 KiB, alike
+ * (0.95-1.15x, 1.01x): hence the core's own L2, not Zen 4's (each product's calls alternating the
+ * two thresholds in one process). */
 static inline int sn_csr_prefetches(sn_size x_rows, sn_size k, sn_size item_bytes)
 {
-    return x_rows * k * item_bytes > SN_CSR_PREFETCH_MIN_BYTES ? SN_CSR_AHEAD_X : 0;
+    return x_rows * k * item_bytes > sn_l2_bytes ? SN_CSR_AHEAD_X : 0;
 }
 
 /* Chunks of a transposed product scattered into private buffers: about one per 64Ki units of

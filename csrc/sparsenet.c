@@ -1,6 +1,8 @@
 /* Library-wide run-time facts: the CPU's ISA level and whether OpenMP was compiled in. */
 #include "sparsenet.h"
 
+#include <unistd.h> /* sysconf */
+
 int sn_isa_supported(void)
 {
 #if SN_X86_DISPATCH
@@ -36,6 +38,17 @@ int sn_has_openmp(void)
 #else
     return 0;
 #endif
+}
+
+sn_size sn_l2_bytes = SN_L2_BYTES_DEFAULT;
+
+sn_size sn_l2_bytes_detected(void)
+{
+#ifdef _SC_LEVEL2_CACHE_SIZE
+    const long bytes = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (bytes >= (128L << 10) && bytes <= (8L << 20)) return (sn_size)bytes;
+#endif
+    return SN_L2_BYTES_DEFAULT;
 }
 
 /* ---------------------------------------------------------------------------------------------

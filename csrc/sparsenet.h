@@ -42,6 +42,16 @@ int sn_hw_gathers_pay(void);
 extern int sn_hw_gathers;
 /* 1 when the library was compiled with OpenMP. */
 int sn_has_openmp(void);
+/* This core's L2 in bytes as the OS reports it (sysconf), or SN_L2_BYTES_DEFAULT where it reports
+ * none or an implausible size (outside 128 KiB to 8 MiB; a hypervisor may pass through odd cache
+ * leaves). */
+#define SN_L2_BYTES_DEFAULT ((sn_size)1 << 20)
+sn_size sn_l2_bytes_detected(void);
+/* The L2 size the kernels plan for (csr_tuning.h's sn_csr_prefetches): one copy per extension,
+ * SN_L2_BYTES_DEFAULT until the module that reads it (_csr) sets it at import to
+ * sn_l2_bytes_detected(); tests set other sizes. It changes which loads are requested early,
+ * never a result. */
+extern sn_size sn_l2_bytes;
 
 #define SN_CAT_(a, b) a##_##b
 #define SN_CAT(a, b) SN_CAT_(a, b)

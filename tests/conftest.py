@@ -1,6 +1,6 @@
 """Shared fixtures: every test starts from the default backend, thread count, ISA level, output
-buffer cache cap and gather setting; `isa` runs a test once per ISA level this machine has,
-`hw_gathers` once per way the AVX-512 kernels read a table by index."""
+buffer cache cap, gather setting and planned L2 size; `isa` runs a test once per ISA level this
+machine has, `hw_gathers` once per way the AVX-512 kernels read a table by index."""
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,6 +28,7 @@ def _default_state():
     sparsenet.set_isa(None)
     sparsenet.set_buffer_cache(None)
     set_hw_gathers(None)
+    _csr.set_l2_bytes(None)
 
 
 @pytest.fixture(params=ISAS)

@@ -466,6 +466,32 @@ def test_products_over_a_large_X(isa, dtype, k):
     np.testing.assert_allclose(sparsenet.spmm(shared, X), shared.todense() @ X, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("dtype, k", [(np.float32, 64), (np.float32, 60), (np.float64, 32)])
+def test_products_alike_whatever_l2_they_plan_for(isa, dtype, k):
+    """A X requests the rows of X early where X is larger than the L2 the kernels plan for (this
+    core's: sn_l2_bytes; sn_csr_prefetches), and takes other code for the common widths where it is
+    not: a result must not depend on the machine's cache. X of about 1 MiB (4096 rows) planned for
+    256 KiB of L2 and for 4 MiB: the same bits from a CSR, from a scipy matrix and from one block
+    of 16-bit columns (none of them in column panels at ten entries a row)."""
+    assert 128 << 10 <= _csr.l2_bytes() <= 8 << 20
+    rng = np.random.default_rng(k)
+    n_cols = 4096
+    S = random_csr(rng, 300, n_cols, 10 / n_cols, dtype)
+    X = rng.standard_normal((n_cols, k)).astype(dtype)
+    C = sparsenet.CSR.from_scipy(S)
+    A = C.optimize(batch=k)
+    assert A._blocks is not None and A._blocks.seg_ptr.shape[0] == 1  # one block
+    results = []
+    for l2 in (256 << 10, 4 << 20):
+        _csr.set_l2_bytes(l2)
+        assert _csr.l2_bytes() == l2
+        results.append([sparsenet.spmm(M, X) for M in (C, S, A)])
+    for early, none in zip(*results):
+        np.testing.assert_array_equal(early, none)
+    assert_close(results[0][0], S, X, False)
+    assert_close(results[0][2], S, X, False)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_cols, density, k", [
     (64, 0.2, 600),      # one block whose X spans column panels (blocked_panel)

@@ -16,6 +16,22 @@ include "_arrays.pxi"
 include "_gathers.pxi"
 
 
+def set_l2_bytes(n=None):
+    """The L2 size in bytes this module's kernels plan for (sn_l2_bytes, sparsenet.h: a product
+    requests the rows of X early where X is larger); None: this core's (sn_l2_bytes_detected), the
+    default. For tests and diagnosis: it changes which loads are requested early, never a result."""
+    global sn_l2_bytes
+    sn_l2_bytes = sn_l2_bytes_detected() if n is None else n
+
+
+def l2_bytes():
+    """The L2 size in bytes this module's kernels plan for (set_l2_bytes)."""
+    return sn_l2_bytes
+
+
+set_l2_bytes(None)
+
+
 cdef struct Product:
     # one product's arguments, the arrays' items typed by the fused function that reads them
     int isa, n_threads, transpose, checked, sorted_rows

@@ -12,6 +12,8 @@ cdef extern from "sparsenet.h" nogil:
     int sn_has_openmp()
     int sn_hw_gathers_pay()
     int sn_hw_gathers  # AVX-512 table reads by gathers (1) or loads (0): this module's copy
+    sn_size sn_l2_bytes_detected()
+    sn_size sn_l2_bytes  # the L2 size the kernels plan for: this module's copy
     int sn_install_fork_guard()
     int sn_fork_team_released()
     void sn_set_release_at_fork(int release)
