@@ -201,6 +201,10 @@ def test_block_widths_follow_the_cache_and_the_density():
     assert width(256, 64, 3277, 49, 4) == 64
     assert width(256, 64, 900, 3136, 4) == 64                # 3.5 a row: no panels (as plain)
     assert width(50_000, 100, 500_000, 16, 4) == 128
+    # 147 columns at 90% (ResNet-50's first convolution): two blocks of 128 would leave 7.3 entries
+    # a row and block on average (the second block 19 columns, about 2 a row), so one block
+    assert width(64, 147, 940, 12544, 4) == 256
+    assert width(64, 147, 1100, 12544, 4) == 128             # 8.6 a row and block: two
     assert width(8192, 4096, 3_355_443, 1, 4, transposed=True) == 4096  # A^T: gather beats scatter
     assert width(100, 10**6, 1000, 1, 4) == 0                # too sparse for 65536-column blocks
     assert width(4_000_000, 8, 320, 1, 4, transposed=True) == 0  # one block, rows nearly empty
