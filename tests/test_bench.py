@@ -1,5 +1,6 @@
 """The benchmark command: arguments, table, JSON, plot, the measured limits and the dlmc family, on
 tiny stand-ins (the real families take minutes). No test asserts a time."""
+import itertools
 import json
 import math
 import struct
@@ -230,10 +231,17 @@ def test_layer_rows_are_sums_and_geometric_means():
     assert (case.bytes, case.flops) == (40, 4)
 
 
-def test_layer_time_handles_fast_calls():
+def test_layer_time_handles_fast_calls(monkeypatch):
+    """A fast call is repeated within a sample until the sample lasts min_sample. On a clock that
+    advances 1 us a reading, not the machine's: a warm-up call descheduled for 100 us (a loaded CI
+    machine) made the real clock's sample a single call."""
+    readings = itertools.count()
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(readings) * 1e-6)
     calls = []
     t = bench.layer_time(lambda: calls.append(1), rounds=2, min_sample=1e-4)
-    assert t > 0 and len(calls) > 3  # a fast call is repeated within a sample
+    number = (len(calls) - 1) // 2  # calls per sample, after the warm-up
+    assert len(calls) == 1 + 2 * number and 99 <= number <= 100
+    assert t == pytest.approx(1e-6 / number)
 
 
 # ---- the dlmc family ----------------------------------------------------------------------------
