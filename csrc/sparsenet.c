@@ -1,4 +1,5 @@
-/* Library-wide run-time facts: the CPU's ISA level and whether OpenMP was compiled in. */
+/* Library-wide run-time facts: the CPU's ISA level and L2 size, and whether OpenMP was compiled
+ * in. */
 #include "sparsenet.h"
 
 #include <unistd.h> /* sysconf */
