@@ -290,7 +290,7 @@ static sn_size K(dot_rows_small_x)(sn_size r0, sn_size r1, sn_size n_cols, sn_si
  * (gather_rows' fixed_widths), as the column-blocked kernel takes them: 1.07x in geometric mean
  * over 60 random products of 16-128 columns with X of 16-512 KiB (0.82-1.52x a case, X of 16-32 KiB
  * gaining most; one thread, Zen 4), where they had made products from an X in L3 5% slower. Not for
- * the codebook values of shared.c, whose eight instantiations grew by a quarter for them. */
+ * the codebook values of shared.c, whose instantiations grew by a quarter for them. */
 static inline void K(gather_rows_in_panels)(sn_size r0, sn_size r1, sn_size n_cols,
                                             const INDEX *start, const INDEX *indices,
                                             CSR_VALUES data, sn_size k, sn_size ldx, const REAL *X,

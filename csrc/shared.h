@@ -48,7 +48,7 @@ static inline uint32_t sn_fmix32(uint32_t h)
  * run, *inertia the sum of squared distances to the final centroids. */
 /* Pruned and shared (Deep Compression storage): a CSR matrix (indptr, indices) whose stored values
  * are codebook[codes[p]]. The products of csr.h (same kernels): Y = A X, or Y = A^T X when
- * transposed; sorted_rows as there. Suffix: value, index, code type. */
+ * transposed; sorted_rows as there. Suffix: value, code type; int32 structure only. */
 /* The entry points, generated from csrc/kernels.spec. */
 #include "sn_shared_api.h"
 

@@ -581,6 +581,44 @@ def test_shared_csr_from_scipy_with_learned_codebook_and_threads():
     assert "SharedCSR" in repr(A)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("copy", [True, False])
+def test_shared_csr_stores_int32_where_it_fits(dtype, copy):
+    """An int64 structure is narrowed to the int32 the kernel reads, as scipy stores it; nothing
+    of the caller's is shared or changed then, even with copy=False."""
+    S = sp.random(30, 40, density=0.2, format="csr", dtype=dtype, random_state=1)
+    indices, indptr = S.indices.astype(np.int64), S.indptr.astype(np.int64)
+    A = sparsenet.SharedCSR(np.arange(S.nnz) % 3, indices, indptr, S.shape, [-1.0, 0.5, 2.0],
+                            copy=copy)
+    assert A.indices.dtype == A.indptr.dtype == np.int32
+    np.testing.assert_array_equal(A.indices, indices)
+    np.testing.assert_array_equal(A.indptr, indptr)
+    assert not np.shares_memory(A.indices, indices) and indices.flags.writeable
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shared_csr_beyond_int32_multiplies_alike(isa, dtype, monkeypatch):
+    """A structure int32 cannot hold (more than 2**31 - 1 entries or columns; here a policy that
+    says so) stays int64, and its products, csr's kernels on the decoded values, equal the int32
+    structure's bit for bit."""
+    rng = np.random.default_rng(7)
+    S = sp.random(300, 500, density=0.1, format="csr", dtype=dtype, random_state=rng)
+    A = sparsenet.SharedCSR.from_csr(S, 16)
+    monkeypatch.setattr(sparsenet._policy, "csr_index_dtype", lambda n_cols, nnz: np.dtype(np.int64))
+    wide = sparsenet.SharedCSR(A.codes, A.indices.astype(np.int64), A.indptr.astype(np.int64),
+                               A.shape, A.codebook)
+    assert wide.indices.dtype == np.int64
+    for transpose in (False, True):
+        # widths of whole vectors: below AVX-512 a last odd column may be summed fused or not,
+        # by whether its width is a compile-time constant (csr.c's, not shared.c's)
+        X = rng.standard_normal((A.shape[1 - transpose], 64)).astype(dtype)
+        for x in (X, X[:, :40], X[:, 0]):
+            np.testing.assert_array_equal(sparsenet.spmm(wide, x, transpose=transpose) if x.ndim == 2
+                                          else sparsenet.spmv(wide, x, transpose=transpose),
+                                          sparsenet.spmm(A, x, transpose=transpose) if x.ndim == 2
+                                          else sparsenet.spmv(A, x, transpose=transpose))
+
+
 def test_shared_csr_bad_input():
     ok = dict(codes=[0, 1], indices=[0, 2], indptr=[0, 1, 2], shape=(2, 3), codebook=[1.0, 2.0])
     sparsenet.SharedCSR(**ok)

@@ -115,16 +115,16 @@ def kmeans(int isa, int n_threads, const real[::1] w, bint init_density, sn_size
     return n_iter, inertia
 
 
-def csr_matmul(int isa, int n_threads, sn_size n_cols, const index[::1] indptr,
-               const index[::1] indices, const code[::1] codes, const real[::1] codebook,
+def csr_matmul(int isa, int n_threads, sn_size n_cols, const int32_t[::1] indptr,
+               const int32_t[::1] indices, const code[::1] codes, const real[::1] codebook,
                const real[:, ::1] X, real[:, ::1] Y, bint transpose, bint sorted_rows):
     """Y = A X (or A^T X), A a CSR matrix whose stored values are codebook[codes]; sorted_rows:
     every row's column indices are increasing. For A X, X may have more columns than Y (rows
     padded: those past Y's are not read)."""
     cdef sn_size n_rows = indptr.shape[0] - 1, k = Y.shape[1], ldx = X.shape[1]
     check_padded_rows(k, ldx, transpose)
-    cdef const index *ip = &indptr[0]
-    cdef const index *ix = &indices[0] if indices.shape[0] else NULL
+    cdef const int32_t *ip = &indptr[0]
+    cdef const int32_t *ix = &indices[0] if indices.shape[0] else NULL
     cdef const code *cp = &codes[0] if codes.shape[0] else NULL
     cdef const real *cb = &codebook[0]
     cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from sparsenet import _blas, _policy, backend, csr, reference
+from sparsenet import _blas, _csr, _policy, backend, csr, reference
 from sparsenet._validate import (Frozen, as_array, as_c_array, check_bool, check_index, check_out,
                                  new_output, product_operand, read_only, require_checked,
                                  result_dtype)
@@ -595,7 +595,9 @@ class SharedCSR(csr.SparseMatrix):
     codes : array_like of int, shape (nnz,)
         Codes in [0, K) (stored as uint8 or uint16).
     indices, indptr : array_like of int
-        Column indices and row pointers, as for :class:`sparsenet.CSR` (checked in full).
+        Column indices and row pointers, as for :class:`sparsenet.CSR` (checked in full). Stored
+        as int32 wherever the shape and the number of entries allow, as scipy stores them (an
+        int64 structure is narrowed, a copy even with ``copy=False``); the products read int32.
     shape : (int, int)
     codebook : array_like, shape (K,)
     copy : bool, default True
@@ -630,11 +632,17 @@ class SharedCSR(csr.SparseMatrix):
             raise ValueError(f"codes must be 1-D, got shape {checked.shape}")
         indices, indptr, canonical = csr.check_structure(indices, indptr, shape, "A",
                                                          values=(checked, "codes"))
-        arrays = [checked, codebook, indices, indptr]
+        narrow = (indices.dtype == np.int64  # to the int32 the kernel reads (csrc/shared.c)
+                  and _policy.csr_index_dtype(shape[1], indices.shape[0]) == np.int32)
+        if narrow:
+            indices, indptr = indices.astype(np.int32), indptr.astype(np.int32)
+        arrays = [checked, codebook]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
-        self.codes, self.codebook, self.indices, self.indptr = (read_only(a, owned=copy)
-                                                                for a in arrays)
+        if copy and not narrow:
+            indices, indptr = np.array(indices, copy=True), np.array(indptr, copy=True)
+        self.codes, self.codebook = (read_only(a, owned=copy) for a in arrays)
+        self.indices, self.indptr = (read_only(a, owned=copy or narrow) for a in (indices, indptr))
         self.shape = shape
         self.has_canonical_format = canonical
         self._seal()
@@ -712,9 +720,13 @@ class SharedCSR(csr.SparseMatrix):
 
     def _native_matmul(self, isa: int, threads: int, X: np.ndarray, Y: np.ndarray,
                        transpose: bool) -> None:
+        codebook = as_c_array(self.codebook, Y.dtype)
+        if self.indices.dtype != np.int32:  # beyond int32: csr's kernels, on the decoded values
+            _csr.matmul(isa, threads, self.indptr, self.indices, codebook[self.codes], X, Y,
+                        transpose, self.has_canonical_format)
+            return
         _native().csr_matmul(isa, threads, self.shape[1], self.indptr, self.indices, self.codes,
-                             as_c_array(self.codebook, Y.dtype), X, Y, transpose,
-                             self.has_canonical_format)
+                             codebook, X, Y, transpose, self.has_canonical_format)
 
     def __repr__(self) -> str:
         return (f"<sparsenet.SharedCSR {self.shape[0]}x{self.shape[1]}, {self.nnz} stored "
