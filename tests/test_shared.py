@@ -584,8 +584,8 @@ def test_shared_csr_from_scipy_with_learned_codebook_and_threads():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("copy", [True, False])
 def test_shared_csr_stores_int32_where_it_fits(dtype, copy):
-    """An int64 structure is narrowed to the int32 the kernel reads, as scipy stores it; nothing
-    of the caller's is shared or changed then, even with copy=False."""
+    """An int64 structure is narrowed to the int32 the kernel reads, as scipy's csr_matrix does;
+    nothing of the caller's is shared or changed then, even with copy=False."""
     S = sp.random(30, 40, density=0.2, format="csr", dtype=dtype, random_state=1)
     indices, indptr = S.indices.astype(np.int64), S.indptr.astype(np.int64)
     A = sparsenet.SharedCSR(np.arange(S.nnz) % 3, indices, indptr, S.shape, [-1.0, 0.5, 2.0],

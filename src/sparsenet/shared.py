@@ -596,8 +596,9 @@ class SharedCSR(csr.SparseMatrix):
         Codes in [0, K) (stored as uint8 or uint16).
     indices, indptr : array_like of int
         Column indices and row pointers, as for :class:`sparsenet.CSR` (checked in full). Stored
-        as int32 wherever the shape and the number of entries allow, as scipy stores them (an
-        int64 structure is narrowed, a copy even with ``copy=False``); the products read int32.
+        as int32 wherever the shape and the number of entries allow, as ``scipy.sparse.csr_matrix``
+        stores them (an int64 structure is narrowed, a copy even with ``copy=False``); the
+        products read int32.
     shape : (int, int)
     codebook : array_like, shape (K,)
     copy : bool, default True
