@@ -123,6 +123,38 @@ def test_isa_level_is_read_once(monkeypatch):
         sparsenet.set_isa(sparsenet.backend.ISA_LEVELS[-1] + "x")
 
 
+def test_the_environment_caps_the_isa_level():
+    """SPARSENET_ISA caps the best level (as MKL_ENABLE_INSTRUCTIONS does); a level above the CPU's
+    leaves it; an unknown name is an error naming the variable."""
+    from sparsenet.backend import ISA_LEVELS, _best_level
+
+    for supported in range(len(ISA_LEVELS)):
+        assert _best_level(supported, None) == _best_level(supported, "") == supported
+        for cap, name in enumerate(ISA_LEVELS):
+            assert _best_level(supported, name) == min(supported, cap)
+    with pytest.raises(ValueError, match="SPARSENET_ISA must be one of"):
+        _best_level(1, "AVX2")
+
+
+@pytest.mark.skipif(sparsenet.backend._cpu_isa < 1, reason="the CPU has no level above baseline")
+def test_a_process_started_with_sparsenet_isa_runs_that_level():
+    code = """if True:
+        import numpy as np, pytest, sparsenet
+        assert sparsenet.get_isa() == "baseline" and sparsenet.backend.native_options()[0] == 0
+        with pytest.raises(ValueError, match="isa='avx2' is above SPARSENET_ISA='baseline'"):
+            sparsenet.set_isa("avx2")
+        sparsenet.set_isa(None)
+        assert sparsenet.get_isa() == "baseline"
+    """
+    env = {**os.environ, "SPARSENET_ISA": "baseline"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    env["SPARSENET_ISA"] = "sse2"
+    done = subprocess.run([sys.executable, "-c", "import sparsenet"], env=env, capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and "SPARSENET_ISA must be one of" in done.stderr
+
+
 def test_native_options_follow_the_settings():
     from sparsenet import backend
 

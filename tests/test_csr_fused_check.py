@@ -127,7 +127,7 @@ def test_a_bad_column_anywhere_in_a_row_is_found(length, at, dtype, index_dtype,
            "-2**40": -2**40 if index_dtype == np.int64 else -7}[value]
     x = rng.standard_normal(3 if transpose else n_cols).astype(dtype)
     want = A.T @ x if transpose else A @ x
-    isas = sparsenet.backend.ISA_LEVELS[: sparsenet._runtime.isa_supported() + 1]
+    isas = sparsenet.backend.ISA_LEVELS[: sparsenet.backend._best_isa + 1]
     A.indices[3 + at] = bad
     for level in isas:
         sparsenet.set_isa(level)

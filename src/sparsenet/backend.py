@@ -36,7 +36,26 @@ class _Overrides(NamedTuple):
 
 _overrides = contextvars.ContextVar("sparsenet_overrides", default=None)
 
-_best_isa = _runtime.isa_supported()  # one CPUID query, cached: it cannot change while we run
+ISA_VARIABLE = "SPARSENET_ISA"
+
+
+def _best_level(supported: int, cap: Optional[str]) -> int:
+    """The best level the kernels may run: this CPU's (`supported`), or the level the environment's
+    SPARSENET_ISA names (`cap`) where that is lower, as MKL_ENABLE_INSTRUCTIONS caps MKL's: the same
+    kernels, and so the same results, on every machine that has it (CI tests the AVX2 kernels on
+    AVX-512 machines with it)."""
+    if not cap:
+        return supported
+    if cap not in ISA_LEVELS:
+        raise ValueError(f"the environment variable {ISA_VARIABLE} must be one of {ISA_LEVELS} or "
+                         f"empty, got {cap!r}")
+    return min(supported, ISA_LEVELS.index(cap))
+
+
+# one CPUID query and the environment, read at import: neither may change the levels while we run
+_isa_cap = os.environ.get(ISA_VARIABLE)
+_cpu_isa = _runtime.isa_supported()
+_best_isa = _best_level(_cpu_isa, _isa_cap)
 # Threads any kernel may use: MAX_THREADS, or 1 without OpenMP or in a forked child whose parent
 # could not release its OpenMP team.
 _thread_cap = MAX_THREADS if _runtime.has_openmp() else 1
@@ -311,14 +330,17 @@ def _check_isa(name):
     if name not in ISA_LEVELS:
         raise ValueError(f"isa must be one of {ISA_LEVELS} or None, got {name!r}")
     level = ISA_LEVELS.index(name)
-    if level > _best_isa:
+    if level > _cpu_isa:
         raise ValueError(f"this CPU cannot run isa={name!r}; the best it runs is "
-                         f"{ISA_LEVELS[_best_isa]!r}")
+                         f"{ISA_LEVELS[_cpu_isa]!r}")
+    if level > _best_isa:
+        raise ValueError(f"isa={name!r} is above {ISA_VARIABLE}={_isa_cap!r} in the environment")
     return level
 
 
 def set_isa(name):
-    """Cap the native kernels' instruction set at `name` (None: the best this CPU runs), in every
+    """Cap the native kernels' instruction set at `name` (None: the best this CPU runs, or the level
+    the environment variable SPARSENET_ISA names, read at import, where that is lower), in every
     thread that has no `use_isa` context of its own.
 
     For testing and diagnosis: the portable ("baseline") path gives the same results up to rounding.
