@@ -208,10 +208,15 @@ def test_results_do_not_depend_on_thread_count(kind):
     mm = sparsenet.shared_matmul if kind == "shared" else sparsenet.hashed_matmul
     x, xt = (rng.standard_normal(n).astype(np.float32) for n in (shape[1], shape[0]))
     X, G = (rng.standard_normal((n, 5)).astype(np.float32) for n in (shape[1], shape[0]))
+    # one tile's weights, two threads' work: two tiles (matmul_tiles, shared_kernels.h)
+    small = (random_shared if kind == "shared" else random_hashed)(rng, (600, 500), 16)
+    Xs = rng.standard_normal((500, 8)).astype(np.float32)
+    np.testing.assert_allclose(mm(small, Xs), dense_product(small, Xs, False), **TOL[np.float32])
     results = []
     for threads in (1, 2):
         sparsenet.set_num_threads(threads)
-        results.append([mv(w, x), mv(w, xt, transpose=True), mm(w, X), mm(w, G, transpose=True),
+        results.append([mm(small, Xs), mv(w, x), mv(w, xt, transpose=True), mm(w, X),
+                        mm(w, G, transpose=True),
                         sparsenet.codebook_grad(w, G, X), sparsenet.codebook_grad(w, G[:, 0], X[:, 0]),
                         sparsenet.decode(w)])
     for a, b in zip(*results):
