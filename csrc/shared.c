@@ -131,8 +131,9 @@ SN_CODED_VALUES(f64_u8, double, uint8_t)
 SN_CODED_VALUES(f64_u16, double, uint16_t)
 
 /* int32 row pointers and columns only: SharedCSR stores its structure so wherever it fits (as
- * scipy's csr_matrix does); a larger one is multiplied through csr.c's kernels with its values decoded. The
- * int64 instantiations took 40 s of the build's 270 s of compile time (GCC 12, Zen 3). */
+ * scipy's csr_matrix does); a larger one is multiplied through csr.c's kernels with its values
+ * decoded. The int64 instantiations took 40 s of the build's 270 s of compile time (GCC 12,
+ * Zen 3). */
 #define INDEX int32_t
 #define REAL float
 #define CSR_VALUES sn_coded_f32_u8

@@ -42,8 +42,7 @@ ISA_VARIABLE = "SPARSENET_ISA"
 def _best_level(supported: int, cap: Optional[str]) -> int:
     """The best level the kernels may run: this CPU's (`supported`), or the level the environment's
     SPARSENET_ISA names (`cap`) where that is lower, as MKL_ENABLE_INSTRUCTIONS caps MKL's: the same
-    kernels, and so the same results, on every machine that has it (CI tests the AVX2 kernels on
-    AVX-512 machines with it)."""
+    kernels on every machine that has it (CI tests the AVX2 kernels on AVX-512 machines with it)."""
     if not cap:
         return supported
     if cap not in ISA_LEVELS:
