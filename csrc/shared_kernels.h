@@ -468,13 +468,17 @@ static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_cod
 }
 
 /* Y = W^T X: tile by tile (each adds into all of Y), the threads decode the tile's rows, then
- * multiply fixed chunks of its columns into their rows of Y. */
+ * multiply fixed chunks of its columns into their rows of Y; one chunk's columns go in two where
+ * that is work for two threads, as matmul_tiles' rows do (the MiniLM SharedLinear stack's forward
+ * and backward, two threads, Zen 3: 1.10-1.12x; one thread alike). */
 static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes,
                              const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
                              GEMM gemm)
 {
     const sn_size mb = K(tile_rows)(n_rows, n_cols);
-    const sn_size chunks = (n_cols + SN_SHARED_GEMM_COLS - 1) / SN_SHARED_GEMM_COLS;
+    sn_size width = SN_SHARED_GEMM_COLS;
+    if (n_cols <= width && n_cols > 1 && n_rows * n_cols * k >= 2 * GRAIN) width = (n_cols + 1) / 2;
+    const sn_size chunks = (n_cols + width - 1) / width;
     REAL *buf = (REAL *)malloc((size_t)(mb * n_cols) * sizeof(REAL));
     if (buf == NULL) return SN_ENOMEM;
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -490,8 +494,8 @@ static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_c
             im = (int)(r1 - r0);
 #pragma omp for schedule(static)
             for (sn_size c = 0; c < chunks; ++c) {
-                const sn_size c0 = c * SN_SHARED_GEMM_COLS;
-                ic = (int)(SN_MIN(n_cols, c0 + SN_SHARED_GEMM_COLS) - c0);
+                const sn_size c0 = c * width;
+                ic = (int)(SN_MIN(n_cols, c0 + width) - c0);
                 gemm("N", "T", &ik, &ic, &im, &one, (REAL *)X + r0 * k, &ik, buf + c0, &in,
                      r0 == 0 ? &zero : &one, Y + c0 * k, &ik);
             }

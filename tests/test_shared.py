@@ -208,14 +208,17 @@ def test_results_do_not_depend_on_thread_count(kind):
     mm = sparsenet.shared_matmul if kind == "shared" else sparsenet.hashed_matmul
     x, xt = (rng.standard_normal(n).astype(np.float32) for n in (shape[1], shape[0]))
     X, G = (rng.standard_normal((n, 5)).astype(np.float32) for n in (shape[1], shape[0]))
-    # one tile's weights, two threads' work: two tiles (matmul_tiles, shared_kernels.h)
+    # one tile's weights (one chunk's columns), two threads' work: two tiles (matmul_tiles,
+    # shared_kernels.h), two chunks (matmul_t_tiles)
     small = (random_shared if kind == "shared" else random_hashed)(rng, (600, 500), 16)
-    Xs = rng.standard_normal((500, 8)).astype(np.float32)
+    Xs, Gs = (rng.standard_normal((n, 8)).astype(np.float32) for n in (500, 600))
     np.testing.assert_allclose(mm(small, Xs), dense_product(small, Xs, False), **TOL[np.float32])
+    np.testing.assert_allclose(mm(small, Gs, transpose=True), dense_product(small, Gs, True),
+                               **TOL[np.float32])
     results = []
     for threads in (1, 2):
         sparsenet.set_num_threads(threads)
-        results.append([mm(small, Xs), mv(w, x), mv(w, xt, transpose=True), mm(w, X),
+        results.append([mm(small, Xs), mm(small, Gs, transpose=True), mv(w, x), mv(w, xt, transpose=True), mm(w, X),
                         mm(w, G, transpose=True),
                         sparsenet.codebook_grad(w, G, X), sparsenet.codebook_grad(w, G[:, 0], X[:, 0]),
                         sparsenet.decode(w)])
@@ -609,7 +612,7 @@ def test_shared_csr_beyond_int32_multiplies_alike(isa, dtype, monkeypatch):
     rng = np.random.default_rng(7)
     S = sp.random(300, 500, density=0.1, format="csr", dtype=dtype, random_state=rng)
     A = sparsenet.SharedCSR.from_csr(S, 16)
-    monkeypatch.setattr(sparsenet._policy, "csr_index_dtype", lambda n_cols, nnz: np.dtype(np.int64))
+    monkeypatch.setattr(sparsenet._policy, "csr_index_dtype", lambda *shape: np.dtype(np.int64))
     wide = sparsenet.SharedCSR(A.codes, A.indices.astype(np.int64), A.indptr.astype(np.int64),
                                A.shape, A.codebook)
     assert wide.indices.dtype == np.int64
@@ -618,10 +621,9 @@ def test_shared_csr_beyond_int32_multiplies_alike(isa, dtype, monkeypatch):
         # by whether its width is a compile-time constant (csr.c's, not shared.c's)
         X = rng.standard_normal((A.shape[1 - transpose], 64)).astype(dtype)
         for x in (X, X[:, :40], X[:, 0]):
-            np.testing.assert_array_equal(sparsenet.spmm(wide, x, transpose=transpose) if x.ndim == 2
-                                          else sparsenet.spmv(wide, x, transpose=transpose),
-                                          sparsenet.spmm(A, x, transpose=transpose) if x.ndim == 2
-                                          else sparsenet.spmv(A, x, transpose=transpose))
+            product = sparsenet.spmm if x.ndim == 2 else sparsenet.spmv
+            np.testing.assert_array_equal(product(wide, x, transpose=transpose),
+                                          product(A, x, transpose=transpose))
 
 
 def test_shared_csr_bad_input():
