@@ -437,15 +437,23 @@ static int K(shared_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, sn_si
  * threadpoolctl). Column-major views of the C-order arrays: Y^T = X^T W^T, Y^T = X^T W for the
  * transpose, (G X^T)^T = X G^T. */
 
-/* Y = W X: each thread decodes whole tiles of rows into its own buffer and multiplies them. A
- * matrix of one tile goes in two where that is work for two threads: the FFN layers of a MiniLM
- * (590 Ki weights, 128 columns of X; sparsenet.torch's SharedLinear, Zen 3) then took 0.58x the
- * time on two threads and the same on one (four tiles cost one thread 10%). */
+/* The pieces (rows of W per tile, columns per BLAS call) of a BLAS-backed product of `work`
+ * coded weights times columns: `piece` of `n`, or half of n where one piece would take all n and
+ * the work is two threads' (two GRAINs), fixed by the problem like the pieces themselves. The FFN
+ * layers of a MiniLM (590 Ki weights, 128 columns of X; sparsenet.torch's SharedLinear, Zen 3)
+ * were one tile: in two, the forward took 0.58x the time on two threads and the same on one (four
+ * tiles cost one thread 10%); the backward's W^T G in two chunks, forward + backward 1.10-1.12x. */
+static inline sn_size K(two_pieces_where_paying)(sn_size piece, sn_size n, sn_size work)
+{
+    return piece >= n && n > 1 && work >= 2 * GRAIN ? (n + 1) / 2 : piece;
+}
+
+/* Y = W X: each thread decodes whole tiles of rows into its own buffer and multiplies them. */
 static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes, const REAL *cb,
                            SRC_PARAM, sn_size k, const REAL *X, REAL *Y, GEMM gemm)
 {
-    sn_size mb = K(tile_rows)(n_rows, n_cols);
-    if (mb == n_rows && n_rows > 1 && n_rows * n_cols * k >= 2 * GRAIN) mb = (n_rows + 1) / 2;
+    const sn_size mb = K(two_pieces_where_paying)(K(tile_rows)(n_rows, n_cols), n_rows,
+                                                  n_rows * n_cols * k);
     const sn_size tiles = (n_rows + mb - 1) / mb;
     nt = (int)SN_MIN((sn_size)nt, tiles);
     REAL *bufs = (REAL *)malloc((size_t)(nt * mb * n_cols) * sizeof(REAL));
@@ -468,16 +476,14 @@ static int K(matmul_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_cod
 }
 
 /* Y = W^T X: tile by tile (each adds into all of Y), the threads decode the tile's rows, then
- * multiply fixed chunks of its columns into their rows of Y; one chunk's columns go in two where
- * that is work for two threads, as matmul_tiles' rows do (the MiniLM SharedLinear stack's forward
- * and backward, two threads, Zen 3: 1.10-1.12x; one thread alike). */
+ * multiply fixed chunks of its columns into their rows of Y. */
 static int K(matmul_t_tiles)(int nt, sn_size n_rows, sn_size n_cols, sn_size n_codes,
                              const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
                              GEMM gemm)
 {
     const sn_size mb = K(tile_rows)(n_rows, n_cols);
-    sn_size width = SN_SHARED_GEMM_COLS;
-    if (n_cols <= width && n_cols > 1 && n_rows * n_cols * k >= 2 * GRAIN) width = (n_cols + 1) / 2;
+    const sn_size width = K(two_pieces_where_paying)(SN_SHARED_GEMM_COLS, n_cols,
+                                                     n_rows * n_cols * k);
     const sn_size chunks = (n_cols + width - 1) / width;
     REAL *buf = (REAL *)malloc((size_t)(mb * n_cols) * sizeof(REAL));
     if (buf == NULL) return SN_ENOMEM;

@@ -218,8 +218,8 @@ def test_results_do_not_depend_on_thread_count(kind):
     results = []
     for threads in (1, 2):
         sparsenet.set_num_threads(threads)
-        results.append([mm(small, Xs), mm(small, Gs, transpose=True), mv(w, x), mv(w, xt, transpose=True), mm(w, X),
-                        mm(w, G, transpose=True),
+        results.append([mm(small, Xs), mm(small, Gs, transpose=True), mv(w, x),
+                        mv(w, xt, transpose=True), mm(w, X), mm(w, G, transpose=True),
                         sparsenet.codebook_grad(w, G, X), sparsenet.codebook_grad(w, G[:, 0], X[:, 0]),
                         sparsenet.decode(w)])
     for a, b in zip(*results):

@@ -635,13 +635,12 @@ class SharedCSR(csr.SparseMatrix):
                                                          values=(checked, "codes"))
         narrow = (indices.dtype == np.int64  # to the int32 the kernel reads (csrc/shared.c)
                   and _policy.csr_index_dtype(shape[1], indices.shape[0]) == np.int32)
-        if narrow:
-            indices, indptr = indices.astype(np.int32), indptr.astype(np.int32)
+        index = np.dtype(np.int32) if narrow else indices.dtype
+        # astype copies where it narrows, even with copy=False
+        indices, indptr = (a.astype(index, copy=copy) for a in (indices, indptr))
         arrays = [checked, codebook]
         if copy:
             arrays = [np.array(a, copy=True) for a in arrays]
-        if copy and not narrow:
-            indices, indptr = np.array(indices, copy=True), np.array(indptr, copy=True)
         self.codes, self.codebook = (read_only(a, owned=copy) for a in arrays)
         self.indices, self.indptr = (read_only(a, owned=copy or narrow) for a in (indices, indptr))
         self.shape = shape
