@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "shared.h"
+#include "sn_alloc.h"
 
 sn_gemm_f32 sn_blas_sgemm = NULL;
 sn_gemm_f64 sn_blas_dgemm = NULL;
@@ -14,14 +15,20 @@ sn_gemm_f64 sn_blas_dgemm = NULL;
  * 50 us of shared_matvec on Zen 5. At 2^15 (1.5 us) shared_matvec at 1024^2 went to two threads,
  * which with the other core busy took 2.3x the one-thread time (benchmarks/busy_core.py). */
 #define SN_SHARED_GRAIN ((sn_size)1 << 20)
-/* Weights per decoded tile of the BLAS-backed products: 1 Mi (4 MiB of float32). Fewer, larger
+/* Weights per decoded tile of the BLAS-backed gradient: 1 Mi (4 MiB of float32). Fewer, larger
  * tiles mean fewer calls in which BLAS packs X again; on Zen 4 this measured 1.13x the dense sgemm
  * time at 256 Ki and 0.99x at 1 Mi. */
 #define SN_SHARED_TILE ((sn_size)1 << 20)
+/* Terms per block of the products with k > 1 (shared_kernels.h, matmul_panels): the block of X
+ * (192 KiB at k = 128, float32) stays in L2 (Zen 3, k = 128: 256 and 512 within 2% of 384). Fixed,
+ * as it orders the sums. */
+#define SN_SHARED_KC ((sn_size)384)
+/* Columns of X per pass of those products: the scratch does not grow with k (W is decoded again
+ * for each pass, under a tenth of the time at k = 128). */
+#define SN_SHARED_NC ((sn_size)128)
 /* Columns per task of the transposed matrix-vector product: the slice of y stays in L1. */
 #define SN_SHARED_COLS ((sn_size)2048)
-/* Fixed cuts of the BLAS calls of the transposed product and the gradient (shared_kernels.h). */
-#define SN_SHARED_GEMM_COLS ((sn_size)512)
+/* Fixed cuts of the gradient's BLAS calls (shared_kernels.h) */
 #define SN_SHARED_GRAD_ROWS ((sn_size)128) /* each call packs X again: not too small */
 /* Fixed partial sums of the codebook gradient (see shared_grad). */
 #define SN_SHARED_SLOTS ((sn_size)8)

@@ -8,9 +8,10 @@
  * with fmix32 the MurmurHash3 finaliser (sn_fmix32 below); sparsenet.reference reproduces it bit for bit.
  *
  * X and Y are dense, C order, k columns. The value suffix is f32 / f64. `isa` is an sn_isa level the CPU
- * supports, `n_threads` the OpenMP threads to use at most; results never depend on n_threads. Products
- * with k > 1 decode a cache-sized tile of W and multiply it with `gemm`, a Fortran-BLAS xGEMM (for
- * example scipy.linalg.cython_blas.sgemm) called from the calling thread. Return an sn_status. */
+ * supports, `n_threads` the OpenMP threads to use at most; results never depend on n_threads. The
+ * products decode W into the panels of their own blocked product; the codebook gradient with k > 1
+ * forms tiles of G X^T with `gemm`, a Fortran-BLAS xGEMM (for example
+ * scipy.linalg.cython_blas.sgemm) called from sparsenet's threads. Return an sn_status. */
 #ifndef SPARSENET_SHARED_H
 #define SPARSENET_SHARED_H
 
@@ -22,7 +23,7 @@ typedef void (*sn_gemm_f64)(char *transa, char *transb, int *m, int *n, int *k, 
                             double *a, int *lda, double *b, int *ldb, double *beta, double *c,
                             int *ldc);
 /* SciPy's sgemm / dgemm (scipy.linalg.cython_blas), which sparsenet._shared fetches when it is
- * imported; the generated dispatchers pass them as `gemm`. Defined in shared.c. */
+ * imported; the generated dispatchers of the gradients pass them as `gemm`. Defined in shared.c. */
 extern sn_gemm_f32 sn_blas_sgemm;
 extern sn_gemm_f64 sn_blas_dgemm;
 

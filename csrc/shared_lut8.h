@@ -198,20 +198,21 @@ SN_LUT8_TARGET static void sn_lut8_matvec_t_cols(sn_size c0, sn_size c1, sn_size
     }
 }
 
-/* buf[(i - r0) n_cols + j] = codebook[codes[i, j]] for rows [r0, r1). */
-SN_LUT8_TARGET static void sn_lut8_decode_rows(sn_size r0, sn_size r1, sn_size n_cols,
-                                               const float *codebook, sn_size n_codes,
-                                               const uint8_t *codes, float *buf)
+/* buf[(i - r0) (c1 - c0) + j - c0] = codebook[codes[i, j]] for rows [r0, r1), columns [c0, c1). */
+SN_LUT8_TARGET static void sn_lut8_decode_rows(sn_size r0, sn_size r1, sn_size c0, sn_size c1,
+                                               sn_size n_cols, const float *codebook,
+                                               sn_size n_codes, const uint8_t *codes, float *buf)
 {
     sn_lut8 lut;
     sn_lut8_init(&lut, codebook, n_codes);
+    const sn_size width = c1 - c0;
     for (sn_size i = r0; i < r1; ++i) {
-        const uint8_t *row = codes + i * n_cols;
-        float *out = buf + (i - r0) * n_cols;
-        for (sn_size j = 0; j < n_cols; j += 64) {
+        const uint8_t *row = codes + i * n_cols + c0;
+        float *out = buf + (i - r0) * width;
+        for (sn_size j = 0; j < width; j += 64) {
             __mmask16 m[4];
             __m512 f[4];
-            sn_lut8_lookup(&lut, sn_lut8_load(row + j, n_cols - j, m), f);
+            sn_lut8_lookup(&lut, sn_lut8_load(row + j, width - j, m), f);
             for (int q = 0; q < 4; ++q)
                 _mm512_mask_storeu_ps(out + j + 16 * q, m[q], f[q]);
         }
@@ -451,21 +452,23 @@ SN_LUT8_TARGET static void sn_lut8h_matvec_t_cols(sn_size c0, sn_size c1, sn_siz
     }
 }
 
-/* buf[(i - r0) n_cols + j] = W[i, j] of a hashed matrix for rows [r0, r1). */
-SN_LUT8_TARGET static void sn_lut8h_decode_rows(sn_size r0, sn_size r1, sn_size n_cols,
-                                                const float *codebook, sn_size n_codes,
-                                                uint32_t seed, float *buf)
+/* buf[(i - r0) (c1 - c0) + j - c0] = W[i, j] of a hashed matrix for rows [r0, r1), columns
+ * [c0, c1). */
+SN_LUT8_TARGET static void sn_lut8h_decode_rows(sn_size r0, sn_size r1, sn_size c0, sn_size c1,
+                                                sn_size n_cols, const float *codebook,
+                                                sn_size n_codes, uint32_t seed, float *buf)
 {
+    (void)n_cols;
     sn_lut8 lut;
     sn_lut8_init(&lut, codebook, n_codes);
     for (sn_size i = r0; i < r1; ++i) {
         const uint32_t rk = sn_lut8h_row_key(i, seed);
-        float *out = buf + (i - r0) * n_cols;
-        for (sn_size j = 0; j < n_cols; j += 64) {
+        float *out = buf + (i - r0) * (c1 - c0);
+        for (sn_size j = c0; j < c1; j += 64) {
             __m512 f[4];
             sn_lut8h_weights(&lut, rk, j, (uint32_t)n_codes, f);
             for (int q = 0; q < 4; ++q)
-                _mm512_mask_storeu_ps(out + j + 16 * q, sn_lut8_tail_mask(n_cols - j, q), f[q]);
+                _mm512_mask_storeu_ps(out + (j - c0) + 16 * q, sn_lut8_tail_mask(c1 - j, q), f[q]);
         }
     }
 }

@@ -124,6 +124,35 @@ def test_small_codebooks_decode_and_multiply(isa, n_codes):
                                    codebook[codes].T @ xt, **TOL[np.float32])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["u8", "u16", "hashed"])
+def test_matrix_products_panels_and_their_edges(isa, dtype, kind):
+    # W X and W^T X are a blocked product of their own (matmul_panels, shared_kernels.h): panels
+    # of 6 rows of Y in strips of 48, blocks of 384 terms, passes over 128 of X's columns in blocks
+    # of two vectors (8 to 32 columns by level and dtype). Sizes on and around each, both
+    # directions, against float64
+    rng = np.random.default_rng(21)
+    for n_rows, n_cols, k in [(1, 1, 2), (5, 383, 7), (6, 384, 8), (7, 385, 16), (12, 769, 17),
+                              (13, 1000, 33), (31, 40, 64), (6, 5, 65), (2, 800, 100),
+                              (385, 47, 9), (800, 97, 33), (1000, 6, 3), (9, 70, 129),
+                              (50, 400, 300)]:
+        if kind == "hashed":
+            w, mm = random_hashed(rng, (n_rows, n_cols), 37, dtype), sparsenet.hashed_matmul
+        else:
+            w = random_shared(rng, (n_rows, n_cols), 300 if kind == "u16" else 16, dtype,
+                              np.uint16 if kind == "u16" else np.uint8)
+            mm = sparsenet.shared_matmul
+        W = w.decode().astype(np.float64)
+        for transpose in (False, True):
+            X = rng.standard_normal((n_rows if transpose else n_cols, k)).astype(dtype)
+            want = (W.T if transpose else W) @ X.astype(np.float64)
+            got = mm(w, X, transpose=transpose)
+            assert got.dtype == dtype and got.shape == want.shape
+            np.testing.assert_allclose(got, want, **TOL[dtype])
+            out = np.full(want.shape, np.nan, dtype)
+            np.testing.assert_array_equal(mm(w, X, transpose=transpose, out=out), got)
+
+
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
 @pytest.mark.parametrize("transpose", [False, True])
 def test_shared_products_empty(shape, transpose):
@@ -208,8 +237,8 @@ def test_results_do_not_depend_on_thread_count(kind):
     mm = sparsenet.shared_matmul if kind == "shared" else sparsenet.hashed_matmul
     x, xt = (rng.standard_normal(n).astype(np.float32) for n in (shape[1], shape[0]))
     X, G = (rng.standard_normal((n, 5)).astype(np.float32) for n in (shape[1], shape[0]))
-    # one tile's weights (one chunk's columns), two threads' work: two tiles (matmul_tiles,
-    # shared_kernels.h), two chunks (matmul_t_tiles)
+    # a small matrix, two threads' work: each thread takes strips of 48 rows of Y (matmul_panels,
+    # shared_kernels.h); the gradient's one tile is two blocks of rows
     small = (random_shared if kind == "shared" else random_hashed)(rng, (600, 500), 16)
     Xs, Gs = (rng.standard_normal((n, 8)).astype(np.float32) for n in (500, 600))
     np.testing.assert_allclose(mm(small, Xs), dense_product(small, Xs, False), **TOL[np.float32])
@@ -316,7 +345,8 @@ def test_first_product_of_a_process_limits_scipys_blas():
         from sparsenet import _blas
         assert "scipy.linalg.cython_blas" not in sys.modules
         sw = sparsenet.SharedWeights(np.ones(4), np.zeros((64, 64), np.uint8))
-        sparsenet.shared_matmul(sw, np.ones((64, 65)))  # 64 * 64 * 65 > ONE_THREAD_ANYWAY
+        # the gradient multiplies with xGEMM (the products do not); 64 * 64 * 65 > ONE_THREAD_ANYWAY
+        sparsenet.codebook_grad(sw, np.ones((64, 65)), np.ones((64, 65)))
         limited = {lib.filepath for lib in _blas._blas_libraries().lib_controllers}
         loaded = {lib["filepath"] for lib in threadpoolctl.threadpool_info()
                   if lib["user_api"] == "blas"}
@@ -674,7 +704,8 @@ def test_savez_round_trip_in_memory():
 
 @pytest.mark.parametrize("kind", ["u8", "hashed"])
 def test_products_and_gradient_over_several_tiles(kind):
-    """More than one decoded tile (about 2**20 weights each), the last one partial."""
+    """More than one decoded tile of the gradient (about 2**20 weights each), the last one
+    partial; more than one block of 384 terms in both products."""
     rng = np.random.default_rng(13)
     shape = (1500, 1001)
     w = random_shared(rng, shape, 256) if kind == "u8" else random_hashed(rng, shape, 256)

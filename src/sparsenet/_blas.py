@@ -1,8 +1,8 @@
 """BLAS called from sparsenet's own threads runs on one thread.
 
-The parameter-sharing products and the codebook gradient (csrc/shared_kernels.h) decode tiles of
-the weights on sparsenet's OpenMP threads and multiply each tile with SciPy's xGEMM from those same
-threads. A BLAS left at its default thread count (OpenBLAS: every core) would then start its own
+The codebook gradient (csrc/shared_kernels.h, shared_grad) forms tiles of G X^T with SciPy's
+xGEMM from sparsenet's OpenMP threads (the parameter-sharing products, which did the same with
+decoded tiles of W, now multiply without BLAS). A BLAS left at its default thread count (OpenBLAS: every core) would then start its own
 pool inside each of them: two pools fighting over the cores, which on a busy machine made
 ``codebook_grad`` several times slower than NumPy. sparsenet's threads are the parallelism, so BLAS
 gets one thread for the duration of such a call, as scikit-learn's k-means does
@@ -47,9 +47,9 @@ ONE_THREAD_ANYWAY = 1 << 18
 
 
 def one_thread(n_rows: int, n_cols: int, k: int) -> ContextManager:
-    """A context in which every loaded BLAS runs on one thread, for a shared product (or gradient)
-    of an n_rows x n_cols matrix with k columns; a no-op when it makes no xGEMM call (k == 1) or
-    only ones too small for BLAS to thread."""
+    """A context in which every loaded BLAS runs on one thread, for the codebook gradient of an
+    n_rows x n_cols matrix with k columns; a no-op when it makes no xGEMM call (k == 1) or only
+    ones too small for BLAS to thread."""
     if k <= 1 or n_rows * n_cols * k <= ONE_THREAD_ANYWAY:
         return contextlib.nullcontext()
     return _blas_libraries().limit(limits=1)

@@ -205,10 +205,8 @@ class SharedWeights(_CodebookWeights):
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
                        Y: np.ndarray, transpose: bool) -> None:
-        # k > 1 multiplies decoded tiles with xGEMM
-        with _blas.one_thread(self.shape[0], self.shape[1], X.shape[1]):
-            _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook,
-                             self.codes.ravel(), X, Y, transpose)
+        _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.codes.ravel(),
+                         X, Y, transpose)
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         x = as_array(other, "x", ndim=(1, 2))
@@ -282,9 +280,8 @@ class HashedWeights(_CodebookWeights):
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
                        Y: np.ndarray, transpose: bool) -> None:
-        with _blas.one_thread(self.shape[0], self.shape[1], X.shape[1]):
-            _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook,
-                                    self.seed, X, Y, transpose)
+        _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.seed, X, Y,
+                                transpose)
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         x = as_array(other, "x", ndim=(1, 2))
@@ -461,8 +458,8 @@ def shared_matmul(sw: SharedWeights, X: ArrayLike, *, transpose: bool = False,
                   out: Optional[np.ndarray] = None) -> np.ndarray:
     """``Y = W @ X`` (or ``W.T @ X``) for ``W = sw.codebook[sw.codes]``.
 
-    Tiles of about 1Mi weights are decoded into cache and multiplied with BLAS (SciPy's
-    ``sgemm``/``dgemm``, its own threads); the dense W is never held in full.
+    The dense W is never held in full: a matrix product (k > 1) decodes small panels of W as its
+    own blocked product packs them (no BLAS call).
 
     Parameters
     ----------
@@ -502,7 +499,8 @@ def hashed_matvec(hw: HashedWeights, x: ArrayLike, *, transpose: bool = False,
 
 def hashed_matmul(hw: HashedWeights, X: ArrayLike, *, transpose: bool = False,
                   out: Optional[np.ndarray] = None) -> np.ndarray:
-    """``Y = W @ X`` (or ``W.T @ X``) for a :class:`HashedWeights` W (tiles decoded into cache).
+    """``Y = W @ X`` (or ``W.T @ X``) for a :class:`HashedWeights` W (decoded in cache-sized
+    pieces, as in :func:`shared_matmul`).
 
     Examples
     --------
