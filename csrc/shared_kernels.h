@@ -465,7 +465,7 @@ static inline __attribute__((always_inline)) void K(panel_product)(sn_size kc, c
 }
 
 /* Xp[b * kc * PANEL_COLS + j * PANEL_COLS + t] = X[j, b * PANEL_COLS + t] for kc rows of nc
- * columns of X (row stride ldx), in blocks b of PANEL_COLS columns; the last block padded with 0. */
+ * columns of X (row stride ldx), in blocks b of PANEL_COLS columns, the last one padded with 0. */
 static void K(pack_x)(sn_size kc, sn_size nc, sn_size ldx, const REAL *X, REAL *Xp)
 {
     const sn_size whole = nc / PANEL_COLS * PANEL_COLS;
@@ -538,7 +538,8 @@ static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_col
         const sn_size s0 = strips * t / team, s1 = strips * (t + 1) / team;
         for (sn_size t0 = 0; t0 < k; t0 += SN_SHARED_NC)
             for (sn_size j0 = 0; j0 < n_in; j0 += SN_SHARED_KC) {
-                const sn_size kc = SN_MIN(SN_SHARED_KC, n_in - j0), nc = SN_MIN(SN_SHARED_NC, k - t0);
+                const sn_size kc = SN_MIN(SN_SHARED_KC, n_in - j0);
+                const sn_size nc = SN_MIN(SN_SHARED_NC, k - t0);
                 const int add = j0 > 0;
                 K(pack_x)(kc, nc, k, X + j0 * k + t0, Xp);
                 for (sn_size s = s0; s < s1; ++s) {

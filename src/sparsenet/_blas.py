@@ -2,11 +2,11 @@
 
 The codebook gradient (csrc/shared_kernels.h, shared_grad) forms tiles of G X^T with SciPy's
 xGEMM from sparsenet's OpenMP threads (the parameter-sharing products, which did the same with
-decoded tiles of W, now multiply without BLAS). A BLAS left at its default thread count (OpenBLAS: every core) would then start its own
-pool inside each of them: two pools fighting over the cores, which on a busy machine made
-``codebook_grad`` several times slower than NumPy. sparsenet's threads are the parallelism, so BLAS
-gets one thread for the duration of such a call, as scikit-learn's k-means does
-(threadpoolctl), and its count is restored after.
+decoded tiles of W, now multiply without BLAS). A BLAS left at its default thread count
+(OpenBLAS: every core) would then start its own pool inside each of them: two pools fighting over
+the cores, which on a busy machine made ``codebook_grad`` several times slower than NumPy.
+sparsenet's threads are the parallelism, so BLAS gets one thread for the duration of such a call,
+as scikit-learn's k-means does (threadpoolctl), and its count is restored after.
 """
 import contextlib
 import functools
