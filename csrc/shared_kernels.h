@@ -423,14 +423,15 @@ typedef REAL K(panel_vec) __attribute__((vector_size(SN_VBYTES), aligned(sizeof(
 #define PANEL_COLS (2 * PANEL_LANES)
 #define STRIP_ROWS (8 * PANEL_ROWS) /* rows of Y a decode of W^T covers (8 bytes of codes a row) */
 
-/* Y[0:rows, 0:cols] = P X (+ Y if add) for the panel P (element (i, j) at w[i * si + j * sj],
- * i < PANEL_ROWS, j < kc) and a block of packed X (kc rows of PANEL_COLS), of which `vectors` (1 or
- * 2, a constant where inlined) hold the cols columns. */
+/* Y[0:rows, 0:cols] = P X (+ Y if add, then + bias[i] on row i if bias) for the panel P (element
+ * (i, j) at w[i * si + j * sj], i < PANEL_ROWS, j < kc) and a block of packed X (kc rows of
+ * PANEL_COLS), of which `vectors` (1 or 2, a constant where inlined) hold the cols columns. */
 static inline __attribute__((always_inline)) void K(panel_product)(sn_size kc, const REAL *w,
                                                                    sn_size si, sn_size sj,
                                                                    const REAL *x, REAL *Y,
                                                                    sn_size ldy, int rows, int cols,
-                                                                   int add, const int vectors)
+                                                                   int add, const REAL *bias,
+                                                                   const int vectors)
 {
     typedef K(panel_vec) vec;
     vec acc[PANEL_ROWS][2] = {{{0}}};
@@ -448,19 +449,20 @@ static inline __attribute__((always_inline)) void K(panel_product)(sn_size kc, c
 #pragma GCC unroll 6
         for (int i = 0; i < PANEL_ROWS; ++i)
             for (int v = 0; v < vectors; ++v) {
-                vec *y = (vec *)(Y + i * ldy + v * PANEL_LANES);
-                if (add)
-                    *y += acc[i][v];
-                else
-                    *y = acc[i][v];
+                vec *y = (vec *)(Y + i * ldy + v * PANEL_LANES), sum = acc[i][v];
+                if (add) sum = *y + sum;
+                if (bias) sum += bias[i] - (vec){0};
+                *y = sum;
             }
         return;
     }
     for (int i = 0; i < rows; ++i) {
         REAL part[PANEL_COLS];
         memcpy(part, acc[i], sizeof part);
-        for (int t = 0; t < cols; ++t)
-            Y[i * ldy + t] = add ? Y[i * ldy + t] + part[t] : part[t];
+        for (int t = 0; t < cols; ++t) {
+            REAL sum = add ? Y[i * ldy + t] + part[t] : part[t];
+            Y[i * ldy + t] = bias ? sum + bias[i] : sum;
+        }
     }
 }
 
@@ -480,20 +482,22 @@ static void K(pack_x)(sn_size kc, sn_size nc, sn_size ldx, const REAL *X, REAL *
     }
 }
 
-/* Y[0:rows, 0:nc] (+)= P X for every block of X's nc packed columns (Y's row stride ldy). */
+/* Y[0:rows, 0:nc] (+)= P X (+ bias) for every block of X's nc packed columns (Y's row stride
+ * ldy). */
 static inline __attribute__((always_inline)) void K(panel_times_x)(sn_size kc, const REAL *panel,
                                                                    sn_size si, sn_size sj,
                                                                    const REAL *Xp, sn_size nc,
                                                                    REAL *Y, sn_size ldy, int rows,
-                                                                   int add)
+                                                                   int add, const REAL *bias)
 {
     for (sn_size c = 0; c < nc; c += PANEL_COLS) {
         const sn_size left = nc - c; /* one vector's columns take half the multiply-adds */
         if (left <= PANEL_LANES)
-            K(panel_product)(kc, panel, si, sj, Xp + c * kc, Y + c, ldy, rows, (int)left, add, 1);
+            K(panel_product)(kc, panel, si, sj, Xp + c * kc, Y + c, ldy, rows, (int)left, add,
+                             bias, 1);
         else
             K(panel_product)(kc, panel, si, sj, Xp + c * kc, Y + c, ldy, rows,
-                             (int)SN_MIN(PANEL_COLS, left), add, 2);
+                             (int)SN_MIN(PANEL_COLS, left), add, bias, 2);
     }
 }
 
@@ -520,7 +524,7 @@ static void K(interleave_panel)(const REAL *strip, sn_size width, sn_size kc, sn
  * product reads them: 1.02-1.05x against reading them from the strip (Zen 3, k = 128). */
 static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_cols,
                             sn_size n_codes, const REAL *cb, SRC_PARAM, sn_size k, const REAL *X,
-                            REAL *Y)
+                            REAL *Y, const REAL *bias)
 {
     const sn_size n_out = transpose ? n_cols : n_rows, n_in = transpose ? n_rows : n_cols;
     const sn_size x_cols = (SN_MIN(k, SN_SHARED_NC) + PANEL_COLS - 1) / PANEL_COLS * PANEL_COLS;
@@ -540,7 +544,7 @@ static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_col
             for (sn_size j0 = 0; j0 < n_in; j0 += SN_SHARED_KC) {
                 const sn_size kc = SN_MIN(SN_SHARED_KC, n_in - j0);
                 const sn_size nc = SN_MIN(SN_SHARED_NC, k - t0);
-                const int add = j0 > 0;
+                const int add = j0 > 0, last = j0 + kc == n_in; /* the bias comes last */
                 K(pack_x)(kc, nc, k, X + j0 * k + t0, Xp);
                 for (sn_size s = s0; s < s1; ++s) {
                     const sn_size o0 = s * STRIP_ROWS, o1 = SN_MIN(n_out, o0 + STRIP_ROWS);
@@ -552,10 +556,11 @@ static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_col
                     for (sn_size r0 = o0; r0 < o1; r0 += PANEL_ROWS) {
                         const sn_size r1 = SN_MIN(o1, r0 + PANEL_ROWS);
                         REAL *y = Y + r0 * k + t0;
+                        const REAL *b = bias != NULL && last ? bias + r0 : NULL;
                         if (transpose) {
                             K(interleave_panel)(strip + (r0 - o0), o1 - o0, kc, r1 - r0, panel);
                             K(panel_times_x)(kc, panel, 1, PANEL_ROWS, Xp, nc, y, k,
-                                             (int)(r1 - r0), add);
+                                             (int)(r1 - r0), add, b);
                             continue;
                         }
                         K(decode_rows)(r0, r1, j0, j0 + kc, n_cols, n_codes, cb, SRC_ARG, panel);
@@ -563,7 +568,8 @@ static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_col
                             panel[q] = 0; /* a last panel's missing rows */
                         if (r1 < n_out && (r1 < o1 || s + 1 < s1)) /* the next panel's codes */
                             PREFETCH_WEIGHTS(r1, SN_MIN(n_out, r1 + PANEL_ROWS), j0, j0 + kc);
-                        K(panel_times_x)(kc, panel, kc, 1, Xp, nc, y, k, (int)(r1 - r0), add);
+                        K(panel_times_x)(kc, panel, kc, 1, Xp, nc, y, k, (int)(r1 - r0), add,
+                                         b);
                     }
                 }
             }
@@ -576,35 +582,42 @@ static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_col
 #undef PANEL_COLS
 #undef STRIP_ROWS
 
+/* Y[i, :] += bias[i], after the products that do not add it themselves: the same sums, (W X)[i, t]
+ * then + bias[i], as a separate pass. */
+static void K(add_bias)(sn_size n_out, sn_size k, const REAL *bias, REAL *Y)
+{
+    for (sn_size i = 0; i < n_out; ++i)
+        for (sn_size t = 0; t < k; ++t)
+            Y[i * k + t] += bias[i];
+}
+
 static int K(shared_matmul)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size n_codes,
                             const REAL *cb, SRC_PARAM, sn_size k, const REAL *X, REAL *Y,
-                            int transpose)
+                            int transpose, const REAL *bias)
 {
     const sn_size n_out = transpose ? n_cols : n_rows;
     if (n_out == 0 || k == 0) return SN_OK;
+    const int nt = sn_threads_for(n_threads, n_rows * n_cols * k, GRAIN);
     if (n_rows == 0 || n_cols == 0) {
         for (sn_size p = 0; p < n_out * k; ++p)
             Y[p] = 0;
-        return SN_OK;
-    }
-    const int nt = sn_threads_for(n_threads, n_rows * n_cols * k, GRAIN);
-    if (k == 1 && !transpose) { /* one contiguous range of rows per thread */
+    } else if (k == 1 && !transpose) { /* one contiguous range of rows per thread */
 #pragma omp parallel num_threads(nt) if (nt > 1)
         {
             const sn_size team = sn_team_size(), t = sn_thread_id();
             K(matvec_rows)(n_rows * t / team, n_rows * (t + 1) / team, n_cols, n_codes, cb, SRC_ARG,
                            X, Y);
         }
-        return SN_OK;
-    }
-    if (k == 1) {
+    } else if (k == 1) {
 #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
         for (sn_size c = 0; c < n_cols; c += SN_SHARED_COLS)
             K(matvec_t_cols)(c, SN_MIN(n_cols, c + SN_SHARED_COLS), n_rows, n_cols, n_codes, cb,
                              SRC_ARG, X, Y);
-        return SN_OK;
+    } else {
+        return K(matmul_panels)(nt, transpose, n_rows, n_cols, n_codes, cb, SRC_ARG, k, X, Y, bias);
     }
-    return K(matmul_panels)(nt, transpose, n_rows, n_cols, n_codes, cb, SRC_ARG, k, X, Y);
+    if (bias != NULL) K(add_bias)(n_out, k, bias, Y);
+    return SN_OK;
 }
 
 /* The codebook gradient runs every BLAS call inside one OpenMP region whose threads also bin, so no

@@ -153,6 +153,25 @@ def test_matrix_products_panels_and_their_edges(isa, dtype, kind):
             np.testing.assert_array_equal(mm(w, X, transpose=transpose, out=out), got)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_products_add_a_bias_as_their_last_step(isa, dtype):
+    # the private bias of the native products (sparsenet.torch's codebook layers): the same bits as
+    # the product plus the bias after, on every path (panels over several blocks of terms, k = 1,
+    # an empty inner dimension), both directions
+    rng = np.random.default_rng(22)
+    for kind in ("u8", "hashed"):
+        for n_rows, n_cols, k in [(13, 1000, 33), (50, 7, 1), (800, 97, 17), (5, 0, 3)]:
+            w = (random_hashed(rng, (n_rows, n_cols), 37, dtype) if kind == "hashed"
+                 else random_shared(rng, (n_rows, n_cols), 16, dtype))
+            for transpose in (False, True):
+                n_in, n_out = (n_rows, n_cols) if transpose else (n_cols, n_rows)
+                X = rng.standard_normal((n_in, k)).astype(dtype)
+                bias = rng.standard_normal(n_out).astype(dtype)
+                got = w._matmul(X, transpose, None, np.dtype(dtype), bias=bias)
+                want = w._matmul(X, transpose, None, np.dtype(dtype)) + bias[:, None]
+                np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
 @pytest.mark.parametrize("transpose", [False, True])
 def test_shared_products_empty(shape, transpose):

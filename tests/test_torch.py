@@ -417,6 +417,32 @@ def test_chained_layers_and_batch_shapes():
     assert model(torch.randn(0, 10)).shape == (0, 3)
 
 
+@pytest.mark.parametrize("kind", ["shared", "hashed"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_codebook_layers_add_the_bias_in_the_product_with_the_same_bits(kind, dtype):
+    # Outside autograd a SharedLinear / HashedLinear has its native product add the bias as its
+    # last step (no pass of its own over the output); with autograd recording, the bias is added
+    # after. The bits are the same: several blocks of 384 terms, rows and tokens off the panels'
+    torch.manual_seed(5)
+    dense = nn.Linear(1000, 50).to(dtype)
+    layer = (snt.SharedLinear.from_dense(dense, n_clusters=16) if kind == "shared"
+             else snt.HashedLinear(1000, 50, n_codes=16, seed=3).to(dtype))
+    for tokens in (1, 7, 40):
+        x = torch.randn(tokens, 1000, dtype=dtype)
+        with torch.no_grad():
+            fused = layer(x)
+        recorded = layer(x.clone().requires_grad_())
+        assert recorded.requires_grad
+        assert torch.equal(fused, recorded.detach())
+    with torch.no_grad():  # a bias of another dtype is added after the product, as before
+        bias, other = layer.bias, layer.bias.detach().to(torch.float16)
+        layer.bias = None
+        want = layer(x).add_(other)
+        layer.bias = nn.Parameter(other, requires_grad=False)
+        assert torch.equal(layer(x), want)
+        layer.bias = bias
+
+
 def test_kwinners_layer():
     layer = snt.KWinners(2)
     assert repr(layer) == "KWinners(k=2)"

@@ -50,29 +50,35 @@ def hashed_decode(int isa, int n_threads, sn_size n_rows, sn_size n_cols,
 
 
 def matmul(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
-           const code[::1] codes, const real[:, ::1] X, real[:, ::1] Y, bint transpose):
-    """Y = W X (or W^T X), W = codebook[codes] (n_rows x n_cols), never decoded in full."""
+           const code[::1] codes, const real[:, ::1] X, real[:, ::1] Y, bint transpose,
+           const real[::1] bias=None):
+    """Y = W X (or W^T X), W = codebook[codes] (n_rows x n_cols), never decoded in full; then
+    Y[i, :] += bias[i] when bias is given (one value per row of Y)."""
     cdef sn_size n_codes = codebook.shape[0], k = Y.shape[1]
     cdef const code *cp = &codes[0] if codes.shape[0] else NULL
     cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef const real *bp = &bias[0] if bias is not None and bias.shape[0] else NULL
     cdef int status
     with nogil:
         status = sn_shared_matmul(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], cp, k, xp, yp,
-                                  transpose)
+                                  transpose, bp)
     raise_for_status(status)
 
 
 def hashed_matmul(int isa, int n_threads, sn_size n_rows, sn_size n_cols, const real[::1] codebook,
-                  uint32_t seed, const real[:, ::1] X, real[:, ::1] Y, bint transpose):
-    """Y = W X (or W^T X) for a hashed W, computed on the fly."""
+                  uint32_t seed, const real[:, ::1] X, real[:, ::1] Y, bint transpose,
+                  const real[::1] bias=None):
+    """Y = W X (or W^T X) for a hashed W, computed on the fly; then Y[i, :] += bias[i] when bias is
+    given."""
     cdef sn_size n_codes = codebook.shape[0], k = Y.shape[1]
     cdef const real *xp = &X[0, 0] if X.shape[0] and X.shape[1] else NULL
     cdef real *yp = &Y[0, 0] if Y.shape[0] and Y.shape[1] else NULL
+    cdef const real *bp = &bias[0] if bias is not None and bias.shape[0] else NULL
     cdef int status
     with nogil:
         status = sn_hashed_matmul(isa, n_threads, n_rows, n_cols, n_codes, &codebook[0], seed, k, xp, yp,
-                                  transpose)
+                                  transpose, bp)
     raise_for_status(status)
 
 

@@ -87,23 +87,27 @@ class _CodebookWeights(Frozen):
         return ()
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
-                       Y: np.ndarray, transpose: bool) -> None:
+                       Y: np.ndarray, transpose: bool, bias: Optional[np.ndarray]) -> None:
         raise NotImplementedError
 
     def _matmul(self, X: np.ndarray, transpose: bool, out: Optional[np.ndarray],
-                dtype: np.dtype) -> np.ndarray:
+                dtype: np.dtype, bias: Optional[np.ndarray] = None) -> np.ndarray:
         """``W @ X`` (``W.T @ X``) in `dtype`, for X (1-D or 2-D) and out already checked by
-        :func:`_product`."""
+        :func:`_product`; plus ``bias[:, None]`` (one value per row of the result, `dtype`, C
+        order: sparsenet.torch's layers), added as the product's last step."""
         if backend.use_numpy():
             fn = getattr(reference, self._REFERENCE[X.ndim - 1])
-            return fn(self, X, transpose=transpose, out=out)
+            Y = fn(self, X, transpose=transpose, out=out)
+            if bias is not None:
+                Y += bias.reshape(-1, *[1] * (Y.ndim - 1))
+            return Y
         n_in, n_out = (self.shape[0], self.shape[1]) if transpose else (self.shape[1], self.shape[0])
         k = X.shape[1] if X.ndim == 2 else 1
         X2 = as_c_array(X, dtype).reshape(n_in, k)
         Y = out if out is not None else new_output((n_out, k) if X.ndim == 2 else (n_out,), dtype)
         isa, threads = backend.native_options()
         self._native_matmul(isa, threads, as_c_array(self.codebook, dtype), X2, Y.reshape(n_out, k),
-                            transpose)
+                            transpose, bias)
         return Y
 
 
@@ -204,9 +208,9 @@ class SharedWeights(_CodebookWeights):
         return (self.codes,)
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
-                       Y: np.ndarray, transpose: bool) -> None:
+                       Y: np.ndarray, transpose: bool, bias: Optional[np.ndarray]) -> None:
         _native().matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.codes.ravel(),
-                         X, Y, transpose)
+                         X, Y, transpose, bias)
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         x = as_array(other, "x", ndim=(1, 2))
@@ -279,9 +283,9 @@ class HashedWeights(_CodebookWeights):
         return decode(self)
 
     def _native_matmul(self, isa: int, threads: int, codebook: np.ndarray, X: np.ndarray,
-                       Y: np.ndarray, transpose: bool) -> None:
+                       Y: np.ndarray, transpose: bool, bias: Optional[np.ndarray]) -> None:
         _native().hashed_matmul(isa, threads, self.shape[0], self.shape[1], codebook, self.seed, X, Y,
-                                transpose)
+                                transpose, bias)
 
     def __matmul__(self, other: ArrayLike) -> np.ndarray:
         x = as_array(other, "x", ndim=(1, 2))

@@ -432,6 +432,20 @@ def _codebook_grad(w, G, X):
     return sparsenet.codebook_grad(w, G, X)
 
 
+def _codebook_product_plus_bias(weights, codebook, XT, bias):
+    """``W X^T + bias[:, None]`` for a codebook layer's checked structure `weights`, its `codebook`
+    and input XT (checked by the layer, of the codebook's dtype), the bias added as the product's
+    last step: the same bits as adding it after. None when autograd records the call, or the bias
+    is not a 1-D CPU tensor of that dtype."""
+    if (_recorded(XT, codebook, bias) or bias.dtype != codebook.dtype or bias.device.type != "cpu"
+            or bias.layout != torch.strided or bias.shape != (weights.shape[0],)):
+        return None
+    w = _with_codebook(weights, _array(codebook))
+    X = _array(XT)
+    with _threads():
+        return _tensor(w._matmul(X, False, None, X.dtype, bias=as_c_array(_array(bias), X.dtype)))
+
+
 def _codebook_call(weights, kind, codebook, X):
     if not isinstance(weights, kind):
         raise TypeError(f"weights must be a sparsenet.{kind.__name__}, got {type(weights).__name__}")
@@ -631,11 +645,20 @@ class _SparsenetLinear(nn.Module):
         # ambiguous at 0 features. sparsenet multiplies W by a matrix of column vectors: X^T in,
         # Y^T out, both views, so a column-major activation (this layer's output) reaches the
         # next layer without a copy
-        y = self._matmul(x2.T).T
         bias = self.bias
-        if bias is not None:  # in place into the fresh product when autograd is not watching
-            y = y + bias if _recorded(y, bias) else y.add_(bias)
+        yT = None if bias is None else self._product_plus_bias(x2.T, bias)
+        if yT is not None:
+            y = yT.T
+        else:
+            y = self._matmul(x2.T).T
+            if bias is not None:  # in place into the fresh product when autograd is not watching
+                y = y + bias if _recorded(y, bias) else y.add_(bias)
         return y if len(batch) == 1 else y.reshape(*batch, self.out_features)
+
+    def _product_plus_bias(self, XT, bias):
+        """``self._matmul(XT)`` with `bias` added to its rows by the native product itself (no pass
+        of its own over the output), where the layer can and autograd records nothing; else None."""
+        return None
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -882,6 +905,9 @@ class SharedLinear(_SparsenetLinear):
     def _matmul(self, XT):
         return shared_matmul(self.structure(), self.codebook, XT)
 
+    def _product_plus_bias(self, XT, bias):
+        return _codebook_product_plus_bias(self.structure(), self.codebook, XT, bias)
+
     @property
     def weight(self):
         return self.codebook[self.codes.to(torch.int64)]
@@ -1029,6 +1055,9 @@ class HashedLinear(_SparsenetLinear):
 
     def _matmul(self, XT):
         return hashed_matmul(self.structure(), self.codebook, XT)
+
+    def _product_plus_bias(self, XT, bias):
+        return _codebook_product_plus_bias(self.structure(), self.codebook, XT, bias)
 
     @property
     def weight(self):
