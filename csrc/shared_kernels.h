@@ -484,11 +484,10 @@ static void K(pack_x)(sn_size kc, sn_size nc, sn_size ldx, const REAL *X, REAL *
 
 /* Y[0:rows, 0:nc] (+)= P X (+ bias) for every block of X's nc packed columns (Y's row stride
  * ldy). */
-static inline __attribute__((always_inline)) void K(panel_times_x)(sn_size kc, const REAL *panel,
-                                                                   sn_size si, sn_size sj,
-                                                                   const REAL *Xp, sn_size nc,
-                                                                   REAL *Y, sn_size ldy, int rows,
-                                                                   int add, const REAL *bias)
+static __attribute__((noinline)) void K(panel_times_x)(sn_size kc, const REAL *panel, sn_size si,
+                                                       sn_size sj, const REAL *Xp, sn_size nc,
+                                                       REAL *Y, sn_size ldy, int rows, int add,
+                                                       const REAL *bias)
 {
     for (sn_size c = 0; c < nc; c += PANEL_COLS) {
         const sn_size left = nc - c; /* one vector's columns take half the multiply-adds */
