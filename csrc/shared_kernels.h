@@ -421,7 +421,7 @@ typedef REAL K(panel_vec) __attribute__((vector_size(SN_VBYTES), aligned(sizeof(
 #define PANEL_LANES ((sn_size)(SN_VBYTES / sizeof(REAL)))
 #define PANEL_ROWS 6 /* 12 accumulators, two X vectors and a broadcast: AVX2's 16 registers */
 #define PANEL_COLS (2 * PANEL_LANES)
-#define STRIP_ROWS (8 * PANEL_ROWS) /* rows of Y a decode of W^T covers (8 bytes of codes a row) */
+#define STRIP_ROWS (8 * PANEL_ROWS) /* rows of Y a strip: W^T X decodes 48 codes a row of W */
 
 /* Y[0:rows, 0:cols] = P X (+ Y if add, then + bias[i] on row i if bias) for the panel P (element
  * (i, j) at w[i * si + j * sj], i < PANEL_ROWS, j < kc) and a block of packed X (kc rows of
@@ -519,8 +519,8 @@ static void K(interleave_panel)(const REAL *strip, sn_size width, sn_size kc, sn
  * X's block (no waiting, and in its own L2), then goes through its strips a panel at a time,
  * multiplying the panel by every block of the chunk's columns. A panel is PANEL_ROWS rows of W
  * (W X), decoded in place, or PANEL_ROWS columns of W (W^T X), copied out of the strip's decoded
- * rows (8 bytes of codes a row, where a panel's 6 would be decoded one by one) in the order the
- * product reads them: 1.02-1.05x against reading them from the strip (Zen 3, k = 128). */
+ * rows (48 codes a row, decoded a vector at a time, where a panel's 6 would be one by one) in the
+ * order the product reads them: 1.02-1.05x against reading them from the strip (Zen 3, k = 128). */
 static int K(matmul_panels)(int nt, int transpose, sn_size n_rows, sn_size n_cols,
                             sn_size n_codes, const REAL *cb, SRC_PARAM, sn_size k, const REAL *X,
                             REAL *Y, const REAL *bias)
