@@ -440,10 +440,9 @@ def _codebook_product_plus_bias(weights, codebook, XT, bias):
     if (_recorded(XT, codebook, bias) or bias.dtype != codebook.dtype or bias.device.type != "cpu"
             or bias.layout != torch.strided or bias.shape != (weights.shape[0],)):
         return None
-    w = _with_codebook(weights, _array(codebook))
-    X = _array(XT)
-    with _threads():
-        return _tensor(w._matmul(X, False, None, X.dtype, bias=as_c_array(_array(bias), X.dtype)))
+    cb = _array(codebook)
+    w, b = _with_codebook(weights, cb), as_c_array(_array(bias), cb.dtype)
+    return _product(lambda X, transpose: w._matmul(X, transpose, None, X.dtype, bias=b), XT)
 
 
 def _codebook_call(weights, kind, codebook, X):
