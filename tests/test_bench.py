@@ -244,6 +244,48 @@ def test_layer_time_handles_fast_calls(monkeypatch):
     assert t == pytest.approx(1e-6 / number)
 
 
+def test_interleaved_times_take_the_implementations_in_turn(monkeypatch):
+    """Each round times a block of every implementation in turn, after an untimed warm call; a
+    block lasts min_block; the result is the median per call over the rounds. On a fake clock:
+    implementation "a" takes 2 readings (2 us) a call, "b" 5."""
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    log = []
+
+    def call(name, us):
+        def fn():
+            log.append(name)
+            now[0] += us * 1e-6
+        return fn
+
+    seconds = bench.interleaved_times({"a": call("a", 2), "b": call("b", 5)}, rounds=3,
+                                      min_block=9e-6)
+    assert seconds == {"a": pytest.approx(2e-6), "b": pytest.approx(5e-6)}
+    block = ["a"] * (1 + 5) + ["b"] * (1 + 2)  # a warm call, then calls for 9 us or more
+    assert log == ["a", "b"] + block * 3
+
+
+def test_interleaved_times_medians_rounds_and_spare_slow_calls(monkeypatch):
+    """A slow round (the machine's drift) moves no median; calls over a second run in 3 rounds
+    only, one call each and no warm call."""
+    now = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: now[0])
+    rounds_seen = {"fast": 0, "slow": 0}
+    durations = iter([1e-3, 2.0] + [1e-3, 1e-3, 2.0] + [5e-3, 5e-3, 9.0] + [1e-3, 1e-3, 2.0]
+                     + [1e-3, 1e-3] * 2)
+
+    def call(name):
+        def fn():
+            rounds_seen[name] += 1
+            now[0] += next(durations)
+        return fn
+
+    seconds = bench.interleaved_times({"fast": call("fast"), "slow": call("slow")}, rounds=5,
+                                      min_block=1e-4)
+    assert seconds == {"fast": pytest.approx(1e-3), "slow": pytest.approx(2.0)}
+    assert rounds_seen == {"fast": 1 + 5 * 2, "slow": 1 + 3}
+
+
 # ---- the dlmc family ----------------------------------------------------------------------------
 def _write_dlmc(path, levels=(0.8, 0.9), seed=0):
     """An archive in DLMC's layout: two layers per level, one of them a quick layer."""

@@ -1,8 +1,9 @@
 """`python -m sparsenet bench`: sparsenet against its NumPy baseline and the installed peers.
 
 Each kernel family contributes cases: a workload and the callables that compute the same thing
-(sparsenet, the NumPy reference, and peers such as SciPy when importable). Every time is the median
-of repeated runs after a warm-up; every speedup is a ratio of two times taken in the same run.
+(sparsenet, the NumPy reference, and peers such as SciPy when importable). The implementations of a
+case are timed in turn, round after round (`interleaved_times`), and every time is a median over
+the rounds; every speedup is a ratio of two times taken in the same rounds.
 
 Ratios to peers move with the machine; so the header also prints the limits measured in the same
 run (one thread's memory bandwidth, dense sgemm's flop rate) and each row the distance from
@@ -130,6 +131,38 @@ def median_time(fn: Callable[[], object], *, repeat: int = 7, min_time: float = 
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def interleaved_times(runs: Runs, *, rounds: int = 7, min_block: float = 0.03,
+                      warm_below: float = 0.1) -> "dict[str, float]":
+    """Median seconds of one call of each implementation of `runs`, the implementations timed in
+    turn: each of `rounds` rounds times a block of every implementation's calls, one after the
+    other, so that a machine whose speed drifts (a VM's neighbours, the clock) slows the
+    implementations of a round alike rather than whichever ran in the slow second. A block is an
+    untimed call that brings its operands back into cache (for calls under `warm_below` seconds),
+    then as many calls as last `min_block` seconds (at least one), timed together; the result is
+    the median over the rounds of a block's time per call. Calls slower than a second (the slow
+    baselines) run once a round in at most 3 rounds. Every implementation is called once first,
+    untimed, to learn its duration."""
+    first = {}
+    for name, fn in runs.items():
+        t0 = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - t0
+    calls = {name: max(1, min(1000, math.ceil(min_block / max(t, 1e-7))))
+             for name, t in first.items()}
+    blocks: "dict[str, list[float]]" = {name: [] for name in runs}
+    for round_ in range(rounds):
+        for name, fn in runs.items():
+            if first[name] > 1.0 and round_ >= 3:
+                continue
+            if first[name] < warm_below:
+                fn()
+            t0 = time.perf_counter()
+            for _ in range(calls[name]):
+                fn()
+            blocks[name].append((time.perf_counter() - t0) / calls[name])
+    return {name: float(np.median(times)) for name, times in blocks.items()}
 
 
 def layer_time(fn: Callable[[], object], *, rounds: int = 3, min_sample: float = 1e-3) -> float:
@@ -947,14 +980,13 @@ def run(families: "Sequence[str] | None" = None, *, quick: bool = False,
 
 def _time_case(case, quick):
     if not isinstance(case, LayerSet):
-        return Row(case, {name: median_time(fn, repeat=3 if quick else 7,
-                                            min_time=0.05 if quick else 0.2)
-                          for name, fn in case.runs.items()})
+        return Row(case, interleaved_times(case.runs, rounds=3 if quick else 7,
+                                           min_block=0.015 if quick else 0.03))
     layers = []
     for name, make in case.layers:
         runs, nbytes, flops = make()
-        layers.append({"name": name, "seconds": {impl: layer_time(fn, rounds=3 if quick else 5)
-                                                 for impl, fn in runs.items()},
+        layers.append({"name": name,
+                       "seconds": interleaved_times(runs, rounds=3 if quick else 5, min_block=1e-3),
                        "bytes": nbytes, "flops": flops})
         del runs  # the layer's operands, before the next layer's are made
     seconds = {impl: sum(layer["seconds"][impl] for layer in layers)
