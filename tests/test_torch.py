@@ -50,7 +50,8 @@ def test_csr_matmul_gradcheck(k, index):
     P = pattern(7, 6, seed=1, index=index)
     values = f64(P.nnz, seed=2).requires_grad_()
     X = (f64(6, seed=3) if k is None else f64(6, k, seed=3)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda v, x: snt.csr_matmul(P, v, x), (values, X))
+    assert torch.autograd.gradcheck(lambda v, x: snt.csr_matmul(P, v, x), (values, X),
+                                    check_forward_ad=True)
     Y = snt.csr_matmul(P, values, X)
     W = torch.from_numpy(sparsenet.CSR(values.detach().numpy(), P.indices, P.indptr,
                                        P.shape).toarray())
@@ -60,7 +61,7 @@ def test_csr_matmul_gradcheck(k, index):
 def test_sddmm_gradcheck_and_value():
     P = pattern(5, 4, 0.5, seed=4)
     A, B = f64(5, 3, seed=5).requires_grad_(), f64(4, 3, seed=6).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: snt.sddmm(P, a, b), (A, B))
+    assert torch.autograd.gradcheck(lambda a, b: snt.sddmm(P, a, b), (A, B), check_forward_ad=True)
     dense = (A @ B.T).detach().numpy()
     rows = np.repeat(np.arange(5), np.diff(P.indptr))
     np.testing.assert_allclose(snt.sddmm(P, A, B).detach(), dense[rows, P.indices], rtol=1e-12)
@@ -88,12 +89,16 @@ def test_shared_and_hashed_gradcheck():
     sw = sparsenet.kmeans_codebook(np.random.default_rng(0).standard_normal((6, 5)), 4)
     cb = f64(4, seed=7).requires_grad_()
     X = f64(5, 3, seed=8).requires_grad_()
-    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X))
-    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X[:, 0]))
+    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X),
+                                    check_forward_ad=True)
+    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X[:, 0]),
+                                    check_forward_ad=True)
     hw = sparsenet.HashedWeights((6, 5), np.zeros(4), seed=11)
-    assert torch.autograd.gradcheck(lambda c, x: snt.hashed_matmul(hw, c, x), (cb, X))
+    assert torch.autograd.gradcheck(lambda c, x: snt.hashed_matmul(hw, c, x), (cb, X),
+                                    check_forward_ad=True)
     A = sparsenet.SharedCSR.from_csr(pattern(6, 5, 0.5, seed=9), 4)
-    assert torch.autograd.gradcheck(lambda c, x: snt.shared_csr_matmul(A, c, x), (cb, X))
+    assert torch.autograd.gradcheck(lambda c, x: snt.shared_csr_matmul(A, c, x), (cb, X),
+                                    check_forward_ad=True)
     W = A.codebook[A.codes]
     dense = torch.from_numpy(sparsenet.CSR(cb.detach().numpy()[A.codes], A.indices, A.indptr,
                                            A.shape).toarray())
@@ -104,8 +109,9 @@ def test_shared_and_hashed_gradcheck():
 
 def test_kwinners_gradcheck():
     x = f64(4, 9, seed=10).requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 3), (x,))
-    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 2, largest_magnitude=True), (x,))
+    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 3), (x,), check_forward_ad=True)
+    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 2, largest_magnitude=True), (x,),
+                                    check_forward_ad=True)
     y = snt.kwinners(x, 3)
     assert ((y != 0).sum(dim=-1) == 3).all()
     want = torch.where(x >= x.topk(3, dim=-1).values[..., -1:], x, torch.zeros_like(x))
@@ -133,7 +139,38 @@ def test_layer_gradcheck_over_input_and_parameters(i):
         return torch.func.functional_call(layer, dict(zip(names, params)), (x,))
 
     inputs = (x, *[p.detach().clone().requires_grad_() for p in layer.parameters()])
-    assert torch.autograd.gradcheck(run, inputs)
+    assert torch.autograd.gradcheck(run, inputs, check_forward_ad=True)
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_layers_carry_forward_mode_tangents_without_grad(i):
+    """A dual input (torch.autograd.forward_ad) to a frozen layer under no_grad: autograd's reverse
+    mode records nothing there, and the shortcut that skips it returned the output without its
+    tangent (None: a zero tangent, silently). The tangent is the layer's weight times the input's
+    tangent, as nn.Linear's."""
+    import torch.autograd.forward_ad as fwAD
+
+    layer = make_layers()[i].requires_grad_(False)
+    x, v = f64(3, 12, seed=20 + i), f64(3, 12, seed=30 + i)
+    with torch.no_grad(), fwAD.dual_level():
+        tangent = fwAD.unpack_dual(layer(fwAD.make_dual(x, v))).tangent
+    assert tangent is not None
+    np.testing.assert_allclose(tangent, v @ layer.weight.detach().T, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("transform", ["grad", "jvp", "vmap"])
+def test_torch_func_transforms_are_refused_by_name(transform):
+    """torch.func's transforms hand the kernels wrapper tensors without storage: a clear
+    NotImplementedError naming torch.func, where Tensor.numpy() failed about a data pointer."""
+    layer = make_layers()[0]
+    x = f64(3, 12, seed=1)
+    run = {"grad": lambda: torch.func.grad(lambda t: layer(t).sum())(x),
+           "jvp": lambda: torch.func.jvp(layer, (x,), (x,)),
+           "vmap": lambda: torch.func.vmap(layer)(x)}[transform]
+    with pytest.raises(NotImplementedError, match="torch.func"):
+        run()
+    with pytest.raises(NotImplementedError, match="torch.func"):
+        torch.func.grad(lambda v: snt.kwinners(v, 2).sum())(x)
 
 
 @pytest.mark.parametrize("i", range(5))

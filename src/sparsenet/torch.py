@@ -4,8 +4,10 @@ Pruned (CSR), shared (codebook), pruned-and-shared and hashed weights that train
 CPU tensors: the structure (column indices, codes) is fixed, the stored values or the codebook are
 ``nn.Parameter``s. ``import sparsenet`` never imports torch; ``import sparsenet.torch`` does.
 
-- Functions (differentiable in their tensor arguments): :func:`csr_matmul`, :func:`sddmm`,
-  :func:`shared_matmul`, :func:`shared_csr_matmul`, :func:`hashed_matmul`, :func:`kwinners`.
+- Functions (differentiable in their tensor arguments, in reverse mode and in forward mode with
+  ``torch.autograd.forward_ad``; ``torch.func``'s transforms are refused): :func:`csr_matmul`,
+  :func:`sddmm`, :func:`shared_matmul`, :func:`shared_csr_matmul`, :func:`hashed_matmul`,
+  :func:`kwinners`.
 - Layers with ``nn.Linear``'s conventions (input ``(..., in_features)``, ``weight`` ``(out, in)``,
   optional bias): :class:`SparseLinear`, :class:`SharedLinear`, :class:`SharedSparseLinear`,
   :class:`HashedLinear`, and :class:`KWinners`.
@@ -33,6 +35,7 @@ from typing import Tuple
 import numpy as np
 import torch
 from torch import nn
+from torch.autograd import forward_ad
 from torch.autograd.function import once_differentiable
 
 import sparsenet
@@ -51,6 +54,11 @@ def _check_tensor(t, name, dtype=None):
     """`t` as a CPU strided float tensor (of `dtype` when given), or a clear error."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if _functorch_wrapped(t):
+        raise NotImplementedError(
+            f"{name} is a tensor of a torch.func transform (grad, jvp, vmap, functional_call "
+            f"under one of them): sparsenet.torch's functions and layers support torch.autograd "
+            f"(backward, and forward-mode AD with torch.autograd.forward_ad), not torch.func")
     if t.device.type != "cpu":
         raise ValueError(f"{name} must be a CPU tensor (sparsenet's kernels run on the CPU), "
                          f"got device {t.device}; move it with {name}.cpu()")
@@ -61,6 +69,13 @@ def _check_tensor(t, name, dtype=None):
     if dtype is not None and t.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} (that of the weights), got {t.dtype}")
     return t
+
+
+def _functorch_wrapped(t, _wrapped=getattr(torch._C._functorch, "is_functorch_wrapped_tensor",
+                                          lambda t: False)):
+    """Whether `t` is a torch.func transform's wrapper, which has no storage to share with NumPy
+    (a private torch function: without it, such a tensor fails later, in Tensor.numpy())."""
+    return _wrapped(t)
 
 
 def _array(t):
@@ -91,14 +106,34 @@ class _NoContext:
     def save_for_backward(self, *tensors):
         pass
 
+    def save_for_forward(self, *tensors):
+        pass
+
     def __setattr__(self, name, value):
         pass
 
 
 def _recorded(*args):
-    """Whether autograd records an operation on `args`."""
-    return torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad
-                                           for a in args)
+    """Whether autograd records an operation on `args`: in reverse mode (grad enabled and a tensor
+    that requires grad) or in forward mode (a dual tensor's tangent, with or without grad mode)."""
+    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad
+                                       for a in args):
+        return True
+    # a dual level is open: torch's private counter, -1 when none (were it gone, every call
+    # would look at the tangents)
+    return getattr(forward_ad, "_current_level", 0) >= 0 and any(
+        isinstance(a, torch.Tensor) and forward_ad.unpack_dual(a).tangent is not None
+        for a in args)
+
+
+def _sum_of_terms(*terms):
+    """The sum of the terms that are not None (the tangent of a product linear in each argument:
+    one term per argument that has a tangent)."""
+    present = [t for t in terms if t is not None]
+    total = present[0]
+    for t in present[1:]:
+        total = total + t
+    return total
 
 
 def _differentiable(function, *args):
@@ -285,7 +320,16 @@ class _CSRMatmul(torch.autograd.Function):
             rows = _array(X)
             X = _tensor(as_c_array(rows, rows.dtype))
         ctx.save_for_backward(values, X)
+        ctx.save_for_forward(values, X)
         return _csr_product(pattern, values, X, False)
+
+    @staticmethod
+    def jvp(ctx, d_values, d_X, _):
+        """The product is linear in each argument: d(A X) = A(d_values) X + A(values) d_X."""
+        values, X = ctx.saved_tensors
+        return _sum_of_terms(
+            None if d_values is None else _csr_product(ctx.pattern, d_values, X, False),
+            None if d_X is None else _csr_product(ctx.pattern, values, d_X, False))
 
     @staticmethod
     @once_differentiable
@@ -343,8 +387,19 @@ class _SDDMM(torch.autograd.Function):
     def forward(ctx, A, B, pattern):
         ctx.pattern = pattern
         ctx.save_for_backward(A, B)
+        ctx.save_for_forward(A, B)
         with _threads():
             return _tensor(sparsenet.sddmm(pattern, _array(A), _array(B)))
+
+    @staticmethod
+    def jvp(ctx, d_A, d_B, _):
+        A, B = ctx.saved_tensors
+        with _threads():
+            return _sum_of_terms(
+                None if d_A is None else _tensor(sparsenet.sddmm(ctx.pattern, _array(d_A),
+                                                                 _array(B))),
+                None if d_B is None else _tensor(sparsenet.sddmm(ctx.pattern, _array(A),
+                                                                 _array(d_B))))
 
     @staticmethod
     @once_differentiable
@@ -392,7 +447,20 @@ class _CodebookMatmul(torch.autograd.Function):
         ctx.weights = weights
         ctx.column_major_input = _column_major(X)
         ctx.save_for_backward(codebook, X)
+        ctx.save_for_forward(codebook, X)
         return _product(lambda x, t: _codebook_product(w, x, t), X)
+
+    @staticmethod
+    def jvp(ctx, d_codebook, d_X, _):
+        """Linear in the codebook and in X: d(W X) = W(d_codebook) X + W(codebook) d_X."""
+        codebook, X = ctx.saved_tensors
+
+        def product(c, x):
+            w = _with_codebook(ctx.weights, as_c_array(_array(c), _array(c).dtype))
+            return _product(lambda a, t: _codebook_product(w, a, t), x)
+
+        return _sum_of_terms(None if d_codebook is None else product(d_codebook, X),
+                             None if d_X is None else product(codebook, d_X))
 
     @staticmethod
     @once_differentiable
@@ -515,7 +583,13 @@ class _KWinners(torch.autograd.Function):
         with _threads():
             y = _tensor(sparsenet.topk(_array(x), k, largest_magnitude=largest_magnitude))
         ctx.save_for_backward(y)
+        ctx.save_for_forward(y)
         return y
+
+    @staticmethod
+    def jvp(ctx, d_x, _k, _largest):
+        (y,) = ctx.saved_tensors
+        return d_x * (y != 0)  # the kept entries' tangents, as the backward's gradient
 
     @staticmethod
     @once_differentiable
