@@ -227,6 +227,48 @@ def test_layer_float32_equals_dense_masked_linear(i):
                                    rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_sparse_layer_tokens_outside_autograd_follow_the_values(bias):
+    """Outside autograd a SparseLinear multiplies one token by a vector product it keeps, which
+    reads the values' memory in place: an optimizer's in-place step, a copy_ under no_grad and a
+    Parameter replaced (or loaded with another nnz) must all be seen, a pickled layer must not
+    carry it. (A token alone and the same token in a batch are different kernels, as GEMV and
+    GEMM: equal within rounding, as nn.Linear's.)"""
+    torch.manual_seed(0)
+    layer = snt.SparseLinear(40, 30, bias=bias, sparsity=0.8)
+    x = torch.randn(5, 40)
+
+    def dense(t):
+        return t @ layer.weight.detach().T + (layer.bias.detach() if bias else 0)
+
+    with torch.no_grad():
+        for i in range(5):
+            torch.testing.assert_close(layer(x[i]), layer(x)[i])
+            torch.testing.assert_close(layer(x[i:i + 1]), dense(x[i:i + 1]))
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    layer(x).sum().backward()
+    optimizer.step()  # in place
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x[0]), dense(x[0]))
+        layer.values.copy_(torch.randn(layer.nnz))
+        torch.testing.assert_close(layer(x[0]), dense(x[0]))
+    layer.values = nn.Parameter(torch.randn(layer.nnz))  # another tensor, another address
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x[0]), dense(x[0]))
+        buffer = io.BytesIO()
+        torch.save(layer, buffer)  # the kept vector product (not picklable) stays behind
+        buffer.seek(0)
+        loaded = torch.load(buffer, weights_only=False)
+        torch.testing.assert_close(loaded(x[0]), layer(x[0]), rtol=0, atol=0)
+        other = snt.SparseLinear(40, 30, bias=bias, sparsity=0.5)
+        layer.load_state_dict(other.state_dict())  # another nnz: another structure
+        torch.testing.assert_close(layer(x[0]), other(x[0]), rtol=0, atol=0)
+        torch.testing.assert_close(layer(x[0]), dense(x[0]))
+        strided = torch.randn(2 * layer.nnz)[::2]  # values not contiguous: the general path
+        layer.values = nn.Parameter(strided, requires_grad=False)
+        torch.testing.assert_close(layer(x[0]), dense(x[0]))
+
+
 @pytest.mark.parametrize("i", range(5))
 def test_state_dict_and_torch_save_round_trip(i):
     layer = make_layers()[i]
