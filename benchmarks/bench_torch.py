@@ -9,24 +9,23 @@ weights:
 - ``dense``: nn.Linear with the pruned weights (zeros kept dense);
 - ``torch_csr``: the same weights as ``weight.to_sparse_csr()``, ``W @ x.T`` per matrix.
 
+The ``forward, one token`` group runs the same stacks on one token (decoding a token at a time).
 The ``sddmm`` group samples the gradient of every matrix's stored values (``dL/dY^T`` times ``X``
 at the pattern), against ``torch.sparse.sampled_addmm`` and the dense product then masking.
 
     python -m pytest benchmarks/bench_torch.py --benchmark-only --benchmark-group-by=group
     python benchmarks/bench_torch.py            # the ratios of the issue's table, in one run
+                                                # (implementations timed in turn, 15 rounds)
 """
-import statistics
-import time
-
 import pytest
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import sparsenet  # noqa: E402
-from sparsenet.bench import (sddmm_peer_runs, sddmm_problems, torch_csr_forward,  # noqa: E402
-                             torch_forward as forward, torch_training_step as forward_backward,
-                             torch_workload)
+from sparsenet.bench import (interleaved_times, sddmm_peer_runs, sddmm_problems,  # noqa: E402
+                             torch_csr_forward, torch_forward as forward,
+                             torch_training_step as forward_backward, torch_workload)
 
 
 def build():
@@ -69,6 +68,21 @@ def test_forward_sparsenet_shared(benchmark, workload):
     benchmark(forward, workload["shared"], workload["x"])
 
 
+@pytest.mark.benchmark(group="forward, one token")
+def test_one_token_sparsenet(benchmark, workload):
+    benchmark(forward, workload["sparse"], workload["x"][:1])
+
+
+@pytest.mark.benchmark(group="forward, one token")
+def test_one_token_dense(benchmark, workload):
+    benchmark(forward, workload["dense"], workload["x"][:1])
+
+
+@pytest.mark.benchmark(group="forward, one token")
+def test_one_token_torch_csr(benchmark, workload):
+    benchmark(lambda: torch_csr_forward(workload["csr"], workload["x"][:1]))
+
+
 @pytest.mark.benchmark(group="forward + backward")
 def test_training_step_sparsenet(benchmark, workload):
     benchmark(forward_backward, workload["sparse"], workload["x"])
@@ -95,16 +109,6 @@ def test_sddmm_dense_then_mask(benchmark, workload):
     benchmark(sddmm_peer_runs(torch, sddmm_problems(torch, workload))["dense then mask (pytorch)"])
 
 
-def median_time(fn, repeat=15, min_time=0.5):
-    fn()
-    times, start = [], time.perf_counter()
-    while len(times) < repeat or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def ratios():
     """The issue's ratios, measured in one run on one thread; prints and returns them."""
     torch.set_num_threads(1)
@@ -124,7 +128,7 @@ def ratios():
         "sddmm torch sampled_addmm": peers["pytorch sampled_addmm"],
         "sddmm dense then mask": peers["dense then mask (pytorch)"],
     }
-    t = {name: median_time(fn) for name, fn in t.items()}
+    t = interleaved_times(t, rounds=15, min_block=0.1)
     for name, seconds in t.items():
         print(f"{name:<28} {seconds * 1e3:9.3f} ms")
     table = [

@@ -394,6 +394,21 @@ def test_real_dlmc_archive():
     assert all(len(layers) == len(bench.DLMC_QUICK_LAYERS) for layers in quick.values())
 
 
+def test_torch_token_row_compares_like_with_like():
+    """The torch family's one-token row: sparsenet, nn.Linear and PyTorch's CSR compute the same
+    stack's output for one token."""
+    torch = pytest.importorskip("torch")
+    cases = {c.kernel: c for c in bench.torch_cases(quick=True)}
+    case = cases["SparseLinear 1 token"]
+    assert "1 token" in case.workload
+    outputs = {name: run() for name, run in case.runs.items()}
+    assert set(outputs) == {"sparsenet", "dense nn.Linear", "pytorch CSR"}
+    for name, y in outputs.items():
+        assert tuple(y.shape) == (1, bench.TORCH_D_MODEL), name
+        np.testing.assert_allclose(y.numpy(), outputs["dense nn.Linear"].numpy(), rtol=1e-4,
+                                   atol=1e-4, err_msg=name)
+
+
 def test_torch_conv_rows_compare_like_with_like():
     """The torch family's 1x1-convolution rows: the sparse stack computes the dense one's product
     (the dense layers hold the pruned weights), at the sparsity asked for, and every run runs."""

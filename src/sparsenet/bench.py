@@ -761,9 +761,15 @@ def torch_cases(quick: bool) -> "list[Case]":
     workload = (f"{n_matrices}x FFN {TORCH_D_MODEL}<->{TORCH_D_FF} {TORCH_SPARSITY:.0%}, "
                 f"{TORCH_TOKENS} tokens")
     x, problems = w["x"], sddmm_problems(torch, w)
+    token = x[:1]  # decoding one token at a time
     return [
         *_layer_cases(workload, w, x, 2 * nnz * TORCH_TOKENS,
                       {"pytorch CSR": lambda: torch_csr_forward(w["csr"], x)}),
+        Case("torch", "SparseLinear 1 token", workload.replace(
+            f"{TORCH_TOKENS} tokens", "1 token"), flops=2 * nnz, runs={
+            "sparsenet": lambda: torch_forward(w["sparse"], token),
+            "dense nn.Linear": lambda: torch_forward(w["dense"], token),
+            "pytorch CSR": lambda: torch_csr_forward(w["csr"], token)}),
         Case("torch", "sddmm (value grads)", workload, flops=2 * nnz * TORCH_TOKENS,
              runs={"sparsenet": lambda: [sparsenet.sddmm(P, G.numpy(), X.numpy())
                                          for P, G, X in problems],
