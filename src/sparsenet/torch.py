@@ -46,6 +46,9 @@ from sparsenet._validate import (aligned_empty, as_c_array, as_matrix_operand, c
                                  copy_into, read_only, require_checked)
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+# Whether a tensor is a torch.func transform's wrapper, which has no storage to share with NumPy: a
+# private torch function (without it, such a tensor fails later, in Tensor.numpy())
+_functorch_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
 
 
 # ---- tensors <-> arrays ------------------------------------------------------------------------------
@@ -54,7 +57,7 @@ def _check_tensor(t, name, dtype=None):
     """`t` as a CPU strided float tensor (of `dtype` when given), or a clear error."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if _functorch_wrapped(t):
+    if _functorch_wrapped is not None and _functorch_wrapped(t):
         raise NotImplementedError(
             f"{name} is a tensor of a torch.func transform (grad, jvp, vmap, functional_call "
             f"under one of them): sparsenet.torch's functions and layers support torch.autograd "
@@ -69,13 +72,6 @@ def _check_tensor(t, name, dtype=None):
     if dtype is not None and t.dtype != dtype:
         raise TypeError(f"{name} must have dtype {dtype} (that of the weights), got {t.dtype}")
     return t
-
-
-def _functorch_wrapped(t, _wrapped=getattr(torch._C._functorch, "is_functorch_wrapped_tensor",
-                                          lambda t: False)):
-    """Whether `t` is a torch.func transform's wrapper, which has no storage to share with NumPy
-    (a private torch function: without it, such a tensor fails later, in Tensor.numpy())."""
-    return _wrapped(t)
 
 
 def _array(t):
@@ -475,7 +471,7 @@ class _CodebookMatmul(torch.autograd.Function):
         codebook, X = ctx.saved_tensors
 
         def product(c, x):
-            w = _with_codebook(ctx.weights, as_c_array(_array(c), _array(c).dtype))
+            w = _with_codebook(ctx.weights, _array(c))
             return _product(lambda a, t: _codebook_product(w, a, t), x)
 
         return _sum_of_terms(None if d_codebook is None else product(d_codebook, X),
@@ -897,7 +893,9 @@ class SparseLinear(_SparsenetLinear):
         if (XT.shape[1] != 1 or backend.use_numpy() or _recorded(XT, values, bias)
                 or bias is not None and not _plain_bias(bias, values.dtype, self.out_features)):
             return None
-        product = self._layout().vector_product(values)
+        layout = self._layout()
+        _check_values(values, layout.pattern.nnz, "values")
+        product = layout.vector_product(values)
         y = None if product is None else product.multiply(_array(XT).reshape(-1), False,
                                                           _native_options())
         if y is None:  # values or x not plain memory: the general path copies them
