@@ -158,6 +158,31 @@ def test_layers_carry_forward_mode_tangents_without_grad(i):
     np.testing.assert_allclose(tangent, v @ layer.weight.detach().T, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("i", range(5))
+def test_compiled_models_run_the_layers_eagerly(i):
+    """torch.compile traced into the layers (NumPy views of tensors, native calls) and failed
+    with an AssertionError from dynamo; the layers and functions now run eagerly, as graph breaks,
+    and a compiled model computes what the eager one does, backward included."""
+    torch._dynamo.reset()
+    layer = make_layers()[i]
+    model = nn.Sequential(nn.Linear(12, 12, dtype=torch.float64), layer, nn.ReLU(),
+                          snt.KWinners(3))
+    x = f64(4, 12, seed=i)
+    want = model(x)
+    want.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    got = torch.compile(model, backend="aot_eager")(x)
+    torch.testing.assert_close(got, want)
+    got.sum().backward()
+    for p, g in zip(model.parameters(), grads):
+        torch.testing.assert_close(p.grad, g)
+    P = pattern(7, 6, seed=1)
+    compiled = torch.compile(lambda v, t: snt.csr_matmul(P, v, t).sum(), backend="aot_eager")
+    values, X = f64(P.nnz, seed=2), f64(6, 3, seed=3)
+    torch.testing.assert_close(compiled(values, X), snt.csr_matmul(P, values, X).sum())
+
+
 @pytest.mark.parametrize("transform", ["grad", "jvp", "vmap"])
 def test_torch_func_transforms_are_refused_by_name(transform):
     """torch.func's transforms hand the kernels wrapper tensors without storage: a clear

@@ -46,6 +46,9 @@ from sparsenet._validate import (aligned_empty, as_c_array, as_matrix_operand, c
                                  copy_into, read_only, require_checked)
 
 _FLOAT_DTYPES = (torch.float32, torch.float64)
+# torch.compile must not trace into the kernels' calls (NumPy views of tensors, native code): the
+# functions and layers run eagerly, as graph breaks of a compiled model (torch.compiler from 2.1)
+_eager = torch.compiler.disable if hasattr(torch, "compiler") else torch._dynamo.disable
 # Whether a tensor is a torch.func transform's wrapper, which has no storage to share with NumPy: a
 # private torch function (without it, such a tensor fails later, in Tensor.numpy())
 _functorch_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
@@ -361,6 +364,7 @@ class _CSRMatmul(torch.autograd.Function):
         return grad_values, grad_X, None
 
 
+@_eager
 def csr_matmul(pattern, values, X):
     """``A @ X`` for the CSR matrix A with the structure of `pattern` and the stored values `values`,
     differentiable in `values` and `X`.
@@ -430,6 +434,7 @@ class _SDDMM(torch.autograd.Function):
         return grad_A, grad_B, None
 
 
+@_eager
 def sddmm(pattern, A, B):
     """``(A @ B.T)`` at the stored positions of `pattern` (see :func:`sparsenet.sddmm`), differentiable
     in `A` and `B`.
@@ -545,6 +550,7 @@ def _codebook_call(weights, kind, codebook, X):
     return _differentiable(_CodebookMatmul, codebook, X, weights)
 
 
+@_eager
 def shared_matmul(weights, codebook, X):
     """``W @ X`` for ``W = codebook[weights.codes]``, differentiable in `codebook` and `X`.
 
@@ -565,6 +571,7 @@ def shared_matmul(weights, codebook, X):
     return _codebook_call(weights, SharedWeights, codebook, X)
 
 
+@_eager
 def shared_csr_matmul(weights, codebook, X):
     """``A @ X`` for the pruned-and-shared :class:`sparsenet.SharedCSR` A whose codebook is the
     tensor `codebook`, differentiable in `codebook` and `X`.
@@ -581,6 +588,7 @@ def shared_csr_matmul(weights, codebook, X):
     return _codebook_call(weights, SharedCSR, codebook, X)
 
 
+@_eager
 def hashed_matmul(weights, codebook, X):
     """``W @ X`` for the hashed weights `weights` (:class:`sparsenet.HashedWeights`) with the
     codebook `codebook`, differentiable in `codebook` and `X`.
@@ -619,6 +627,7 @@ class _KWinners(torch.autograd.Function):
         return grad * (y != 0), None, None
 
 
+@_eager
 def kwinners(x, k, *, largest_magnitude=False):
     """k-winners-take-all along the last axis: the `k` largest entries of each row kept (by value,
     or by magnitude with ``largest_magnitude=True``), the rest zero (:func:`sparsenet.topk`; ties go
@@ -728,6 +737,7 @@ class _SparsenetLinear(nn.Module):
     def _parameter_dtype(self):
         raise NotImplementedError
 
+    @_eager
     def forward(self, x):
         _check_tensor(x, "input", self._parameter_dtype())
         shape = x.shape
