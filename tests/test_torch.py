@@ -521,21 +521,26 @@ def test_chained_layers_and_batch_shapes():
     assert model(torch.randn(0, 10)).shape == (0, 3)
 
 
-@pytest.mark.parametrize("kind", ["shared", "hashed"])
+@pytest.mark.parametrize("kind", ["shared", "hashed", "shared_sparse"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_codebook_layers_add_the_bias_in_the_product_with_the_same_bits(kind, dtype):
-    # Outside autograd a SharedLinear / HashedLinear has its native product add the bias as its
-    # last step (no pass of its own over the output); with autograd recording, the bias is added
-    # after. The bits are the same: several blocks of 384 terms, rows and tokens off the panels'
+    # Outside autograd a codebook layer calls its structure's product directly, a SharedLinear /
+    # HashedLinear's adding the bias as its last step (no pass of its own over the output); with
+    # autograd recording, the general path adds the bias after. The bits are the same, with a bias
+    # and without: several blocks of 384 terms, rows and tokens off the panels'
     torch.manual_seed(5)
     dense = nn.Linear(1000, 50).to(dtype)
-    layer = (snt.SharedLinear.from_dense(dense, n_clusters=16) if kind == "shared"
-             else snt.HashedLinear(1000, 50, n_codes=16, seed=3).to(dtype))
-    for tokens in (1, 7, 40):
+    layer = {"shared": lambda: snt.SharedLinear.from_dense(dense, n_clusters=16),
+             "hashed": lambda: snt.HashedLinear(1000, 50, n_codes=16, seed=3).to(dtype),
+             "shared_sparse": lambda: snt.share(nn.Sequential(snt.SparseLinear.from_dense(
+                 dense, sparsity=0.8)), n_clusters=16)[0]}[kind]()
+    for tokens, bias in ((1, True), (7, True), (40, True), (1, False), (40, False)):
         x = torch.randn(tokens, 1000, dtype=dtype)
+        kept, layer.bias = layer.bias, layer.bias if bias else None
         with torch.no_grad():
             fused = layer(x)
         recorded = layer(x.clone().requires_grad_())
+        layer.bias = kept
         assert recorded.requires_grad
         assert torch.equal(fused, recorded.detach())
     with torch.no_grad():  # a bias of another dtype is added after the product, as before

@@ -527,16 +527,28 @@ def _plain_bias(bias, dtype, n):
 
 
 def _codebook_product_plus_bias(weights, codebook, XT, bias):
-    """``W X^T + bias[:, None]`` for a codebook layer's checked structure `weights`, its `codebook`
-    and input XT (checked by the layer, of the codebook's dtype), the bias added as the product's
-    last step: the same bits as adding it after. None when autograd records the call, or the bias
-    is None or not a 1-D CPU tensor of that dtype."""
-    if bias is None or _recorded(XT, codebook, bias) or not _plain_bias(bias, codebook.dtype,
-                                                                      weights.shape[0]):
+    """``W X^T + bias[:, None]`` (no bias when None) for a codebook layer's checked structure
+    `weights`, its `codebook` and input XT (checked by the layer, of the codebook's dtype), straight
+    to the structure's product: the general path's calls (the autograd Function's forward, the
+    public function's checks; for a SharedCSR all of spmm's) cost 70-100 us a call on one token
+    of a MiniLM matrix. Shared and hashed weights add the bias as the product's last step, a
+    SharedCSR after it: the same bits as adding it after. None when autograd records the call, or
+    the bias is not a 1-D CPU tensor of that dtype."""
+    if _recorded(XT, codebook, bias) or bias is not None and not _plain_bias(
+            bias, codebook.dtype, weights.shape[0]):
         return None
     cb = _array(codebook)
-    w, b = _with_codebook(weights, cb), as_c_array(_array(bias), cb.dtype)
+    w = _with_codebook(weights, cb)
+    if isinstance(w, SharedCSR):  # torch's add: NumPy's of a broadcast column took 2-3x longer
+        Y = _product(lambda X, transpose: w._matmul(X, transpose, None, X.dtype), XT)
+        return Y if bias is None else Y.add_(bias[:, None])
+    b = None if bias is None else as_c_array(_array(bias), cb.dtype)
     return _product(lambda X, transpose: w._matmul(X, transpose, None, X.dtype, bias=b), XT)
+
+
+def _codebook_layer_product_plus_bias(layer, XT, bias):
+    """_SparsenetLinear._product_plus_bias of the codebook layers."""
+    return _codebook_product_plus_bias(layer.structure(), layer.codebook, XT, bias)
 
 
 def _codebook_call(weights, kind, codebook, X):
@@ -1030,8 +1042,7 @@ class SharedLinear(_SparsenetLinear):
     def _matmul(self, XT):
         return shared_matmul(self.structure(), self.codebook, XT)
 
-    def _product_plus_bias(self, XT, bias):
-        return _codebook_product_plus_bias(self.structure(), self.codebook, XT, bias)
+    _product_plus_bias = _codebook_layer_product_plus_bias
 
     @property
     def weight(self):
@@ -1104,6 +1115,8 @@ class SharedSparseLinear(_SparsenetLinear):
 
     def _matmul(self, XT):
         return shared_csr_matmul(self.structure(), self.codebook, XT)
+
+    _product_plus_bias = _codebook_layer_product_plus_bias
 
     @property
     def nnz(self):
@@ -1181,8 +1194,7 @@ class HashedLinear(_SparsenetLinear):
     def _matmul(self, XT):
         return hashed_matmul(self.structure(), self.codebook, XT)
 
-    def _product_plus_bias(self, XT, bias):
-        return _codebook_product_plus_bias(self.structure(), self.codebook, XT, bias)
+    _product_plus_bias = _codebook_layer_product_plus_bias
 
     @property
     def weight(self):
