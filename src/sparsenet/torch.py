@@ -125,14 +125,17 @@ def _recorded(*args):
         for a in args)
 
 
-def _sum_of_terms(*terms):
-    """The sum of the terms that are not None (the tangent of a product linear in each argument:
-    one term per argument that has a tangent)."""
-    present = [t for t in terms if t is not None]
-    total = present[0]
-    for t in present[1:]:
-        total = total + t
-    return total
+def _bilinear_jvp(function, ctx, d_first, d_second, structure):
+    """The tangent of `function` (an autograd Function whose forward takes two tensors, linear in
+    each, and a structure, and saved the two tensors for forward): f(d_first, second) +
+    f(first, d_second), the terms of the tangents given, each by the forward outside autograd."""
+    first, second = ctx.saved_tensors
+    terms = []
+    if d_first is not None:
+        terms.append(function.forward(_NoContext(), d_first, second, structure))
+    if d_second is not None:
+        terms.append(function.forward(_NoContext(), first, d_second, structure))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
 def _differentiable(function, *args):
@@ -343,11 +346,8 @@ class _CSRMatmul(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, d_values, d_X, _):
-        """The product is linear in each argument: d(A X) = A(d_values) X + A(values) d_X."""
-        values, X = ctx.saved_tensors
-        return _sum_of_terms(
-            None if d_values is None else _csr_product(ctx.pattern, d_values, X, False),
-            None if d_X is None else _csr_product(ctx.pattern, values, d_X, False))
+        """d(A X) = A(d_values) X + A(values) d_X."""
+        return _bilinear_jvp(_CSRMatmul, ctx, d_values, d_X, ctx.pattern)
 
     @staticmethod
     @once_differentiable
@@ -412,13 +412,7 @@ class _SDDMM(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, d_A, d_B, _):
-        A, B = ctx.saved_tensors
-        with _threads():
-            return _sum_of_terms(
-                None if d_A is None else _tensor(sparsenet.sddmm(ctx.pattern, _array(d_A),
-                                                                 _array(B))),
-                None if d_B is None else _tensor(sparsenet.sddmm(ctx.pattern, _array(A),
-                                                                 _array(d_B))))
+        return _bilinear_jvp(_SDDMM, ctx, d_A, d_B, ctx.pattern)
 
     @staticmethod
     @once_differentiable
@@ -472,15 +466,8 @@ class _CodebookMatmul(torch.autograd.Function):
 
     @staticmethod
     def jvp(ctx, d_codebook, d_X, _):
-        """Linear in the codebook and in X: d(W X) = W(d_codebook) X + W(codebook) d_X."""
-        codebook, X = ctx.saved_tensors
-
-        def product(c, x):
-            w = _with_codebook(ctx.weights, _array(c))
-            return _product(lambda a, t: _codebook_product(w, a, t), x)
-
-        return _sum_of_terms(None if d_codebook is None else product(d_codebook, X),
-                             None if d_X is None else product(codebook, d_X))
+        """d(W X) = W(d_codebook) X + W(codebook) d_X."""
+        return _bilinear_jvp(_CodebookMatmul, ctx, d_codebook, d_X, ctx.weights)
 
     @staticmethod
     @once_differentiable
