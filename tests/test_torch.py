@@ -1,5 +1,6 @@
 """sparsenet.torch: autograd functions and layers against PyTorch's dense computation."""
 import collections
+import functools
 import io
 import warnings
 
@@ -23,6 +24,20 @@ def pattern(n_rows, n_cols, density=0.3, seed=0, index=np.int32):
     W = rng.standard_normal((n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < density)
     A = sparsenet.CSR.from_dense(W)
     return sparsenet.CSR(A.data, A.indices.astype(index), A.indptr.astype(index), A.shape)
+
+
+def assert_differentiable(fn, inputs):
+    """gradcheck in reverse and forward mode, gradgradcheck (the backward pass differentiated
+    again, in reverse mode and in forward mode), and torch.func's Jacobians by vmap over the
+    backward (jacrev) and over the forward gradients (jacfwd) equal to autograd's, which loops.
+    (gradcheck's check_batched_grad runs torch's legacy vmap, which calls no Function's vmap.)"""
+    assert torch.autograd.gradcheck(fn, inputs, check_forward_ad=True)
+    assert torch.autograd.gradgradcheck(fn, inputs, check_fwd_over_rev=True)
+    plain = tuple(t.detach() for t in inputs)
+    want = torch.autograd.functional.jacobian(fn, plain)
+    for jacobian in (torch.func.jacrev, torch.func.jacfwd):
+        got = jacobian(fn, argnums=tuple(range(len(inputs))))(*plain)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 # ---- functions: gradcheck in float64 -------------------------------------------------------------------
@@ -50,8 +65,7 @@ def test_csr_matmul_gradcheck(k, index):
     P = pattern(7, 6, seed=1, index=index)
     values = f64(P.nnz, seed=2).requires_grad_()
     X = (f64(6, seed=3) if k is None else f64(6, k, seed=3)).requires_grad_()
-    assert torch.autograd.gradcheck(lambda v, x: snt.csr_matmul(P, v, x), (values, X),
-                                    check_forward_ad=True)
+    assert_differentiable(lambda v, x: snt.csr_matmul(P, v, x), (values, X))
     Y = snt.csr_matmul(P, values, X)
     W = torch.from_numpy(sparsenet.CSR(values.detach().numpy(), P.indices, P.indptr,
                                        P.shape).toarray())
@@ -61,7 +75,7 @@ def test_csr_matmul_gradcheck(k, index):
 def test_sddmm_gradcheck_and_value():
     P = pattern(5, 4, 0.5, seed=4)
     A, B = f64(5, 3, seed=5).requires_grad_(), f64(4, 3, seed=6).requires_grad_()
-    assert torch.autograd.gradcheck(lambda a, b: snt.sddmm(P, a, b), (A, B), check_forward_ad=True)
+    assert_differentiable(lambda a, b: snt.sddmm(P, a, b), (A, B))
     dense = (A @ B.T).detach().numpy()
     rows = np.repeat(np.arange(5), np.diff(P.indptr))
     np.testing.assert_allclose(snt.sddmm(P, A, B).detach(), dense[rows, P.indices], rtol=1e-12)
@@ -89,16 +103,12 @@ def test_shared_and_hashed_gradcheck():
     sw = sparsenet.kmeans_codebook(np.random.default_rng(0).standard_normal((6, 5)), 4)
     cb = f64(4, seed=7).requires_grad_()
     X = f64(5, 3, seed=8).requires_grad_()
-    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X),
-                                    check_forward_ad=True)
-    assert torch.autograd.gradcheck(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X[:, 0]),
-                                    check_forward_ad=True)
+    assert_differentiable(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X))
+    assert_differentiable(lambda c, x: snt.shared_matmul(sw, c, x), (cb, X[:, 0]))
     hw = sparsenet.HashedWeights((6, 5), np.zeros(4), seed=11)
-    assert torch.autograd.gradcheck(lambda c, x: snt.hashed_matmul(hw, c, x), (cb, X),
-                                    check_forward_ad=True)
+    assert_differentiable(lambda c, x: snt.hashed_matmul(hw, c, x), (cb, X))
     A = sparsenet.SharedCSR.from_csr(pattern(6, 5, 0.5, seed=9), 4)
-    assert torch.autograd.gradcheck(lambda c, x: snt.shared_csr_matmul(A, c, x), (cb, X),
-                                    check_forward_ad=True)
+    assert_differentiable(lambda c, x: snt.shared_csr_matmul(A, c, x), (cb, X))
     W = A.codebook[A.codes]
     dense = torch.from_numpy(sparsenet.CSR(cb.detach().numpy()[A.codes], A.indices, A.indptr,
                                            A.shape).toarray())
@@ -109,9 +119,8 @@ def test_shared_and_hashed_gradcheck():
 
 def test_kwinners_gradcheck():
     x = f64(4, 9, seed=10).requires_grad_()
-    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 3), (x,), check_forward_ad=True)
-    assert torch.autograd.gradcheck(lambda t: snt.kwinners(t, 2, largest_magnitude=True), (x,),
-                                    check_forward_ad=True)
+    assert_differentiable(lambda t: snt.kwinners(t, 3), (x,))
+    assert_differentiable(lambda t: snt.kwinners(t, 2, largest_magnitude=True), (x,))
     y = snt.kwinners(x, 3)
     assert ((y != 0).sum(dim=-1) == 3).all()
     want = torch.where(x >= x.topk(3, dim=-1).values[..., -1:], x, torch.zeros_like(x))
@@ -139,7 +148,7 @@ def test_layer_gradcheck_over_input_and_parameters(i):
         return torch.func.functional_call(layer, dict(zip(names, params)), (x,))
 
     inputs = (x, *[p.detach().clone().requires_grad_() for p in layer.parameters()])
-    assert torch.autograd.gradcheck(run, inputs, check_forward_ad=True)
+    assert_differentiable(run, inputs)
 
 
 @pytest.mark.parametrize("i", range(5))
@@ -183,19 +192,88 @@ def test_compiled_models_run_the_layers_eagerly(i):
     torch.testing.assert_close(compiled(values, X), snt.csr_matmul(P, values, X).sum())
 
 
-@pytest.mark.parametrize("transform", ["grad", "jvp", "vmap"])
-def test_torch_func_transforms_are_refused_by_name(transform):
-    """torch.func's transforms hand the kernels wrapper tensors without storage: a clear
-    NotImplementedError naming torch.func, where Tensor.numpy() failed about a data pointer."""
-    layer = make_layers()[0]
-    x = f64(3, 12, seed=1)
-    run = {"grad": lambda: torch.func.grad(lambda t: layer(t).sum())(x),
-           "jvp": lambda: torch.func.jvp(layer, (x,), (x,)),
-           "vmap": lambda: torch.func.vmap(layer)(x)}[transform]
-    with pytest.raises(NotImplementedError, match="torch.func"):
-        run()
-    with pytest.raises(NotImplementedError, match="torch.func"):
-        torch.func.grad(lambda v: snt.kwinners(v, 2).sum())(x)
+def dense_of(layer):
+    W = layer.weight.detach()
+    b = layer.bias.detach() if layer.bias is not None else torch.zeros(W.shape[0], dtype=W.dtype)
+    return W, b
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_torch_func_transforms_of_the_layers(i):
+    """torch.func's transforms (grad, jvp, vmap, jacrev, jacfwd, hessian) give what they give on
+    the layer's dense weight; they failed in Tensor.numpy() (no storage in a transform's tensors),
+    then were refused."""
+    from torch.func import grad, hessian, jacfwd, jacrev, jvp, vmap
+
+    layer = make_layers()[i]
+    W, b = dense_of(layer)
+    x, v = f64(3, 12, seed=40 + i), f64(3, 12, seed=50 + i)
+    close = functools.partial(torch.testing.assert_close, rtol=1e-12, atol=1e-12)
+    close(grad(lambda t: layer(t).pow(2).sum())(x), 2 * (x @ W.T + b) @ W)
+    out, tangent = jvp(layer, (x,), (v,))
+    close(out, x @ W.T + b)
+    close(tangent, v @ W.T)
+    close(vmap(layer)(x), x @ W.T + b)
+    close(vmap(layer, in_dims=1, out_dims=1)(x.T.contiguous()), (x @ W.T + b).T)
+    close(vmap(vmap(layer))(x.reshape(3, 1, 12)), (x @ W.T + b).reshape(3, 1, -1))
+    close(jacrev(layer)(x[0]), W)
+    close(jacfwd(layer)(x), torch.einsum("ab,ij->aibj", torch.eye(3, dtype=W.dtype), W))
+    close(hessian(lambda t: layer(t).pow(2).sum())(x[0]), 2 * W.T @ W)
+
+
+@pytest.mark.parametrize("i", range(5))
+def test_per_sample_gradients_of_the_parameters(i):
+    """vmap(grad(functional_call)), per-sample gradients as Opacus computes them, equal one
+    autograd backward pass per sample; and vmap over stacked parameters (an ensemble) equals the
+    members one by one."""
+    from torch.func import functional_call, grad, vmap
+
+    layer = make_layers()[i]
+    params = {name: p.detach() for name, p in layer.named_parameters()}
+    x = f64(4, 12, seed=60 + i)
+
+    def loss(p, sample):
+        return functional_call(layer, p, (sample,)).pow(2).sum()
+
+    got = vmap(grad(loss), in_dims=(None, 0))(params, x)
+    for n, sample in enumerate(x):
+        mine = {name: p.clone().requires_grad_() for name, p in params.items()}
+        want = torch.autograd.grad(loss(mine, sample), list(mine.values()))
+        for name, w in zip(mine, want):
+            torch.testing.assert_close(got[name][n], w, rtol=1e-12, atol=1e-12)
+    members = [{name: p + 0.1 * m for name, p in params.items()} for m in range(3)]
+    stacked = {name: torch.stack([member[name] for member in members]) for name in params}
+    ensemble = vmap(lambda p: functional_call(layer, p, (x,)))(stacked)
+    for m, member in enumerate(members):
+        torch.testing.assert_close(ensemble[m], functional_call(layer, member, (x,)),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_torch_func_transforms_of_the_functions():
+    """The functions under vmap with the batch at any axis, of one operand or both, and grad of
+    each argument, against their dense computation."""
+    from torch.func import grad, vmap
+
+    P = pattern(7, 6, seed=1)
+    D = torch.from_numpy(P.toarray())
+    values = torch.from_numpy(P.data.copy())
+    X = f64(6, 5, 4, seed=2)  # a batch of 4 at axis 2
+    torch.testing.assert_close(vmap(lambda x: snt.csr_matmul(P, values, x), in_dims=2)(X),
+                               torch.einsum("ij,jkb->bik", D, X))
+    torch.testing.assert_close(vmap(lambda x: snt.csr_matmul(P, values, x), in_dims=1)(X[:, 0]),
+                               (D @ X[:, 0]).T)
+    batch_values = torch.stack([values, 2 * values])
+    torch.testing.assert_close(vmap(lambda v: snt.csr_matmul(P, v, X[..., 0]))(batch_values),
+                               torch.stack([D @ X[..., 0], 2 * D @ X[..., 0]]))
+    A, B = f64(4, 7, 3, seed=3), f64(6, 3, seed=4)
+    rows = np.repeat(np.arange(7), np.diff(P.indptr))
+    torch.testing.assert_close(vmap(lambda a: snt.sddmm(P, a, B))(A),
+                               (A @ B.T)[:, rows, P.indices.copy()])
+    torch.testing.assert_close(grad(lambda b: snt.sddmm(P, A[0], b).sum())(B),
+                               (torch.from_numpy(P.toarray() != 0).double().T @ A[0]))
+    x = f64(3, 4, 9, seed=5)
+    torch.testing.assert_close(vmap(lambda t: snt.kwinners(t, 2), in_dims=1)(x),
+                               snt.kwinners(x.transpose(0, 1), 2))
 
 
 @pytest.mark.parametrize("i", range(5))

@@ -4,10 +4,10 @@ Pruned (CSR), shared (codebook), pruned-and-shared and hashed weights that train
 CPU tensors: the structure (column indices, codes) is fixed, the stored values or the codebook are
 ``nn.Parameter``s. ``import sparsenet`` never imports torch; ``import sparsenet.torch`` does.
 
-- Functions (differentiable in their tensor arguments, in reverse mode and in forward mode with
-  ``torch.autograd.forward_ad``; ``torch.func``'s transforms are refused): :func:`csr_matmul`,
-  :func:`sddmm`, :func:`shared_matmul`, :func:`shared_csr_matmul`, :func:`hashed_matmul`,
-  :func:`kwinners`.
+- Functions (differentiable in their tensor arguments to any order, in reverse mode, in forward
+  mode with ``torch.autograd.forward_ad``, and under ``torch.func``'s transforms: ``grad``,
+  ``jvp``, ``vmap`` and those made of them): :func:`csr_matmul`, :func:`sddmm`,
+  :func:`shared_matmul`, :func:`shared_csr_matmul`, :func:`hashed_matmul`, :func:`kwinners`.
 - Layers with ``nn.Linear``'s conventions (input ``(..., in_features)``, ``weight`` ``(out, in)``,
   optional bias): :class:`SparseLinear`, :class:`SharedLinear`, :class:`SharedSparseLinear`,
   :class:`HashedLinear`, and :class:`KWinners`.
@@ -28,6 +28,7 @@ Tensors stay on the CPU and are shared with NumPy without copies (``Tensor.numpy
 ``min(sparsenet.get_num_threads(), torch.get_num_threads())`` threads, so ``torch.set_num_threads``
 governs both libraries and the two never run more threads than torch was told to use.
 """
+import contextlib
 import functools
 import math
 from typing import Tuple
@@ -36,7 +37,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.autograd import forward_ad
-from torch.autograd.function import once_differentiable
 
 import sparsenet
 from sparsenet import _csr, _csr_blocks, _policy, backend
@@ -49,9 +49,11 @@ _FLOAT_DTYPES = (torch.float32, torch.float64)
 # torch.compile must not trace into the kernels' calls (NumPy views of tensors, native code): the
 # functions and layers run eagerly, as graph breaks of a compiled model (torch.compiler from 2.1)
 _eager = torch.compiler.disable if hasattr(torch, "compiler") else torch._dynamo.disable
-# Whether a tensor is a torch.func transform's wrapper, which has no storage to share with NumPy: a
-# private torch function (without it, such a tensor fails later, in Tensor.numpy())
-_functorch_wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+# torch.func: whether a transform runs (inside one, Tensor.numpy() fails on every tensor), and a
+# context in which NumPy sees plain tensors' memory again. Private torch functions; without them
+# torch.func fails in Tensor.numpy(), as it did before they were used
+_transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
+_outside_transforms = getattr(torch._C, "_DisableFuncTorch", contextlib.nullcontext)
 
 
 # ---- tensors <-> arrays ------------------------------------------------------------------------------
@@ -60,11 +62,6 @@ def _check_tensor(t, name, dtype=None):
     """`t` as a CPU strided float tensor (of `dtype` when given), or a clear error."""
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if _functorch_wrapped is not None and _functorch_wrapped(t):
-        raise NotImplementedError(
-            f"{name} is a tensor of a torch.func transform (grad, jvp, vmap, functional_call "
-            f"under one of them): sparsenet.torch's functions and layers support torch.autograd "
-            f"(backward, and forward-mode AD with torch.autograd.forward_ad), not torch.func")
     if t.device.type != "cpu":
         raise ValueError(f"{name} must be a CPU tensor (sparsenet's kernels run on the CPU), "
                          f"got device {t.device}; move it with {name}.cpu()")
@@ -79,7 +76,10 @@ def _check_tensor(t, name, dtype=None):
 
 def _array(t):
     """The NumPy view of a checked CPU tensor (no copy; conjugate/negative views resolved)."""
-    return t.detach().resolve_conj().resolve_neg().numpy()
+    if t.requires_grad or t.is_conj() or t.is_neg():  # tensor ops only where needed: in a
+        # torch.func transform their results are the transform's tensors, without memory
+        t = t.detach().resolve_conj().resolve_neg()
+    return t.numpy()
 
 
 def _tensor(a):
@@ -99,22 +99,19 @@ def _native_options():
     return isa, min(threads, torch.get_num_threads())
 
 
-class _NoContext:
-    """The `ctx` of an autograd Function's forward run outside autograd: it keeps nothing."""
-
-    def save_for_backward(self, *tensors):
-        pass
-
-    def save_for_forward(self, *tensors):
-        pass
-
-    def __setattr__(self, name, value):
-        pass
+def _in_transform():
+    """Whether a torch.func transform (grad, jvp, vmap, ...) runs: then NumPy sees no tensor's
+    memory (its tensors are wrappers without one; Tensor.numpy() fails on any tensor), so the
+    kernels run only inside an autograd Function, which torch.func calls with plain tensors."""
+    return _transforms_active is not None and _transforms_active()
 
 
 def _recorded(*args):
     """Whether autograd records an operation on `args`: in reverse mode (grad enabled and a tensor
-    that requires grad) or in forward mode (a dual tensor's tangent, with or without grad mode)."""
+    that requires grad), in forward mode (a dual tensor's tangent, with or without grad mode), or
+    anywhere while a torch.func transform runs."""
+    if _in_transform():
+        return True
     if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad
                                        for a in args):
         return True
@@ -125,26 +122,44 @@ def _recorded(*args):
         for a in args)
 
 
-def _bilinear_jvp(function, ctx, d_first, d_second, structure):
+def _differentiable(function, *args):
+    """``function.apply(*args)``, or only its forward when autograd records nothing (inference, or
+    no tensor argument requiring grad; a backward pass without ``create_graph``): autograd's
+    bookkeeping costs tens of microseconds a call, as much as a small layer's product."""
+    if _recorded(*args):
+        return function.apply(*args)
+    return function.forward(*args)
+
+
+def _bilinear_jvp(function, ctx, d_first, d_second, *static):
     """The tangent of `function` (an autograd Function whose forward takes two tensors, linear in
-    each, and a structure, and saved the two tensors for forward): f(d_first, second) +
-    f(first, d_second), the terms of the tangents given, each by the forward outside autograd."""
+    each, then the arguments `static`, and which saved the two tensors for forward):
+    f(d_first, second) + f(first, d_second), the terms of the tangents given."""
     first, second = ctx.saved_tensors
     terms = []
     if d_first is not None:
-        terms.append(function.forward(_NoContext(), d_first, second, structure))
+        terms.append(_differentiable(function, d_first, second, *static))
     if d_second is not None:
-        terms.append(function.forward(_NoContext(), first, d_second, structure))
+        terms.append(_differentiable(function, first, d_second, *static))
     return terms[0] if len(terms) == 1 else terms[0] + terms[1]
 
 
-def _differentiable(function, *args):
-    """``function.apply(*args)``, or only its forward when autograd records nothing (inference, or
-    no tensor argument requiring grad): autograd's bookkeeping costs tens of microseconds a call,
-    as much as a small layer's product."""
-    if _recorded(*args):
-        return function.apply(*args)
-    return function.forward(_NoContext(), *args)
+def _vmap_by_members(function, info, in_dims, *args):
+    """A vmap rule by a loop: `function` on each member of the batch, the results stacked."""
+    members = [[a if d is None else a.select(d, b) for a, d in zip(args, in_dims)]
+               for b in range(info.batch_size)]
+    return torch.stack([_differentiable(function, *member) for member in members]), 0
+
+
+def _vmap_by_columns(function, info, in_dims, first, X, *static):
+    """The vmap rule of a product ``W(first) @ X``: a batch of X alone is one product of its
+    columns side by side (a batch of inputs through a layer: one kernel call); a batch of `first`
+    (a batch of weights), one product per member."""
+    if in_dims[0] is not None or any(d is not None for d in in_dims[2:]):
+        return _vmap_by_members(function, info, in_dims, first, X, *static)
+    columns = X.movedim(in_dims[1], -1)  # (n, [k,] batch)
+    Y = _differentiable(function, first, _as_rows(columns), *static)
+    return Y.reshape(Y.shape[0], *columns.shape[1:]), columns.ndim - 1
 
 
 # ---- structures with the tensor's current values -----------------------------------------------------
@@ -298,14 +313,13 @@ def _csr_product(pattern, values, X, transpose):
         return _tensor(_plain_product(pattern, _array(values), _array(X), transpose))
 
 
-def _gradient_array(ctx, grad):
-    """The output gradient of a product as an array for the backward pass's two products (of the
-    trainable values or codebook, and of X); a transposed gradient (PyTorch's ops hand one over)
-    is copied to rows once, not by each product."""
-    G = _array(grad)
-    if ctx.needs_input_grad[0] and ctx.needs_input_grad[1] and G.ndim == 2:
-        return as_c_array(G, G.dtype)
-    return G
+def _gradient_rows(ctx, grad):
+    """The output gradient of a product for the backward pass's two products (of the trainable
+    values or codebook, and of X): a transposed gradient (PyTorch's ops hand one over) is copied to
+    rows once, not by each product."""
+    if not (ctx.needs_input_grad[0] and ctx.needs_input_grad[1] and grad.ndim == 2):
+        return grad
+    return _differentiable(_Rows, grad)
 
 
 def _column_major(X):
@@ -320,8 +334,9 @@ def _in_input_layout(ctx, grad_X):
     AccumulateGrad copied it with PyTorch's transposing copy (1.8 ms of a step of the bench's 1x1
     convolutions, profiled; the tiled copy of their 3136 x 256 float32 takes 0.3-0.4 ms from
     memory), and a dense layer or LayerNorm before this one got it column-major (a Linear, ReLU and
-    SparseLinear step over those positions: 18.0 -> 15.1 ms)."""
-    if not ctx.column_major_input:
+    SparseLinear step over those positions: 18.0 -> 15.1 ms). A gradient that autograd records
+    (create_graph) or a transform's stays as it is."""
+    if not ctx.column_major_input or _recorded(grad_X):
         return grad_X
     G = _array(grad_X)
     rows = aligned_empty(G.shape[::-1], G.dtype)
@@ -329,39 +344,100 @@ def _in_input_layout(ctx, grad_X):
     return _tensor(rows).T
 
 
-class _CSRMatmul(torch.autograd.Function):
+class _Function(torch.autograd.Function):
+    """An autograd Function in torch.func's form (a forward without ctx, then setup_context),
+    applied outside torch.func as autograd applies one of the older form: Function.apply first
+    binds the arguments to forward's signature with inspect, ~20 us a call (as much as a small
+    layer's product), for default values that these forwards do not have."""
+
+    @classmethod
+    def apply(cls, *args):
+        if _in_transform():
+            return super().apply(*args)
+        return super(torch.autograd.Function, cls).apply(*args)  # torch's C++ apply
+
+
+class _Rows(_Function):
+    """A strided matrix copied to rows (C order, aligned), by the tiled copy where torch's own
+    transposing copy took 4-5x longer; its gradient and tangent pass as they are."""
+
     @staticmethod
-    def forward(ctx, values, X, pattern):
-        ctx.pattern = pattern
+    def forward(X):
+        rows = _array(X)
+        return _tensor(as_c_array(rows, rows.dtype))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        # no gradient reaches the copy of a product's X but in a second derivative: None passes
+        # as None, not as zeros added to X's gradient
+        ctx.set_materialize_grads(False)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+    @staticmethod
+    def jvp(ctx, d_X):
+        return d_X
+
+    @staticmethod
+    def vmap(info, in_dims, X):
+        return X.contiguous(), in_dims[0]
+
+
+def _saved_rows(values, X):
+    """The matrix X copied to rows when the backward pass will read it (`values` requires grad)
+    and it is strided (X^T of a row-major input), for the CSR product and the backward's sddmm
+    alike: copied once, here, where each would copy it; else None. The copy stays in autograd's
+    graph, so that a backward pass recorded for a second derivative sees X through it."""
+    if X.ndim == 2 and not X.is_contiguous() and torch.is_grad_enabled() and values.requires_grad:
+        return _differentiable(_Rows, X)
+    return None
+
+
+class _CSRMatmul(_Function):
+    """``A @ X`` (``A.T @ X`` with `transpose`) for the CSR matrix A of the structure `pattern` (a
+    checked CSR, or a layer's _Layout) with the stored `values`; `rows`, when not None, is X
+    copied to rows (_saved_rows), which the product and the backward read in its place."""
+
+    @staticmethod
+    def forward(values, X, pattern, transpose, rows):
+        return _csr_product(pattern, values, X if rows is None else rows, transpose)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        values, X, ctx.pattern, ctx.transpose, rows = inputs
         ctx.column_major_input = _column_major(X)
-        if getattr(ctx, "needs_input_grad", (False,))[0] and X.ndim == 2 and not X.is_contiguous():
-            # X^T of a row-major input: copied to rows here, once, for this product and for the
-            # backward's sddmm, which reads them too (saved in place of the view: the input itself
-            # stays alive only when something else keeps it)
-            rows = _array(X)
-            X = _tensor(as_c_array(rows, rows.dtype))
-        ctx.save_for_backward(values, X)
+        ctx.save_for_backward(values, X if rows is None else rows)
         ctx.save_for_forward(values, X)
-        return _csr_product(pattern, values, X, False)
 
     @staticmethod
-    def jvp(ctx, d_values, d_X, _):
+    def jvp(ctx, d_values, d_X, *_):
         """d(A X) = A(d_values) X + A(values) d_X."""
-        return _bilinear_jvp(_CSRMatmul, ctx, d_values, d_X, ctx.pattern)
+        return _bilinear_jvp(_CSRMatmul, ctx, d_values, d_X, ctx.pattern, ctx.transpose, None)
 
     @staticmethod
-    @once_differentiable
+    def vmap(info, in_dims, *args):
+        return _vmap_by_columns(_CSRMatmul, info, in_dims, *args)
+
+    @staticmethod
     def backward(ctx, grad):
         values, X = ctx.saved_tensors
-        pattern = ctx.pattern.pattern if isinstance(ctx.pattern, _Layout) else ctx.pattern
         grad_values = grad_X = None
-        G = _gradient_array(ctx, grad)
-        if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)])
-            with _threads():
-                grad_values = _tensor(sparsenet.sddmm(pattern, _as_rows(G), _as_rows(_array(X))))
-        if ctx.needs_input_grad[1]:  # dL/dX = A^T G
-            grad_X = _in_input_layout(ctx, _csr_product(ctx.pattern, values, _tensor(G), True))
-        return grad_values, grad_X, None
+        G = _gradient_rows(ctx, grad)
+        if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)]) (X, G for A^T)
+            pattern = ctx.pattern.pattern if isinstance(ctx.pattern, _Layout) else ctx.pattern
+            first, second = (X, G) if ctx.transpose else (G, X)
+            grad_values = _differentiable(_SDDMM, _as_rows(first), _as_rows(second), pattern)
+        if ctx.needs_input_grad[1]:  # dL/dX = A^T G (A G for A^T)
+            grad_X = _in_input_layout(ctx, _differentiable(
+                _CSRMatmul, values, G, ctx.pattern, not ctx.transpose, None))
+        return grad_values, grad_X, None, None, None
+
+
+def _csr_matmul(values, X, pattern):
+    """``A @ X`` through autograd where it records (X copied to rows once where that pays)."""
+    return _differentiable(_CSRMatmul, values, X, pattern, False, _saved_rows(values, X))
 
 
 @_eager
@@ -398,33 +474,37 @@ def csr_matmul(pattern, values, X):
     pattern = _csr_pattern(pattern)
     _check_values(values, pattern.nnz, "values")
     _check_operand(X, pattern.shape[1], values.dtype, "X", "n_cols of the pattern")
-    return _differentiable(_CSRMatmul, values, X, pattern)
+    return _csr_matmul(values, X, pattern)
 
 
-class _SDDMM(torch.autograd.Function):
+class _SDDMM(_Function):
     @staticmethod
-    def forward(ctx, A, B, pattern):
-        ctx.pattern = pattern
-        ctx.save_for_backward(A, B)
-        ctx.save_for_forward(A, B)
+    def forward(A, B, pattern):
         with _threads():
             return _tensor(sparsenet.sddmm(pattern, _array(A), _array(B)))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        A, B, ctx.pattern = inputs
+        ctx.save_for_backward(A, B)
+        ctx.save_for_forward(A, B)
 
     @staticmethod
     def jvp(ctx, d_A, d_B, _):
         return _bilinear_jvp(_SDDMM, ctx, d_A, d_B, ctx.pattern)
 
     @staticmethod
-    @once_differentiable
+    def vmap(info, in_dims, *args):
+        return _vmap_by_members(_SDDMM, info, in_dims, *args)
+
+    @staticmethod
     def backward(ctx, grad):
-        A, B = ctx.saved_tensors
-        S = _with_values(ctx.pattern, _array(grad))  # the sampled matrix of the gradients
+        A, B = ctx.saved_tensors  # S: the pattern with the gradients as its values
         grad_A = grad_B = None
-        with _threads():
-            if ctx.needs_input_grad[0]:
-                grad_A = _tensor(sparsenet.spmm(S, _array(B)))
-            if ctx.needs_input_grad[1]:
-                grad_B = _tensor(sparsenet.spmm(S, _array(A), transpose=True))
+        if ctx.needs_input_grad[0]:  # S B
+            grad_A = _differentiable(_CSRMatmul, grad, B, ctx.pattern, False, None)
+        if ctx.needs_input_grad[1]:  # S^T A
+            grad_B = _differentiable(_CSRMatmul, grad, A, ctx.pattern, True, None)
         return grad_A, grad_B, None
 
 
@@ -451,37 +531,80 @@ def sddmm(pattern, A, B):
     return _differentiable(_SDDMM, A, B, pattern)
 
 
-class _CodebookMatmul(torch.autograd.Function):
-    """Y = W X for a codebook-backed W (SharedWeights, HashedWeights or SharedCSR) whose codebook is
-    the tensor `codebook`."""
+class _CodebookMatmul(_Function):
+    """Y = W X (W^T X with `transpose`) for a codebook-backed W (SharedWeights, HashedWeights or
+    SharedCSR) whose codebook is the tensor `codebook`."""
 
     @staticmethod
-    def forward(ctx, codebook, X, weights):
+    def forward(codebook, X, weights, transpose):
         w = _with_codebook(weights, _array(codebook))
-        ctx.weights = weights
+        return _product(lambda x, t: _codebook_product(w, x, t), X, transpose)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        codebook, X, ctx.weights, ctx.transpose = inputs
         ctx.column_major_input = _column_major(X)
         ctx.save_for_backward(codebook, X)
         ctx.save_for_forward(codebook, X)
-        return _product(lambda x, t: _codebook_product(w, x, t), X)
 
     @staticmethod
-    def jvp(ctx, d_codebook, d_X, _):
+    def jvp(ctx, d_codebook, d_X, *_):
         """d(W X) = W(d_codebook) X + W(codebook) d_X."""
-        return _bilinear_jvp(_CodebookMatmul, ctx, d_codebook, d_X, ctx.weights)
+        return _bilinear_jvp(_CodebookMatmul, ctx, d_codebook, d_X, ctx.weights, ctx.transpose)
 
     @staticmethod
-    @once_differentiable
+    def vmap(info, in_dims, *args):
+        return _vmap_by_columns(_CodebookMatmul, info, in_dims, *args)
+
+    @staticmethod
     def backward(ctx, grad):
         codebook, X = ctx.saved_tensors
-        w = _with_codebook(ctx.weights, _array(codebook))
-        G = _gradient_array(ctx, grad)
+        G = _gradient_rows(ctx, grad)
         grad_codebook = grad_X = None
+        if ctx.needs_input_grad[0]:  # (X, G) for W^T
+            first, second = (X, G) if ctx.transpose else (G, X)
+            grad_codebook = _differentiable(_CodebookGrad, first, second, ctx.weights)
+        if ctx.needs_input_grad[1]:
+            grad_X = _in_input_layout(ctx, _differentiable(
+                _CodebookMatmul, codebook, G, ctx.weights, not ctx.transpose))
+        return grad_codebook, grad_X, None, None
+
+
+class _CodebookGrad(_Function):
+    """dL/dcodebook of Y = W X for the output gradient G: each codebook entry's sum of
+    ``(G X^T)[i, j]`` over the weights (i, j) holding its code (sparsenet.codebook_grad)."""
+
+    @staticmethod
+    def forward(G, X, weights):
+        G, X = _array(G), _array(X)
+        w = _with_codebook(weights, np.zeros(weights.codebook.shape, G.dtype))
         with _threads():
-            if ctx.needs_input_grad[0]:
-                grad_codebook = _tensor(_codebook_grad(w, G, _array(X)))
-            if ctx.needs_input_grad[1]:
-                grad_X = _in_input_layout(ctx, _tensor(_codebook_product(w, G, True)))
-        return grad_codebook, grad_X, None
+            return _tensor(_codebook_grad(w, G, X))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        G, X, ctx.weights = inputs
+        ctx.save_for_backward(G, X)
+        ctx.save_for_forward(G, X)
+
+    @staticmethod
+    def jvp(ctx, d_G, d_X, _):
+        return _bilinear_jvp(_CodebookGrad, ctx, d_G, d_X, ctx.weights)
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        return _vmap_by_members(_CodebookGrad, info, in_dims, *args)
+
+    @staticmethod
+    def backward(ctx, grad):
+        """For the gradient c of the codebook entries: W(c) X for G, W(c)^T G for X."""
+        G, X = ctx.saved_tensors
+        grad_G = grad_X = None
+        if ctx.needs_input_grad[0]:
+            grad_G = _differentiable(_CodebookMatmul, grad, X, ctx.weights, False)
+        if ctx.needs_input_grad[1]:
+            grad_X = _differentiable(_CodebookMatmul, grad, G, ctx.weights, True)
+        return grad_G, grad_X, None
 
 
 def _codebook_product(w, X, transpose):
@@ -546,7 +669,7 @@ def _codebook_call(weights, kind, codebook, X):
         raise ValueError(f"weights must be 2-D, got shape {weights.shape}")
     _check_values(codebook, weights.codebook.shape[0], "codebook")
     _check_operand(X, weights.shape[1], codebook.dtype, "X", "n_cols of the weights")
-    return _differentiable(_CodebookMatmul, codebook, X, weights)
+    return _differentiable(_CodebookMatmul, codebook, X, weights, False)
 
 
 @_eager
@@ -605,14 +728,16 @@ def hashed_matmul(weights, codebook, X):
     return _codebook_call(weights, HashedWeights, codebook, X)
 
 
-class _KWinners(torch.autograd.Function):
+class _KWinners(_Function):
     @staticmethod
-    def forward(ctx, x, k, largest_magnitude):
+    def forward(x, k, largest_magnitude):
         with _threads():
-            y = _tensor(sparsenet.topk(_array(x), k, largest_magnitude=largest_magnitude))
-        ctx.save_for_backward(y)
-        ctx.save_for_forward(y)
-        return y
+            return _tensor(sparsenet.topk(_array(x), k, largest_magnitude=largest_magnitude))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
 
     @staticmethod
     def jvp(ctx, d_x, _k, _largest):
@@ -620,7 +745,11 @@ class _KWinners(torch.autograd.Function):
         return d_x * (y != 0)  # the kept entries' tangents, as the backward's gradient
 
     @staticmethod
-    @once_differentiable
+    def vmap(info, in_dims, x, k, largest_magnitude):
+        # row by row along the last axis: the batch is more rows
+        return _differentiable(_KWinners, x.movedim(in_dims[0], 0), k, largest_magnitude), 0
+
+    @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         return grad * (y != 0), None, None
@@ -698,10 +827,11 @@ class _SparsenetLinear(nn.Module):
 
     def structure(self):
         """The sparsenet object holding the layer's checked structure (built once, checked in full;
-        rebuilt when a structure buffer changes, or the length of the values or codebook)."""
+        rebuilt when a structure buffer changes, or the length of the values or codebook). Its
+        values or codebook are zeros: the layer's are its Parameter ``values`` or ``codebook``."""
         key = self._structure_key()
         if self._checked is None or self._checked[0] != key:
-            with _threads():
+            with _threads(), _outside_transforms():  # buffers read as arrays
                 self._checked = (key, self._build_structure(self._tensors()))
         return self._checked[1]
 
@@ -798,6 +928,14 @@ class _SparsenetLinear(nn.Module):
                 f"bias={self.bias is not None}")
 
 
+def _zeros_of(t, name):
+    """An array of zeros of the shape and dtype of the float tensor `t` (the layer's `name`): the
+    values or codebook of a layer's structure, whose products take the layer's Parameter instead
+    (not read here: under torch.func it is a transform's tensor, with no memory for NumPy)."""
+    _check_tensor(t, name)
+    return np.zeros(tuple(t.shape), np.float32 if t.dtype == torch.float32 else np.float64)
+
+
 def _index_tensor(a):
     return torch.from_numpy(np.array(a, copy=True))
 
@@ -872,13 +1010,12 @@ class SparseLinear(_SparsenetLinear):
     def _build_structure(self, t):
         if t["indices"].ndim == 1:  # else the CSR's check says so; this one names the Parameter
             _check_values(t["values"], t["indices"].shape[0], "values")
-        zeros = np.zeros(t["values"].shape, _array(t["values"]).dtype)  # the layer's dtype
-        return _Layout(CSR(zeros, _array(t["indices"]), _array(t["indptr"]),
-                           (self.out_features, self.in_features)))
+        return _Layout(CSR(_zeros_of(t["values"], "values"), _array(t["indices"]),
+                           _array(t["indptr"]), (self.out_features, self.in_features)))
 
     def structure(self):
-        """The layer's checked structure, a :class:`sparsenet.CSR` (its values are not the
-        layer's: those are ``values``)."""
+        """The layer's checked structure, a :class:`sparsenet.CSR` (its values are zeros: the
+        layer's are ``values``)."""
         return self._layout().pattern
 
     def _layout(self):
@@ -890,7 +1027,7 @@ class SparseLinear(_SparsenetLinear):
     def _matmul(self, XT):
         layout, values = self._layout(), self.values
         _check_values(values, layout.pattern.nnz, "values")  # XT: checked by forward
-        return _differentiable(_CSRMatmul, values, XT, layout)
+        return _csr_matmul(values, XT, layout)
 
     def _product_plus_bias(self, XT, bias):
         """One token outside autograd (XT a column): the structure's vector product of the values,
@@ -1017,7 +1154,7 @@ class SharedLinear(_SparsenetLinear):
         return self
 
     def _build_structure(self, t):
-        sw = SharedWeights(_array(t["codebook"]), _array(t["codes"]))
+        sw = SharedWeights(_zeros_of(t["codebook"], "codebook"), _array(t["codes"]))
         if sw.shape != (self.out_features, self.in_features):
             raise ValueError(f"codes must have shape ({self.out_features}, {self.in_features}) "
                              f"(out_features, in_features), got {sw.shape}")
@@ -1095,7 +1232,8 @@ class SharedSparseLinear(_SparsenetLinear):
 
     def _build_structure(self, t):
         return SharedCSR(_array(t["codes"]), _array(t["indices"]), _array(t["indptr"]),
-                         (self.out_features, self.in_features), _array(t["codebook"]))
+                         (self.out_features, self.in_features),
+                         _zeros_of(t["codebook"], "codebook"))
 
     def _parameter_dtype(self):
         return self.codebook.dtype
@@ -1172,8 +1310,8 @@ class HashedLinear(_SparsenetLinear):
         self.register_buffer("seed", torch.tensor(seed, dtype=torch.int64))
 
     def _build_structure(self, t):
-        zeros = np.zeros(tuple(t["codebook"].shape), _array(t["codebook"]).dtype)
-        return HashedWeights((self.out_features, self.in_features), zeros, t["seed"].tolist())
+        return HashedWeights((self.out_features, self.in_features),
+                             _zeros_of(t["codebook"], "codebook"), t["seed"].tolist())
 
     def _parameter_dtype(self):
         return self.codebook.dtype
