@@ -1,9 +1,13 @@
 /* Template: the sampled dense-dense product (SDDMM) over the pattern of a CSR matrix,
  *
- *     out[p] = dot(A[i, :], B[indices[p], :])   for every stored entry p of every row i,
+ *     out[pos[p]] = dot(A[i, :], B[indices[p], :])   for every stored entry p of every row i,
  *
- * A (n_rows x k) and B (n_cols x k) dense, C order. It is the gradient of a sparse layer's stored
- * values (A = dL/dY^T, B = X^T), computed without the dense n_rows x n_cols product.
+ * A (n_rows x k) and B (n_cols x k) dense, C order; pos the identity when NULL. It is the gradient
+ * of a sparse layer's stored values (A = dL/dY^T, B = X^T), computed without the dense n_rows x
+ * n_cols product. With pos, the caller passes a pattern's transpose (its columns as rows, pos each
+ * entry's place in the pattern) and swaps A and B: the product then re-reads A's rows where B's
+ * were, for a B that does not fit L2 beside an A that does (an entry's value is the same: its
+ * products and their sum do not depend on which operand is which).
  *
  * Included through sn_instantiate.h for every type combination and ISA level, with
  *   REAL   value type          INDEX  index type of indptr and indices
@@ -75,7 +79,8 @@ static inline __attribute__((always_inline)) VEC K(sddmm_lane_sums)(VEC *v, cons
 #define SN_SDDMM_WAYS 8
 #define SN_SDDMM_SUMS (SN_VBYTES == 64 ? 2 : 1)
 static inline __attribute__((always_inline)) void K(sddmm_tile)(
-    const REAL *a, const REAL *B, const INDEX *indices, sn_size p, sn_size n, sn_size k, REAL *out)
+    const REAL *a, const REAL *B, const INDEX *indices, sn_size p, sn_size n, sn_size k,
+    const INDEX *pos, REAL *out)
 {
     enum { WAYS = SN_SDDMM_WAYS, SUMS = SN_SDDMM_SUMS };
     const int group = (int)SN_MIN(VLEN, (sn_size)WAYS); /* sums per vector of results */
@@ -99,14 +104,14 @@ static inline __attribute__((always_inline)) void K(sddmm_tile)(
         for (int w = 0; w < WAYS; ++w) acc[0][w] += acc[s][w];
     for (int g = 0; g < WAYS; g += group) {
         const VEC sums = K(sddmm_lane_sums)(acc[0] + g, group);
-        if (c == k && n == WAYS) { /* a full tile and no scalar tail: one store */
+        if (c == k && n == WAYS && pos == NULL) { /* a full tile and no scalar tail: one store */
             memcpy(out + p + g, &sums, (size_t)group * sizeof(REAL));
             continue;
         }
         for (int w = g; w < g + group && w < n; ++w) {
             REAL sum = sums[w - g];
             for (sn_size t = c; t < k; ++t) sum += a[t] * b[w][t];
-            out[p + w] = sum;
+            out[pos == NULL ? p + w : (sn_size)pos[p + w]] = sum;
         }
     }
 }
@@ -114,13 +119,13 @@ static inline __attribute__((always_inline)) void K(sddmm_tile)(
 /* The entries of rows [r0, r1). */
 static inline __attribute__((always_inline)) void K(sddmm_rows_k)(
     sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices, sn_size k, const REAL *A,
-    const REAL *B, REAL *out)
+    const REAL *B, const INDEX *pos, REAL *out)
 {
     for (sn_size i = r0; i < r1; ++i) {
         const REAL *a = A + i * k;
         const sn_size end = indptr[i + 1];
         for (sn_size p = indptr[i]; p < end; p += SN_SDDMM_WAYS)
-            K(sddmm_tile)(a, B, indices, p, SN_MIN(end - p, (sn_size)SN_SDDMM_WAYS), k, out);
+            K(sddmm_tile)(a, B, indices, p, SN_MIN(end - p, (sn_size)SN_SDDMM_WAYS), k, pos, out);
     }
 }
 
@@ -128,7 +133,7 @@ static inline __attribute__((always_inline)) void K(sddmm_rows_k)(
  * vectors is unrolled and B's row offsets are shifts: 6-8% of issue 13's workload at k = 128
  * (20% with B's rows in L1). */
 static void K(sddmm_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const INDEX *indices,
-                          sn_size k, const REAL *A, const REAL *B, REAL *out)
+                          sn_size k, const REAL *A, const REAL *B, const INDEX *pos, REAL *out)
 {
     if (k < VLEN) { /* too short for vectors: plain dots */
         for (sn_size i = r0; i < r1; ++i)
@@ -136,21 +141,21 @@ static void K(sddmm_rows)(sn_size r0, sn_size r1, const INDEX *indptr, const IND
                 const REAL *a = A + i * k, *b = B + (sn_size)indices[p] * k;
                 REAL sum = 0;
                 for (sn_size t = 0; t < k; ++t) sum += a[t] * b[t];
-                out[p] = sum;
+                out[pos == NULL ? p : (sn_size)pos[p]] = sum;
             }
         return;
     }
     switch (k) {
-    case 16: K(sddmm_rows_k)(r0, r1, indptr, indices, 16, A, B, out); break;
-    case 32: K(sddmm_rows_k)(r0, r1, indptr, indices, 32, A, B, out); break;
-    case 64: K(sddmm_rows_k)(r0, r1, indptr, indices, 64, A, B, out); break;
-    case 128: K(sddmm_rows_k)(r0, r1, indptr, indices, 128, A, B, out); break;
-    default: K(sddmm_rows_k)(r0, r1, indptr, indices, k, A, B, out); break;
+    case 16: K(sddmm_rows_k)(r0, r1, indptr, indices, 16, A, B, pos, out); break;
+    case 32: K(sddmm_rows_k)(r0, r1, indptr, indices, 32, A, B, pos, out); break;
+    case 64: K(sddmm_rows_k)(r0, r1, indptr, indices, 64, A, B, pos, out); break;
+    case 128: K(sddmm_rows_k)(r0, r1, indptr, indices, 128, A, B, pos, out); break;
+    default: K(sddmm_rows_k)(r0, r1, indptr, indices, k, A, B, pos, out); break;
     }
 }
 
 static int K(sddmm)(int n_threads, sn_size n_rows, const INDEX *indptr, const INDEX *indices,
-                    sn_size k, const REAL *A, const REAL *B, REAL *out)
+                    sn_size k, const REAL *A, const REAL *B, const INDEX *pos, REAL *out)
 {
     if (n_rows == 0) return SN_OK;
     const int nt = sn_threads_for(n_threads, ((sn_size)indptr[n_rows] + n_rows) * SN_MAX(k, 1),
@@ -159,7 +164,7 @@ static int K(sddmm)(int n_threads, sn_size n_rows, const INDEX *indptr, const IN
     {
         const sn_size team = sn_team_size(), t = sn_thread_id();
         K(sddmm_rows)(K(split)(n_rows, indptr, t, team), K(split)(n_rows, indptr, t + 1, team),
-                      indptr, indices, k, A, B, out);
+                      indptr, indices, k, A, B, pos, out);
     }
     return SN_OK;
 }

@@ -1,4 +1,6 @@
 """SDDMM: native == NumPy reference == SciPy's masked (A @ B.T) == torch.sparse.sampled_addmm."""
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -77,6 +79,56 @@ def test_row_lengths_widths_and_tile_places(isa, dtype, index, k):
         for i in range(len(rows)):
             np.testing.assert_array_equal(values[shifted.indptr[i] + shift:shifted.indptr[i + 1]],
                                           got[P.indptr[i]:P.indptr[i + 1]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("k", [0, 1, 3, 7, 16, 33, 128])
+@pytest.mark.parametrize("kind", ["plain", "duplicates", "unsorted", "empty rows and columns"])
+def test_column_order_gives_the_row_order_bits(isa, monkeypatch, dtype, index, k, kind):
+    """Where B does not fit L2 and A does, sddmm walks a CSR's entries column by column (its
+    transpose, kept by the CSR) and writes each to its place: the same values, bit for bit, as row
+    by row, in the pattern's order, on every thread count."""
+    sddmm_module = sys.modules["sparsenet.sddmm"]
+    rng = np.random.default_rng(k + 100)
+    S = random_csr(rng, 23, 41, 0.3, dtype, index, duplicates=kind == "duplicates",
+                   unsorted=kind == "unsorted")
+    if kind == "empty rows and columns":
+        dense = S.toarray()
+        dense[::3] = 0
+        dense[:, ::4] = 0
+        S = sp.csr_array(dense)
+    P = sparsenet.CSR(S.data, S.indices.astype(index), S.indptr.astype(index), S.shape)
+    A = rng.standard_normal((23, k)).astype(dtype)
+    B = rng.standard_normal((41, k)).astype(dtype)
+    sparsenet.set_isa(isa)
+    monkeypatch.setattr(sddmm_module, "_by_columns", lambda *_: False)
+    by_rows = sparsenet.sddmm(P, A, B)
+    monkeypatch.setattr(sddmm_module, "_by_columns", lambda *_: True)
+    for threads in (1, 2, 3):
+        sparsenet.set_num_threads(threads)
+        np.testing.assert_array_equal(sparsenet.sddmm(P, A, B), by_rows)
+    check(P, A, B, by_rows)
+    indptr, rows, place = P._entries_by_column()  # the transpose, and each entry's place in P
+    assert indptr.dtype == rows.dtype == place.dtype == index
+    np.testing.assert_array_equal(np.sort(place), np.arange(P.nnz))
+    np.testing.assert_array_equal(P.indices[place], np.repeat(np.arange(41), np.diff(indptr)))
+    np.testing.assert_array_equal(np.repeat(np.arange(23), np.diff(P.indptr))[place], rows)
+    assert all((np.diff(place[indptr[j]:indptr[j + 1]]) > 0).all() for j in range(41))
+
+
+def test_the_column_order_rule():
+    """Column by column where B's rows (n_cols x k) pass L2 and A's fit: issue 13's 384 x 1536
+    matrix at k = 128 in float32 (A 192 KiB, B 768 KiB) with a 512 KiB L2; not the other way
+    round, nor where both fit or neither does."""
+    rule = sys.modules["sparsenet.sddmm"]._by_columns
+    l2 = sparsenet._csr.l2_bytes()
+    try:
+        sparsenet._csr.set_l2_bytes(512 * 1024)
+        assert rule(384, 1536, 512) and not rule(1536, 384, 512)
+        assert not rule(64, 256, 128) and not rule(64, 256, 3136 * 4)
+    finally:
+        sparsenet._csr.set_l2_bytes(l2)
 
 
 def test_threads_give_identical_results():

@@ -291,7 +291,7 @@ class CSR(SparseMatrix):
     """
 
     __slots__ = ("data", "indices", "indptr", "shape", "has_canonical_format", "_blocks",
-                 "_blocks_t", "_optimized", "_vector")
+                 "_blocks_t", "_optimized", "_vector", "_by_columns")
     data: np.ndarray
     indices: np.ndarray
     indptr: np.ndarray
@@ -300,6 +300,7 @@ class CSR(SparseMatrix):
     _blocks_t: Optional[_csr_blocks.ColumnBlocks]
     _optimized: Optional[Tuple[int, bool]]
     _vector: Any  # _csr.VectorProduct, built at the first spmv (None until then)
+    _by_columns: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]  # _entries_by_column's
 
     def __init__(self, arg1: Any, indices: Optional[ArrayLike] = None,
                  indptr: Optional[ArrayLike] = None, shape: Optional[Tuple[int, int]] = None, *,
@@ -504,8 +505,25 @@ class CSR(SparseMatrix):
                     transpose, self.has_canonical_format)
 
     def _seal(self) -> None:
-        self._vector = None  # every checking constructor ends here: the cache starts empty
-        super()._seal()
+        self._vector = self._by_columns = None  # every checking constructor ends here: the
+        super()._seal()  # caches start empty
+
+    def _entries_by_column(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The structure of A^T in CSR form, (indptr, indices) of A's columns, and each of its
+        entries' place in A's (``indices`` order), an array of A's index type; built once (a
+        stable sort by column: within a column, rows ascending), then kept."""
+        found = getattr(self, "_by_columns", None)
+        if found is None:
+            n_rows, n_cols = self.shape
+            itype = self.indptr.dtype
+            place = np.argsort(self.indices, kind="stable").astype(itype)
+            rows = np.repeat(np.arange(n_rows, dtype=itype), np.diff(self.indptr))[place]
+            indptr = np.zeros(n_cols + 1, itype)
+            np.cumsum(np.bincount(self.indices, minlength=n_cols), out=indptr[1:])
+            found = (read_only(indptr, owned=True), read_only(rows, owned=True),
+                     read_only(place, owned=True))
+            object.__setattr__(self, "_by_columns", found)  # a cache, as _vector
+        return found
 
     def _vector_product(self) -> Any:
         """The native product of this matrix and one vector (_csr.VectorProduct), which holds
