@@ -221,6 +221,29 @@ def test_torch_func_transforms_of_the_layers(i):
     close(hessian(lambda t: layer(t).pow(2).sum())(x[0]), 2 * W.T @ W)
 
 
+@pytest.mark.parametrize("tracer", ["linearize", "jit.trace", "make_fx"])
+@pytest.mark.parametrize("i", range(6))
+def test_tracers_are_refused_by_name(tracer, i):
+    """A tracer records tensor operations, not what NumPy and the kernels compute: the traced
+    graph held one call's result as a constant, so torch.func.linearize's function and
+    torch.jit.trace(check_trace=False)'s module gave it for any input (a wrong answer, silently).
+    Each now raises, naming the tracers; eager calls after it still work."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    model = (make_layers() + [snt.KWinners(3)])[i]
+    x = f64(3, 12, seed=70 + i)
+    run = {"linearize": lambda: torch.func.linearize(model, x),
+           "jit.trace": lambda: torch.jit.trace(model, x, check_trace=False),
+           "make_fx": lambda: make_fx(model)(x)}[tracer]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace's deprecation
+        with pytest.raises(RuntimeError, match="tracer .*torch.jit.trace.*make_fx.*linearize"):
+            run()
+    if i < 5:
+        W, b = dense_of(model)
+        torch.testing.assert_close(model(x), x @ W.T + b, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("i", range(5))
 def test_per_sample_gradients_of_the_parameters(i):
     """vmap(grad(functional_call)), per-sample gradients as Opacus computes them, equal one

@@ -8,6 +8,8 @@ CPU tensors: the structure (column indices, codes) is fixed, the stored values o
   mode with ``torch.autograd.forward_ad``, and under ``torch.func``'s transforms: ``grad``,
   ``jvp``, ``vmap`` and those made of them): :func:`csr_matmul`, :func:`sddmm`,
   :func:`shared_matmul`, :func:`shared_csr_matmul`, :func:`hashed_matmul`, :func:`kwinners`.
+  ``torch.compile`` runs them eagerly (graph breaks); tracers of tensor operations
+  (``torch.jit.trace``, ``make_fx``, ``torch.func.linearize``) are refused (RuntimeError).
 - Layers with ``nn.Linear``'s conventions (input ``(..., in_features)``, ``weight`` ``(out, in)``,
   optional bias): :class:`SparseLinear`, :class:`SharedLinear`, :class:`SharedSparseLinear`,
   :class:`HashedLinear`, and :class:`KWinners`.
@@ -54,6 +56,10 @@ _eager = torch.compiler.disable if hasattr(torch, "compiler") else torch._dynamo
 # torch.func fails in Tensor.numpy(), as it did before they were used
 _transforms_active = getattr(torch._C, "_are_functorch_transforms_active", None)
 _outside_transforms = getattr(torch._C, "_DisableFuncTorch", contextlib.nullcontext)
+# the proxy-tensor tracer's dispatch mode (make_fx), None outside one (private too; without it,
+# make_fx's tracing is not seen)
+_PROXY = getattr(getattr(torch._C, "_TorchDispatchModeKey", None), "PROXY", None)
+_proxy_mode = getattr(torch._C, "_get_dispatch_mode", None) if _PROXY is not None else None
 
 
 # ---- tensors <-> arrays ------------------------------------------------------------------------------
@@ -76,10 +82,23 @@ def _check_tensor(t, name, dtype=None):
 
 def _array(t):
     """The NumPy view of a checked CPU tensor (no copy; conjugate/negative views resolved)."""
+    if _traced():
+        raise RuntimeError(
+            "sparsenet.torch computes on tensors' values through NumPy and native code, which a "
+            "tracer (torch.jit.trace, torch.fx's make_fx, torch.func.linearize) cannot record: "
+            "its graph would hold this call's result as a constant, a wrong answer for any other "
+            "input. Run the model eagerly; torch.compile runs sparsenet's layers and functions "
+            "eagerly, as graph breaks")
     if t.requires_grad or t.is_conj() or t.is_neg():  # tensor ops only where needed: in a
         # torch.func transform their results are the transform's tensors, without memory
         t = t.detach().resolve_conj().resolve_neg()
     return t.numpy()
+
+
+def _traced():
+    """Whether torch.jit.trace or a proxy-tensor tracer (make_fx: torch.func.linearize,
+    torch.export) is recording: it sees tensor operations, not what NumPy computes."""
+    return torch._C._is_tracing() or (_proxy_mode is not None and _proxy_mode(_PROXY) is not None)
 
 
 def _tensor(a):
