@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 import sparsenet  # noqa: E402
@@ -270,6 +272,41 @@ def test_per_sample_gradients_of_the_parameters(i):
     for m, member in enumerate(members):
         torch.testing.assert_close(ensemble[m], functional_call(layer, member, (x,)),
                                    rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_vmap_rules_equal_a_loop(data):
+    """Property: vmap of each product over any axis of X, of the values / codebook, or both, with
+    X per sample 1-D or 2-D and any sizes (0 included), equals the products one sample at a time,
+    bit for bit (a batch of X alone is one kernel call on its columns side by side: every column's
+    sum is the same)."""
+    draw = data.draw
+    n_rows, n_cols = draw(st.integers(0, 9)), draw(st.integers(0, 9))
+    batch, k = draw(st.integers(1, 4)), draw(st.sampled_from([None, 1, 3]))
+    P = pattern(n_rows, n_cols, density=draw(st.floats(0, 1)), seed=draw(st.integers(0, 99)))
+    which = draw(st.sampled_from(["csr", "shared", "hashed", "shared_csr"]))
+    if which == "csr":
+        first = f64(P.nnz, seed=1)
+        fn = functools.partial(snt.csr_matmul, P)
+    else:
+        weights = {"shared": lambda: sparsenet.SharedWeights(np.zeros(3), np.arange(
+                       n_rows * n_cols).reshape(n_rows, n_cols) % 3),
+                   "hashed": lambda: sparsenet.HashedWeights((n_rows, n_cols), np.zeros(3), seed=5),
+                   "shared_csr": lambda: sparsenet.SharedCSR(
+                       np.arange(P.nnz) % 3, P.indices, P.indptr, P.shape, np.zeros(3))}[which]()
+        first = f64(3, seed=1)
+        fn = functools.partial({"shared": snt.shared_matmul, "hashed": snt.hashed_matmul,
+                                "shared_csr": snt.shared_csr_matmul}[which], weights)
+    sample_shape = (n_cols,) if k is None else (n_cols, k)
+    x_axis = draw(st.integers(0, len(sample_shape)))
+    X = f64(*sample_shape[:x_axis], batch, *sample_shape[x_axis:], seed=2)
+    batch_first = draw(st.booleans())
+    firsts = torch.stack([first * (m + 1) for m in range(batch)]) if batch_first else first
+    got = torch.func.vmap(fn, in_dims=(0 if batch_first else None, x_axis))(firsts, X)
+    want = torch.stack([fn(firsts[m] if batch_first else first, X.select(x_axis, m))
+                        for m in range(batch)])
+    assert torch.equal(got, want)
 
 
 def test_torch_func_transforms_of_the_functions():
