@@ -278,9 +278,9 @@ def test_per_sample_gradients_of_the_parameters(i):
 @given(st.data())
 def test_vmap_rules_equal_a_loop(data):
     """Property: vmap of each product over any axis of X, of the values / codebook, or both, with
-    X per sample 1-D or 2-D and any sizes (0 included), equals the products one sample at a time,
-    bit for bit (a batch of X alone is one kernel call on its columns side by side: every column's
-    sum is the same)."""
+    X per sample 1-D or 2-D and any sizes (0 included), equals the products one sample at a time
+    (to rounding: a batch of X alone is one kernel call on its columns side by side, and a product
+    of more columns may sum in another order, as a matrix product against a vector one)."""
     draw = data.draw
     n_rows, n_cols = draw(st.integers(0, 9)), draw(st.integers(0, 9))
     batch, k = draw(st.integers(1, 4)), draw(st.sampled_from([None, 1, 3]))
@@ -306,7 +306,7 @@ def test_vmap_rules_equal_a_loop(data):
     got = torch.func.vmap(fn, in_dims=(0 if batch_first else None, x_axis))(firsts, X)
     want = torch.stack([fn(firsts[m] if batch_first else first, X.select(x_axis, m))
                         for m in range(batch)])
-    assert torch.equal(got, want)
+    torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
 
 
 def test_torch_func_transforms_of_the_functions():
