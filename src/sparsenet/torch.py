@@ -150,37 +150,6 @@ def _differentiable(function, *args):
     return function.forward(*args)
 
 
-def _bilinear_jvp(function, ctx, d_first, d_second, *static):
-    """The tangent of `function` (an autograd Function whose forward takes two tensors, linear in
-    each, then the arguments `static`, and which saved the two tensors for forward):
-    f(d_first, second) + f(first, d_second), the terms of the tangents given."""
-    first, second = ctx.saved_tensors
-    terms = []
-    if d_first is not None:
-        terms.append(_differentiable(function, d_first, second, *static))
-    if d_second is not None:
-        terms.append(_differentiable(function, first, d_second, *static))
-    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
-
-
-def _vmap_by_members(function, info, in_dims, *args):
-    """A vmap rule by a loop: `function` on each member of the batch, the results stacked."""
-    members = [[a if d is None else a.select(d, b) for a, d in zip(args, in_dims)]
-               for b in range(info.batch_size)]
-    return torch.stack([_differentiable(function, *member) for member in members]), 0
-
-
-def _vmap_by_columns(function, info, in_dims, first, X, *static):
-    """The vmap rule of a product ``W(first) @ X``: a batch of X alone is one product of its
-    columns side by side (a batch of inputs through a layer: one kernel call); a batch of `first`
-    (a batch of weights), one product per member."""
-    if in_dims[0] is not None or any(d is not None for d in in_dims[2:]):
-        return _vmap_by_members(function, info, in_dims, first, X, *static)
-    columns = X.movedim(in_dims[1], -1)  # (n, [k,] batch)
-    Y = _differentiable(function, first, _as_rows(columns), *static)
-    return Y.reshape(Y.shape[0], *columns.shape[1:]), columns.ndim - 1
-
-
 # ---- structures with the tensor's current values -----------------------------------------------------
 
 def _csr_pattern(pattern, name="pattern"):
@@ -414,44 +383,105 @@ def _saved_rows(values, X):
     return None
 
 
-class _CSRMatmul(_Function):
-    """``A @ X`` (``A.T @ X`` with `transpose`) for the CSR matrix A of the structure `pattern` (a
-    checked CSR, or a layer's _Layout) with the stored `values`; `rows`, when not None, is X
-    copied to rows (_saved_rows), which the product and the backward read in its place."""
+class _Bilinear(_Function):
+    """A Function of two tensors, linear in each, then arguments that setup_context keeps as
+    ``ctx.static`` (and the two tensors for forward mode): its tangent is f(d_first, second) +
+    f(first, d_second), the terms of the tangents given; under vmap, a loop over the batch unless
+    a subclass does better."""
+
+    @classmethod
+    def jvp(cls, ctx, d_first, d_second, *_):
+        first, second = ctx.saved_tensors
+        terms = []
+        if d_first is not None:
+            terms.append(_differentiable(cls, d_first, second, *ctx.static))
+        if d_second is not None:
+            terms.append(_differentiable(cls, first, d_second, *ctx.static))
+        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+    @classmethod
+    def vmap(cls, info, in_dims, *args):
+        """By a loop: the Function on each member of the batch, the results stacked."""
+        members = [[a if d is None else a.select(d, b) for a, d in zip(args, in_dims)]
+                   for b in range(info.batch_size)]
+        return torch.stack([_differentiable(cls, *member) for member in members]), 0
+
+
+class _Product(_Bilinear):
+    """``W @ X`` (``W.T @ X`` with `transpose`) for a structure whose weights are the tensor
+    `first` (a CSR's stored values, a codebook), linear in `first` and in X; `rows`, when not
+    None, is X copied to rows (_saved_rows), which the product and the backward read in its place.
+    A subclass gives the forward and, as ``_first_gradient``, the _Sampled Function of dL/dfirst;
+    its backward is that and the transposed product, each a Function (so differentiable again)."""
+
+    _first_gradient: "type[_Sampled]"
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        first, X, ctx.structure, ctx.transpose, rows = inputs
+        ctx.static = (ctx.structure, ctx.transpose, None)  # a tangent's product reads it, not rows
+        ctx.column_major_input = _column_major(X)
+        ctx.save_for_backward(first, X if rows is None else rows)
+        ctx.save_for_forward(first, X)
+
+    @classmethod
+    def vmap(cls, info, in_dims, first, X, *static):
+        """A batch of X alone is one product of its columns side by side (a batch of inputs
+        through a layer: one kernel call); a batch of `first` (of weights), the loop."""
+        if in_dims[0] is not None or any(d is not None for d in in_dims[2:]):
+            return super().vmap(info, in_dims, first, X, *static)
+        columns = X.movedim(in_dims[1], -1)  # (n, [k,] batch)
+        Y = _differentiable(cls, first, _as_rows(columns), *static)
+        return Y.reshape(Y.shape[0], *columns.shape[1:]), columns.ndim - 1
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        first, X = ctx.saved_tensors
+        grad_first = grad_X = None
+        G = _gradient_rows(ctx, grad)
+        if ctx.needs_input_grad[0]:  # G X^T sampled on W's weights ((X G^T) for W^T)
+            A, B = (X, G) if ctx.transpose else (G, X)
+            grad_first = _differentiable(cls._first_gradient, _as_rows(A), _as_rows(B),
+                                         ctx.structure)
+        if ctx.needs_input_grad[1]:  # W^T G (W G for W^T)
+            grad_X = _in_input_layout(ctx, _differentiable(
+                cls, first, G, ctx.structure, not ctx.transpose, None))
+        return grad_first, grad_X, None, None, None
+
+
+class _Sampled(_Bilinear):
+    """The products ``A @ B.T`` sampled on a structure's weights (SDDMM: at each stored entry; a
+    codebook's gradient: summed by code), linear in A and in B. A subclass gives the forward and,
+    as ``_product``, the structure's _Product Function: the backward is that product with the
+    gradient as the weights, S B for A and S^T A for B."""
+
+    _product: "type[_Product]"
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        A, B, ctx.structure = inputs
+        ctx.static = (ctx.structure,)
+        ctx.save_for_backward(A, B)
+        ctx.save_for_forward(A, B)
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        A, B = ctx.saved_tensors
+        grad_A = grad_B = None
+        if ctx.needs_input_grad[0]:
+            grad_A = _differentiable(cls._product, grad, B, ctx.structure, False, None)
+        if ctx.needs_input_grad[1]:
+            grad_B = _differentiable(cls._product, grad, A, ctx.structure, True, None)
+        return grad_A, grad_B, None
+
+
+class _CSRMatmul(_Product):
+    """A X for the CSR matrix A of the structure `pattern` (a checked CSR, or a layer's _Layout)
+    with the stored `values`."""
 
     @staticmethod
     def forward(values, X, pattern, transpose, rows):
         return _csr_product(pattern, values, X if rows is None else rows, transpose)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        values, X, ctx.pattern, ctx.transpose, rows = inputs
-        ctx.column_major_input = _column_major(X)
-        ctx.save_for_backward(values, X if rows is None else rows)
-        ctx.save_for_forward(values, X)
-
-    @staticmethod
-    def jvp(ctx, d_values, d_X, *_):
-        """d(A X) = A(d_values) X + A(values) d_X."""
-        return _bilinear_jvp(_CSRMatmul, ctx, d_values, d_X, ctx.pattern, ctx.transpose, None)
-
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _vmap_by_columns(_CSRMatmul, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx, grad):
-        values, X = ctx.saved_tensors
-        grad_values = grad_X = None
-        G = _gradient_rows(ctx, grad)
-        if ctx.needs_input_grad[0]:  # dL/dvalues[p] = dot(G[row(p)], X[col(p)]) (X, G for A^T)
-            pattern = ctx.pattern.pattern if isinstance(ctx.pattern, _Layout) else ctx.pattern
-            first, second = (X, G) if ctx.transpose else (G, X)
-            grad_values = _differentiable(_SDDMM, _as_rows(first), _as_rows(second), pattern)
-        if ctx.needs_input_grad[1]:  # dL/dX = A^T G (A G for A^T)
-            grad_X = _in_input_layout(ctx, _differentiable(
-                _CSRMatmul, values, G, ctx.pattern, not ctx.transpose, None))
-        return grad_values, grad_X, None, None, None
 
 
 def _csr_matmul(values, X, pattern):
@@ -496,35 +526,17 @@ def csr_matmul(pattern, values, X):
     return _csr_matmul(values, X, pattern)
 
 
-class _SDDMM(_Function):
+class _SDDMM(_Sampled):
+    _product = _CSRMatmul
+
     @staticmethod
     def forward(A, B, pattern):
+        pattern = pattern.pattern if isinstance(pattern, _Layout) else pattern
         with _threads():
             return _tensor(sparsenet.sddmm(pattern, _array(A), _array(B)))
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        A, B, ctx.pattern = inputs
-        ctx.save_for_backward(A, B)
-        ctx.save_for_forward(A, B)
 
-    @staticmethod
-    def jvp(ctx, d_A, d_B, _):
-        return _bilinear_jvp(_SDDMM, ctx, d_A, d_B, ctx.pattern)
-
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _vmap_by_members(_SDDMM, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx, grad):
-        A, B = ctx.saved_tensors  # S: the pattern with the gradients as its values
-        grad_A = grad_B = None
-        if ctx.needs_input_grad[0]:  # S B
-            grad_A = _differentiable(_CSRMatmul, grad, B, ctx.pattern, False, None)
-        if ctx.needs_input_grad[1]:  # S^T A
-            grad_B = _differentiable(_CSRMatmul, grad, A, ctx.pattern, True, None)
-        return grad_A, grad_B, None
+_CSRMatmul._first_gradient = _SDDMM
 
 
 @_eager
@@ -550,48 +562,21 @@ def sddmm(pattern, A, B):
     return _differentiable(_SDDMM, A, B, pattern)
 
 
-class _CodebookMatmul(_Function):
-    """Y = W X (W^T X with `transpose`) for a codebook-backed W (SharedWeights, HashedWeights or
-    SharedCSR) whose codebook is the tensor `codebook`."""
+class _CodebookMatmul(_Product):
+    """W X for a codebook-backed W (SharedWeights, HashedWeights or SharedCSR) whose codebook is
+    the tensor `codebook` (`rows` is always None: the products copy X themselves)."""
 
     @staticmethod
-    def forward(codebook, X, weights, transpose):
+    def forward(codebook, X, weights, transpose, rows):
         w = _with_codebook(weights, _array(codebook))
         return _product(lambda x, t: _codebook_product(w, x, t), X, transpose)
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        codebook, X, ctx.weights, ctx.transpose = inputs
-        ctx.column_major_input = _column_major(X)
-        ctx.save_for_backward(codebook, X)
-        ctx.save_for_forward(codebook, X)
 
-    @staticmethod
-    def jvp(ctx, d_codebook, d_X, *_):
-        """d(W X) = W(d_codebook) X + W(codebook) d_X."""
-        return _bilinear_jvp(_CodebookMatmul, ctx, d_codebook, d_X, ctx.weights, ctx.transpose)
-
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _vmap_by_columns(_CodebookMatmul, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx, grad):
-        codebook, X = ctx.saved_tensors
-        G = _gradient_rows(ctx, grad)
-        grad_codebook = grad_X = None
-        if ctx.needs_input_grad[0]:  # (X, G) for W^T
-            first, second = (X, G) if ctx.transpose else (G, X)
-            grad_codebook = _differentiable(_CodebookGrad, first, second, ctx.weights)
-        if ctx.needs_input_grad[1]:
-            grad_X = _in_input_layout(ctx, _differentiable(
-                _CodebookMatmul, codebook, G, ctx.weights, not ctx.transpose))
-        return grad_codebook, grad_X, None, None
-
-
-class _CodebookGrad(_Function):
-    """dL/dcodebook of Y = W X for the output gradient G: each codebook entry's sum of
+class _CodebookGrad(_Sampled):
+    """dL/dcodebook of W X for the output gradient G: each codebook entry's sum of
     ``(G X^T)[i, j]`` over the weights (i, j) holding its code (sparsenet.codebook_grad)."""
+
+    _product = _CodebookMatmul
 
     @staticmethod
     def forward(G, X, weights):
@@ -600,30 +585,8 @@ class _CodebookGrad(_Function):
         with _threads():
             return _tensor(_codebook_grad(w, G, X))
 
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        G, X, ctx.weights = inputs
-        ctx.save_for_backward(G, X)
-        ctx.save_for_forward(G, X)
 
-    @staticmethod
-    def jvp(ctx, d_G, d_X, _):
-        return _bilinear_jvp(_CodebookGrad, ctx, d_G, d_X, ctx.weights)
-
-    @staticmethod
-    def vmap(info, in_dims, *args):
-        return _vmap_by_members(_CodebookGrad, info, in_dims, *args)
-
-    @staticmethod
-    def backward(ctx, grad):
-        """For the gradient c of the codebook entries: W(c) X for G, W(c)^T G for X."""
-        G, X = ctx.saved_tensors
-        grad_G = grad_X = None
-        if ctx.needs_input_grad[0]:
-            grad_G = _differentiable(_CodebookMatmul, grad, X, ctx.weights, False)
-        if ctx.needs_input_grad[1]:
-            grad_X = _differentiable(_CodebookMatmul, grad, G, ctx.weights, True)
-        return grad_G, grad_X, None
+_CodebookMatmul._first_gradient = _CodebookGrad
 
 
 def _codebook_product(w, X, transpose):
@@ -696,7 +659,7 @@ def _codebook_call(weights, kind, codebook, X):
         raise ValueError(f"weights must be 2-D, got shape {weights.shape}")
     _check_values(codebook, weights.codebook.shape[0], "codebook")
     _check_operand(X, weights.shape[1], codebook.dtype, "X", "n_cols of the weights")
-    return _differentiable(_CodebookMatmul, codebook, X, weights, False)
+    return _differentiable(_CodebookMatmul, codebook, X, weights, False, None)
 
 
 @_eager
