@@ -419,8 +419,10 @@ def _scalar_hash(i, j, seed, n_codes):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2**32 - 1])
-@pytest.mark.parametrize("n_codes", [1, 3, 64, 1000, 65536])
+@pytest.mark.parametrize("n_codes", [1, 2, 3, 7, 64, 1000, 4097, 65535, 65536])
 def test_hash_is_documented_and_reproduced(seed, n_codes, isas):
+    """The codes are (h >> 1) % n_codes exactly: the AVX2 level divides 8 hashes at a time by a
+    multiply (exact for every 31-bit value and divisor >= 2), powers of two by a mask."""
     codes, signs = reference.hashed_codes((9, 11), n_codes, seed)
     for i, j in [(0, 0), (0, 10), (8, 3), (5, 7)]:
         assert (codes[i, j], signs[i, j]) == _scalar_hash(i, j, seed, n_codes)
