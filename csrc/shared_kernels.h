@@ -219,10 +219,11 @@ static inline K(hash_divisor) K(hash_divisor_of)(uint32_t n)
     return d;
 }
 
-/* The weights of the row of key `row_key` at columns j .. j + HASH_LANES - 1. */
-static inline __attribute__((always_inline)) K(hash_wvec) K(hashed_gather)(uint32_t row_key,
-                                                                            sn_size j, const REAL *cb,
-                                                                            K(hash_divisor) d)
+/* The codes of the row of key `row_key` at columns j .. j + HASH_LANES - 1, and their hashes in
+ * *hash (bit 0: the sign). */
+static inline __attribute__((always_inline)) K(hash_uvec) K(hash_codes)(uint32_t row_key, sn_size j,
+                                                                         K(hash_divisor) d,
+                                                                         K(hash_uvec) *hash)
 {
     K(hash_uvec) h = {0, 1, 2, 3, 4, 5, 6, 7};
     h = row_key + (h + (uint32_t)j) * 0x85EBCA77u;
@@ -243,6 +244,17 @@ static inline __attribute__((always_inline)) K(hash_wvec) K(hashed_gather)(uint3
         const K(hash_uvec) hi = (K(hash_uvec))(even | (odd & ~(uint64_t)0xFFFFFFFFu));
         code = v - ((hi + ((v - hi) >> 1)) >> d.shift) * d.n;
     }
+    *hash = h;
+    return code;
+}
+
+/* The weights of the row of key `row_key` at columns j .. j + HASH_LANES - 1. */
+static inline __attribute__((always_inline)) K(hash_wvec) K(hashed_gather)(uint32_t row_key,
+                                                                            sn_size j, const REAL *cb,
+                                                                            K(hash_divisor) d)
+{
+    K(hash_uvec) h;
+    const K(hash_uvec) code = K(hash_codes)(row_key, j, d, &h);
     uint32_t c[HASH_LANES];
     memcpy(c, &code, sizeof c);
     /* an initializer: GCC made a loop of lane loads a gather */
@@ -746,6 +758,9 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
                           sn_size k, const REAL *G, const REAL *X, REAL *grad, GEMM gemm)
 {
     SRC_LOCALS;
+#if SN_SHARED_HASH_VEC
+    const K(hash_divisor) hd = K(hash_divisor_of)(n_codes32_);
+#endif
     const sn_size slots = SN_SHARED_SLOTS;
     double *bins = (double *)calloc((size_t)(slots * n_codes), sizeof(double));
     const sn_size mb = K(tile_rows)(n_rows, n_cols);
@@ -780,7 +795,16 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
                         ROW_BEGIN(i);
                         if (k > 1) {
                             const REAL *t = buf + (i - r0) * n_cols;
-                            for (sn_size j = 0; j < n_cols; ++j)
+                            sn_size j = 0;
+#if SN_SHARED_HASH_VEC /* the codes 8 at a time, added in the same order */
+                            for (; j + HASH_LANES <= n_cols; j += HASH_LANES) {
+                                K(hash_uvec) h;
+                                const K(hash_uvec) code = K(hash_codes)(row_key_, j, hd, &h);
+                                for (int l = 0; l < HASH_LANES; ++l)
+                                    b[code[l]] += (h[l] & 1u) ? -(double)t[j + l] : (double)t[j + l];
+                            }
+#endif
+                            for (; j < n_cols; ++j)
                                 BIN_ADD(b, j, t[j]);
                         } else {
                             const REAL gi = G[i];
