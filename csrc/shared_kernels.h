@@ -274,6 +274,22 @@ static inline __attribute__((always_inline)) K(hash_wvec) K(hashed_gather)(uint3
     return (K(hash_wvec))((K(hash_uvec))w ^ (h << 31));
 }
 
+/* Adds t[j], signed, to bins[code of (row, j)] for the columns j of whole vectors, in order (the
+ * scalar loop's sums, bit for bit); returns the first column left. A function of its own: clang
+ * compiles what is inlined into an OpenMP region for the baseline, where AVX2's vectors fail. */
+static sn_size K(bin_hashed)(double *bins, uint32_t row_key, const REAL *t, sn_size n_cols,
+                             K(hash_divisor) d)
+{
+    sn_size j = 0;
+    for (; j + HASH_LANES <= n_cols; j += HASH_LANES) {
+        K(hash_uvec) h;
+        const K(hash_uvec) code = K(hash_codes)(row_key, j, d, &h);
+        for (int l = 0; l < HASH_LANES; ++l)
+            bins[code[l]] += K(hash_signed)((double)t[j + l], h[l]);
+    }
+    return j;
+}
+
 /* sum_j W[row, j] x[j] over j < n: two sums in flight, a tree reduction, the last < HASH_LANES
  * terms one by one (as coded_dot). */
 static REAL K(hashed_dot)(uint32_t row_key_, const REAL *cb, const REAL *x, sn_size n,
@@ -807,13 +823,8 @@ static int K(shared_grad)(int n_threads, sn_size n_rows, sn_size n_cols, sn_size
                         if (k > 1) {
                             const REAL *t = buf + (i - r0) * n_cols;
                             sn_size j = 0;
-#if SN_SHARED_HASH_VEC /* the codes 8 at a time, added in the same order */
-                            for (; j + HASH_LANES <= n_cols; j += HASH_LANES) {
-                                K(hash_uvec) h;
-                                const K(hash_uvec) code = K(hash_codes)(row_key_, j, hd, &h);
-                                for (int l = 0; l < HASH_LANES; ++l)
-                                    b[code[l]] += K(hash_signed)((double)t[j + l], h[l]);
-                            }
+#if SN_SHARED_HASH_VEC
+                            j = K(bin_hashed)(b, row_key_, t, n_cols, hd);
 #endif
                             for (; j < n_cols; ++j)
                                 BIN_ADD(b, j, t[j]);
