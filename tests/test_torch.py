@@ -223,6 +223,28 @@ def test_torch_func_transforms_of_the_layers(i):
     close(hessian(lambda t: layer(t).pow(2).sum())(x[0]), 2 * W.T @ W)
 
 
+@pytest.mark.parametrize("transposed_input", [False, True])
+def test_small_layers_at_every_token_count(transposed_input):
+    """A layer's plain product (a structure whose columns fit one block: no column blocks) at 1 to
+    17 tokens, the widths where X's rows are padded to whole cache lines and where they are not:
+    output and gradients of the input and values those of the dense weight."""
+    torch.manual_seed(3)
+    layer = snt.SparseLinear(24, 40, sparsity=0.8, dtype=torch.float64)
+    W, b = dense_of(layer)
+    rows = np.repeat(np.arange(40), np.diff(layer.indptr.numpy()))
+    for n in (1, 2, 3, 5, 8, 9, 16, 17):
+        x = f64(24, n, seed=n).T if transposed_input else f64(n, 24, seed=n)
+        x.requires_grad_()
+        layer.zero_grad()
+        y = layer(x)
+        torch.testing.assert_close(y, x.detach() @ W.T + b, rtol=1e-12, atol=1e-12)
+        g = f64(n, 40, seed=100 + n)
+        y.backward(g)
+        torch.testing.assert_close(x.grad, g @ W, rtol=1e-12, atol=1e-12)
+        want = (g.T @ x.detach())[rows, layer.indices.long()]
+        torch.testing.assert_close(layer.values.grad, want, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("tracer", ["linearize", "jit.trace", "make_fx"])
 @pytest.mark.parametrize("i", range(6))
 def test_tracers_are_refused_by_name(tracer, i):
@@ -977,14 +999,25 @@ def test_stored_nbytes():
 
 def test_threads_follow_torch(monkeypatch):
     layer = make_layers(torch.float32)[0]
-    seen = []
-    real = sparsenet.backend.native_options
+    seen, capping = [], []  # each kernel call's thread count
+    real, real_capped = sparsenet.backend.native_options, snt._native_options
 
     def spy():
-        seen.append(real()[1])
+        if not capping:
+            seen.append(real()[1])
         return real()
 
+    def capped_spy():  # the layers' hot path caps native_options' count at torch's itself
+        capping.append(True)
+        try:
+            options = real_capped()
+        finally:
+            capping.pop()
+        seen.append(options[1])
+        return options
+
     monkeypatch.setattr(sparsenet.backend, "native_options", spy)
+    monkeypatch.setattr(snt, "_native_options", capped_spy)
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
